@@ -1,0 +1,35 @@
+# One entry point for the book. `make book` runs every chapter; `make test` runs the test suite.
+# Both create the virtual environment and install everything on first use.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup book test lab bench clean-data
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+## Run the whole book headless on the built-in synthetic data; figures go to figures/.
+book: setup
+	$(PY) -m vaelib.book
+
+## Unit tests, papermill smoke runs of every chapter, the browser test.
+test: setup
+	$(PY) -m pytest
+
+## JupyterLab, in which the paired .py notebooks open as notebooks.
+lab: setup
+	cd notebooks && ../$(VENV)/bin/jupyter lab
+
+## Benchmarks: each prints its figures and writes JSON to benchmarks/results/.
+bench: setup
+	for b in benchmarks/*.py; do $(PY) $$b || exit 1; done
+
+clean-data:
+	rm -rf data build
