@@ -1,0 +1,57 @@
+"""Image and video quality metrics, measured the same way for every model and codec."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from pytorch_msssim import ms_ssim as _ms_ssim
+
+
+def _as_float_frames(video: np.ndarray) -> np.ndarray:
+    video = np.asarray(video)
+    if video.ndim == 3:
+        video = video[None]
+    if video.ndim != 4 or video.shape[-1] != 3:
+        raise ValueError(f"expected RGB frames shaped (N, H, W, 3), got {video.shape}")
+    return video.astype(np.float64)
+
+
+def psnr(reference: np.ndarray, distorted: np.ndarray, data_range: float = 255.0) -> float:
+    """PSNR in dB over all RGB values of two uint8 videos (N, H, W, 3): one MSE over the whole clip."""
+    a, b = _as_float_frames(reference), _as_float_frames(distorted)
+    if a.shape != b.shape:
+        raise ValueError(f"shapes differ: {a.shape} vs {b.shape}")
+    mse = float(np.mean((a - b) ** 2))
+    return float("inf") if mse == 0 else 10.0 * np.log10(data_range ** 2 / mse)
+
+
+def msssim_window(size: int) -> int:
+    """The largest odd Gaussian window (at most 11, the standard) that five MS-SSIM scales allow at ``size``.
+
+    MS-SSIM halves the image four times; pytorch-msssim needs ``size > (win - 1) * 16``, so the
+    standard 11-pixel window needs images wider than 160 pixels. At 64x64 the window is 3.
+    """
+    win = 11
+    while win > 1 and not size > (win - 1) * 16:
+        win -= 2
+    if win < 3:
+        raise ValueError(f"images of side {size} are too small for five-scale MS-SSIM (need > 32)")
+    return win
+
+
+def ms_ssim(reference: np.ndarray, distorted: np.ndarray, batch: int = 64) -> float:
+    """Mean per-frame RGB MS-SSIM (five scales) of two uint8 videos (N, H, W, 3).
+
+    The Gaussian window shrinks for small frames (see ``msssim_window``); every codec in the
+    book is measured with this same function, so the numbers compare with each other.
+    """
+    a, b = _as_float_frames(reference), _as_float_frames(distorted)
+    if a.shape != b.shape:
+        raise ValueError(f"shapes differ: {a.shape} vs {b.shape}")
+    win = msssim_window(min(a.shape[1:3]))
+    vals = []
+    with torch.no_grad():
+        for i in range(0, len(a), batch):
+            x = torch.from_numpy(a[i:i + batch]).permute(0, 3, 1, 2).float()
+            y = torch.from_numpy(b[i:i + batch]).permute(0, 3, 1, 2).float()
+            vals.append(_ms_ssim(x, y, data_range=255.0, size_average=False, win_size=win))
+    return float(torch.cat(vals).mean())
