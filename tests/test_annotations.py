@@ -1,0 +1,138 @@
+"""Readers of segmentation files, group frequency and observer agreement, on the real Zacks file and on bad input."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from vaelib import annotations as an
+from vaelib.paths import PROJECT_ROOT
+
+ZACKS_DAT = PROJECT_ROOT.parent / "shared/data/zacks2006/zachs2006_data021011.dat"
+needs_zacks = pytest.mark.skipif(not ZACKS_DAT.exists(), reason=f"real Zacks file absent: {ZACKS_DAT}")
+
+
+@pytest.fixture(scope="module")
+def zacks() -> pd.DataFrame:
+    return an.read_presses(ZACKS_DAT)
+
+
+@needs_zacks
+def test_real_file_shape(zacks):
+    assert list(zacks.columns) == ["subject", "condition", "movie", "time_s"]
+    assert zacks["subject"].nunique() == 48
+    assert sorted(zacks["movie"].unique()) == ["A", "B", "C"]
+    assert set(zacks["condition"].unique()) == {"warned", "unwarned"}
+    assert zacks["time_s"].dtype == float
+    # each observer is in one condition, and segmented every movie
+    assert zacks.groupby("subject")["condition"].nunique().max() == 1
+    assert (zacks.groupby("subject")["movie"].nunique() == 3).all()
+    # sorted by movie, subject, time; times plausible (within each movie's approximate length)
+    assert zacks.equals(zacks.sort_values(["movie", "subject", "time_s"]).reset_index(drop=True))
+    assert (zacks["time_s"] > 0).all()
+    for movie, t in zacks.groupby("movie")["time_s"].max().items():
+        assert an.ZACKS_DURATIONS_S[movie] - 30 < t <= an.ZACKS_DURATIONS_S[movie]
+
+
+@needs_zacks
+def test_real_file_agreement_is_plausible(zacks):
+    agree = pd.concat([an.observer_agreement(zacks, m, an.ZACKS_DURATIONS_S[m], bin_s=1.0) for m in "ABC"])
+    assert len(agree) == 3 * 48
+    assert agree["r"].notna().all()
+    assert 0.1 < agree["r"].mean() < 0.6        # observers agree, far from perfectly
+    assert (agree["r"] > 0).mean() > 0.9
+    summary = an.segmentation_summary(zacks, an.ZACKS_DURATIONS_S)
+    assert len(summary) == 6 and (summary["observers"] == 24).all()
+    assert ((summary["per_minute"] > 1) & (summary["per_minute"] < 20)).all()
+
+
+def _presses(rows):
+    return pd.DataFrame(rows, columns=["subject", "condition", "movie", "time_s"])
+
+
+def test_group_frequency_counts_each_observer_once_per_bin():
+    p = _presses([("s1", "w", "M", 0.1), ("s1", "w", "M", 0.2), ("s1", "w", "M", 0.3),
+                  ("s2", "w", "M", 0.5), ("s2", "w", "M", 2.5), ("s3", "w", "M", 3.0)])
+    f = an.group_frequency(p, "M", duration_s=3.0, bin_s=1.0)
+    np.testing.assert_allclose(f, [2 / 3, 0, 2 / 3])   # a press exactly at the end goes in the last bin
+    f2 = an.group_frequency(p, "M", duration_s=3.0, bin_s=0.25)
+    assert len(f2) == 12 and f2[0] == pytest.approx(1 / 3) and f2[1] == pytest.approx(1 / 3)
+
+
+def test_agreement_perfect_and_opposite():
+    rows = [(s, "w", "M", t) for s in ("a", "b", "c") for t in (1.5, 5.5, 8.5)]
+    rows += [("d", "w", "M", t) for t in (3.5, 6.5)]
+    agree = an.observer_agreement(_presses(rows), "M", 10.0).set_index("subject")["r"]
+    assert agree["a"] > 0.7 and agree["d"] < 0
+
+
+def test_bad_movie_inputs():
+    p = _presses([("s1", "w", "M", 5.0), ("s2", "w", "M", 12.0)])
+    with pytest.raises(ValueError, match="absent"):
+        an.group_frequency(p, "Q", 20.0)
+    with pytest.raises(ValueError, match="past the movie's end"):
+        an.group_frequency(p, "M", 10.0)
+    with pytest.raises(ValueError, match="duration"):
+        an.group_frequency(p, "M", 0.0)
+
+
+def _write(tmp_path: Path, text: str, name="x.dat") -> Path:
+    f = tmp_path / name
+    f.write_text(text)
+    return f
+
+
+@pytest.mark.parametrize("text, match", [
+    ("", "empty"),
+    ("SubjNum\tCondition\tMovie\n", "missing column"),
+    ("SubjNum\tCondition\tMovie\tMS\n", "no button presses"),
+    ("SubjNum\tCondition\tMovie\tMS\ne1\twarned\tA\t100\ne1\twarned\tA\tabc\n", "line 3.*not a number"),
+    ("SubjNum\tCondition\tMovie\tMS\ne1\twarned\tA\t-5\n", "line 2.*negative"),
+    ("SubjNum,Condition,Movie,MS\ne1,warned,A,100\n", "missing column"),
+])
+def test_read_presses_bad_files(tmp_path, text, match):
+    f = _write(tmp_path, text)
+    with pytest.raises(ValueError, match=match) as e:
+        an.read_presses(f)
+    assert "x.dat" in str(e.value)
+
+
+def test_read_presses_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.dat"):
+        an.read_presses(tmp_path / "nope.dat")
+
+
+def test_read_presses_sorts_and_converts(tmp_path):
+    f = _write(tmp_path, "SubjNum\tCondition\tMovie\tMS\ne2\tw\tB\t3000\ne1\tw\tB\t2000\ne1\tw\tA\t1500\ne1\tw\tB\t500\n")
+    p = an.read_presses(f)
+    assert p[["movie", "subject"]].values.tolist() == [["A", "e1"], ["B", "e1"], ["B", "e1"], ["B", "e2"]]
+    assert p["time_s"].tolist() == [1.5, 0.5, 2.0, 3.0]
+
+
+def test_read_boundary_csv(tmp_path):
+    f = _write(tmp_path, "movie,level,time_s\nsynth01,fine,4.5\nsynth01,coarse,9.0\nsynth01,fine,2.0\n", "b.csv")
+    b = an.read_boundary_csv(f)
+    assert list(b.columns) == ["movie", "level", "time_s"]
+    assert b["time_s"].tolist() == [9.0, 2.0, 4.5]
+    g = _write(tmp_path, "movie,time_s\nm,1.0\n", "c.csv")
+    assert list(an.read_boundary_csv(g).columns) == ["movie", "time_s"]
+    with pytest.raises(ValueError, match="bad.csv.*missing column"):
+        an.read_boundary_csv(_write(tmp_path, "movie,t\nm,1\n", "bad.csv"))
+    with pytest.raises(ValueError, match="line 3"):
+        an.read_boundary_csv(_write(tmp_path, "movie,time_s\nm,1\nm,-2\n", "neg.csv"))
+    with pytest.raises(FileNotFoundError):
+        an.read_boundary_csv(tmp_path / "none.csv")
+
+
+def test_movie_matching():
+    assert an.stem_matches("A", "a4.sax") and an.stem_matches("B", "b1.bed_small")
+    assert an.stem_matches("synth01", "synth01") and not an.stem_matches("A", "b1.bed")
+    assert an.match_movies(["A", "B", "C"], ["a4.sax", "c2.dishes"]) == {"A": "a4.sax", "C": "c2.dishes"}
+    assert an.movie_code("b1.bed", ["A", "B", "C"]) == "B"
+    assert an.movie_code("synth02", ["synth01", "synth02"]) == "synth02"
+    with pytest.raises(ValueError, match="absent from the annotations"):
+        an.movie_code("synth03", ["synth01", "synth02"])
+    with pytest.raises(ValueError, match="several"):
+        an.match_movies(["A"], ["a4.sax", "a4.sax_copy"])

@@ -1,0 +1,272 @@
+"""Human event segmentation: reading button-press files, group boundary frequency, observer agreement.
+
+Two formats are read:
+
+* the Zacks lab format (tab-separated, header ``SubjNum Condition Movie MS``, one row per button
+  press, ``MS`` in milliseconds from the movie's start), as in ``zachs2006_data021011.dat`` and in
+  the simulated ``observers.dat`` the synthetic generator writes;
+* a plain CSV of boundary times (columns ``movie``, ``time_s`` and optionally ``level``), as in the
+  synthetic ground truth ``boundaries.csv``.
+
+Everything here works per movie on a grid of bins of any width. An observer counts once per bin
+however many times they pressed in it, so the group frequency of a bin is the fraction of
+observers who marked a boundary there.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+
+# Movie codes of the Zacks et al. (2006) data and the stems of the original movie files.
+ZACKS_MOVIES: dict[str, str] = {"A": "a4.sax", "B": "b1.bed", "C": "c2.dishes"}
+# Their approximate lengths in seconds (the data's README), for statistics when the videos are absent.
+ZACKS_DURATIONS_S: dict[str, float] = {"A": 185.0, "B": 336.0, "C": 255.0}
+
+PRESS_COLUMNS = ["SubjNum", "Condition", "Movie", "MS"]
+
+
+def read_presses(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a Zacks-format button-press file into a DataFrame.
+
+    Returns columns ``subject`` (str), ``condition`` (str), ``movie`` (str) and ``time_s`` (float,
+    ``MS / 1000``), sorted by movie, subject and time. Raises ``FileNotFoundError`` if the file is
+    missing and ``ValueError`` naming the file (and the line where it helps) if it is empty, lacks
+    a column, or holds a time that is not a non-negative number.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"button-press file not found: {path}")
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path}: the file is empty (expected a header line {' '.join(PRESS_COLUMNS)})")
+    try:
+        raw = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, skip_blank_lines=True)
+    except pd.errors.ParserError as e:
+        raise ValueError(f"{path}: not a tab-separated table ({e})") from e
+    except pd.errors.EmptyDataError as e:
+        raise ValueError(f"{path}: the file is empty") from e
+    raw.columns = [str(c).strip() for c in raw.columns]
+    missing = [c for c in PRESS_COLUMNS if c not in raw.columns]
+    if missing:
+        raise ValueError(
+            f"{path}: missing column(s) {missing}; found {list(raw.columns)}. Expected a tab-separated "
+            "header " + "<TAB>".join(PRESS_COLUMNS))
+    if raw.empty:
+        raise ValueError(f"{path}: the file has a header but no button presses")
+    for col in ("SubjNum", "Condition", "Movie"):
+        blank = raw[col].str.strip() == ""
+        if blank.any():
+            line = int(np.flatnonzero(blank.to_numpy())[0]) + 2  # +1 header, +1 one-based
+            raise ValueError(f"{path}, line {line}: empty {col}")
+    ms = pd.to_numeric(raw["MS"].str.strip(), errors="coerce")
+    bad = ms.isna() | ~np.isfinite(ms)
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise ValueError(f"{path}, line {i + 2}: MS is not a number: {raw['MS'].iloc[i]!r}")
+    if (ms < 0).any():
+        i = int(np.flatnonzero((ms < 0).to_numpy())[0])
+        raise ValueError(f"{path}, line {i + 2}: negative time MS={raw['MS'].iloc[i]}")
+    df = pd.DataFrame({
+        "subject": raw["SubjNum"].str.strip().astype(str),
+        "condition": raw["Condition"].str.strip().astype(str),
+        "movie": raw["Movie"].str.strip().astype(str),
+        "time_s": ms.astype(float) / 1000.0,
+    })
+    return df.sort_values(["movie", "subject", "time_s"], kind="stable").reset_index(drop=True)
+
+
+def read_boundary_csv(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a CSV of boundary times: columns ``movie`` (str), ``time_s`` (float) and optionally ``level``.
+
+    Sorted by movie (then level) and time. Raises ``FileNotFoundError`` / ``ValueError`` naming the
+    file when it is missing, empty, lacks a column, or holds a time that is not a non-negative number.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"boundary CSV not found: {path}")
+    try:
+        raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError as e:
+        raise ValueError(f"{path}: the file is empty (expected columns movie,time_s[,level])") from e
+    raw.columns = [str(c).strip() for c in raw.columns]
+    missing = [c for c in ("movie", "time_s") if c not in raw.columns]
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {missing}; found {list(raw.columns)}")
+    t = pd.to_numeric(raw["time_s"].str.strip(), errors="coerce")
+    bad = t.isna() | (t < 0)
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise ValueError(f"{path}, line {i + 2}: time_s must be a non-negative number, got {raw['time_s'].iloc[i]!r}")
+    df = pd.DataFrame({"movie": raw["movie"].str.strip().astype(str), "time_s": t.astype(float)})
+    keys = ["movie"]
+    if "level" in raw.columns:
+        df.insert(1, "level", raw["level"].str.strip().astype(str))
+        keys.append("level")
+    return df.sort_values(keys + ["time_s"], kind="stable").reset_index(drop=True)
+
+
+def stem_matches(code: str, stem: str) -> bool:
+    """Whether the video file stem ``stem`` belongs to the annotation movie code ``code``.
+
+    An exact match counts (synthetic movies are named by their stem, e.g. ``synth01``), and so does
+    a stem starting with the file name a Zacks code maps to (``A`` -> ``a4.sax`` matches ``a4.sax``
+    and ``a4.sax_240p``), case-insensitively.
+    """
+    if stem == code:
+        return True
+    mapped = ZACKS_MOVIES.get(code)
+    return mapped is not None and stem.lower().startswith(mapped.lower())
+
+
+def match_movies(codes: Iterable[str], stems: Iterable[str]) -> dict[str, str]:
+    """Map each annotation movie code to the one video stem it matches; codes with no video are left out.
+
+    Raises ``ValueError`` if a code matches more than one stem.
+    """
+    stems = list(stems)
+    out: dict[str, str] = {}
+    for code in codes:
+        hits = [s for s in stems if stem_matches(code, s)]
+        if len(hits) > 1:
+            raise ValueError(f"annotation movie {code!r} matches several videos {hits}; rename one")
+        if hits:
+            out[code] = hits[0]
+    return out
+
+
+def movie_code(stem: str, codes: Iterable[str]) -> str:
+    """Return the annotation movie code that the video ``stem`` belongs to; ``ValueError`` if none does."""
+    codes = list(codes)
+    hits = [c for c in codes if stem_matches(c, stem)]
+    if not hits:
+        raise ValueError(f"movie {stem!r} is absent from the annotations (they cover {sorted(codes)})")
+    if len(hits) > 1:
+        exact = [c for c in hits if c == stem]
+        if len(exact) == 1:
+            return exact[0]
+        raise ValueError(f"movie {stem!r} matches several annotation movies {hits}")
+    return hits[0]
+
+
+def n_bins(duration_s: float, bin_s: float) -> int:
+    """Number of bins of ``bin_s`` seconds that cover ``[0, duration_s]`` (the last may be partial)."""
+    if bin_s <= 0:
+        raise ValueError(f"bin width must be positive, got {bin_s}")
+    if not duration_s > 0:
+        raise ValueError(f"movie duration must be positive, got {duration_s}")
+    return max(1, int(np.ceil(duration_s / bin_s - 1e-9)))
+
+
+def _movie_presses(presses: pd.DataFrame, movie: str, duration_s: float) -> pd.DataFrame:
+    if not duration_s > 0:
+        raise ValueError(f"movie {movie!r} is empty: its duration must be positive, got {duration_s}")
+    sub = presses[presses["movie"] == movie]
+    if sub.empty:
+        have = sorted(presses["movie"].unique())
+        raise ValueError(f"movie {movie!r} is absent from the annotations (they cover {have})")
+    late = sub["time_s"] > duration_s + 1e-9
+    if late.any():
+        row = sub[late].iloc[0]
+        raise ValueError(
+            f"movie {movie!r}: {int(late.sum())} press(es) past the movie's end ({duration_s:.2f} s), "
+            f"e.g. subject {row['subject']} at {row['time_s']:.2f} s")
+    return sub
+
+
+def press_matrix(presses: pd.DataFrame, movie: str, duration_s: float,
+                 bin_s: float = 1.0) -> tuple[list[str], np.ndarray]:
+    """Observers' binned presses for one movie: ``(subjects, M)`` with ``M[i, b]`` True when observer i pressed in bin b.
+
+    Observers are those with at least one press on this movie. Raises ``ValueError`` if the movie
+    is absent from ``presses`` or a press lies past ``duration_s``.
+    """
+    sub = _movie_presses(presses, movie, duration_s)
+    nb = n_bins(duration_s, bin_s)
+    subjects = sorted(sub["subject"].unique())
+    row = {s: i for i, s in enumerate(subjects)}
+    m = np.zeros((len(subjects), nb), dtype=bool)
+    b = np.minimum((sub["time_s"].to_numpy() / bin_s).astype(int), nb - 1)
+    m[sub["subject"].map(row).to_numpy(), b] = True
+    return subjects, m
+
+
+def group_frequency(presses: pd.DataFrame, movie: str, duration_s: float,
+                    bin_s: float = 1.0) -> np.ndarray:
+    """Fraction of observers who pressed in each ``bin_s``-second bin of ``movie`` (each counted once per bin)."""
+    _, m = press_matrix(presses, movie, duration_s, bin_s)
+    return m.mean(axis=0)
+
+
+def bin_centers(duration_s: float, bin_s: float) -> np.ndarray:
+    """Centre times (s) of the bins :func:`group_frequency` uses."""
+    return (np.arange(n_bins(duration_s, bin_s)) + 0.5) * bin_s
+
+
+def pearson(x: np.ndarray, y: np.ndarray) -> float:
+    """Pearson correlation of two 1-D arrays; NaN when either is constant."""
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    x = x - x.mean()
+    y = y - y.mean()
+    den = np.sqrt((x * x).sum() * (y * y).sum())
+    return float((x * y).sum() / den) if den > 0 else float("nan")
+
+
+def observer_agreement(presses: pd.DataFrame, movie: str, duration_s: float,
+                       bin_s: float = 1.0) -> pd.DataFrame:
+    """Leave-one-out agreement of each observer with the group for one movie.
+
+    For each observer, the point-biserial correlation between their binned presses (0/1) and the
+    group frequency of all *other* observers. Returns columns ``subject``, ``condition``,
+    ``movie``, ``n_presses``, ``r``.
+    """
+    subjects, m = press_matrix(presses, movie, duration_s, bin_s)
+    n = len(subjects)
+    if n < 2:
+        raise ValueError(f"movie {movie!r}: observer agreement needs at least two observers, found {n}")
+    total = m.sum(axis=0).astype(float)
+    sub = presses[presses["movie"] == movie]
+    cond = sub.groupby("subject")["condition"].first()
+    count = sub.groupby("subject").size()
+    rows = []
+    for i, s in enumerate(subjects):
+        others = (total - m[i]) / (n - 1)
+        rows.append({"subject": s, "condition": cond[s], "movie": movie,
+                     "n_presses": int(count[s]), "r": pearson(m[i].astype(float), others)})
+    return pd.DataFrame(rows)
+
+
+def movie_durations_from_presses(presses: pd.DataFrame, pad_s: float = 1.0) -> dict[str, float]:
+    """A stand-in duration per movie when the videos are absent: the last press plus ``pad_s`` seconds."""
+    return {m: float(t) + pad_s for m, t in presses.groupby("movie")["time_s"].max().items()}
+
+
+def segmentation_summary(presses: pd.DataFrame, durations: dict[str, float],
+                         bin_s: float = 1.0) -> pd.DataFrame:
+    """One row per movie and condition: observers, boundaries per observer, per minute, mean agreement.
+
+    ``durations`` maps each movie to its length in seconds. Agreement is the leave-one-out
+    point-biserial r at ``bin_s`` against all other observers of the movie (any condition).
+    """
+    rows = []
+    for movie in sorted(presses["movie"].unique()):
+        if movie not in durations:
+            raise ValueError(f"no duration given for movie {movie!r}")
+        dur = float(durations[movie])
+        agree = observer_agreement(presses, movie, dur, bin_s)
+        sub = presses[presses["movie"] == movie]
+        for cond, g in sub.groupby("condition"):
+            per_obs = g.groupby("subject").size()
+            a = agree[agree["condition"] == cond]["r"]
+            rows.append({
+                "movie": movie, "condition": cond, "observers": int(per_obs.size),
+                "boundaries_per_observer": float(per_obs.mean()),
+                "boundaries_per_observer_sd": float(per_obs.std(ddof=1)) if per_obs.size > 1 else float("nan"),
+                "per_minute": float(per_obs.mean() / (dur / 60.0)),
+                "mean_agreement_r": float(a.mean()),
+                "duration_s": dur,
+            })
+    return pd.DataFrame(rows)
