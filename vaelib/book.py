@@ -30,24 +30,33 @@ SMOKE_PARAMETERS: dict[str, dict[str, Any]] = {
 }
 
 
-def notebook_to_ipynb(name: str, out_dir: Path) -> Path:
-    """Write the ``.ipynb`` of the paired ``notebooks/<name>.py`` into ``out_dir`` and return its path."""
-    import jupytext
-
-    src = NOTEBOOKS_DIR / f"{name}.py"
+def notebook_source(name: str | Path) -> Path:
+    """The notebook file for ``name``: a chapter name (``notebooks/<name>.py``) or a path to a ``.py``/``.ipynb``."""
+    if str(name).endswith((".py", ".ipynb")):
+        src = Path(name).expanduser().resolve()
+    else:
+        src = NOTEBOOKS_DIR / f"{name}.py"
     if not src.exists():
         raise FileNotFoundError(f"no chapter notebook {src}")
+    return src
+
+
+def notebook_to_ipynb(name: str | Path, out_dir: Path) -> Path:
+    """Write the ``.ipynb`` of ``name`` (see ``notebook_source``) into ``out_dir`` and return its path."""
+    import jupytext
+
+    src = notebook_source(name)
     nb = jupytext.read(src)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     out_dir.mkdir(parents=True, exist_ok=True)
-    dst = out_dir / f"{name}.input.ipynb"
+    dst = out_dir / f"{src.stem}.input.ipynb"
     jupytext.write(nb, dst, fmt="ipynb")
     return dst
 
 
-def run_chapter(name: str, parameters: dict[str, Any] | None = None,
+def run_chapter(name: str | Path, parameters: dict[str, Any] | None = None,
                 out_dir: Path | None = None, progress: bool = True) -> Path:
-    """Execute one chapter through papermill with ``parameters``; return the executed notebook's path.
+    """Execute one chapter (a name or a notebook path) through papermill; return the executed notebook's path.
 
     The notebook runs with the project root as its working directory. A failing cell raises
     ``papermill.PapermillExecutionError``; the executed notebook with the error is kept for reading.
@@ -56,12 +65,14 @@ def run_chapter(name: str, parameters: dict[str, Any] | None = None,
 
     out_dir = Path(out_dir or BUILD_DIR / "notebooks")
     src = notebook_to_ipynb(name, out_dir)
-    dst = out_dir / f"{name}.ipynb"
-    pm.execute_notebook(
-        str(src), str(dst), parameters=parameters or {}, cwd=str(PROJECT_ROOT),
-        kernel_name="python3", progress_bar=progress, log_output=False,
-    )
-    src.unlink()
+    dst = out_dir / f"{notebook_source(name).stem}.ipynb"
+    try:
+        pm.execute_notebook(
+            str(src), str(dst), parameters=parameters or {}, cwd=str(PROJECT_ROOT),
+            kernel_name="python3", progress_bar=progress, log_output=False,
+        )
+    finally:
+        src.unlink(missing_ok=True)
     return dst
 
 
