@@ -1,0 +1,89 @@
+"""The papermill sweep: grid parsing, parallel runs into run folders, failures reported, one table."""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import cv2
+import pytest
+
+from vaelib import sweep
+
+FIXTURE = Path(__file__).parent / "fixtures" / "sweep_notebook.py"
+
+
+def test_parse_values_and_grid():
+    assert sweep.parse_value("4") == 4
+    assert sweep.parse_value("1e-3") == pytest.approx(0.001)
+    assert sweep.parse_value("True") is True
+    assert sweep.parse_value("rbf") == "rbf"
+    assert sweep.parse_value("data/frames") == "data/frames"
+    assert sweep.parse_assignment("z_dim=4,8,16", many=True) == ("z_dim", [4, 8, 16])
+    assert sweep.parse_assignment("data_dir=a,b", many=False) == ("data_dir", "a,b")
+    with pytest.raises(ValueError, match="name=value"):
+        sweep.parse_assignment("z_dim", many=True)
+    with pytest.raises(ValueError, match="no values"):
+        sweep.parse_assignment("z_dim=", many=True)
+    runs = sweep.grid_runs({"z_dim": [4, 8], "kernel": ["rbf", "imq"]})
+    assert runs == [{"z_dim": 4, "kernel": "rbf"}, {"z_dim": 4, "kernel": "imq"},
+                    {"z_dim": 8, "kernel": "rbf"}, {"z_dim": 8, "kernel": "imq"}]
+    assert sweep.run_name(3, {"z_dim": 16, "kernel": "imq"}) == "003-z_dim=16-kernel=imq"
+    assert "/" not in sweep.run_name(0, {"data_dir": "a/b c"})
+
+
+def test_bad_sweeps_fail_before_running(tmp_path):
+    with pytest.raises(ValueError, match=r"no parameter\(s\) \['z_dimm'\]"):
+        sweep.sweep(FIXTURE, {"z_dimm": [1, 2]}, out_dir=tmp_path / "a", progress=False)
+    with pytest.raises(ValueError, match="set by the sweep"):
+        sweep.sweep(FIXTURE, {"scale": [1]}, {"metrics_path": "x.json"}, out_dir=tmp_path / "b", progress=False)
+    with pytest.raises(ValueError, match="both in the grid and fixed"):
+        sweep.sweep(FIXTURE, {"scale": [1]}, {"scale": 2}, out_dir=tmp_path / "c", progress=False)
+    no_metrics = tmp_path / "no_metrics.py"
+    no_metrics.write_text('# %% tags=["parameters"]\nscale = 1\n\n# %%\nprint(scale)\n')
+    with pytest.raises(ValueError, match="declares no metrics_path"):
+        sweep.sweep(no_metrics, {"scale": [1, 2]}, out_dir=tmp_path / "d", progress=False)
+    with pytest.raises(FileNotFoundError, match="no chapter notebook"):
+        sweep.sweep(tmp_path / "missing.py", {"scale": [1]}, out_dir=tmp_path / "e", progress=False)
+    assert not (tmp_path / "a" / "results.csv").exists()
+
+
+def test_sweep_runs_grid_in_parallel_and_reports_failures(tmp_path, capsys):
+    out = tmp_path / "sweep"
+    rc = sweep.main([str(FIXTURE), "--grid", "scale=1,3", "mode=fine,boom,silent",
+                     "--set", "offset=0.25", "--jobs", "2", "--out", str(out)])
+    assert rc == 1  # some runs failed
+    printed = capsys.readouterr().out
+    assert "2 of 6 runs ok" in printed
+
+    rows = list(csv.DictReader(open(out / "results.csv")))
+    assert [r["run"] for r in rows] == ["000-scale=1-mode=fine", "001-scale=1-mode=boom", "002-scale=1-mode=silent",
+                                        "003-scale=3-mode=fine", "004-scale=3-mode=boom", "005-scale=3-mode=silent"]
+    by = {(r["scale"], r["mode"]): r for r in rows}
+    # metrics computed by the notebook from the parameters the sweep passed
+    assert float(by["1", "fine"]["score"]) == pytest.approx(2.25)
+    assert float(by["3", "fine"]["score"]) == pytest.approx(6.25)
+    assert by["3", "fine"]["detail.squared"] == "9"
+    assert by["1", "fine"]["status"] == "ok" and by["1", "fine"]["error"] == ""
+
+    for scale in ("1", "3"):
+        boom = by[scale, "boom"]
+        assert boom["status"] == "failed" and boom["score"] == ""
+        assert f"RuntimeError: boom on purpose (scale={scale})" in boom["error"]
+        nb = Path(boom["notebook"])
+        assert nb.exists() and nb.parent == out / boom["run"]
+        assert "boom on purpose" in nb.read_text()  # the executed notebook holds the traceback
+        assert "boom on purpose" in (nb.parent / "error.txt").read_text()
+        assert str(nb) in printed
+        silent = by[scale, "silent"]
+        assert silent["status"] == "failed" and "wrote no metrics" in silent["error"]
+
+    run = out / "003-scale=3-mode=fine"
+    params = json.loads((run / "parameters.json").read_text())
+    assert params == {"offset": 0.25, "scale": 3, "mode": "fine", "metrics_path": str(run / "metrics.json"),
+                      "figures_dir": str(run / "figures")}
+    assert json.loads((run / "metrics.json").read_text())["score"] == pytest.approx(6.25)
+    assert not list(run.glob("*.input.ipynb"))
+
+    fig = cv2.imread(str(out / "results.png"))
+    assert fig is not None and fig.shape[0] > 100 and fig.shape[1] > 100

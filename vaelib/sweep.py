@@ -1,0 +1,322 @@
+"""Run one notebook through papermill over a grid of parameters, in parallel, and collect its metrics.
+
+    python -m vaelib.sweep 02_mmd_vae --grid z_dim=4,8,16,32 kernel=rbf,imq --jobs 2 \\
+        --set epochs=5 --out build/sweeps/mmd_vae
+
+``NOTEBOOK`` is a chapter name (``notebooks/<name>.py``) or a path to a ``.py``/``.ipynb`` notebook.
+Every combination of the ``--grid`` values is one run; ``--set`` fixes a parameter for all runs.
+Values are read as Python literals (``4``, ``1e-3``, ``True``, ``"rbf"``); anything else is a string.
+
+The convention between the sweep and a notebook
+-----------------------------------------------
+* The notebook's ``parameters`` cell declares ``metrics_path`` (for example
+  ``metrics_path = ""`` meaning "the chapter's usual place", such as ``{data_dir}/mmd_vae/metrics.json``).
+  The notebook writes its metrics there as one JSON object: numbers, strings, booleans, nested
+  objects (flattened to ``a.b`` columns). The sweep sets ``metrics_path`` to ``<run folder>/metrics.json``.
+* If the parameters cell also declares ``run_dir`` and/or ``figures_dir``, the sweep sets them to
+  ``<run folder>`` and ``<run folder>/figures``, so parallel runs never write over each other's model
+  files or figures (a notebook that writes model files elsewhere should take ``run_dir``).
+* Every parameter the sweep passes must be declared in the parameters cell; a typo is an error
+  before anything runs.
+
+Outputs, under ``--out`` (default ``build/sweeps/<notebook name>/``)::
+
+    <NNN>-<name>=<value>-.../   one folder per run: <notebook>.ipynb (executed), parameters.json,
+                                metrics.json, figures/, error.txt (only if the run failed)
+    results.csv                 one row per run: run, status, the grid parameters, the metrics,
+                                notebook, error
+    results.png                 each numeric metric against the first grid parameter, one line per
+                                combination of the others
+
+A failed run (a cell raised, or no metrics were written) is reported with the path of its executed
+notebook and the error; the other runs go on, and the command exits with status 1. Each run's kernel
+gets ``OMP_NUM_THREADS`` = cores / jobs unless it is already set, so parallel runs do not fight.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import csv
+import importlib
+import itertools
+import json
+import math
+import os
+import re
+import sys
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+from .book import notebook_source, notebook_to_ipynb, run_chapter
+from .paths import BUILD_DIR, PROJECT_ROOT, atomic_path, resolve
+
+RESERVED = ("metrics_path", "run_dir")
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def parse_value(text: str) -> Any:
+    """A parameter value from the command line: a Python literal if it is one, else the string itself."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def parse_assignment(text: str, many: bool) -> tuple[str, Any]:
+    """Split ``name=value`` (``name=v1,v2,...`` when ``many``) into the name and its value(s)."""
+    name, sep, value = text.partition("=")
+    name = name.strip()
+    if not sep or not name.isidentifier():
+        raise ValueError(f"expected name=value{',value...' if many else ''}, got {text!r}")
+    if many:
+        values = [parse_value(v.strip()) for v in value.split(",") if v.strip()]
+        if not values:
+            raise ValueError(f"no values given for {name!r} in {text!r}")
+        return name, values
+    return name, parse_value(value.strip())
+
+
+def grid_runs(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    """Every combination of the grid's values, the first parameter varying slowest."""
+    names = list(grid)
+    return [dict(zip(names, combo)) for combo in itertools.product(*(grid[n] for n in names))]
+
+
+def run_name(index: int, params: dict[str, Any]) -> str:
+    """A folder name for run ``index``: ``003-z_dim=16-kernel=imq`` (unsafe characters become ``_``)."""
+    parts = [f"{index:03d}"] + [f"{k}={v}" for k, v in params.items()]
+    return re.sub(r"[^A-Za-z0-9_.=+-]", "_", "-".join(parts))[:120]
+
+
+def declared_parameters(notebook: str | Path) -> dict[str, Any]:
+    """The parameters the notebook's ``parameters`` cell declares, as papermill reads them."""
+    import tempfile
+
+    import papermill as pm
+
+    with tempfile.TemporaryDirectory() as tmp:
+        params = pm.inspect_notebook(str(notebook_to_ipynb(notebook, Path(tmp))))
+    return params
+
+
+def _flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(obj, dict):
+        out: dict[str, Any] = {}
+        for k, v in obj.items():
+            out.update(_flatten(v, f"{prefix}{k}."))
+        return out
+    if isinstance(obj, (int, float, str, bool)) or obj is None:
+        return {prefix[:-1]: obj}
+    return {}  # lists and other structures are left to the metrics.json itself
+
+
+def run_one(notebook: str, run_dir: str, parameters: dict[str, Any], threads: int = 0) -> dict[str, Any]:
+    """Execute one run into ``run_dir``; return its record (never raises for a failing notebook)."""
+    from papermill import PapermillExecutionError
+
+    if threads > 0:
+        os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+        os.environ.setdefault("MKL_NUM_THREADS", str(threads))
+    out = Path(run_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out / "parameters.json") as tmp:
+        tmp.write_text(json.dumps(parameters, indent=2, default=str) + "\n")
+    executed = out / f"{notebook_source(notebook).stem}.ipynb"
+    record: dict[str, Any] = {"run": out.name, "status": "ok", "notebook": str(executed), "error": "",
+                              "metrics": {}}
+    error = ""
+    try:
+        run_chapter(notebook, parameters, out_dir=out, progress=False)
+    except PapermillExecutionError as e:
+        error = f"{e.ename}: {e.evalue} (cell {e.exec_count})"
+        (out / "error.txt").write_text(_ANSI.sub("", str(e)))
+    except Exception as e:  # a kernel that died, a notebook that could not be read, ...
+        error = f"{type(e).__name__}: {e}"
+        (out / "error.txt").write_text(error + "\n")
+    if not error:
+        metrics_path = Path(parameters["metrics_path"])
+        try:
+            metrics = json.loads(metrics_path.read_text())
+            if not isinstance(metrics, dict):
+                raise ValueError(f"expected a JSON object, got {type(metrics).__name__}")
+            record["metrics"] = _flatten(metrics)
+        except FileNotFoundError:
+            error = f"the notebook wrote no metrics to {metrics_path}"
+        except ValueError as e:
+            error = f"unreadable metrics in {metrics_path}: {e}"
+        if error:
+            (out / "error.txt").write_text(error + "\n")
+    if error:
+        record.update(status="failed", error=error)
+    return record
+
+
+def write_table(records: list[dict[str, Any]], grid_names: list[str], path: Path) -> Path:
+    """Write one CSV row per run (run, status, grid parameters, metrics, notebook, error), atomically."""
+    metric_names: list[str] = []
+    for r in records:
+        metric_names += [m for m in r["metrics"] if m not in metric_names]
+    columns = ["run", "status", *grid_names, *metric_names, "notebook", "error"]
+    with atomic_path(path, suffix=".csv") as tmp:
+        with open(tmp, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=columns)
+            w.writeheader()
+            for r in records:
+                row = {"run": r["run"], "status": r["status"], "notebook": r["notebook"], "error": r["error"]}
+                row.update({k: r["parameters"][k] for k in grid_names})
+                row.update(r["metrics"])
+                w.writerow(row)
+    return path
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def plot_results(records: list[dict[str, Any]], grid_names: list[str], path: Path,
+                 max_metrics: int = 6) -> Path | None:
+    """Each numeric metric against the first grid parameter, one line per combination of the others.
+
+    Failed runs leave gaps. Returns None (and draws nothing) when no run produced a numeric metric.
+    """
+    from .plots import plt, save_figure
+
+    ok = [r for r in records if r["status"] == "ok"]
+    metrics: list[str] = []
+    for r in ok:
+        metrics += [m for m, v in r["metrics"].items() if _is_number(v) and m not in metrics]
+    if not metrics:
+        return None
+    metrics = metrics[:max_metrics]
+    x_name, others = grid_names[0], grid_names[1:]
+    xs = list(dict.fromkeys(r["parameters"][x_name] for r in records))
+    numeric_x = all(_is_number(x) for x in xs)
+    pos = {x: (x if numeric_x else i) for i, x in enumerate(xs)}
+    ncols = min(3, len(metrics))
+    nrows = math.ceil(len(metrics) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4 * ncols, 3 * nrows), squeeze=False)
+    groups = list(dict.fromkeys(tuple(r["parameters"][k] for k in others) for r in records))
+    for ax, m in zip(axes.flat, metrics):
+        for g in groups:
+            pts = sorted((pos[r["parameters"][x_name]], r["metrics"][m]) for r in ok
+                         if tuple(r["parameters"][k] for k in others) == g and _is_number(r["metrics"].get(m)))
+            if pts:
+                label = ", ".join(f"{k}={v}" for k, v in zip(others, g)) or None
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=label)
+        ax.set_xlabel(x_name)
+        ax.set_title(m, fontsize=10)
+        if numeric_x and min(xs) > 0 and max(xs) / min(xs) >= 8:
+            ax.set_xscale("log", base=2)
+        ax.set_xticks([pos[x] for x in xs], [str(x) for x in xs])
+        ax.minorticks_off()
+        if others and len(groups) > 1:
+            ax.legend(fontsize=7)
+    for ax in list(axes.flat)[len(metrics):]:
+        ax.set_visible(False)
+    fig.suptitle(f"sweep of {len(records)} runs ({len(records) - len(ok)} failed)", fontsize=10)
+    fig.tight_layout()
+    out = save_figure(fig, path.parent, path.name)
+    plt.close(fig)
+    return out
+
+
+def sweep(notebook: str | Path, grid: dict[str, list[Any]], fixed: dict[str, Any] | None = None,
+          out_dir: str | Path | None = None, jobs: int = 1, progress: bool = True) -> list[dict[str, Any]]:
+    """Run ``notebook`` once per combination of ``grid`` (plus ``fixed``), ``jobs`` at a time.
+
+    Returns one record per run, in grid order: ``run``, ``status`` ("ok" or "failed"), ``parameters``,
+    ``metrics`` (flattened), ``notebook`` (the executed notebook's path) and ``error``. Writes
+    ``results.csv`` and ``results.png`` into ``out_dir``; see the module docstring for the layout.
+    """
+    from tqdm.auto import tqdm
+
+    src = notebook_source(notebook)
+    fixed = dict(fixed or {})
+    if not grid:
+        raise ValueError("the grid is empty: give at least one --grid name=v1,v2")
+    both = set(grid) & set(fixed)
+    if both:
+        raise ValueError(f"parameters {sorted(both)} are both in the grid and fixed")
+    declared = declared_parameters(src)
+    if "metrics_path" not in declared:
+        raise ValueError(f"{src} declares no metrics_path in its parameters cell; a swept notebook must "
+                         f"write its metrics as JSON to metrics_path (see vaelib.sweep)")
+    given = set(grid) | set(fixed)
+    unknown = sorted(given - set(declared))
+    if unknown:
+        raise ValueError(f"{src} has no parameter(s) {unknown} in its parameters cell "
+                         f"(it declares {sorted(declared)})")
+    reserved = sorted(given & set(RESERVED))
+    if reserved:
+        raise ValueError(f"{reserved} are set by the sweep for each run and cannot be given")
+
+    out = resolve(out_dir) if out_dir is not None else BUILD_DIR / "sweeps" / src.stem
+    out.mkdir(parents=True, exist_ok=True)
+    jobs = max(1, int(jobs))
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    todo = []
+    for i, params in enumerate(grid_runs(grid)):
+        run_dir = out / run_name(i, params)
+        p = {**fixed, **params, "metrics_path": str(run_dir / "metrics.json")}
+        if "run_dir" in declared:
+            p["run_dir"] = str(run_dir)
+        if "figures_dir" in declared and "figures_dir" not in p:
+            p["figures_dir"] = str(run_dir / "figures")
+        todo.append((i, run_dir, p, params))
+
+    worker = importlib.import_module("vaelib.sweep").run_one  # picklable even under `python -m`
+    records: list[dict[str, Any] | None] = [None] * len(todo)
+    bar = tqdm(total=len(todo), desc=f"sweep {src.stem}", unit="run", disable=not progress)
+    with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=get_context("spawn")) as pool:
+        futures = {pool.submit(worker, str(src), str(run_dir), p, threads): (i, run_dir, p, params)
+                   for i, run_dir, p, params in todo}
+        for fut in as_completed(futures):
+            i, run_dir, p, params = futures[fut]
+            try:
+                rec = fut.result()
+            except Exception as e:  # the worker process itself died
+                rec = {"run": run_dir.name, "status": "failed", "metrics": {}, "error": f"{type(e).__name__}: {e}",
+                       "notebook": str(run_dir / f"{src.stem}.ipynb")}
+            rec["parameters"] = params
+            records[i] = rec
+            if rec["status"] != "ok":
+                bar.write(f"FAILED {rec['run']}: {rec['notebook']}: {rec['error']}")
+            bar.update(1)
+    bar.close()
+    done = [r for r in records if r is not None]
+    write_table(done, list(grid), out / "results.csv")
+    plot_results(done, list(grid), out / "results.png")
+    return done
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m vaelib.sweep", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("notebook", help="chapter name (e.g. 02_mmd_vae) or path to a .py/.ipynb notebook")
+    ap.add_argument("--grid", nargs="+", required=True, metavar="NAME=V1,V2",
+                    help="parameters to sweep, every combination is one run")
+    ap.add_argument("--set", nargs="+", action="extend", default=[], metavar="NAME=VALUE",
+                    help="parameters fixed for every run (e.g. data_dir=data epochs=3)")
+    ap.add_argument("--jobs", "-j", type=int, default=1, help="runs at the same time (default 1)")
+    ap.add_argument("--out", help="sweep folder (default build/sweeps/<notebook>)")
+    args = ap.parse_args(argv)
+    try:
+        grid = dict(parse_assignment(g, many=True) for g in args.grid)
+        fixed = dict(parse_assignment(s, many=False) for s in args.set)
+        records = sweep(args.notebook, grid, fixed, out_dir=args.out, jobs=args.jobs)
+    except (ValueError, FileNotFoundError) as e:
+        ap.error(str(e))
+    out = Path(records[0]["notebook"]).parent.parent
+    failed = [r for r in records if r["status"] != "ok"]
+    show = (lambda p: p.relative_to(PROJECT_ROOT) if p.is_relative_to(PROJECT_ROOT) else p)
+    print(f"{len(records) - len(failed)} of {len(records)} runs ok; table {show(out / 'results.csv')}, "
+          f"figure {show(out / 'results.png')}")
+    for r in failed:
+        print(f"failed {r['run']}: {r['error']}\n    executed notebook: {r['notebook']}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
