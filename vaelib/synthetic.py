@@ -228,7 +228,7 @@ def hand_position(event: dict, t: float) -> tuple[float, float]:
     e = _ease(u)
     x, y = x0 + (x1 - x0) * e, y0 + (y1 - y0) * e
     if event["action"] == "carry":
-        y -= 30 * np.sin(np.pi * min(max(u, 0), 1))            # lift while carrying
+        y -= 30 * np.sin(np.pi * min(max(u, 0), 1)) ** 2       # lift while carrying, smoothly
     elif event["action"] == "grasp":
         y -= 4 * np.sin(2 * np.pi * 2 * u)                     # a small adjusting movement
     elif event["action"] == "wipe":

@@ -1,0 +1,34 @@
+"""Project set-up: environment.yml and pyproject.toml name the same dependencies; notebooks are paired."""
+from __future__ import annotations
+
+import re
+import tomllib
+
+import yaml
+
+from vaelib.book import CHAPTERS, SMOKE_PARAMETERS
+from vaelib.paths import NOTEBOOKS_DIR, PROJECT_ROOT
+
+
+def _norm(spec: str) -> str:
+    return re.sub(r"\s+", "", spec).lower().replace("_", "-")
+
+
+def test_environment_yml_matches_pyproject():
+    project = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]
+    wanted = {_norm(s) for s in project["dependencies"]}
+    for extra in project.get("optional-dependencies", {}).values():
+        wanted |= {_norm(s) for s in extra}
+    env = yaml.safe_load((PROJECT_ROOT / "environment.yml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
+    listed = {_norm(s) for s in pip if not s.startswith("-e")}
+    assert listed == wanted, f"only in pyproject: {wanted - listed}; only in environment.yml: {listed - wanted}"
+    assert "torch==2.13.0" in wanted          # a range would pull a multi-GB CUDA build
+
+
+def test_every_chapter_is_a_paired_notebook_with_parameters():
+    for name in CHAPTERS:
+        src = (NOTEBOOKS_DIR / f"{name}.py").read_text()
+        assert "format_name: percent" in src, name
+        assert '# %% tags=["parameters"]' in src, name
+        assert name in SMOKE_PARAMETERS
