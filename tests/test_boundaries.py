@@ -1,0 +1,148 @@
+"""Boundary signals and the comparison statistics: they must reward alignment and nothing else."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from vaelib import boundaries as bd
+
+FPS = 10.0
+
+
+def _targets(duration=120.0, n_obs=12, seed=0):
+    """Two movies with true boundaries every ~15 s and observers who press near them."""
+    rng = np.random.default_rng(seed)
+    truth, rows, durations = {}, [], {}
+    for movie in ("m1", "m2"):
+        t = np.cumsum(rng.uniform(10, 20, 20))
+        t = t[t < duration - 5]
+        truth[movie], durations[movie] = t, duration
+        for o in range(n_obs):
+            for b in t:
+                if rng.random() < 0.8:
+                    rows.append((f"s{o}", "c", movie, float(np.clip(b + rng.normal(0.5, 0.3), 0, duration))))
+            for f in rng.uniform(0, duration, 2):
+                rows.append((f"s{o}", "c", movie, float(f)))
+    presses = pd.DataFrame(rows, columns=["subject", "condition", "movie", "time_s"])
+    return bd.Targets(durations, presses, truth)
+
+
+def _signals(targets, shift_s=0.0, noise=0.2, seed=1):
+    """A per-frame signal with a bump at each true boundary (+ shift_s), plus noise."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    for movie, dur in targets.durations.items():
+        t = np.arange(0, dur, 1 / FPS)
+        v = noise * rng.standard_normal(len(t))
+        for b in targets.truth[movie]:
+            c = (b + shift_s) % dur
+            v += np.exp(-0.5 * ((t - c) / 0.5) ** 2)
+        parts.append(pd.DataFrame({"movie": movie, "frame": np.arange(len(t)), "time_s": t, "bump": v}))
+    return pd.concat(parts, ignore_index=True)
+
+
+def test_aligned_signal_scores_high_and_shifted_does_not():
+    tg = _targets()
+    good = bd.comparison_table(_signals(tg), tg, n_shifts=300).set_index("signal")
+    far = bd.comparison_table(_signals(tg, shift_s=6.0), tg, n_shifts=300).set_index("signal")
+    assert good.loc["bump", "r_observers"] > 0.4 and good.loc["bump", "p_observers"] < 0.01
+    assert good.loc["bump", "r_truth"] > 0.4 and good.loc["bump", "f1"] > 0.9
+    assert far.loc["bump", "r_observers"] < 0.1 and far.loc["bump", "p_observers"] > 0.05
+    assert far.loc["bump", "f1"] < 0.2
+    # the observers themselves find the true boundaries
+    assert good.loc["observers", "f1"] > 0.8
+    across = bd.r_across_bins(_signals(tg), tg, bin_sizes=(0.5, 2, 8), n_shifts=200)
+    assert (across["r"] > across["null_hi"]).all()
+
+
+def test_null_p_values_are_uniform_for_unrelated_signals():
+    tg = _targets(duration=200.0)
+    ys = [tg.frequency(m, 1.0) for m in tg.durations]
+    rng = np.random.default_rng(7)
+    ps = []
+    for _ in range(300):
+        xs = []
+        for y in ys:  # AR(1) noise, autocorrelated like a real signal but unrelated to the boundaries
+            e = rng.standard_normal(len(y))
+            x = np.empty(len(y))
+            x[0] = e[0]
+            for i in range(1, len(y)):
+                x[i] = 0.8 * x[i - 1] + e[i]
+            xs.append(x)
+        ps.append(bd.shift_test(xs, ys, n_shifts=199, rng=rng).p)
+    ps = np.asarray(ps)
+    assert stats.kstest(ps, "uniform").pvalue > 0.001
+    assert 0.02 < (ps < 0.05).mean() < 0.1
+
+
+def test_precision_recall_f1_counts_one_to_one():
+    assert bd.match_boundaries(np.array([1.0, 1.2, 5.0]), np.array([1.1, 9.0]), 1.0) == 1
+    p, r, f1 = bd.precision_recall_f1([np.array([1.0, 1.2, 5.0])], [np.array([1.1, 9.0])], 1.0)
+    assert (p, r) == (pytest.approx(1 / 3), 0.5) and f1 == pytest.approx(0.4)
+    assert bd.precision_recall_f1([np.array([])], [np.array([3.0])]) == (0.0, 0.0, 0.0)
+
+
+def test_prediction_error_is_cross_fitted():
+    rng = np.random.default_rng(0)
+    white = [rng.standard_normal((300, 8)) for _ in range(2)]
+    e = np.concatenate(bd.prediction_error(white, n_lags=10, n_folds=5, ridge=1e-3))
+    # unpredictable noise: a held-out model cannot beat the variance (an in-sample fit with 80 inputs would)
+    assert np.nanmean(e) > 0.95
+    # a predictable series (slow sines) is predicted well
+    t = np.arange(600)[:, None]
+    smooth_z = [np.sin(t / 15.0 + np.arange(4)) + 0.05 * rng.standard_normal((600, 4))]
+    assert np.nanmean(bd.prediction_error(smooth_z, n_lags=3)[0]) < 0.05
+
+
+def test_change_points_find_planted_jumps():
+    rng = np.random.default_rng(0)
+    z = np.concatenate([np.full((100, 6), v) for v in (0.0, 2.0, -1.0)]) + 0.3 * rng.standard_normal((300, 6))
+    cp = bd.change_points(z, fps=FPS, n_bkps=2, rate_hz=5)
+    assert len(cp) == 2 and abs(cp[0] - 100) <= 2 and abs(cp[1] - 200) <= 2
+    assert len(bd.change_points(z, fps=FPS, rate_hz=5)) == 2   # the default penalty finds the same
+
+
+def test_pixel_baselines_peak_at_a_cut_and_measure_motion():
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)
+    b = rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)
+    frames = np.stack([a] * 10 + [b] * 10)
+    for f in (bd.frame_difference(frames), bd.content_score(frames, FPS)):
+        assert int(np.argmax(f)) == 10 and f[5] == 0
+    tex = cv_blur(rng.integers(0, 255, (64, 96), dtype=np.uint8))
+    moving = np.stack([np.repeat(tex[:, i * 2: i * 2 + 48, None], 3, axis=2) for i in range(6)])
+    still = np.stack([np.repeat(tex[:, :48, None], 3, axis=2)] * 6)
+    assert bd.flow_magnitude(moving).mean() > 1.0 > 0.1 > bd.flow_magnitude(still).mean()
+
+
+def cv_blur(x):
+    import cv2
+    return cv2.GaussianBlur(x, (0, 0), 2)
+
+
+def test_compute_signals_and_bad_inputs():
+    rng = np.random.default_rng(0)
+    index = pd.DataFrame({"movie": ["a"] * 80 + ["b"] * 60,
+                          "frame": list(range(80)) + list(range(60))})
+    index["time_s"] = index["frame"] / FPS
+    z = rng.standard_normal((140, 4))
+    frames = rng.integers(0, 255, (140, 16, 16, 3), dtype=np.uint8)
+    sig = bd.compute_signals(index, z, frames, {"a": FPS, "b": FPS}, progress=False,
+                             n_bkps={"a": 2, "b": 1})
+    assert list(sig.columns[3:]) == list(bd.SIGNALS)
+    assert np.isfinite(sig[list(bd.SIGNALS)].to_numpy()).all()
+    assert sig.groupby("movie")["change_points"].sum().to_dict() == {"a": 2, "b": 1}
+    with pytest.raises(ValueError, match="latents have 139 rows but the frame index has 140"):
+        bd.compute_signals(index, z[:-1], frames, {"a": FPS, "b": FPS}, progress=False)
+    lone = pd.concat([index, pd.DataFrame({"movie": ["c"], "frame": [0], "time_s": [0.0]})], ignore_index=True)
+    with pytest.raises(ValueError, match="movie 'c' has 1 frame"):
+        bd.compute_signals(lone, np.vstack([z, z[:1]]), None, {"a": FPS, "b": FPS, "c": FPS}, progress=False)
+    tg = bd.Targets({"a": 8.0, "b": 6.0},
+                    pd.DataFrame({"subject": ["s", "s"], "condition": "c", "movie": ["a", "x"], "time_s": [1.0, 2.0]}))
+    with pytest.raises(ValueError, match="movie 'b' is absent from the annotations"):
+        bd.comparison_table(sig, tg, n_shifts=10)
+    tg.presses = pd.DataFrame({"subject": ["s", "s"], "condition": "c", "movie": ["a", "b"], "time_s": [1.0, 7.5]})
+    with pytest.raises(ValueError, match="past the movie's end"):
+        bd.comparison_table(sig, tg, n_shifts=10)
