@@ -1,0 +1,116 @@
+"""Real bitstreams: latent entropy coding, classic codecs through ffmpeg, rates and BD-rate."""
+import numpy as np
+import pytest
+
+from vaelib import codecs
+from vaelib.metrics import ms_ssim, psnr
+
+
+def laplace_pmf(scale: float):
+    def pmf(c: int, lo: int, hi: int) -> np.ndarray:
+        k = np.arange(lo, hi + 1)
+        return np.exp(-np.abs(k) / (scale * (c + 1)))
+    return pmf
+
+
+def laplace_latent(seed=0, shape=(4, 3, 8, 8)):
+    rng = np.random.default_rng(seed)
+    q = np.round(rng.laplace(0, 1.0, size=shape) * (np.arange(shape[0]) + 1).reshape(-1, 1, 1, 1)).astype(np.int32)
+    return q
+
+
+def test_latent_round_trip_bit_for_bit():
+    q = laplace_latent()
+    q[1, 0, 0, 0] = 300          # an outlier far in the tail still codes exactly
+    q[2] = -7                    # a constant channel
+    data = codecs.encode_latent(q, laplace_pmf(1.0))
+    back = codecs.decode_latent(data, laplace_pmf(1.0))
+    assert back.dtype == np.int32 and back.shape == q.shape
+    assert np.array_equal(back, q)
+    assert codecs.encode_latent(back, laplace_pmf(1.0)) == data   # deterministic
+
+
+def test_latent_bytes_close_to_the_model_information():
+    q = laplace_latent(seed=1, shape=(3, 4, 16, 16))
+    pmf = laplace_pmf(1.0)
+    info_bits = 0.0
+    for c in range(q.shape[0]):
+        lo, hi = q[c].min(), q[c].max()
+        p = pmf(c, lo, hi)
+        p = p / p.sum()
+        info_bits += -np.log2(p[q[c].ravel() - lo]).sum()
+    n_bytes = len(codecs.encode_latent(q, pmf))
+    header = 4 + 1 + 2 * q.ndim + 4 * q.shape[0]
+    # the range coder gets within a few words of the ideal code length under the same model
+    assert info_bits / 8 <= n_bytes <= info_bits / 8 * 1.02 + header + 16
+    # and a worse model costs more bytes
+    assert len(codecs.encode_latent(q, laplace_pmf(0.2))) > n_bytes
+
+
+def test_latent_errors_are_clear():
+    with pytest.raises(ValueError, match="magic"):
+        codecs.decode_latent(b"nope" + bytes(20), laplace_pmf(1.0))
+    with pytest.raises(ValueError, match="integer"):
+        codecs.encode_latent(np.full((2, 3), 0.5), laplace_pmf(1.0))
+    with pytest.raises(ValueError, match="pmf"):
+        codecs.encode_latent(laplace_latent(), lambda c, lo, hi: np.ones(3))
+
+
+def test_bits_per_pixel_from_bytes():
+    assert codecs.bits_per_pixel(1000, 10, 20, 25) == pytest.approx(8000 / 5000)
+    with pytest.raises(ValueError):
+        codecs.bits_per_pixel(10, 0, 64, 64)
+
+
+def test_bd_rate_known_answers():
+    psnr_a = np.array([28.0, 31.0, 34.0, 37.0])
+    rate_a = np.exp(0.02 * (psnr_a - 20) ** 2 - 3.0)        # any smooth curve, log-rate cubic in PSNR
+    # the test codec needs 20% fewer bits at every quality, sampled at other PSNRs
+    psnr_t = np.array([27.0, 30.5, 33.0, 36.0, 38.0])
+    rate_t = 0.8 * np.exp(0.02 * (psnr_t - 20) ** 2 - 3.0)
+    assert codecs.bd_rate(rate_a, psnr_a, rate_t, psnr_t) == pytest.approx(-20.0, abs=1e-6)
+    assert codecs.bd_rate(rate_t, psnr_t, rate_a, psnr_a) == pytest.approx(25.0, abs=1e-6)
+    assert codecs.bd_rate(rate_a, psnr_a, rate_a, psnr_a) == pytest.approx(0.0, abs=1e-9)
+    # no overlap in quality: undefined
+    assert np.isnan(codecs.bd_rate(rate_a, psnr_a, rate_a, psnr_a + 20))
+
+
+def smooth_clip(t=8, s=32, seed=0):
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:s, 0:s] / s
+    ph = rng.uniform(0, 6, 3)
+    frames = [np.stack([np.sin(5 * x + 0.2 * i + ph[0]), np.cos(4 * y - 0.15 * i + ph[1]),
+                        np.sin(3 * (x + y) + ph[2])], -1) for i in range(t)]
+    return ((np.stack(frames) * 0.45 + 0.5) * 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("codec", codecs.CLASSIC_CODECS)
+def test_classic_codec_round_trip(codec):
+    clip = smooth_clip()
+    best, worst = (18, 45) if codec != "mjpeg" else (2, 31)
+    hi = codecs.run_codec(clip, codec, best)
+    lo = codecs.run_codec(clip, codec, worst)
+    assert hi.decoded.shape == clip.shape and hi.decoded.dtype == np.uint8
+    assert hi.n_bytes == len(hi.stream) > 0
+    assert lo.n_bytes < hi.n_bytes                              # lower quality, fewer bytes
+    assert psnr(clip, hi.decoded) > 33 and psnr(clip, hi.decoded) > psnr(clip, lo.decoded)
+    assert b"x264 - core" not in hi.stream and b"x265 (build" not in hi.stream   # settings SEI stripped
+
+
+def test_classic_rd_records():
+    clips = [smooth_clip(s=64, seed=0), smooth_clip(s=64, seed=1)]
+    pts = codecs.classic_rd(clips, codecs=["x264"], settings={"x264": [22, 40]}, dataset="tiny", progress=False)
+    assert [p.setting for p in pts] == [22, 40]
+    assert pts[0].bpp > pts[1].bpp and pts[0].psnr > pts[1].psnr
+    assert 0 < pts[1].ms_ssim < pts[0].ms_ssim <= 1
+    assert pts[0].n_clips == 2 and "ffmpeg version" in pts[0].settings and "-crf 22" in pts[0].settings
+    assert set(pts[0].to_dict()) >= {"codec", "setting", "bpp", "psnr", "ms_ssim", "encode_s", "decode_s"}
+
+
+def test_metrics():
+    clip = smooth_clip(t=3, s=64)
+    assert psnr(clip, clip) == float("inf") and ms_ssim(clip, clip) == pytest.approx(1.0)
+    noisy = np.clip(clip + np.random.default_rng(0).normal(0, 8, clip.shape), 0, 255).astype(np.uint8)
+    assert 25 < psnr(clip, noisy) < 35 and ms_ssim(clip, noisy) < 0.99
+    with pytest.raises(ValueError, match="shapes differ"):
+        psnr(clip, clip[:2])
