@@ -23,7 +23,8 @@ CHAPTERS = [
 # Small parameters for CI: the same code path as a full run, minutes instead of hours.
 # Each chapter owns its own entry; `data_dir` and `figures_dir` are added by run_book.
 SMOKE_PARAMETERS: dict[str, dict[str, Any]] = {
-    "01_preprocess": {"synthetic_movies": 2, "synthetic_seconds": 20, "n_observers": 8},
+    "01_preprocess": {"synthetic_movies": 2, "synthetic_seconds": 20, "activity_seconds": [6.0, 9.0],
+                      "n_observers": 8},
     "02_mmd_vae": {},
     "03_event_boundaries": {},
     "04_voxen": {},

@@ -42,3 +42,77 @@ def image_grid(images: np.ndarray, ncols: int, pad: int = 2, fill: int = 255) ->
         r, c = divmod(i, ncols)
         grid[r * (h + pad): r * (h + pad) + h, c * (w + pad): c * (w + pad) + w] = img
     return grid
+
+
+def contact_sheet(frames, index, movies: list[str], rows_of, per_movie: int = 8):
+    """One row of ``per_movie`` evenly spaced frames per movie, labelled with their times."""
+    fig, axes = plt.subplots(len(movies), per_movie, figsize=(1.3 * per_movie, 1.45 * len(movies)), squeeze=False)
+    for r, movie in enumerate(movies):
+        rows = rows_of(movie)
+        picks = np.linspace(rows.start, rows.stop - 1, per_movie).astype(int)
+        for c, i in enumerate(picks):
+            ax = axes[r, c]
+            ax.imshow(frames[i])
+            ax.set_xticks([]), ax.set_yticks([])
+            ax.set_title(f"{index.time_s.iloc[i]:.1f} s", fontsize=7)
+        axes[r, 0].set_ylabel(movie, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def boundary_timeline(durations: dict[str, float], truth=None, presses=None, title: str = ""):
+    """Per movie, ground-truth boundaries (coarse tall, fine short) above each observer's presses (dots).
+
+    ``truth`` has columns ``movie, time_s[, level]``; ``presses`` has ``subject, movie, time_s``.
+    """
+    movies = list(durations)
+    fig, axes = plt.subplots(len(movies), 1, figsize=(10, 1.9 * len(movies)), squeeze=False)
+    for ax, movie in zip(axes[:, 0], movies):
+        n_obs = 0
+        if presses is not None:
+            p = presses[presses.movie == movie]
+            subjects = sorted(p.subject.unique())
+            n_obs = len(subjects)
+            for k, s in enumerate(subjects):
+                t = p[p.subject == s].time_s
+                ax.plot(t, np.full(len(t), k), "|", color="0.35", ms=5)
+        top = n_obs + 1
+        if truth is not None:
+            b = truth[truth.movie == movie]
+            levels = b.level if "level" in b else np.full(len(b), "boundary")
+            for t, lev in zip(b.time_s, levels):
+                coarse = lev == "coarse"
+                ax.vlines(t, top, top + (3 if coarse else 1.5), color="C3" if coarse else "C0", lw=2 if coarse else 1)
+            ax.plot([], [], color="C3", label="coarse (truth)")
+            ax.plot([], [], color="C0", label="fine (truth)")
+        ax.set_xlim(0, durations[movie])
+        ax.set_ylim(-1, top + 3.5)
+        ax.set_yticks([])
+        ax.set_ylabel(f"{movie}\n{n_obs} obs.", fontsize=8)
+        ax.set_xlabel("time (s)")
+    if truth is not None:
+        axes[0, 0].legend(loc="upper right", fontsize=7, ncol=2, framealpha=0.9)
+    if title:
+        axes[0, 0].set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def full_vs_small(frameset, n: int = 4):
+    """``n`` source frames (decoded from the videos) above their stored small versions."""
+    from .video import read_frame_at
+
+    picks = np.linspace(0, len(frameset) - 1, n + 2).astype(int)[1:-1]
+    fig, axes = plt.subplots(2, n, figsize=(2.6 * n, 4.2), squeeze=False)
+    for c, i in enumerate(picks):
+        movie = frameset.index.movie.iloc[i]
+        src = read_frame_at(frameset.source_path(movie), int(frameset.index.frame.iloc[i]))
+        axes[0, c].imshow(src)
+        axes[0, c].set_title(f"{movie} {frameset.index.time_s.iloc[i]:.1f} s\n{src.shape[1]}x{src.shape[0]}",
+                             fontsize=8)
+        axes[1, c].imshow(frameset.frames[i])
+        axes[1, c].set_title(f"stored {frameset.size}x{frameset.size}", fontsize=8)
+    for ax in axes.flat:
+        ax.set_xticks([]), ax.set_yticks([])
+    fig.tight_layout()
+    return fig

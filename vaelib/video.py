@@ -333,3 +333,16 @@ def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: floa
         finally:
             writer.release()
     return path
+
+
+def read_frame_at(path: str | os.PathLike, frame: int) -> np.ndarray:
+    """Decode the single RGB frame number ``frame`` of a video (for viewers; slow for many frames)."""
+    path, cap = _open(path)
+    try:
+        cap.set(cv2.CAP_PROP_POS_FRAMES, int(frame))
+        ok, bgr = cap.read()
+    finally:
+        cap.release()
+    if not ok:
+        raise VideoError(f"{path}: frame {frame} could not be decoded")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
