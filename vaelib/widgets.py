@@ -80,3 +80,158 @@ def frame_scrubber(frameset, boundaries=None, movie: str | None = None, scale: i
     if full_res:
         pictures.append(W.VBox([W.HTML("source frame"), full]))
     return W.VBox([W.HBox([pick, play, slider]), info, W.HBox(pictures)])
+
+
+# ------------------------------------------------------------------ chapter 3: event-boundary scrubber
+
+def _figure_rgb(fig) -> np.ndarray:
+    """Render a matplotlib figure to an RGB uint8 array (Agg canvas, no display needed)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+
+
+class EventScrubberPictures:
+    """The pictures of the chapter-3 scrubber for one movie, at any frame.
+
+    The trajectory and signal plots are drawn once with matplotlib; each frame only stamps the
+    cursor (a red dot on the trajectory, a red line across the signals) onto a copy, so moving the
+    slider is cheap. All arrays have one row per frame of the movie.
+    """
+
+    def __init__(self, frames: np.ndarray, reconstructions: np.ndarray, trajectory: np.ndarray,
+                 times: np.ndarray, signals: dict[str, np.ndarray], boundaries: np.ndarray | None = None,
+                 frequency: tuple[np.ndarray, np.ndarray] | None = None, events: np.ndarray | None = None,
+                 scale: int = 3) -> None:
+        import matplotlib.pyplot as plt
+
+        n = len(frames)
+        for name, a in [("reconstructions", reconstructions), ("trajectory", trajectory), ("times", times),
+                        *signals.items()]:
+            if len(a) != n:
+                raise ValueError(f"{name} has {len(a)} rows but there are {n} frames")
+        self.frames, self.recon, self.traj = frames, reconstructions, np.asarray(trajectory, float)
+        self.times, self.scale = np.asarray(times, float), scale
+        px = frames.shape[1] * scale / 100  # plot height in inches at 100 dpi = the frame's height
+        boundaries = np.zeros(0) if boundaries is None else np.asarray(boundaries, float)
+
+        fig, ax = plt.subplots(figsize=(px, px), dpi=100)
+        ax.plot(self.traj[:, 0], self.traj[:, 1], color="0.8", lw=0.6, zorder=1)
+        ax.scatter(self.traj[:, 0], self.traj[:, 1], c=events if events is not None else self.times,
+                   cmap="tab10" if events is not None else "viridis", s=3, zorder=2)
+        bi = np.searchsorted(self.times, boundaries).clip(0, n - 1)
+        ax.scatter(self.traj[bi, 0], self.traj[bi, 1], marker="x", color="k", s=30, zorder=3)
+        ax.set_xticks([]), ax.set_yticks([])
+        ax.set_title("latent trajectory (PCA)", fontsize=8)
+        fig.tight_layout(pad=0.3)
+        self._traj_bg = _figure_rgb(fig)
+        self._traj_px = self._to_pixels(ax, self.traj, self._traj_bg.shape[0])
+        plt.close(fig)
+
+        k = len(signals) + (frequency is not None)
+        fig, axes = plt.subplots(k, 1, figsize=(2.4 * px, max(px, 0.45 * k)), dpi=100, sharex=True, squeeze=False)
+        axes = axes[:, 0]
+        rows = list(signals.items()) + ([("group frequency", None)] if frequency is not None else [])
+        for a, (name, v) in zip(axes, rows):
+            if v is None:
+                a.fill_between(frequency[0], frequency[1], step="mid", color="tab:orange", lw=0)
+            else:
+                a.plot(self.times, v, lw=0.7, color="tab:blue")
+            for b in boundaries:
+                a.axvline(b, color="k", lw=0.6, ls=":")
+            a.set_yticks([])
+            a.set_ylabel(name.replace("_", " "), rotation=0, ha="right", va="center", fontsize=7)
+        axes[-1].set_xlabel("time (s)", fontsize=7)
+        axes[-1].tick_params(labelsize=6)
+        axes[0].set_xlim(self.times[0], self.times[-1])
+        fig.tight_layout(pad=0.3, h_pad=0.1)
+        self._sig_bg = _figure_rgb(fig)
+        h = self._sig_bg.shape[0]
+        x = self._to_pixels(axes[0], np.c_[self.times, np.zeros(n)], h)[:, 0]
+        self._sig_x = x
+        top = self._to_pixels(axes[0], np.c_[self.times[:1], [axes[0].get_ylim()[1]]], h)[0, 1]
+        bot = self._to_pixels(axes[-1], np.c_[self.times[:1], [axes[-1].get_ylim()[0]]], h)[0, 1]
+        self._sig_y = (int(top), int(bot))
+        plt.close(fig)
+
+    @staticmethod
+    def _to_pixels(ax, xy: np.ndarray, height: int) -> np.ndarray:
+        d = ax.transData.transform(np.asarray(xy, float))
+        return np.c_[d[:, 0], height - d[:, 1]].round().astype(int)
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def index_at(self, t: float) -> int:
+        """The frame shown at time ``t`` (the last frame at or before it)."""
+        return int(np.clip(np.searchsorted(self.times, t + 1e-9) - 1, 0, len(self.times) - 1))
+
+    def frame(self, i: int) -> np.ndarray:
+        return cv2.resize(np.ascontiguousarray(self.frames[i]), None, fx=self.scale, fy=self.scale,
+                          interpolation=cv2.INTER_NEAREST)
+
+    def reconstruction(self, i: int) -> np.ndarray:
+        return cv2.resize(np.ascontiguousarray(self.recon[i]), None, fx=self.scale, fy=self.scale,
+                          interpolation=cv2.INTER_NEAREST)
+
+    def trajectory(self, i: int) -> np.ndarray:
+        img = self._traj_bg.copy()
+        cv2.circle(img, tuple(int(v) for v in self._traj_px[i]), 5, (220, 0, 0), -1)
+        return img
+
+    def signals(self, i: int) -> np.ndarray:
+        img = self._sig_bg.copy()
+        x = int(self._sig_x[i])
+        cv2.line(img, (x, self._sig_y[0]), (x, self._sig_y[1]), (220, 0, 0), 1)
+        return img
+
+
+def event_scrubber(pictures: EventScrubberPictures, title: str = ""):
+    """One ipywidgets view with a time slider: the frame, its reconstruction, the current point on
+    the 2-D latent trajectory, and the boundary signals with a cursor (all ``ipywidgets.Image`` PNGs)."""
+    import ipywidgets as W
+
+    times = pictures.times
+    step = float(np.median(np.diff(times))) if len(times) > 1 else 1.0
+    slider = W.FloatSlider(value=float(times[0]), min=float(times[0]), max=float(times[-1]), step=step,
+                           description="time (s)", readout_format=".2f", continuous_update=True,
+                           layout=W.Layout(width="600px"))
+    frame, recon = W.Image(format="png"), W.Image(format="png")
+    traj, sig = W.Image(format="png"), W.Image(format="png")
+    info = W.HTML()
+
+    def show(*_):
+        i = pictures.index_at(slider.value)
+        frame.value = png_bytes(pictures.frame(i))
+        recon.value = png_bytes(pictures.reconstruction(i))
+        traj.value = png_bytes(pictures.trajectory(i))
+        sig.value = png_bytes(pictures.signals(i))
+        info.value = f"<b>{title}</b> frame {i} &nbsp; t = {times[i]:.2f} s"
+
+    slider.observe(show, names="value")
+    show()
+    view = W.VBox([slider, info,
+                   W.HBox([W.VBox([W.HTML("frame"), frame]), W.VBox([W.HTML("reconstruction"), recon]),
+                           W.VBox([W.HTML("trajectory"), traj])]),
+                   sig])
+    view.slider, view.images = slider, {"frame": frame, "reconstruction": recon, "trajectory": traj, "signals": sig}
+    return view
+
+
+def event_scrubber_figure(pictures: EventScrubberPictures, times_s: list[float]):
+    """A static figure of the scrubber at a few times: one row per time (frame, reconstruction, trajectory, signals)."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(times_s), 4, figsize=(13, 2.6 * len(times_s)),
+                             gridspec_kw={"width_ratios": [1, 1, 1, 2.6]}, squeeze=False)
+    for row, t in zip(axes, times_s):
+        i = pictures.index_at(t)
+        for a, img, name in zip(row, [pictures.frame(i), pictures.reconstruction(i), pictures.trajectory(i),
+                                      pictures.signals(i)], ["frame", "reconstruction", "trajectory", "signals"]):
+            a.imshow(img)
+            a.set_xticks([]), a.set_yticks([])
+            a.set_title(f"{name}, t = {pictures.times[i]:.1f} s", fontsize=8)
+    fig.tight_layout()
+    return fig
