@@ -1,0 +1,171 @@
+"""VoxEn: shapes and strides, compression ratio, quantization, the rate, and the real bitstream."""
+import numpy as np
+import pytest
+import torch
+
+from vaelib import codecs
+from vaelib.voxen import (ClipSampler, EntropyModel, VoxEn, VoxEnConfig, clips_to_tensor, movie_clips, rd_loss,
+                          split_movies, tensor_to_clips)
+
+torch.set_num_threads(1)
+SMALL = dict(clip_len=8, image_size=16, channels=[8, 4], strides=[[4, 2, 2], [2, 2, 2]])
+
+
+def test_config_json_round_trip_and_validation(tmp_path):
+    cfg = VoxEnConfig(**SMALL, quantization="ste", mixture=2)
+    assert VoxEnConfig.from_json(cfg.to_json()) == cfg
+    cfg.save(tmp_path / "voxen.json")
+    assert VoxEnConfig.load(tmp_path / "voxen.json") == cfg
+    with pytest.raises(ValueError, match="divisible"):
+        VoxEnConfig(clip_len=12, image_size=16, channels=[4, 4], strides=[[4, 2, 2], [2, 2, 2]])
+    with pytest.raises(ValueError, match="one entry per layer"):
+        VoxEnConfig(channels=[4], strides=[[2, 2, 2], [2, 2, 2]])
+    with pytest.raises(ValueError, match="unknown"):
+        VoxEnConfig.from_json('{"clip_length": 8}')
+
+
+def test_default_config_is_the_original_shape():
+    cfg = VoxEnConfig()
+    assert cfg.clip_len == 64 and cfg.image_size == 64
+    t, (h, w) = cfg.total_stride
+    assert t > h == w                                    # strides larger along time than along space
+    assert cfg.latent_shape == (16, 4, 16, 16)
+    assert cfg.compression_ratio == pytest.approx(3 * 64 * 64 * 64 / (16 * 4 * 16 * 16))
+
+
+def test_shapes_and_strides():
+    cfg = VoxEnConfig(**SMALL)
+    assert cfg.total_stride == (8, (4, 4)) and cfg.latent_shape == (4, 1, 4, 4)
+    assert cfg.compression_ratio == pytest.approx(3 * 8 * 16 * 16 / 64)
+    model = VoxEn(cfg)
+    x = torch.rand(2, 3, 8, 16, 16)
+    y = model.encode(x)
+    assert tuple(y.shape) == (2,) + cfg.latent_shape
+    # each encoder layer divides each axis by exactly its stride
+    shapes = [x.shape[2:]]
+    h = x
+    for layer in model.encoder:
+        h = layer(h)
+        if isinstance(layer, torch.nn.Conv3d):
+            shapes.append(h.shape[2:])
+    for (a, b), st in zip(zip(shapes, shapes[1:]), cfg.strides):
+        assert tuple(ai // si for ai, si in zip(a, st)) == tuple(b)
+    out = model(x)
+    assert out["x_hat"].shape == x.shape
+    with pytest.raises(ValueError, match="expects clips"):
+        model.encode(torch.rand(1, 3, 8, 32, 32))
+
+
+def test_quantization_modes():
+    model = VoxEn(VoxEnConfig(**SMALL))
+    y = (torch.randn(2, 4, 1, 4, 4) * 3).requires_grad_()
+    noisy = model.quantize(y, "noise")
+    assert (noisy - y).abs().max() <= 0.5 and not torch.equal(noisy, torch.round(y))
+    ste = model.quantize(y, "ste")
+    assert torch.equal(ste, torch.round(y))
+    ste.sum().backward()
+    assert torch.equal(y.grad, torch.ones_like(y))       # straight-through: identity gradient
+    model.eval()
+    assert torch.equal(model.quantize(y.detach()), torch.round(y.detach()))
+
+
+def test_entropy_model_pmf_matches_likelihood():
+    em = EntropyModel(3, mixture=2)
+    with torch.no_grad():
+        em.means.copy_(torch.tensor([[-1.0, 2.0], [0.0, 0.5], [3.0, -3.0]]))
+        em.log_scales.copy_(torch.tensor([[0.0, -1.0], [0.5, 0.0], [-0.5, 1.0]]))
+    for c in range(3):
+        p = em.pmf(c, -60, 60)
+        assert p.sum() == pytest.approx(1.0, abs=1e-6)
+        ks = torch.arange(-5, 6, dtype=torch.float32)
+        y = torch.zeros(1, 3, ks.numel())
+        y[0, c] = ks
+        lik = em.likelihood(y)[0, c].detach().double().numpy()
+        assert np.allclose(lik, p[55:66], rtol=1e-4, atol=1e-7)
+
+
+def test_rate_is_minus_log2_likelihood_per_pixel():
+    model = VoxEn(VoxEnConfig(**SMALL)).eval()
+    x = torch.rand(3, 3, 8, 16, 16)
+    out = model(x)
+    bits = -torch.log2(model.entropy.likelihood(torch.round(model.encode(x)))).sum()
+    assert out["bpp"].item() == pytest.approx(bits.item() / (3 * 8 * 16 * 16), rel=1e-5)
+    loss = rd_loss(model, x, lmbda=0.01)
+    mse = torch.mean((out["x_hat"] - x) ** 2)
+    assert loss["loss"].item() == pytest.approx(out["bpp"].item() + 0.01 * 255 ** 2 * mse.item(), rel=1e-5)
+
+
+def test_bitstream_round_trip_bit_for_bit():
+    torch.manual_seed(0)
+    cfg = VoxEnConfig(**SMALL)
+    model = VoxEn(cfg).eval()
+    with torch.no_grad():                                # spread the latent over many symbols
+        model.encoder[-1].weight.mul_(20)
+    clip = (np.random.default_rng(0).random((8, 16, 16, 3)) * 255).astype(np.uint8)
+    data, q = model.compress(clip)
+    assert q.shape == cfg.latent_shape and np.ptp(q) > 4
+    assert np.array_equal(codecs.decode_latent(data, model.entropy.pmf), q)
+    # decompress is the decoder applied to exactly that quantized latent
+    expected = tensor_to_clips(model.decode(torch.from_numpy(q).float()[None]))[0]
+    assert np.array_equal(model.decompress(data), expected)
+    # the real byte count is close to the entropy model's estimate
+    est_bits = -torch.log2(model.entropy.likelihood(torch.from_numpy(q).float()[None])).sum().item()
+    header_bits = 8 * (5 + 2 * q.ndim + 4 * q.shape[0])
+    assert est_bits - 1 <= 8 * len(data) <= est_bits * 1.02 + header_bits + 64
+
+
+def test_bitstream_survives_save_and_load(tmp_path):
+    model = VoxEn(VoxEnConfig(**SMALL)).eval()
+    clip = (np.random.default_rng(1).random((8, 16, 16, 3)) * 255).astype(np.uint8)
+    data, q = model.compress(clip)
+    torch.save(model.state_dict(), tmp_path / "m.pt")
+    other = VoxEn(VoxEnConfig(**SMALL)).eval()
+    other.load_state_dict(torch.load(tmp_path / "m.pt"))
+    assert np.array_equal(codecs.decode_latent(data, other.entropy.pmf), q)
+
+
+def test_training_steps_lower_the_rd_loss():
+    torch.manual_seed(0)
+    model = VoxEn(VoxEnConfig(**SMALL))
+    x = clips_to_tensor(np.tile(np.linspace(0, 255, 16, dtype=np.uint8)[None, None, :, None, None],
+                                (2, 8, 1, 16, 3)))
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    first = rd_loss(model, x, 0.01)["loss"].item()
+    for _ in range(40):
+        loss = rd_loss(model, x, 0.01)["loss"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.5 * first
+
+
+class FakeFrameSet:
+    def __init__(self, lengths):
+        self.frames = np.concatenate([np.full((n, 16, 16, 3), i, np.uint8) for i, n in enumerate(lengths)])
+        self._rows, start = {}, 0
+        for i, n in enumerate(lengths):
+            self._rows[f"m{i}"] = slice(start, start + n)
+            start += n
+        self.movies = list(self._rows)
+
+    def movie_rows(self, movie):
+        return self._rows[movie]
+
+
+def test_clips_split_and_sampler():
+    fs = FakeFrameSet([20, 30, 12])
+    train, held = split_movies(fs.movies, 1)
+    assert train == ["m0", "m1"] and held == ["m2"]
+    with pytest.raises(ValueError):
+        split_movies(["a"], 1)
+    clips = movie_clips(fs.frames[fs.movie_rows("m1")], 8, 8)
+    assert clips.shape == (3, 8, 16, 16, 3) and np.all(clips == 1)
+    sampler = ClipSampler(fs, train, length=8, batch_size=16, seed=0)
+    batch = sampler.sample()
+    assert batch.shape == (16, 3, 8, 16, 16)
+    # every clip comes from one training movie (constant value 0 or 1 / 255), never the held-out one
+    vals = batch.flatten(1)
+    assert torch.all(vals.min(1).values == vals.max(1).values)
+    assert set(torch.round(vals[:, 0] * 255).int().tolist()) <= {0, 1}
+    with pytest.raises(ValueError, match="frames for one clip"):
+        ClipSampler(fs, ["m2"], length=16, batch_size=2)
