@@ -1,0 +1,158 @@
+"""The trainer: configs round-trip, runs are deterministic, a stopped-and-resumed run ends bitwise identical."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from vaelib.losses import MMDLossConfig, mmd_vae_loss_fn
+from vaelib.models import MMDVAE, MMDVAEConfig
+from vaelib.train import (TrainConfig, frame_sampler, load_checkpoint, pick_device, read_metrics, seed_everything,
+                          split_frames, train)
+
+torch.set_num_threads(1)
+TINY = MMDVAEConfig(image_size=16, channels=(4, 8), hidden=16, z_dim=3)
+
+
+def frames(n=40, seed=0):
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 256, (4, 16, 16, 3))
+    return np.clip(base[np.arange(n) % 4] + rng.integers(-20, 20, (n, 16, 16, 3)), 0, 255).astype(np.uint8)
+
+
+def run(tmp_path, name, steps=12, stop_at=None, resume=True, val=True, **overrides):
+    data = frames()
+    seed_everything(0)
+    model = MMDVAE(TINY)
+    cfg = TrainConfig(**{**dict(steps=steps, batch_size=8, lr=3e-3, seed=0, device="cpu", log_every=2, val_every=4,
+                               checkpoint_every=5), **overrides})
+    loss_fn = mmd_vae_loss_fn(MMDLossConfig(mmd_weight=1.0))
+    val_x = torch.from_numpy(data[:8]).permute(0, 3, 1, 2).float() / 255
+
+    def val_fn(m):  # uses the global RNG on purpose: validation must not disturb training
+        return {k: v for k, v in loss_fn(m, val_x).items()}
+    result = train(model, loss_fn, frame_sampler(data, np.arange(len(data)), 8), cfg, tmp_path / name,
+                   val_fn=val_fn if val else None, extra_config={"model": TINY.to_dict()}, resume=resume,
+                   stop_at=stop_at, progress=False)
+    return model, result
+
+
+def same_weights(a, b):
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_config_round_trip(tmp_path):
+    cfg = TrainConfig(steps=7, betas=(0.5, 0.9), grad_clip=1.0, max_seconds=3.5)
+    assert TrainConfig.from_json(cfg.to_json()) == cfg
+    assert TrainConfig.from_json(cfg.to_json(tmp_path / "c.json")) == TrainConfig.from_json(tmp_path / "c.json")
+    assert MMDVAEConfig.from_json(TINY.to_json()) == TINY
+    with pytest.raises(ValueError, match="no field"):
+        TrainConfig.from_dict({"stepz": 3})
+    with pytest.raises(ValueError, match="steps"):
+        TrainConfig(steps=0)
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(ValueError, match="bad.json"):
+        TrainConfig.from_json(tmp_path / "bad.json")
+
+
+def test_pick_device():
+    assert pick_device("cpu").type == "cpu"
+    assert pick_device("auto").type in {"cuda", "mps", "cpu"}
+    if not torch.cuda.is_available():
+        assert pick_device("auto").type in {"mps", "cpu"}
+        with pytest.raises(RuntimeError, match="CUDA"):
+            pick_device("cuda")
+
+
+def test_deterministic_and_learns(tmp_path):
+    a, ra = run(tmp_path, "a")
+    b, _ = run(tmp_path, "b")
+    assert same_weights(a, b)
+    c, _ = run(tmp_path, "c", steps=13)
+    assert not same_weights(a, c)  # a different run really differs
+    m = read_metrics(ra.run_dir)
+    loss = m[(m.split == "train") & (m.metric == "loss")]
+    assert list(loss.step) == [2, 4, 6, 8, 10, 12]
+    assert set(m[m.split == "val"].step) == {4, 8, 12}
+    assert loss.value.iloc[-1] < loss.value.iloc[0]
+    assert ra.step == 12 and set(ra.last_val) == {"loss", "recon", "mmd"}
+
+
+@pytest.mark.parametrize("stop", [5, 7])  # at a checkpoint interval, and between two
+def test_exact_resume(tmp_path, stop):
+    full, _ = run(tmp_path, "full")
+    part, r1 = run(tmp_path, "part", stop_at=stop)
+    assert r1.step == stop and load_checkpoint(r1.run_dir / "checkpoint.pt")["step"] == stop
+    assert not same_weights(part, full)
+    resumed, r2 = run(tmp_path, "part")  # a fresh model object, resumed from the folder
+    assert r2.step == 12
+    assert same_weights(resumed, full)
+    # and the log holds the same rows and values (times differ, of course)
+    pd.testing.assert_frame_equal(read_metrics(r2.run_dir).drop(columns="time_s"),
+                                  read_metrics(tmp_path / "full").drop(columns="time_s"))
+
+
+def test_resume_discards_rows_logged_after_the_checkpoint(tmp_path):
+    run(tmp_path, "r", stop_at=5)
+    path = tmp_path / "r" / "metrics.csv"
+    pd.concat([pd.read_csv(path), pd.DataFrame([{"step": 9, "split": "train", "metric": "loss", "value": 1.0,
+                                                 "time_s": 0}])]).to_csv(path, index=False)
+    run(tmp_path, "r")
+    full = read_metrics(tmp_path / "r")
+    assert not full.duplicated(["step", "split", "metric"]).any()
+
+
+def test_run_folder_is_self_describing(tmp_path):
+    _, r = run(tmp_path, "f", steps=4)
+    cfg = json.loads((r.run_dir / "config.json").read_text())
+    assert cfg["train"]["steps"] == 4 and cfg["model"]["z_dim"] == 3
+    env = json.loads((r.run_dir / "environment.json").read_text())
+    assert env["torch"] == torch.__version__ and env["device"] == "cpu"
+    state = load_checkpoint(r.run_dir / "checkpoint.pt")
+    assert state["config"] == cfg and state["step"] == 4
+    assert not list(r.run_dir.glob("*.tmp*"))  # atomic writes leave no temporaries
+
+
+def test_resume_refuses_a_different_config(tmp_path):
+    run(tmp_path, "x", steps=4)
+    with pytest.raises(ValueError, match="different config"):
+        run(tmp_path, "x", steps=8, lr=1e-2)
+    _, r = run(tmp_path, "x", steps=8)  # more steps is fine: training continues
+    assert r.step == 8
+    _, r = run(tmp_path, "x", steps=4, lr=1e-2, resume=False)  # or start over
+    assert r.step == 4
+
+
+def test_bad_checkpoint_is_named(tmp_path):
+    (tmp_path / "checkpoint.pt").write_bytes(b"garbage")
+    with pytest.raises(ValueError, match="checkpoint.pt"):
+        load_checkpoint(tmp_path / "checkpoint.pt")
+
+
+def test_time_budget_stops_with_a_checkpoint(tmp_path):
+    _, r = run(tmp_path, "t", steps=10_000, max_seconds=0.5, val=False)
+    assert 0 < r.step < 10_000
+    assert load_checkpoint(r.run_dir / "checkpoint.pt")["step"] == r.step
+
+
+def test_split_by_time_and_by_movie():
+    index = pd.DataFrame({"movie": ["a"] * 100 + ["b"] * 50,
+                          "time_s": np.r_[np.arange(100) / 5, np.arange(50) / 5]})
+    s = split_frames(index, "time", val_fraction=0.2, n_blocks=2, gap_s=1.0)
+    assert not set(s.train) & set(s.val)
+    for movie, n in (("a", 100), ("b", 50)):
+        rows = np.flatnonzero(index.movie == movie)
+        v = np.intersect1d(s.val, rows)
+        assert abs(len(v) - 0.2 * n) <= 2
+        assert (np.diff(v) > 1).sum() == 1  # two contiguous blocks
+        # no training frame within 1 s of a validation frame
+        t_train, t_val = index.time_s[np.intersect1d(s.train, rows)].to_numpy(), index.time_s[v].to_numpy()
+        assert np.abs(t_train[:, None] - t_val[None]).min() >= 1.0 - 1e-9
+    m = split_frames(index, "movie", val_fraction=0.5)
+    assert set(index.movie[m.val]) == {"b"} and set(index.movie[m.train]) == {"a"}
+    with pytest.raises(ValueError, match="not in the index"):
+        split_frames(index, "movie", val_movies=["zzz"])
+    with pytest.raises(ValueError, match="time_s"):
+        split_frames(index.drop(columns="time_s"))

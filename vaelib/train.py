@@ -1,0 +1,487 @@
+"""A small, generic PyTorch training loop with exact resume, and the pieces around it.
+
+Any model fits: the trainer needs only
+
+- ``loss_fn(model, batch) -> dict[str, Tensor]`` with a ``"loss"`` key (the other keys are logged),
+- ``sample_batch(generator) -> batch``: draws one training batch using the trainer's seeded
+  ``torch.Generator`` (the only randomness a batch may use, so a resumed run draws the same batches),
+- optionally ``val_fn(model) -> dict[str, float]``, run under ``torch.inference_mode()`` with the
+  model in eval mode and the random state put back afterwards.
+
+A run lives in one self-describing folder::
+
+    run_dir/config.json       the TrainConfig plus whatever model/loss config the caller passes
+    run_dir/environment.json  versions, device, threads, start time
+    run_dir/metrics.csv       tidy rows: step, split (train | val), metric, value, time_s
+    run_dir/checkpoint.pt     model, optimizer, step, config, RNG states (written atomically)
+
+``train`` called again on the same folder resumes from the checkpoint; a run stopped at any
+checkpoint and resumed ends, on CPU, with weights bitwise identical to a run that never stopped.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import os
+import platform
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, NamedTuple, TypeVar
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .paths import atomic_path
+
+C = TypeVar("C", bound="JSONConfig")
+
+CHECKPOINT = "checkpoint.pt"
+METRICS = "metrics.csv"
+METRICS_FIELDS = ["step", "split", "metric", "value", "time_s"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Configs that round-trip to JSON
+
+
+class JSONConfig:
+    """Mixin for config dataclasses: ``to_dict``/``from_dict`` and ``to_json``/``from_json`` round-trip."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps(dataclasses.asdict(self)))  # tuples become lists, as in JSON
+
+    @classmethod
+    def from_dict(cls: type[C], data: dict[str, Any]) -> C:
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ValueError(f"{cls.__name__} has no field(s) {unknown}; known fields: {sorted(names)}")
+        types = {f.name: str(f.type) for f in dataclasses.fields(cls)}
+        data = {k: tuple(v) if isinstance(v, list) and types[k].startswith("tuple") else v for k, v in data.items()}
+        return cls(**data)
+
+    def to_json(self, path: str | os.PathLike | None = None) -> str:
+        """The config as JSON text; also written (atomically) to ``path`` if given."""
+        text = json.dumps(self.to_dict(), indent=2)
+        if path is not None:
+            with atomic_path(path, suffix=".json") as tmp:
+                tmp.write_text(text + "\n")
+        return text
+
+    @classmethod
+    def from_json(cls: type[C], source: str | os.PathLike) -> C:
+        """Read a config from JSON text or from a ``.json`` file."""
+        if isinstance(source, os.PathLike) or (isinstance(source, str) and not source.lstrip().startswith("{")):
+            path = Path(source)
+            if not path.exists():
+                raise FileNotFoundError(f"no config file {path}")
+            try:
+                return cls.from_dict(json.loads(path.read_text()))
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{path} is not valid JSON: {e}") from e
+        return cls.from_dict(json.loads(source))
+
+
+@dataclass
+class TrainConfig(JSONConfig):
+    """How to train: optimizer (Adam), steps, batch size, seed, device, and how often to log/validate/save."""
+    steps: int = 2000
+    batch_size: int = 64
+    lr: float = 1e-3
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = 0.0
+    grad_clip: float | None = None
+    seed: int = 0
+    device: str = "auto"
+    log_every: int = 10
+    val_every: int = 250
+    checkpoint_every: int = 250
+    max_seconds: float | None = None  # stop early (with a checkpoint) once training took this long
+
+    def __post_init__(self) -> None:
+        self.betas = tuple(float(b) for b in self.betas)  # type: ignore[assignment]
+        for name in ("steps", "batch_size", "log_every", "val_every", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"TrainConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if self.lr <= 0:
+            raise ValueError(f"TrainConfig.lr must be > 0, got {self.lr}")
+
+
+# Fields that may change between a run and its resumption without changing what is computed.
+RESUMABLE_CHANGES = {"steps", "device", "max_seconds", "log_every", "val_every", "checkpoint_every"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Devices, seeds, environment
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """``"auto"``: CUDA if available, then Apple MPS, then CPU. Any other name is used as given."""
+    if name != "auto":
+        dev = torch.device(name)
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError(f"device {name!r} asked for, but CUDA is not available here")
+        if dev.type == "mps" and not torch.backends.mps.is_available():
+            raise RuntimeError(f"device {name!r} asked for, but MPS is not available here")
+        return dev
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch (CPU and CUDA) and numpy; call it before building a model so its initial weights repeat."""
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+
+
+def environment(device: torch.device) -> dict[str, Any]:
+    """Versions and hardware, for ``environment.json``."""
+    from . import __version__
+
+    env: dict[str, Any] = {
+        "started_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "python": platform.python_version(), "platform": platform.platform(),
+        "torch": torch.__version__, "numpy": np.__version__, "vaelib": __version__,
+        "device": str(device), "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
+    }
+    if device.type == "cuda":
+        env["cuda"] = torch.version.cuda
+        env["gpu"] = torch.cuda.get_device_name(device)
+    return env
+
+
+# ---------------------------------------------------------------------------------------------
+# Checkpoints
+
+
+def _rng_state(generator: torch.Generator, device: torch.device) -> dict[str, Any]:
+    state = {"torch": torch.get_rng_state(), "batches": generator.get_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _set_rng_state(state: dict[str, Any], generator: torch.Generator, device: torch.device) -> None:
+    torch.set_rng_state(state["torch"])
+    generator.set_state(state["batches"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def save_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer: torch.optim.Optimizer, step: int,
+                    config: dict[str, Any], rng: dict[str, Any], seconds: float = 0.0,
+                    log_sums: dict[str, float] | None = None, log_count: int = 0) -> None:
+    """Write a checkpoint atomically (a crash mid-write leaves the previous one intact)."""
+    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
+             "config": json.dumps(config), "rng": rng, "seconds": seconds,
+             "log_sums": dict(log_sums or {}), "log_count": log_count}
+    with atomic_path(path, suffix=".pt") as tmp:
+        torch.save(state, tmp)
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint with ``torch.load(weights_only=True)`` (no arbitrary code runs)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no checkpoint {path}")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # noqa: BLE001 - name the file in the message
+        raise ValueError(f"{path} is not a readable checkpoint: {e}") from e
+    missing = {"model", "optimizer", "step", "config", "rng"} - set(state)
+    if missing:
+        raise ValueError(f"{path} is not a training checkpoint (missing {sorted(missing)})")
+    state["config"] = json.loads(state["config"])
+    return state
+
+
+def load_weights(model: nn.Module, run_dir: str | os.PathLike) -> nn.Module:
+    """Load the weights of ``run_dir``'s checkpoint into ``model`` (on the model's device); return it."""
+    device = next(model.parameters()).device
+    model.load_state_dict(load_checkpoint(Path(run_dir) / CHECKPOINT, map_location=device)["model"])
+    return model
+
+
+# ---------------------------------------------------------------------------------------------
+# Metrics log
+
+
+def read_metrics(run_dir: str | os.PathLike) -> pd.DataFrame:
+    """The run's ``metrics.csv`` as a tidy DataFrame (step, split, metric, value, time_s)."""
+    path = Path(run_dir) / METRICS
+    if not path.exists():
+        return pd.DataFrame(columns=METRICS_FIELDS)
+    return pd.read_csv(path)
+
+
+def _truncate_metrics(run_dir: Path, step: int) -> None:
+    """Drop logged rows after ``step`` (a run that died past its last checkpoint logged them)."""
+    path = run_dir / METRICS
+    if not path.exists():
+        return
+    df = read_metrics(run_dir)
+    with atomic_path(path, suffix=".csv") as tmp:
+        df[df["step"] <= step].to_csv(tmp, index=False)
+
+
+class _MetricsWriter:
+    def __init__(self, path: Path):
+        self.path = path
+        new = not path.exists()
+        self.file = open(path, "a", newline="")
+        self.writer = csv.writer(self.file)
+        if new:
+            self.writer.writerow(METRICS_FIELDS)
+
+    def write(self, step: int, split: str, values: dict[str, float], time_s: float) -> None:
+        for k, v in values.items():
+            self.writer.writerow([step, split, k, f"{float(v):.8g}", f"{time_s:.3f}"])
+        self.file.flush()
+
+    def close(self) -> None:
+        self.file.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# The loop
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    step: int            # steps done in total (across resumptions)
+    seconds: float       # training time in total (across resumptions)
+    last_val: dict[str, float]
+
+    @property
+    def metrics(self) -> pd.DataFrame:
+        return read_metrics(self.run_dir)
+
+
+def _to_device(batch: Any, device: torch.device) -> Any:
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(_to_device(b, device) for b in batch)
+    if isinstance(batch, dict):
+        return {k: _to_device(v, device) for k, v in batch.items()}
+    return batch
+
+
+def _validate(model: nn.Module, val_fn: Callable[[nn.Module], dict[str, float]],
+              device: torch.device) -> dict[str, float]:
+    # The random state is put back afterwards, so validating (or not) never changes training.
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        model.eval()
+        with torch.inference_mode():
+            out = {k: float(v) for k, v in val_fn(model).items()}
+        model.train()
+    return out
+
+
+def train(model: nn.Module,
+          loss_fn: Callable[[nn.Module, Any], dict[str, torch.Tensor]],
+          sample_batch: Callable[[torch.Generator], Any],
+          config: TrainConfig,
+          run_dir: str | os.PathLike,
+          val_fn: Callable[[nn.Module], dict[str, float]] | None = None,
+          extra_config: dict[str, Any] | None = None,
+          resume: bool = True,
+          stop_at: int | None = None,
+          optimizer_fn: Callable[[nn.Module, TrainConfig], torch.optim.Optimizer] | None = None,
+          progress: bool = True) -> TrainResult:
+    """Train ``model`` for ``config.steps`` steps in ``run_dir``; see the module doc for the callables.
+
+    ``resume=True`` continues from ``run_dir/checkpoint.pt`` if there is one (its config must match,
+    apart from steps/device/logging intervals); ``resume=False`` starts over. ``stop_at`` stops
+    after that step, with a checkpoint (for tests, or to train in pieces). ``extra_config`` (e.g.
+    the model and loss configs) is stored in ``config.json`` beside the TrainConfig. ``optimizer_fn``
+    replaces the default Adam. Returns a ``TrainResult``; the model is left on the device, in eval mode.
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    device = pick_device(config.device)
+    model.to(device)
+    full_config = {"train": config.to_dict(), **(extra_config or {})}
+    optimizer = optimizer_fn(model, config) if optimizer_fn else torch.optim.Adam(
+        model.parameters(), lr=config.lr, betas=config.betas, weight_decay=config.weight_decay)
+    generator = torch.Generator().manual_seed(config.seed)
+    torch.manual_seed(config.seed)  # the loss's own randomness (e.g. prior samples) starts here too
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = False
+
+    step, seconds_before = 0, 0.0
+    sums: dict[str, float] = {}  # training losses summed since the last log row
+    n_sum = 0
+    ckpt_path = run_dir / CHECKPOINT
+    if resume and ckpt_path.exists():
+        state = load_checkpoint(ckpt_path, map_location=device)
+        _check_same_run(state["config"], full_config, ckpt_path)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        _set_rng_state(state["rng"], generator, device)
+        step, seconds_before = int(state["step"]), float(state.get("seconds", 0.0))
+        sums, n_sum = dict(state.get("log_sums", {})), int(state.get("log_count", 0))
+        _truncate_metrics(run_dir, step)
+    else:
+        for name in (CHECKPOINT, METRICS):
+            (run_dir / name).unlink(missing_ok=True)
+    with atomic_path(run_dir / "config.json", suffix=".json") as tmp:
+        tmp.write_text(json.dumps(full_config, indent=2) + "\n")
+    with atomic_path(run_dir / "environment.json", suffix=".json") as tmp:
+        tmp.write_text(json.dumps(environment(device), indent=2) + "\n")
+
+    target = min(config.steps, stop_at) if stop_at is not None else config.steps
+    log = _MetricsWriter(run_dir / METRICS)
+    running: dict[str, float] = {}
+    last_val: dict[str, float] = {}
+    t0 = time.perf_counter()
+    model.train()
+    bar = tqdm(total=target, initial=min(step, target), desc=run_dir.name, disable=not progress,
+               dynamic_ncols=True)
+    try:
+        while step < target:
+            batch = _to_device(sample_batch(generator), device)
+            out = loss_fn(model, batch)
+            loss = out["loss"]
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"loss is {loss.item()} at step {step + 1} in {run_dir}")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.grad_clip is not None:
+                nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimizer.step()
+            step += 1
+            bar.update(1)
+
+            values = {k: float(v.detach()) for k, v in out.items()}
+            for k, v in values.items():
+                sums[k] = sums.get(k, 0.0) + v
+                running[k] = v if k not in running else 0.9 * running[k] + 0.1 * v
+            n_sum += 1
+            elapsed = seconds_before + time.perf_counter() - t0
+            if config.max_seconds is not None and elapsed - seconds_before >= config.max_seconds:
+                target = step  # out of time: finish this step properly (log, validate, save)
+            # The end of a run logs and validates; a pause at ``stop_at`` only saves, so a paused and
+            # resumed run logs exactly the rows of an uninterrupted one.
+            last = step == target and (stop_at is None or step < stop_at or step == config.steps)
+            pause = step == target and not last
+            if step % config.log_every == 0 or last:
+                log.write(step, "train", {k: s / n_sum for k, s in sums.items()}, elapsed)
+                sums, n_sum = {}, 0
+                bar.set_postfix({k: f"{v:.4g}" for k, v in running.items()}, refresh=False)
+            if val_fn is not None and (step % config.val_every == 0 or last):
+                last_val = _validate(model, val_fn, device)
+                log.write(step, "val", last_val, elapsed)
+            if step % config.checkpoint_every == 0 or last or pause:
+                save_checkpoint(ckpt_path, model, optimizer, step, full_config, _rng_state(generator, device),
+                                seconds=seconds_before + time.perf_counter() - t0, log_sums=sums, log_count=n_sum)
+    finally:
+        bar.close()
+        log.close()
+    model.eval()
+    if val_fn is not None and not last_val:  # nothing left to train: still report validation
+        last_val = _validate(model, val_fn, device)
+    return TrainResult(run_dir, step, seconds_before + time.perf_counter() - t0, last_val)
+
+
+def _check_same_run(saved: dict[str, Any], current: dict[str, Any], path: Path) -> None:
+    def strip(cfg: dict[str, Any]) -> dict[str, Any]:
+        cfg = json.loads(json.dumps(cfg))
+        for k in RESUMABLE_CHANGES:
+            cfg.get("train", {}).pop(k, None)
+        return cfg
+    a, b = strip(saved), strip(current)
+    if a != b:
+        diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+        raise ValueError(f"{path} was trained with a different config (sections {diff} differ); "
+                         f"pass resume=False to start over, or use another run folder")
+
+
+# ---------------------------------------------------------------------------------------------
+# Data: batches of frames, and splits that do not leak
+
+
+def to_tensor(frames: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
+    """uint8 frames (N, S, S, 3) -> float tensor (N, 3, S, S) in [0, 1] on ``device``."""
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise ValueError(f"expected uint8 RGB frames shaped (N, S, S, 3), got {frames.dtype} {frames.shape}")
+    return torch.from_numpy(np.ascontiguousarray(frames)).to(device).permute(0, 3, 1, 2).float().div_(255.0)
+
+
+def frame_sampler(frames: np.ndarray, rows: np.ndarray, batch_size: int) -> Callable[[torch.Generator], torch.Tensor]:
+    """``sample_batch`` for ``train``: ``batch_size`` random frames (with replacement) from ``rows``.
+
+    Rows are read in sorted order (fast on a memmap); the frames come back as (B, 3, S, S) floats.
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    if rows.size == 0:
+        raise ValueError("frame_sampler got no rows to sample from")
+
+    def sample(generator: torch.Generator) -> torch.Tensor:
+        pick = rows[torch.randint(len(rows), (batch_size,), generator=generator).numpy()]
+        return to_tensor(frames[np.sort(pick)])
+    return sample
+
+
+class Split(NamedTuple):
+    train: np.ndarray  # row positions in the frame index
+    val: np.ndarray
+
+
+def split_frames(index: pd.DataFrame, how: str = "time", val_fraction: float = 0.2, n_blocks: int = 2,
+                 gap_s: float = 1.0, val_movies: list[str] | None = None) -> Split:
+    """Split frame rows into train and validation without leaking near-identical neighbours.
+
+    ``how="time"``: in each movie, ``n_blocks`` contiguous time blocks (together ``val_fraction``
+    of its length, spread evenly: the last block of each of ``n_blocks`` equal parts) are held
+    out, and training frames within ``gap_s`` seconds of a held-out block are dropped.
+    ``how="movie"``: whole movies are held out, ``val_movies`` or else the last
+    ``round(val_fraction * n_movies)`` (at least one) of them.
+    """
+    missing = {"movie", "time_s"} - set(index.columns)
+    if missing:
+        raise ValueError(f"frame index lacks column(s) {sorted(missing)}")
+    if not 0 < val_fraction < 1:
+        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+    movies = list(dict.fromkeys(index["movie"]))
+    rows = np.arange(len(index))
+    if how == "movie":
+        if val_movies is None:
+            if len(movies) < 2:
+                raise ValueError(f"holding out whole movies needs at least 2, the index has {movies}")
+            val_movies = movies[-max(1, round(val_fraction * len(movies))):]
+        unknown = set(val_movies) - set(movies)
+        if unknown:
+            raise ValueError(f"val_movies {sorted(unknown)} are not in the index (movies: {movies})")
+        is_val = index["movie"].isin(val_movies).to_numpy()
+        return Split(rows[~is_val], rows[is_val])
+    if how != "time":
+        raise ValueError(f"how must be 'time' or 'movie', got {how!r}")
+    is_val = np.zeros(len(index), bool)
+    near_val = np.zeros(len(index), bool)
+    t_all = index["time_s"].to_numpy(dtype=float)
+    m_all = index["movie"].to_numpy()
+    for movie in movies:
+        sel = m_all == movie
+        t = t_all[sel]
+        t0, t1 = t.min(), t.max() + 1e-9
+        part = (t1 - t0) / n_blocks
+        v = np.zeros(len(t), bool)
+        near = np.zeros(len(t), bool)
+        for b in range(n_blocks):
+            lo, hi = t0 + (b + 1 - val_fraction) * part, t0 + (b + 1) * part
+            v |= (t >= lo) & (t < hi)
+            near |= (t >= lo - gap_s) & (t < hi + gap_s)
+        is_val[sel], near_val[sel] = v, near
+    return Split(rows[~near_val], rows[is_val])
