@@ -1,0 +1,190 @@
+"""The widgets as a reader uses them: a real JupyterLab, Debian's chromium, a slider moved by keyboard.
+
+The test starts JupyterLab on a free localhost port (no token) in a temporary folder, opens a
+notebook there, runs all cells from the Run menu, moves a slider with the arrow keys and checks
+that the picture on the page changed, pixel by pixel. Server and browser are stopped whatever
+happens; screenshots go to ``build/screenshots/`` for a person to look at.
+
+Chromium comes from Debian (``make test`` installs it); playwright's own browser download is not used.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from vaelib.paths import BUILD_DIR
+
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+pytestmark = pytest.mark.browser
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SCREENSHOTS = BUILD_DIR / "screenshots"
+CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _stop(proc: subprocess.Popen, timeout: float = 10) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout)
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """A JupyterLab server on a free localhost port serving a temporary folder: yields (url, folder)."""
+    if not CHROMIUM.exists():
+        msg = f"{CHROMIUM} is missing: run `make test` (it installs Debian's chromium) or apt-get install chromium"
+        if os.environ.get("CI"):
+            pytest.fail(msg)
+        pytest.skip(msg)
+    root = tmp_path_factory.mktemp("lab")
+    home = tmp_path_factory.mktemp("jupyter_home")
+    settings = home / "lab-settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)
+    # No "would you like news?" toast over the notebook.
+    (settings / "notification.jupyterlab-settings").write_text('{"fetchNews": "false", "checkForUpdates": false}')
+    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(home / "config"), JUPYTER_RUNTIME_DIR=str(home / "runtime"),
+               JUPYTERLAB_SETTINGS_DIR=str(home / "lab-settings"),
+               JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"), OMP_NUM_THREADS="1")
+    port = _free_port()
+    log = open(home / "server.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.open_browser=False",
+         "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0", "--allow-root",
+         "--IdentityProvider.token=", "--ServerApp.password=", f"--ServerApp.root_dir={root}"],
+        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"JupyterLab exited with {proc.returncode}: {(home / 'server.log').read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(f"{url}/api/status", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"JupyterLab did not answer on {url} in 60 s")
+            time.sleep(0.5)
+        yield url, root
+    finally:
+        _stop(proc)
+        log.close()
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        shutil.copy(home / "server.log", SCREENSHOTS / "jupyterlab-server.log")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's chromium driven by playwright, closed whatever happens."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def _to_ipynb(src: Path, dst: Path) -> Path:
+    import jupytext
+
+    nb = jupytext.read(src)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    jupytext.write(nb, dst, fmt="ipynb")
+    return dst
+
+
+def _pixels(png: bytes) -> np.ndarray:
+    img = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
+    assert img is not None, "screenshot is not a PNG"
+    return img.astype(np.int16)
+
+
+def _open_and_run_all(page, url: str, name: str) -> None:
+    """Open ``name`` in JupyterLab and run all its cells from the Run menu, as a reader would."""
+    page.goto(f"{url}/lab/tree/{name}")
+    page.locator(".jp-NotebookPanel .jp-Cell").first.wait_for(state="visible", timeout=60_000)
+    # The notebook names its kernel (python3), so no dialog asks for one; wait until it is idle.
+    page.locator(".jp-NotebookPanel-toolbar .jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for(
+        timeout=60_000)
+    page.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=60_000)
+    started = page.locator(".jp-CodeCell .jp-InputPrompt", has_text=re.compile(r"\[(\*|\d+)\]"))
+    for attempt in range(3):  # a click while the page still settles can be lost: try again
+        page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+        page.locator(".lm-Menu-item:visible", has_text="Run All Cells").first.click()
+        try:
+            started.first.wait_for(timeout=10_000)
+            return
+        except PlaywrightTimeout:
+            page.keyboard.press("Escape")
+            page.screenshot(path=str(SCREENSHOTS / f"{Path(name).stem}-run-all-attempt{attempt}.png"))
+    raise AssertionError(f"Run > Run All Cells did not start {name}; see {SCREENSHOTS}")
+
+
+def _move_slider(page, slider, presses: int) -> None:
+    handle = slider.locator(".noUi-handle").first
+    handle.focus()
+    for _ in range(presses):
+        handle.press("ArrowRight")
+        page.wait_for_timeout(50)
+
+
+def _shoot(locator, name: str) -> bytes:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return locator.screenshot(path=str(SCREENSHOTS / name))
+
+
+def test_plain_slider_changes_image(lab, browser):
+    """The harness itself: a plain ipywidgets slider redraws an Image."""
+    url, root = lab
+    _to_ipynb(FIXTURES / "browser_plain.py", root / "plain.ipynb")
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    try:
+        _open_and_run_all(page, url, "plain.ipynb")
+        output = page.locator(".jp-OutputArea-output", has=page.locator("img.widget-image")).first
+        output.wait_for(state="visible", timeout=60_000)
+        image = output.locator("img.widget-image").first
+        before_src = image.get_attribute("src")
+        before = _shoot(image, "plain-before.png")
+        _move_slider(page, output.locator(".widget-slider").first, 3)
+        page.wait_for_function("([el, s]) => el.getAttribute('src') !== s",
+                               arg=[image.element_handle(), before_src], timeout=20_000)
+        after = _shoot(image, "plain-after.png")
+        page.screenshot(path=str(SCREENSHOTS / "plain-page.png"))
+        a, b = _pixels(before), _pixels(after)
+        assert a.shape == b.shape
+        changed = np.abs(a - b).max(axis=2) > 40
+        assert changed.mean() > 0.05, f"only {changed.mean():.1%} of the picture changed"
+        assert output.locator(".widget-readout").first.inner_text().strip() == "3"
+    except Exception:
+        page.screenshot(path=str(SCREENSHOTS / "plain-failure.png"))
+        raise
+    finally:
+        page.close()
