@@ -1,0 +1,102 @@
+"""Benchmark: preprocessing speed and peak memory against the decode floor and a naive baseline.
+
+On the same videos, each mode in a fresh process (so peak RSS is its own):
+
+- ``decode``:  decode every frame and drop it (the floor: no pipeline can be faster);
+- ``vaelib``:  ``vaelib.video.preprocess`` (streams area-resized uint8 frames into a .npy on disk);
+- ``naive``:   decode into a Python list, stack with ``np.array``, convert to float64, then resize,
+               as the original project did.
+
+Prints frames/s, peak RSS above the interpreter's baseline, and the ratios; writes
+``benchmarks/results/preprocess.json``. Default videos: the book's synthetic dataset (3 x 60 s).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def _rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_mode(mode: str, videos: list[str], size: int) -> dict:
+    import cv2
+    import numpy as np
+
+    from vaelib.video import preprocess, read_video
+
+    base = _rss_mib()
+    t0 = time.perf_counter()
+    n = 0
+    if mode == "decode":
+        for v in videos:
+            for _ in read_video(v):
+                n += 1
+    elif mode == "vaelib":
+        with tempfile.TemporaryDirectory() as d:
+            fs = preprocess(videos, Path(d) / "frames", size=size, progress=False)
+            n = len(fs)
+    elif mode == "naive":
+        out = []
+        for v in videos:
+            frames = list(read_video(v))
+            arr = np.array(frames).astype(np.float64) / 255.0
+            out.append(np.array([cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA) for f in arr]))
+            n += len(frames)
+        n = sum(len(o) for o in out)
+    else:
+        raise ValueError(mode)
+    seconds = time.perf_counter() - t0
+    return {"mode": mode, "frames": n, "seconds": seconds, "frames_per_s": n / seconds,
+            "peak_rss_mib": _rss_mib(), "baseline_rss_mib": base, "peak_above_baseline_mib": _rss_mib() - base}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("videos", nargs="*", help="video files (default: the synthetic dataset)")
+    ap.add_argument("--size", type=int, default=64)
+    ap.add_argument("--mode", help=argparse.SUPPRESS)
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "preprocess.json")
+    args = ap.parse_args()
+    if args.mode:                                   # child process: one mode, JSON on stdout
+        print(json.dumps(run_mode(args.mode, args.videos, args.size)))
+        return
+    videos = args.videos
+    if not videos:
+        from vaelib.synthetic import make_synthetic_dataset
+        ds = make_synthetic_dataset(ROOT / "data" / "synthetic", progress=False)
+        videos = [str(v) for v in ds.videos]
+    results = {}
+    for mode in ("decode", "vaelib", "naive"):
+        cmd = [sys.executable, __file__, "--mode", mode, "--size", str(args.size), *videos]
+        results[mode] = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+        r = results[mode]
+        print(f"{mode:7s} {r['frames']:6d} frames  {r['frames_per_s']:8.0f} frames/s  "
+              f"peak RSS {r['peak_rss_mib']:7.0f} MiB ({r['peak_above_baseline_mib']:+.0f} MiB above start)")
+    ratios = {
+        "vaelib_speed_vs_decode": results["vaelib"]["frames_per_s"] / results["decode"]["frames_per_s"],
+        "vaelib_speed_vs_naive": results["vaelib"]["frames_per_s"] / results["naive"]["frames_per_s"],
+        "naive_peak_rss_vs_vaelib": results["naive"]["peak_rss_mib"] / results["vaelib"]["peak_rss_mib"],
+    }
+    for k, v in ratios.items():
+        print(f"{k}: {v:.2f}")
+    record = {"benchmark": "preprocess", "size": args.size, "videos": videos, "results": results,
+              "ratios": ratios, "python": platform.python_version(), "machine": platform.machine()}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(record, indent=2))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
