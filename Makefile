@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup book test lab bench clean-data
+.PHONY: setup book test chromium lab bench clean-data
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,8 +20,17 @@ book: setup
 	$(PY) -m vaelib.book
 
 ## Unit tests, papermill smoke runs of every chapter, the browser test.
-test: setup
+test: setup chromium
 	$(PY) -m pytest
+
+## Debian's chromium for the browser test (playwright's own browser download is not used).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+chromium:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing Debian's chromium for the browser test"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "apt-get is not available: cannot install chromium, the browser test will be skipped (under CI=true it fails)"; fi
 
 ## JupyterLab, in which the paired .py notebooks open as notebooks.
 lab: setup
