@@ -13,12 +13,8 @@ from typing import Any
 
 from .paths import BUILD_DIR, NOTEBOOKS_DIR, PROJECT_ROOT
 
-CHAPTERS = [
-    "01_preprocess",
-    "02_mmd_vae",
-    "03_event_boundaries",
-    "04_voxen",
-]
+# The chapters, in reading order: every numbered notebook in notebooks/ (01_preprocess, 02_mmd_vae, ...).
+CHAPTERS = sorted(p.stem for p in NOTEBOOKS_DIR.glob("[0-9][0-9]_*.py"))
 
 # Small parameters for CI: the same code path as a full run, minutes instead of hours.
 # Each chapter owns its own entry; `data_dir` and `figures_dir` are added by run_book.
@@ -26,7 +22,7 @@ SMOKE_PARAMETERS: dict[str, dict[str, Any]] = {
     "01_preprocess": {"synthetic_movies": 2, "synthetic_seconds": 20, "activity_seconds": [6.0, 9.0],
                       "n_observers": 8},
     "02_mmd_vae": {},
-    "03_event_boundaries": {},
+    "03_event_boundaries": {"n_shifts": 200, "bin_sizes": [0.2, 1.0, 4.0]},
     "04_voxen": {},
 }
 
