@@ -146,3 +146,59 @@ def test_compute_signals_and_bad_inputs():
     tg.presses = pd.DataFrame({"subject": ["s", "s"], "condition": "c", "movie": ["a", "b"], "time_s": [1.0, 7.5]})
     with pytest.raises(ValueError, match="past the movie's end"):
         bd.comparison_table(sig, tg, n_shifts=10)
+
+
+def test_event_scrubber_moves_its_cursor():
+    import cv2
+
+    from vaelib import widgets
+
+    rng = np.random.default_rng(0)
+    n = 50
+    frames = rng.integers(0, 255, (n, 16, 16, 3), dtype=np.uint8)
+    t = np.arange(n) / FPS
+    pics = widgets.EventScrubberPictures(frames, frames[:, ::-1], rng.standard_normal((n, 2)), t,
+                                         {"speed": rng.random(n)}, boundaries=np.array([2.0]), scale=2)
+    view = widgets.event_scrubber(pics, "m")
+    first = {k: im.value for k, im in view.images.items()}
+    view.slider.value = 3.0
+    assert pics.index_at(3.0) == 30
+    decoded = cv2.cvtColor(cv2.imdecode(np.frombuffer(view.images["frame"].value, np.uint8), 1), cv2.COLOR_BGR2RGB)
+    np.testing.assert_array_equal(decoded[::2, ::2], frames[30])
+    for k in ("frame", "reconstruction", "trajectory", "signals"):
+        assert view.images[k].value != first[k], k
+    with pytest.raises(ValueError, match="trajectory has 49 rows"):
+        widgets.EventScrubberPictures(frames, frames, np.zeros((49, 2)), t, {})
+
+
+@pytest.mark.slow
+def test_chapter_runs_on_tiny_data(tmp_path):
+    """Chapter 3 end to end on a tiny synthetic set, with stand-in latents (pixel PCA) for chapter 2's."""
+    import json
+
+    from vaelib.book import SMOKE_PARAMETERS, run_chapter
+    from vaelib.synthetic import make_synthetic_dataset
+    from vaelib.video import preprocess
+
+    data = tmp_path / "data"
+    make_synthetic_dataset(data / "synthetic", n_movies=2, seconds=20, seed=1, n_observers=6,
+                           activity_seconds=(6.0, 9.0))
+    fs = preprocess(data / "synthetic" / "videos", data / "frames", size=32, stride=3, progress=False)
+    x = np.asarray(fs.frames, dtype=np.float32).reshape(len(fs), -1)
+    x -= x.mean(0)
+    z = x @ np.linalg.svd(x, full_matrices=False)[2][:8].T
+    (data / "mmd_vae").mkdir()
+    np.save(data / "mmd_vae" / "embeddings.npy", z.astype(np.float32))
+    np.save(data / "mmd_vae" / "reconstructions.npy", np.asarray(fs.frames))
+    params = dict(SMOKE_PARAMETERS["03_event_boundaries"], data_dir=str(data), figures_dir=str(tmp_path / "fig"))
+    run_chapter("03_event_boundaries", params, out_dir=tmp_path / "nb", progress=False)
+    res = json.loads((data / "event_boundaries" / "comparison.json").read_text())
+    rows = {r["signal"]: r for r in res["results"]}
+    assert set(rows) == set(bd.SIGNALS) | {"observers"}
+    assert all(-1 <= rows[s]["r_observers"] <= 1 for s in bd.SIGNALS)
+    for r in rows.values():
+        assert all(0 <= r[k] <= 1 for k in ("precision", "recall", "f1", "p_truth"))
+    assert res["meta"]["movies"] == fs.movies and res["meta"]["simulated_observers"] is True
+    assert (data / "event_boundaries" / "comparison.csv").exists()
+    for name in ("03_trajectory", "03_signals", "03_r_by_bin", "03_scrubber"):
+        assert (tmp_path / "fig" / f"{name}.png").stat().st_size > 1000

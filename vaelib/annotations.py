@@ -151,6 +151,21 @@ def movie_code(stem: str, codes: Iterable[str]) -> str:
     return hits[0]
 
 
+def for_movies(table: pd.DataFrame, movies: Iterable[str]) -> pd.DataFrame:
+    """Rows of ``table`` (presses or boundaries) that belong to ``movies``, relabelled with those video names.
+
+    Annotation codes are matched to video stems with :func:`stem_matches`; every movie must be
+    covered, else ``ValueError`` names the movies absent from the annotations.
+    """
+    movies = list(movies)
+    codes = match_movies(table["movie"].unique(), movies)
+    absent = [m for m in movies if m not in codes.values()]
+    if absent:
+        raise ValueError(f"movie(s) {absent} absent from the annotations (they cover "
+                         f"{sorted(table['movie'].unique())})")
+    return table[table["movie"].isin(codes)].assign(movie=lambda d: d["movie"].map(codes)).reset_index(drop=True)
+
+
 def n_bins(duration_s: float, bin_s: float) -> int:
     """Number of bins of ``bin_s`` seconds that cover ``[0, duration_s]`` (the last may be partial)."""
     if bin_s <= 0:
