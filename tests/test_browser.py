@@ -127,21 +127,26 @@ def _pixels(png: bytes) -> np.ndarray:
     return img.astype(np.int16)
 
 
-def _open_and_run_all(page, url: str, name: str) -> None:
-    """Open ``name`` in JupyterLab and run all its cells from the Run menu, as a reader would."""
-    page.goto(f"{url}/lab/tree/{name}")
-    page.locator(".jp-NotebookPanel .jp-Cell").first.wait_for(state="visible", timeout=60_000)
+def _open_and_run_all(page, url: str, name: str):
+    """Open ``name`` in JupyterLab and run all its cells from the Run menu, as a reader would.
+
+    Returns the notebook's panel. ``?reset`` starts from an empty workspace, so tabs of an earlier
+    test are not restored beside it.
+    """
+    page.goto(f"{url}/lab/tree/{name}?reset")
+    panel = page.locator(".jp-NotebookPanel:visible", has=page.locator(f".jp-Notebook")).first
+    page.locator(".lm-TabBar-tab.lm-mod-current", has_text=name).wait_for(timeout=60_000)
+    panel.locator(".jp-Cell").first.wait_for(state="visible", timeout=60_000)
     # The notebook names its kernel (python3), so no dialog asks for one; wait until it is idle.
-    page.locator(".jp-NotebookPanel-toolbar .jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for(
-        timeout=60_000)
-    page.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=60_000)
-    started = page.locator(".jp-CodeCell .jp-InputPrompt", has_text=re.compile(r"\[(\*|\d+)\]"))
+    panel.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for(timeout=60_000)
+    page.locator(".jp-StatusBar-Widget", has_text="Python 3 (ipykernel) | Idle").first.wait_for(timeout=60_000)
+    started = panel.locator(".jp-CodeCell .jp-InputPrompt", has_text=re.compile(r"\[(\*|\d+)\]"))
     for attempt in range(3):  # a click while the page still settles can be lost: try again
         page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
         page.locator(".lm-Menu-item:visible", has_text="Run All Cells").first.click()
         try:
             started.first.wait_for(timeout=10_000)
-            return
+            return panel
         except PlaywrightTimeout:
             page.keyboard.press("Escape")
             page.screenshot(path=str(SCREENSHOTS / f"{Path(name).stem}-run-all-attempt{attempt}.png"))
@@ -149,11 +154,12 @@ def _open_and_run_all(page, url: str, name: str) -> None:
 
 
 def _move_slider(page, slider, presses: int) -> None:
+    """Focus the slider's handle and press the right arrow ``presses`` times, as a keyboard user would."""
     handle = slider.locator(".noUi-handle").first
     handle.focus()
     for _ in range(presses):
         handle.press("ArrowRight")
-        page.wait_for_timeout(50)
+        page.wait_for_timeout(30)
 
 
 def _shoot(locator, name: str) -> bytes:
@@ -161,30 +167,78 @@ def _shoot(locator, name: str) -> bytes:
     return locator.screenshot(path=str(SCREENSHOTS / name))
 
 
-def test_plain_slider_changes_image(lab, browser):
-    """The harness itself: a plain ipywidgets slider redraws an Image."""
+def _changed(before: bytes, after: bytes) -> float:
+    """The share of pixels that changed visibly between two screenshots of the same element."""
+    a, b = _pixels(before), _pixels(after)
+    assert a.shape == b.shape, f"the element changed size: {a.shape} -> {b.shape}"
+    return float((np.abs(a - b).max(axis=2) > 40).mean())
+
+
+def _red_x(png: bytes) -> float:
+    """Mean column of the pure-red cursor pixels (the scrubber draws its cursor in (220, 0, 0))."""
+    img = _pixels(png)  # BGR
+    red = (img[..., 2] > 150) & (img[..., 1] < 80) & (img[..., 0] < 80)
+    assert red.sum() > 3, "no red cursor in the picture"
+    return float(np.nonzero(red)[1].mean())
+
+
+@pytest.fixture
+def notebook_page(lab, browser, request):
+    """open(fixture, name): copies a fixture notebook into the lab, opens it, runs all cells; the page
+    is closed afterwards, with a screenshot of it on failure."""
     url, root = lab
-    _to_ipynb(FIXTURES / "browser_plain.py", root / "plain.ipynb")
-    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    page = browser.new_page(viewport={"width": 1200, "height": 1000})
+    opened = []
+
+    def open_(fixture: str, name: str):
+        _to_ipynb(FIXTURES / fixture, root / f"{name}.ipynb")
+        for old in SCREENSHOTS.glob(f"{name}-*.png"):
+            old.unlink()
+        opened.append(name)
+        return page, _open_and_run_all(page, url, f"{name}.ipynb")
+
+    yield open_
     try:
-        _open_and_run_all(page, url, "plain.ipynb")
-        output = page.locator(".jp-OutputArea-output", has=page.locator("img.widget-image")).first
-        output.wait_for(state="visible", timeout=60_000)
-        image = output.locator("img.widget-image").first
-        before_src = image.get_attribute("src")
-        before = _shoot(image, "plain-before.png")
-        _move_slider(page, output.locator(".widget-slider").first, 3)
-        page.wait_for_function("([el, s]) => el.getAttribute('src') !== s",
-                               arg=[image.element_handle(), before_src], timeout=20_000)
-        after = _shoot(image, "plain-after.png")
-        page.screenshot(path=str(SCREENSHOTS / "plain-page.png"))
-        a, b = _pixels(before), _pixels(after)
-        assert a.shape == b.shape
-        changed = np.abs(a - b).max(axis=2) > 40
-        assert changed.mean() > 0.05, f"only {changed.mean():.1%} of the picture changed"
-        assert output.locator(".widget-readout").first.inner_text().strip() == "3"
-    except Exception:
-        page.screenshot(path=str(SCREENSHOTS / "plain-failure.png"))
-        raise
+        if opened:
+            page.screenshot(path=str(SCREENSHOTS / f"{opened[-1]}-page.png"))
     finally:
         page.close()
+
+
+def test_plain_slider_changes_image(notebook_page):
+    """The harness itself: a plain ipywidgets slider redraws an Image."""
+    page, panel = notebook_page("browser_plain.py", "plain")
+    output = panel.locator(".jp-OutputArea-output", has=page.locator("img.widget-image")).first
+    output.wait_for(state="visible", timeout=60_000)
+    image = output.locator("img.widget-image").first
+    before_src = image.get_attribute("src")
+    before = _shoot(image, "plain-before.png")
+    _move_slider(page, output.locator(".widget-slider").first, 3)
+    page.wait_for_function("([el, s]) => el.getAttribute('src') !== s",
+                           arg=[image.element_handle(), before_src], timeout=20_000)
+    after = _shoot(image, "plain-after.png")
+    assert _changed(before, after) > 0.05
+    assert output.locator(".widget-readout").first.inner_text().strip() == "3"
+
+
+def test_event_scrubber_moves_frame_and_cursor(notebook_page):
+    """Chapter 3's scrubber: the time slider moves the frame, the trajectory point and the signal cursor."""
+    page, panel = notebook_page("browser_event_scrubber.py", "event_scrubber")
+    output = panel.locator(".jp-OutputArea-output", has=page.locator(".widget-slider")).first
+    output.wait_for(state="visible", timeout=60_000)
+    images = output.locator("img.widget-image")
+    images.nth(3).wait_for(state="visible", timeout=30_000)
+    names = ["frame", "reconstruction", "trajectory", "signals"]
+    info = output.locator(".widget-html", has_text="frame 0").first
+    info.wait_for(timeout=10_000)
+    before = {n: _shoot(images.nth(k), f"event_scrubber-{n}-before.png") for k, n in enumerate(names)}
+    _move_slider(page, output.locator(".widget-slider").first, 20)
+    info.wait_for(state="detached", timeout=20_000)  # the kernel answered: the caption left frame 0
+    page.wait_for_timeout(500)
+    after = {n: _shoot(images.nth(k), f"event_scrubber-{n}-after.png") for k, n in enumerate(names)}
+    caption = output.locator(".widget-html", has_text="t = ").first.inner_text()
+    assert "frame 0 " not in caption, caption
+    assert _changed(before["frame"], after["frame"]) > 0.02, "the frame did not change"
+    assert _changed(before["reconstruction"], after["reconstruction"]) > 0.02
+    assert _red_x(after["signals"]) > _red_x(before["signals"]) + 20, "the signal cursor did not move right"
+    assert _changed(before["trajectory"], after["trajectory"]) > 0.001, "the trajectory point did not move"
