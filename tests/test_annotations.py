@@ -136,3 +136,11 @@ def test_movie_matching():
         an.movie_code("synth03", ["synth01", "synth02"])
     with pytest.raises(ValueError, match="several"):
         an.match_movies(["A"], ["a4.sax", "a4.sax_copy"])
+
+
+def test_for_movies_relabels_and_requires_every_movie():
+    p = _presses([("s", "w", "A", 1.0), ("s", "w", "B", 2.0), ("s", "w", "C", 3.0)])
+    out = an.for_movies(p, ["a4.sax", "c2.dishes"])
+    assert out["movie"].tolist() == ["a4.sax", "c2.dishes"] and out["time_s"].tolist() == [1.0, 3.0]
+    with pytest.raises(ValueError, match=r"\['synth01'\] absent from the annotations"):
+        an.for_movies(p, ["a4.sax", "synth01"])

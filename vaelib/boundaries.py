@@ -624,6 +624,28 @@ def plot_r_across_bins(across: pd.DataFrame, truth_across: pd.DataFrame | None =
     return fig
 
 
+def plot_group_frequency(presses: pd.DataFrame, durations: dict[str, float], bin_s: float = 1.0):
+    """The group boundary frequency of each movie over time, one panel per movie, one line per condition."""
+    import matplotlib.pyplot as plt
+
+    from .annotations import bin_centers, group_frequency
+
+    movies = sorted(presses["movie"].unique())
+    fig, axes = plt.subplots(len(movies), 1, figsize=(10, 1.5 * len(movies) + 0.5), squeeze=False)
+    for a, m in zip(axes[:, 0], movies):
+        for cond, g in presses.groupby("condition"):
+            if (g["movie"] == m).any():
+                a.step(bin_centers(durations[m], bin_s), group_frequency(g, m, durations[m], bin_s),
+                       where="mid", lw=0.8, label=cond)
+        a.set_xlim(0, durations[m])
+        a.set_ylabel(f"movie {m}\nfraction", fontsize=8)
+    axes[0, 0].legend(fontsize=7, loc="upper right")
+    axes[0, 0].set_title(f"group boundary frequency ({bin_s:g}-s bins)", fontsize=10)
+    axes[-1, 0].set_xlabel("time (s)")
+    fig.tight_layout()
+    return fig
+
+
 def plot_agreement(agreement: pd.DataFrame, title: str = ""):
     """Histogram of observers' leave-one-out agreement r, per condition."""
     import matplotlib.pyplot as plt
