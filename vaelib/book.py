@@ -21,7 +21,7 @@ CHAPTERS = sorted(p.stem for p in NOTEBOOKS_DIR.glob("[0-9][0-9]_*.py"))
 SMOKE_PARAMETERS: dict[str, dict[str, Any]] = {
     "01_preprocess": {"synthetic_movies": 2, "synthetic_seconds": 20, "activity_seconds": [6.0, 9.0],
                       "n_observers": 8},
-    "02_mmd_vae": {"steps": 60, "batch_size": 16, "z_dim": 4},
+    "02_mmd_vae": {"steps": 60, "batch_size": 16, "z_dim": 4, "threads": 1},
     "03_event_boundaries": {"n_shifts": 200, "bin_sizes": [0.2, 1.0, 4.0]},
     "04_voxen": {},
 }

@@ -25,6 +25,8 @@ from typing import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
+from .train import JSONConfig
+
 KERNELS = ("rbf", "imq")
 
 
@@ -88,7 +90,7 @@ def mmd_to_prior(z: torch.Tensor, n_prior: int | None = None, kernel: str = "rbf
 
 
 @dataclass
-class MMDLossConfig:
+class MMDLossConfig(JSONConfig):
     """How the MMD-VAE loss is weighed: loss = reconstruction + mmd_weight * MMD^2(codes, N(0, I)).
 
     ``reconstruction`` is the mean squared error per pixel value (in [0, 1]), as in the reference

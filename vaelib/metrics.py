@@ -55,3 +55,15 @@ def ms_ssim(reference: np.ndarray, distorted: np.ndarray, batch: int = 64) -> fl
             y = torch.from_numpy(b[i:i + batch]).permute(0, 3, 1, 2).float()
             vals.append(_ms_ssim(x, y, data_range=255.0, size_average=False, win_size=win))
     return float(torch.cat(vals).mean())
+
+
+def ssim(reference: np.ndarray, distorted: np.ndarray) -> float:
+    """Mean per-frame RGB SSIM (scikit-image, 7x7 window, data range 255) of two uint8 videos (N, H, W, 3)."""
+    from skimage.metrics import structural_similarity
+
+    a, b = np.asarray(reference), np.asarray(distorted)
+    if a.ndim == 3:
+        a, b = a[None], b[None]
+    if a.shape != b.shape or a.ndim != 4 or a.shape[-1] != 3:
+        raise ValueError(f"expected two RGB videos of one shape (N, H, W, 3), got {a.shape} and {b.shape}")
+    return float(np.mean([structural_similarity(x, y, channel_axis=-1, data_range=255.0) for x, y in zip(a, b)]))

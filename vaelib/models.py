@@ -16,13 +16,19 @@ Two presets:
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from .losses import MMDLossConfig, mmd_vae_loss
+from .metrics import psnr, ssim
+from .paths import atomic_path
 from .train import JSONConfig, to_tensor  # noqa: F401 - to_tensor is part of this module's API
 
 PRESETS: dict[str, dict] = {
@@ -147,3 +153,35 @@ def sample_prior(model: MMDVAE, n: int, seed: int = 0) -> np.ndarray:
     """Decode ``n`` samples of the prior N(0, I) into uint8 frames."""
     z = torch.randn(n, model.cfg.z_dim, generator=torch.Generator().manual_seed(seed))
     return decode(model, z.numpy())
+
+
+def mmd_vae_val_fn(frames: np.ndarray, loss_cfg: MMDLossConfig, max_frames: int = 256,
+                   batch_size: int = 256) -> Callable[[nn.Module], dict[str, float]]:
+    """A ``val_fn`` for ``vaelib.train.train``: loss terms, PSNR and SSIM on held-out ``frames``.
+
+    Uses up to ``max_frames`` frames spread evenly over ``frames`` (the same ones every time); the
+    MMD term is measured on all of them at once against as many prior samples (seeded, so it repeats).
+    """
+    if len(frames) == 0:
+        raise ValueError("no validation frames")
+    pick = np.unique(np.linspace(0, len(frames) - 1, min(max_frames, len(frames))).round().astype(int))
+    chosen = np.asarray(frames[pick])
+
+    def val_fn(model: nn.Module) -> dict[str, float]:
+        device = _device_of(model)
+        x = to_tensor(chosen, device)
+        x_hat = torch.cat([model(x[i:i + batch_size])[0] for i in range(0, len(x), batch_size)])
+        z = torch.cat([model.encode(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
+        out = {k: float(v) for k, v in
+               mmd_vae_loss(x, x_hat, z, loss_cfg, torch.Generator(device=device).manual_seed(0)).items()}
+        rec = to_uint8(x_hat)
+        return {**out, "psnr": psnr(chosen, rec), "ssim": ssim(chosen, rec)}
+    return val_fn
+
+
+def save_npy(path: str | os.PathLike, array: np.ndarray) -> Path:
+    """``np.save`` written atomically (to a temporary name, then renamed); returns the path."""
+    path = Path(path)
+    with atomic_path(path, suffix=".npy") as tmp:
+        np.save(tmp, array)
+    return path

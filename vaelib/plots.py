@@ -116,3 +116,53 @@ def full_vs_small(frameset, n: int = 4):
         ax.set_xticks([]), ax.set_yticks([])
     fig.tight_layout()
     return fig
+
+
+def loss_curves(metrics, names: list[str] | None = None, title: str = ""):
+    """Training and validation curves from a run's tidy ``metrics.csv`` (``vaelib.train.read_metrics``).
+
+    One panel per metric (``names``, default: every metric logged for training), training as a
+    line and validation as dots; log scale on the y axis where all values are positive.
+    """
+    names = names or list(dict.fromkeys(metrics[metrics.split == "train"].metric))
+    fig, axes = plt.subplots(1, len(names), figsize=(3.4 * len(names), 2.8), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        for split, style in (("train", "-"), ("val", "o-")):
+            d = metrics[(metrics.split == split) & (metrics.metric == name)]
+            if len(d):
+                ax.plot(d.step, d.value, style, ms=3, lw=1, label=split)
+        vals = metrics[metrics.metric == name].value
+        if len(vals) and (vals > 0).all():
+            ax.set_yscale("log")
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("step")
+        ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def image_figure(images: np.ndarray, ncols: int, title: str = "", inches_per_image: float = 0.9):
+    """Show frames (N, H, W, 3) uint8 as one tiled picture, without axes."""
+    grid = image_grid(images, ncols)
+    nrows = int(np.ceil(len(images) / ncols))
+    fig, ax = plt.subplots(figsize=(inches_per_image * ncols, inches_per_image * nrows + (0.3 if title else 0)))
+    ax.imshow(grid, interpolation="nearest")
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def originals_and_reconstructions(originals: np.ndarray, reconstructions: np.ndarray, ncols: int = 8,
+                                  title: str = ""):
+    """Rows of originals, each followed by the row of their reconstructions (both (N, H, W, 3) uint8)."""
+    n = (len(originals) // ncols) * ncols or len(originals)
+    ncols = min(ncols, n)
+    rows = []
+    for i in range(0, n, ncols):
+        rows += [originals[i:i + ncols], reconstructions[i:i + ncols]]
+    fig = image_figure(np.concatenate(rows), ncols, title or "originals (odd rows) | reconstructions (even rows)")
+    return fig

@@ -235,3 +235,120 @@ def event_scrubber_figure(pictures: EventScrubberPictures, times_s: list[float])
             a.set_title(f"{name}, t = {pictures.times[i]:.1f} s", fontsize=8)
     fig.tight_layout()
     return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# Latent sliders and interpolation (chapter 2): decode points of an MMD-VAE's latent space live
+
+
+def latent_directions(embeddings: np.ndarray, max_dims: int = 8) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Directions to slide along: the latent axes if ``z_dim <= max_dims``, else the leading principal
+    directions of ``embeddings`` (N, z_dim). Returns (directions (k, z_dim), their spread (k,), names)."""
+    z = np.asarray(embeddings, dtype=np.float64)
+    if z.ndim != 2 or len(z) < 2:
+        raise ValueError(f"expected embeddings shaped (N >= 2, z_dim), got {z.shape}")
+    d = z.shape[1]
+    if d <= max_dims:
+        return np.eye(d), z.std(0), [f"z{i}" for i in range(d)]
+    _, s, vt = np.linalg.svd(z - z.mean(0), full_matrices=False)
+    return vt[:max_dims], s[:max_dims] / np.sqrt(len(z) - 1), [f"pc{i + 1}" for i in range(max_dims)]
+
+
+def latent_traversal(model, z0: np.ndarray, directions: np.ndarray, spreads: np.ndarray,
+                     values: tuple[float, ...] = (-2, -1, 0, 1, 2)) -> np.ndarray:
+    """Decoded frames (k * len(values), S, S, 3): row i moves ``z0`` along direction i by ``value * spread``.
+
+    The static counterpart of :func:`latent_sliders`.
+    """
+    from .models import decode
+
+    z = np.stack([z0 + v * s * u for u, s in zip(directions, spreads) for v in values])
+    return decode(model, z.astype(np.float32))
+
+
+def latent_sliders(model, embeddings: np.ndarray, frames: np.ndarray | None = None, start: int = 0,
+                   max_sliders: int = 8, span: float = 3.0, scale: int = 4):
+    """Sliders over an MMD-VAE's latent space, decoding live to an ``ipywidgets.Image``.
+
+    Start from frame ``start``'s code (a slider picks the frame); one slider per latent dimension,
+    or per leading principal direction when ``z_dim > max_sliders``, each in units of the spread of
+    the codes along it (-``span`` .. ``span``). ``frames`` (N, S, S, 3), if given, shows the chosen
+    original beside the decoded image. The widget's ``.decoded`` attribute is the decoded Image.
+    """
+    import ipywidgets as W
+
+    from .models import decode
+
+    embeddings = np.asarray(embeddings, dtype=np.float32)
+    directions, spreads, names = latent_directions(embeddings, max_sliders)
+    frame = W.IntSlider(start, 0, len(embeddings) - 1, description="start frame", continuous_update=False,
+                        layout=W.Layout(width="480px"))
+    sliders = [W.FloatSlider(0.0, min=-span, max=span, step=0.1, description=n, continuous_update=True,
+                             readout_format=".1f") for n in names]
+    reset = W.Button(description="reset to frame")
+    decoded = W.Image(format="png")
+    original = W.Image(format="png")
+    info = W.HTML()
+
+    def code() -> np.ndarray:
+        z = embeddings[frame.value].astype(np.float64)
+        for s, u, sd in zip(sliders, directions, spreads):
+            z = z + s.value * sd * u
+        return z.astype(np.float32)
+
+    def show(*_):
+        decoded.value = png_bytes(decode(model, code()[None])[0], scale)
+        info.value = f"frame {frame.value}; |z| = {np.linalg.norm(code()):.2f}"
+
+    def set_frame(*_):
+        if frames is not None:
+            original.value = png_bytes(np.asarray(frames[frame.value]), scale)
+        for s in sliders:
+            s.unobserve(show, "value")
+            s.value = 0.0
+            s.observe(show, "value")
+        show()
+
+    frame.observe(set_frame, "value")
+    reset.on_click(set_frame)
+    for s in sliders:
+        s.observe(show, "value")
+    set_frame()
+    pictures = [W.VBox([W.HTML("original"), original])] if frames is not None else []
+    pictures.append(W.VBox([W.HTML("decoded"), decoded]))
+    box = W.VBox([W.HBox([frame, reset]), W.HBox([W.VBox(sliders), *pictures]), info])
+    box.decoded, box.sliders, box.frame = decoded, sliders, frame
+    return box
+
+
+def interpolation_strip(model, z_a: np.ndarray, z_b: np.ndarray, n: int = 8) -> np.ndarray:
+    """Decoded frames (n, S, S, 3) at ``n`` evenly spaced points on the straight line from ``z_a`` to ``z_b``."""
+    from .models import decode
+
+    t = np.linspace(0.0, 1.0, n)[:, None]
+    return decode(model, ((1 - t) * np.asarray(z_a, np.float64) + t * np.asarray(z_b, np.float64)).astype(np.float32))
+
+
+def interpolation_widget(model, frames: np.ndarray, embeddings: np.ndarray, a: int = 0, b: int = -1,
+                         n: int = 8, scale: int = 2):
+    """Two frame sliders and the strip between them: original a | n decoded steps | original b."""
+    import ipywidgets as W
+
+    last = len(embeddings) - 1
+    sa = W.IntSlider(a % (last + 1), 0, last, description="frame a", continuous_update=False)
+    sb = W.IntSlider(b % (last + 1), 0, last, description="frame b", continuous_update=False)
+    strip = W.Image(format="png")
+
+    def show(*_):
+        steps = interpolation_strip(model, embeddings[sa.value], embeddings[sb.value], n)
+        row = np.concatenate([np.asarray(frames[sa.value])[None], steps, np.asarray(frames[sb.value])[None]])
+        from .plots import image_grid
+
+        strip.value = png_bytes(image_grid(row, len(row)), scale)
+
+    sa.observe(show, "value")
+    sb.observe(show, "value")
+    show()
+    box = W.VBox([W.HBox([sa, sb]), strip])
+    box.strip = strip
+    return box
