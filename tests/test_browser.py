@@ -242,3 +242,26 @@ def test_event_scrubber_moves_frame_and_cursor(notebook_page):
     assert _changed(before["reconstruction"], after["reconstruction"]) > 0.02
     assert _red_x(after["signals"]) > _red_x(before["signals"]) + 20, "the signal cursor did not move right"
     assert _changed(before["trajectory"], after["trajectory"]) > 0.001, "the trajectory point did not move"
+
+
+def test_latent_slider_changes_decoded_image(notebook_page):
+    """Chapter 2's latent sliders on a tiny trained MMD-VAE: moving a latent slider changes the decoded image only."""
+    page, panel = notebook_page("browser_latent_sliders.py", "latent_sliders")
+    output = panel.locator(".jp-OutputArea-output", has=page.locator(".widget-slider")).first
+    output.wait_for(state="visible", timeout=90_000)
+    decoded = output.locator(".widget-vbox", has_text="decoded").last.locator("img.widget-image")
+    original = output.locator(".widget-vbox", has_text="original").last.locator("img.widget-image")
+    decoded.wait_for(state="visible", timeout=30_000)
+    before_src = decoded.get_attribute("src")
+    before = _shoot(decoded, "latent_sliders-decoded-before.png")
+    original_before = _shoot(original, "latent_sliders-original-before.png")
+    z1 = output.locator(".widget-slider", has=page.locator(".widget-label", has_text="z1")).first
+    _move_slider(page, z1, 15)
+    page.wait_for_function("([el, s]) => el.getAttribute('src') !== s",
+                           arg=[decoded.element_handle(), before_src], timeout=20_000)
+    page.wait_for_timeout(500)  # let the last key presses arrive
+    after = _shoot(decoded, "latent_sliders-decoded-after.png")
+    original_after = _shoot(original, "latent_sliders-original-after.png")
+    assert float(z1.locator(".widget-readout").inner_text()) > 0.5
+    assert _changed(before, after) > 0.02, "the decoded image did not change"
+    assert _changed(original_before, original_after) == 0.0, "the original frame should not move"
