@@ -69,7 +69,6 @@ from vaelib import annotations as ann
 from vaelib import boundaries as bd
 from vaelib import plots, widgets
 from vaelib.paths import resolve
-from vaelib.video import load_frames
 
 pd.set_option("display.width", 160, "display.max_columns", 20, "display.precision", 3)
 data = resolve(data_dir)
@@ -110,30 +109,9 @@ else:
 # order), the presses, and the true boundaries when there are any.
 
 # %%
-fs = load_frames(data / "frames")
-z = np.load(data / "mmd_vae" / "embeddings.npy", mmap_mode="r")
-recon = np.load(data / "mmd_vae" / "reconstructions.npy", mmap_mode="r")
-if len(z) != len(fs) or recon.shape != fs.frames.shape:
-    raise ValueError(f"{data / 'mmd_vae'}: embeddings {z.shape} / reconstructions {recon.shape} do not match "
-                     f"the {len(fs)} frames {fs.frames.shape} in {fs.root}; rerun chapter 2 on these frames")
-presses = ann.for_movies(ann.read_presses(resolve(annotations) if annotations else
-                                          data / "synthetic" / "observers.dat"), fs.movies)
-truth_path = (None if boundaries_csv == "none" else resolve(boundaries_csv) if boundaries_csv
-              else data / "synthetic" / "boundaries.csv")
-truth = None
-if truth_path is not None and (boundaries_csv or truth_path.exists()):
-    tb = ann.read_boundary_csv(truth_path)
-    if truth_level and "level" in tb:
-        tb = tb[tb.level == truth_level]
-    try:
-        tb = ann.for_movies(tb, fs.movies)
-        truth = {m: tb[tb.movie == m].time_s.to_numpy() for m in fs.movies}
-    except ValueError as e:
-        if boundaries_csv:       # asked for explicitly: it must fit
-            raise
-        print(f"the default ground truth {truth_path} does not fit these movies ({e}); going on without it")
-durations = bd.frameset_durations(fs)
-fps = {m: fs.fps(m) for m in fs.movies}
+inputs = bd.load_boundary_data(data, annotations, boundaries_csv, truth_level)
+fs, z, recon, presses, truth = inputs.fs, inputs.z, inputs.reconstructions, inputs.presses, inputs.truth
+durations, fps = inputs.durations, inputs.fps
 movie = show_movie or fs.movies[0]
 print(f"{len(fs)} frames, {len(fs.movies)} movies, latents {z.shape}; {presses.subject.nunique()} observers; "
       f"true boundaries: {'none' if truth is None else sum(map(len, truth.values()))}")
@@ -186,7 +164,7 @@ plots.save_figure(fig, figures_dir, "03_signals.png")
 # circularly by a random offset: a signal that is merely smooth, or merely busy, stays inside it.
 
 # %%
-targets = bd.Targets(durations, presses, truth)
+targets = inputs.targets()
 across = bd.r_across_bins(signals, targets, bin_sizes, "observers", n_shifts=n_shifts, seed=seed)
 truth_across = (bd.r_across_bins(signals, targets, bin_sizes, "truth", n_shifts=n_shifts, seed=seed)
                 if truth is not None else None)
@@ -217,7 +195,7 @@ print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 # widget is stored but not shown; the static figure below shows the same view at a few moments.)
 
 # %%
-sig_movie = {n: bd._standardize(bd._fill_nan(signals[n].to_numpy()[rows])) for n in bd.signal_names(signals)}
+sig_movie = {n: bd.standardize(bd.fill_nan(signals[n].to_numpy()[rows])) for n in bd.signal_names(signals)}
 pics = widgets.EventScrubberPictures(fs.frames[rows], recon[rows], xy[rows], t_movie, sig_movie,
                                      boundaries=marks, frequency=freq, events=bd.segment_labels(t_movie, marks))
 display(widgets.event_scrubber(pics, movie))

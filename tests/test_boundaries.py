@@ -202,3 +202,19 @@ def test_chapter_runs_on_tiny_data(tmp_path):
     assert (data / "event_boundaries" / "comparison.csv").exists()
     for name in ("03_trajectory", "03_signals", "03_r_by_bin", "03_scrubber"):
         assert (tmp_path / "fig" / f"{name}.png").stat().st_size > 1000
+    # bad inputs name what is wrong
+    with pytest.raises(ValueError, match="absent from the annotations"):
+        bd.load_boundary_data(data, annotations=str(_other_movie_presses(tmp_path)))
+    (data / "synthetic" / "boundaries.csv").write_text("movie,level,time_s\nelse,coarse,1.0\n")
+    assert bd.load_boundary_data(data).truth is None     # the default truth does not fit: skipped
+    with pytest.raises(ValueError, match="absent"):
+        bd.load_boundary_data(data, boundaries_csv=str(data / "synthetic" / "boundaries.csv"))
+    np.save(data / "mmd_vae" / "embeddings.npy", z[:-1].astype(np.float32))
+    with pytest.raises(ValueError, match="do not match"):
+        bd.load_boundary_data(data)
+
+
+def _other_movie_presses(tmp_path):
+    f = tmp_path / "other.dat"
+    f.write_text("SubjNum\tCondition\tMovie\tMS\ne1\tw\tZ\t1000\n")
+    return f

@@ -27,13 +27,14 @@ from scipy.signal import find_peaks
 
 def smooth(x: np.ndarray, fps: float, sigma_s: float) -> np.ndarray:
     """Gaussian smoothing of a per-frame series with a kernel of ``sigma_s`` seconds (NaNs filled from neighbours)."""
-    x = _fill_nan(np.asarray(x, dtype=float))
+    x = fill_nan(np.asarray(x, dtype=float))
     if sigma_s <= 0 or len(x) < 2:
         return x
     return gaussian_filter1d(x, sigma=sigma_s * fps, mode="nearest")
 
 
-def _fill_nan(x: np.ndarray) -> np.ndarray:
+def fill_nan(x: np.ndarray) -> np.ndarray:
+    """A float copy of ``x`` with NaN/inf replaced by linear interpolation between finite neighbours (all-NaN: zeros)."""
     x = np.array(x, dtype=float)
     bad = ~np.isfinite(x)
     if bad.all():
@@ -285,10 +286,11 @@ def bin_series(values: np.ndarray, times: np.ndarray, duration_s: float, bin_s: 
         out[np.isinf(out)] = np.nan
     else:
         raise ValueError(f"how must be 'mean' or 'max', not {how!r}")
-    return _fill_nan(out)
+    return fill_nan(out)
 
 
-def _standardize(x: np.ndarray) -> np.ndarray:
+def standardize(x: np.ndarray) -> np.ndarray:
+    """``(x - mean) / sd``; zeros for a constant series."""
     x = np.asarray(x, dtype=float)
     sd = x.std()
     return (x - x.mean()) / sd if sd > 0 else np.zeros_like(x)
@@ -317,8 +319,8 @@ def shift_test(xs: Sequence[np.ndarray], ys: Sequence[np.ndarray], n_shifts: int
     ``p = (1 + #{null >= r}) / (1 + n_shifts)``.
     """
     rng = np.random.default_rng(rng)
-    xs = [_standardize(x) for x in xs]
-    ys = [_standardize(y) for y in ys]
+    xs = [standardize(x) for x in xs]
+    ys = [standardize(y) for y in ys]
     if any(len(x) != len(y) for x, y in zip(xs, ys)):
         raise ValueError("signal and target have different numbers of bins")
     total = sum(len(x) for x in xs)
@@ -368,7 +370,7 @@ def precision_recall_f1(detected: Iterable[np.ndarray], truth: Iterable[np.ndarr
 
 def peak_times(values: np.ndarray, times: np.ndarray, n: int, min_distance_s: float = 2.0) -> np.ndarray:
     """Times of the ``n`` highest peaks of a per-frame series, at least ``min_distance_s`` apart."""
-    v = _fill_nan(values)
+    v = fill_nan(values)
     times = np.asarray(times, dtype=float)
     if n <= 0 or len(v) < 3:
         return np.zeros(0)
@@ -536,6 +538,61 @@ def save_results(table: pd.DataFrame, out_dir, name: str, meta: dict | None = No
     return csv, js
 
 
+@dataclass
+class BoundaryData:
+    """Everything chapter 3 compares: frames, latents, reconstructions, presses, true boundaries."""
+
+    fs: object                      # vaelib.video.FrameSet
+    z: np.ndarray
+    reconstructions: np.ndarray
+    presses: pd.DataFrame
+    truth: dict[str, np.ndarray] | None
+    durations: dict[str, float]
+    fps: dict[str, float]
+
+    def targets(self) -> Targets:
+        return Targets(self.durations, self.presses, self.truth)
+
+
+def load_boundary_data(data_dir, annotations: str = "", boundaries_csv: str = "",
+                       truth_level: str = "coarse") -> BoundaryData:
+    """Read ``data_dir/frames``, ``data_dir/mmd_vae/{embeddings,reconstructions}.npy``, the presses and the truth.
+
+    ``annotations``: a Zacks-format file (default ``data_dir/synthetic/observers.dat``), relabelled to
+    the movies (every movie must be covered). ``boundaries_csv``: true boundaries (default
+    ``data_dir/synthetic/boundaries.csv`` when it exists and covers the movies, else none, with a
+    message; ``"none"``: no truth), restricted to ``truth_level`` when it has levels.
+    """
+    from .annotations import for_movies, read_boundary_csv, read_presses
+    from .paths import resolve
+    from .video import load_frames
+
+    data = resolve(data_dir)
+    fs = load_frames(data / "frames")
+    z = np.load(data / "mmd_vae" / "embeddings.npy", mmap_mode="r")
+    recon = np.load(data / "mmd_vae" / "reconstructions.npy", mmap_mode="r")
+    if len(z) != len(fs) or recon.shape != fs.frames.shape:
+        raise ValueError(f"{data / 'mmd_vae'}: embeddings {z.shape} / reconstructions {recon.shape} do not match "
+                         f"the {len(fs)} frames {fs.frames.shape} in {fs.root}; rerun chapter 2 on these frames")
+    presses = for_movies(read_presses(resolve(annotations) if annotations else
+                                      data / "synthetic" / "observers.dat"), fs.movies)
+    truth_path = (None if boundaries_csv == "none" else resolve(boundaries_csv) if boundaries_csv
+                  else data / "synthetic" / "boundaries.csv")
+    truth = None
+    if truth_path is not None and (boundaries_csv or truth_path.exists()):
+        tb = read_boundary_csv(truth_path)
+        if truth_level and "level" in tb:
+            tb = tb[tb["level"] == truth_level]
+        try:
+            tb = for_movies(tb, fs.movies)
+            truth = {m: tb[tb["movie"] == m]["time_s"].to_numpy() for m in fs.movies}
+        except ValueError as e:
+            if boundaries_csv:       # asked for explicitly: it must fit
+                raise
+            print(f"the default ground truth {truth_path} does not fit these movies ({e}); going on without it")
+    return BoundaryData(fs, z, recon, presses, truth, frameset_durations(fs), {m: fs.fps(m) for m in fs.movies})
+
+
 # --------------------------------------------------------------------------- figures
 
 
@@ -573,7 +630,7 @@ def plot_signals(signals: pd.DataFrame, movie: str, frequency: tuple[np.ndarray,
         if SIGNALS.get(n, ("", False))[1]:
             a.vlines(t[v > 0], 0, 1, color="tab:green", lw=1.5)
         else:
-            a.plot(t, _standardize(_fill_nan(v)), lw=0.7, color="tab:blue")
+            a.plot(t, standardize(fill_nan(v)), lw=0.7, color="tab:blue")
         a.set_ylabel(n.replace("_", "\n"), rotation=0, ha="right", va="center", fontsize=8)
         a.set_yticks([])
     if frequency is not None:
