@@ -55,3 +55,30 @@ def test_embed_reconstruct_decode():
     assert np.array_equal(to_uint8(to_tensor(frames)), frames)  # conversions round-trip exactly
     with pytest.raises(ValueError, match="uint8"):
         embed(model, frames.astype(np.float32), progress=False)
+
+
+def test_latent_sliders_decode_live_and_interpolation_ends_at_the_frames():
+    from vaelib.widgets import interpolation_strip, interpolation_widget, latent_directions, latent_sliders
+
+    torch.manual_seed(0)
+    model = MMDVAE(MMDVAEConfig(image_size=16, channels=(4, 8), hidden=16, z_dim=3))
+    frames = np.random.default_rng(1).integers(0, 256, (12, 16, 16, 3), dtype=np.uint8)
+    z = embed(model, frames, progress=False)
+    box = latent_sliders(model, z, frames, start=2, scale=1)
+    assert len(box.sliders) == 3 and bytes(box.decoded.value).startswith(b"\x89PNG")
+    before = bytes(box.decoded.value)
+    box.sliders[0].value = 2.5
+    assert bytes(box.decoded.value) != before                       # moving a slider redraws
+    box.frame.value = 5
+    assert all(s.value == 0 for s in box.sliders)           # a new start frame resets the sliders
+    import cv2
+    shown = cv2.cvtColor(cv2.imdecode(np.frombuffer(bytes(box.decoded.value), np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    np.testing.assert_array_equal(shown, decode(model, z[5:6])[0])  # and shows that frame's decoded code
+    # more dimensions than sliders: principal directions, orthonormal, in order of spread
+    wide = np.random.default_rng(2).normal(size=(200, 10)) * np.arange(10, 0, -1)
+    dirs, spreads, names = latent_directions(wide, 4)
+    assert names == ["pc1", "pc2", "pc3", "pc4"] and np.allclose(dirs @ dirs.T, np.eye(4))
+    assert np.all(np.diff(spreads) < 0)
+    strip = interpolation_strip(model, z[0], z[7], n=5)
+    assert np.array_equal(strip[0], decode(model, z[:1])[0]) and np.array_equal(strip[-1], decode(model, z[7:8])[0])
+    assert bytes(interpolation_widget(model, frames, z, 0, 7, n=4).strip.value)[:4] == b"\x89PNG"

@@ -416,7 +416,8 @@ def to_tensor(frames: np.ndarray, device: torch.device | str = "cpu") -> torch.T
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
         raise ValueError(f"expected uint8 RGB frames shaped (N, S, S, 3), got {frames.dtype} {frames.shape}")
-    return torch.from_numpy(np.ascontiguousarray(frames)).to(device).permute(0, 3, 1, 2).float().div_(255.0)
+    # np.array copies: the frames may be a read-only memmap, which torch cannot wrap
+    return torch.from_numpy(np.array(frames)).to(device).permute(0, 3, 1, 2).float().div_(255.0)
 
 
 def frame_sampler(frames: np.ndarray, rows: np.ndarray, batch_size: int) -> Callable[[torch.Generator], torch.Tensor]:
