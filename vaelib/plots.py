@@ -166,3 +166,46 @@ def originals_and_reconstructions(originals: np.ndarray, reconstructions: np.nda
         rows += [originals[i:i + ncols], reconstructions[i:i + ncols]]
     fig = image_figure(np.concatenate(rows), ncols, title or "originals (odd rows) | reconstructions (even rows)")
     return fig
+
+
+def save_side_by_side_gif(truth: np.ndarray, recon: np.ndarray, figures_dir: str | os.PathLike, name: str,
+                          fps: float = 12.0, scale: int = 2, pad: int = 2) -> Path:
+    """Write a looping GIF of ground truth | reconstruction side by side (both (T, H, W, 3) uint8), atomically."""
+    from PIL import Image
+
+    truth, recon = np.asarray(truth), np.asarray(recon)
+    if truth.shape != recon.shape or truth.ndim != 4 or truth.shape[-1] != 3:
+        raise ValueError(f"need two clips shaped (T, H, W, 3) alike, got {truth.shape} and {recon.shape}")
+    frames = [image_grid(np.stack([a, b]), ncols=2, pad=pad) for a, b in zip(truth, recon)]
+    if scale != 1:
+        frames = [np.repeat(np.repeat(f, scale, 0), scale, 1) for f in frames]
+    out = resolve(figures_dir) / (name if name.endswith(".gif") else f"{name}.gif")
+    images = [Image.fromarray(f) for f in frames]
+    with atomic_path(out, suffix=".gif") as tmp:
+        images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:],
+                       duration=int(round(1000 / fps)), loop=0)
+    return out
+
+
+def rd_curves(points, metrics: tuple[str, ...] = ("psnr", "ms_ssim"), title: str = ""):
+    """Rate-distortion curves (bpp from real byte counts vs each metric), one line per codec.
+
+    ``points`` is a list of ``vaelib.codecs.RDPoint`` or of dicts with codec, bpp and the metrics.
+    """
+    rows = [p if isinstance(p, dict) else p.to_dict() for p in points]
+    codecs_ = list(dict.fromkeys(r["codec"] for r in rows))
+    labels = {"psnr": "PSNR (RGB, dB)", "ms_ssim": "MS-SSIM (RGB)"}
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.3), squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        for c in codecs_:
+            pts = sorted((r["bpp"], r[metric]) for r in rows if r["codec"] == c)
+            ax.plot(*zip(*pts), marker="o", ms=3, lw=2 if c == "voxen" else 1.2, label=c)
+        ax.set_xscale("log")
+        ax.set_xlabel("bits per pixel (log scale)")
+        ax.set_ylabel(labels.get(metric, metric))
+        ax.grid(alpha=0.3, which="both")
+    axes[0][0].legend(fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
