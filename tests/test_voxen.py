@@ -160,8 +160,9 @@ def test_clips_split_and_sampler():
         split_movies(["a"], 1)
     clips = movie_clips(fs.frames[fs.movie_rows("m1")], 8, 8)
     assert clips.shape == (3, 8, 16, 16, 3) and np.all(clips == 1)
-    sampler = ClipSampler(fs, train, length=8, batch_size=16, seed=0)
-    batch = sampler.sample()
+    sampler = ClipSampler(fs, train, length=8, batch_size=16)
+    batch = sampler(torch.Generator().manual_seed(0))
+    assert torch.equal(batch, sampler(torch.Generator().manual_seed(0)))   # the generator decides
     assert batch.shape == (16, 3, 8, 16, 16)
     # every clip comes from one training movie (constant value 0 or 1 / 255), never the held-out one
     vals = batch.flatten(1)

