@@ -43,6 +43,10 @@ def test_bad_sweeps_fail_before_running(tmp_path):
     no_metrics.write_text('# %% tags=["parameters"]\nscale = 1\n\n# %%\nprint(scale)\n')
     with pytest.raises(ValueError, match="declares no metrics_path"):
         sweep.sweep(no_metrics, {"scale": [1, 2]}, out_dir=tmp_path / "d", progress=False)
+    untagged = tmp_path / "untagged.py"
+    untagged.write_text('# %%\nscale = 1\nmetrics_path = ""\n')
+    with pytest.raises(ValueError, match="no cell tagged 'parameters'"):
+        sweep.sweep(untagged, {"scale": [1, 2]}, out_dir=tmp_path / "f", progress=False)
     with pytest.raises(FileNotFoundError, match="no chapter notebook"):
         sweep.sweep(tmp_path / "missing.py", {"scale": [1]}, out_dir=tmp_path / "e", progress=False)
     assert not (tmp_path / "a" / "results.csv").exists()
@@ -64,6 +68,8 @@ def test_sweep_runs_grid_in_parallel_and_reports_failures(tmp_path, capsys):
     assert float(by["1", "fine"]["score"]) == pytest.approx(2.25)
     assert float(by["3", "fine"]["score"]) == pytest.approx(6.25)
     assert by["3", "fine"]["detail.squared"] == "9"
+    assert by["3", "fine"]["metrics.scale"] == "3"  # a metric named like a parameter keeps its own column
+    assert list(rows[0]).count("scale") == 1
     assert by["1", "fine"]["status"] == "ok" and by["1", "fine"]["error"] == ""
 
     for scale in ("1", "3"):
@@ -87,3 +93,17 @@ def test_sweep_runs_grid_in_parallel_and_reports_failures(tmp_path, capsys):
 
     fig = cv2.imread(str(out / "results.png"))
     assert fig is not None and fig.shape[0] > 100 and fig.shape[1] > 100
+
+
+def test_figure_draws_the_metrics_that_vary(tmp_path):
+    def rec(value, status="ok", **metrics):
+        return {"status": status, "parameters": {"scale": value}, "metrics": metrics}
+
+    records = [rec(1, score=2.0, const=5, scale=1, label="a"), rec(2, score=4.0, const=5, scale=2, label="b"),
+               rec(3, "failed")]
+    assert sweep.varying_metrics(records, ["scale"]) == ["score"]
+    assert sweep.plot_results(records, ["scale"], tmp_path / "a.png") == tmp_path / "a.png"
+    assert cv2.imread(str(tmp_path / "a.png")) is not None
+    flat = [rec(1, const=5), rec(2, const=5)]
+    assert sweep.plot_results(flat, ["scale"], tmp_path / "b.png") is None
+    assert sweep.plot_results(flat, ["scale"], tmp_path / "c.png", metrics=["const"]) == tmp_path / "c.png"

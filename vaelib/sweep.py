@@ -1,7 +1,7 @@
 """Run one notebook through papermill over a grid of parameters, in parallel, and collect its metrics.
 
     python -m vaelib.sweep 02_mmd_vae --grid z_dim=4,8,16,32 kernel=rbf,imq --jobs 2 \\
-        --set epochs=5 --out build/sweeps/mmd_vae
+        --set steps=500 threads=1 --out build/sweeps/mmd_vae
 
 ``NOTEBOOK`` is a chapter name (``notebooks/<name>.py``) or a path to a ``.py``/``.ipynb`` notebook.
 Every combination of the ``--grid`` values is one run; ``--set`` fixes a parameter for all runs.
@@ -23,10 +23,10 @@ Outputs, under ``--out`` (default ``build/sweeps/<notebook name>/``)::
 
     <NNN>-<name>=<value>-.../   one folder per run: <notebook>.ipynb (executed), parameters.json,
                                 metrics.json, figures/, error.txt (only if the run failed)
-    results.csv                 one row per run: run, status, the grid parameters, the metrics,
-                                notebook, error
-    results.png                 each numeric metric against the first grid parameter, one line per
-                                combination of the others
+    results.csv                 one row per run: run, status, the grid parameters, the metrics
+                                (a metric named like a parameter becomes metrics.<name>), notebook, error
+    results.png                 metrics against the first grid parameter, one line per combination
+                                of the others (default: the numeric metrics that vary; --plot picks)
 
 A failed run (a cell raised, or no metrics were written) is reported with the path of its executed
 notebook and the error; the other runs go on, and the command exits with status 1. Each run's kernel
@@ -49,7 +49,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-from .book import notebook_source, notebook_to_ipynb, run_chapter
+from .book import notebook_source, run_chapter
 from .paths import BUILD_DIR, PROJECT_ROOT, atomic_path, resolve
 
 RESERVED = ("metrics_path", "run_dir")
@@ -90,15 +90,24 @@ def run_name(index: int, params: dict[str, Any]) -> str:
     return re.sub(r"[^A-Za-z0-9_.=+-]", "_", "-".join(parts))[:120]
 
 
-def declared_parameters(notebook: str | Path) -> dict[str, Any]:
-    """The parameters the notebook's ``parameters`` cell declares, as papermill reads them."""
-    import tempfile
+def declared_parameters(notebook: str | Path) -> list[str]:
+    """Names assigned in the notebook's cell tagged ``parameters`` (read with Python's own parser)."""
+    import jupytext
 
-    import papermill as pm
-
-    with tempfile.TemporaryDirectory() as tmp:
-        params = pm.inspect_notebook(str(notebook_to_ipynb(notebook, Path(tmp))))
-    return params
+    src = notebook_source(notebook)
+    cells = [c for c in jupytext.read(src).cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if not cells:
+        raise ValueError(f"{src} has no cell tagged 'parameters'")
+    try:
+        tree = ast.parse(cells[0].source)
+    except SyntaxError as e:
+        raise ValueError(f"the parameters cell of {src} is not valid Python: {e}") from None
+    names: list[str] = []
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] \
+            if isinstance(node, ast.AnnAssign) else []
+        names += [t.id for t in targets if isinstance(t, ast.Name) and t.id not in names]
+    return names
 
 
 def _flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
@@ -158,7 +167,9 @@ def write_table(records: list[dict[str, Any]], grid_names: list[str], path: Path
     metric_names: list[str] = []
     for r in records:
         metric_names += [m for m in r["metrics"] if m not in metric_names]
-    columns = ["run", "status", *grid_names, *metric_names, "notebook", "error"]
+    column = {m: f"metrics.{m}" if m in grid_names or m in ("run", "status", "notebook", "error") else m
+              for m in metric_names}  # a metric named like a parameter (z_dim) keeps its own column
+    columns = ["run", "status", *grid_names, *column.values(), "notebook", "error"]
     with atomic_path(path, suffix=".csv") as tmp:
         with open(tmp, "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=columns)
@@ -166,7 +177,7 @@ def write_table(records: list[dict[str, Any]], grid_names: list[str], path: Path
             for r in records:
                 row = {"run": r["run"], "status": r["status"], "notebook": r["notebook"], "error": r["error"]}
                 row.update({k: r["parameters"][k] for k in grid_names})
-                row.update(r["metrics"])
+                row.update({column[m]: v for m, v in r["metrics"].items()})
                 w.writerow(row)
     return path
 
@@ -175,21 +186,34 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def plot_results(records: list[dict[str, Any]], grid_names: list[str], path: Path,
-                 max_metrics: int = 6) -> Path | None:
-    """Each numeric metric against the first grid parameter, one line per combination of the others.
+def varying_metrics(records: list[dict[str, Any]], grid_names: list[str]) -> list[str]:
+    """The numeric metrics of the successful runs that differ between them, grid parameters excepted."""
+    ok = [r for r in records if r["status"] == "ok"]
+    names: list[str] = []
+    for r in ok:
+        names += [m for m, v in r["metrics"].items() if _is_number(v) and m not in names and m not in grid_names]
+    return [m for m in names if len({r["metrics"].get(m) for r in ok}) > 1]
 
-    Failed runs leave gaps. Returns None (and draws nothing) when no run produced a numeric metric.
+
+def plot_results(records: list[dict[str, Any]], grid_names: list[str], path: Path,
+                 metrics: list[str] | None = None, max_metrics: int = 9) -> Path | None:
+    """Metrics against the first grid parameter, one line per combination of the others.
+
+    ``metrics``: the names to draw; by default every numeric metric that varies between the runs
+    and is not itself a grid parameter (at most ``max_metrics``). Failed runs leave gaps. Returns
+    None (and draws nothing) when there is no such metric.
     """
     from .plots import plt, save_figure
 
     ok = [r for r in records if r["status"] == "ok"]
-    metrics: list[str] = []
-    for r in ok:
-        metrics += [m for m, v in r["metrics"].items() if _is_number(v) and m not in metrics]
+    if metrics is None:
+        metrics = varying_metrics(records, grid_names)[:max_metrics]
+    missing = [m for m in metrics if not any(_is_number(r["metrics"].get(m)) for r in ok)]
+    if missing:
+        print(f"not drawn, no run has a number for: {', '.join(missing)}")
+        metrics = [m for m in metrics if m not in missing]
     if not metrics:
         return None
-    metrics = metrics[:max_metrics]
     x_name, others = grid_names[0], grid_names[1:]
     xs = list(dict.fromkeys(r["parameters"][x_name] for r in records))
     numeric_x = all(_is_number(x) for x in xs)
@@ -223,7 +247,8 @@ def plot_results(records: list[dict[str, Any]], grid_names: list[str], path: Pat
 
 
 def sweep(notebook: str | Path, grid: dict[str, list[Any]], fixed: dict[str, Any] | None = None,
-          out_dir: str | Path | None = None, jobs: int = 1, progress: bool = True) -> list[dict[str, Any]]:
+          out_dir: str | Path | None = None, jobs: int = 1, progress: bool = True,
+          plot_metrics: list[str] | None = None) -> list[dict[str, Any]]:
     """Run ``notebook`` once per combination of ``grid`` (plus ``fixed``), ``jobs`` at a time.
 
     Returns one record per run, in grid order: ``run``, ``status`` ("ok" or "failed"), ``parameters``,
@@ -287,7 +312,7 @@ def sweep(notebook: str | Path, grid: dict[str, list[Any]], fixed: dict[str, Any
     bar.close()
     done = [r for r in records if r is not None]
     write_table(done, list(grid), out / "results.csv")
-    plot_results(done, list(grid), out / "results.png")
+    plot_results(done, list(grid), out / "results.png", metrics=plot_metrics)
     return done
 
 
@@ -301,11 +326,14 @@ def main(argv: list[str] | None = None) -> int:
                     help="parameters fixed for every run (e.g. data_dir=data epochs=3)")
     ap.add_argument("--jobs", "-j", type=int, default=1, help="runs at the same time (default 1)")
     ap.add_argument("--out", help="sweep folder (default build/sweeps/<notebook>)")
+    ap.add_argument("--plot", metavar="METRIC,...",
+                    help="metrics to draw in results.png (default: every numeric metric that varies, at most 9)")
     args = ap.parse_args(argv)
     try:
         grid = dict(parse_assignment(g, many=True) for g in args.grid)
         fixed = dict(parse_assignment(s, many=False) for s in args.set)
-        records = sweep(args.notebook, grid, fixed, out_dir=args.out, jobs=args.jobs)
+        plot = [m.strip() for m in args.plot.split(",") if m.strip()] if args.plot else None
+        records = sweep(args.notebook, grid, fixed, out_dir=args.out, jobs=args.jobs, plot_metrics=plot)
     except (ValueError, FileNotFoundError) as e:
         ap.error(str(e))
     out = Path(records[0]["notebook"]).parent.parent
