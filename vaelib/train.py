@@ -324,7 +324,7 @@ def train(model: nn.Module,
     n_sum = 0
     ckpt_path = run_dir / CHECKPOINT
     if resume and ckpt_path.exists():
-        state = load_checkpoint(ckpt_path, map_location=device)
+        state = load_checkpoint(ckpt_path)  # on CPU: RNG states must stay there; load_state_dict moves the rest
         _check_same_run(state["config"], full_config, ckpt_path)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
