@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -35,7 +34,7 @@ import numpy as np
 import pandas as pd
 from scipy.ndimage import gaussian_filter1d
 
-from .paths import resolve
+from .paths import atomic_dir, resolve
 from .video import write_video
 
 GENERATOR_VERSION = 1
@@ -389,11 +388,8 @@ def make_synthetic_dataset(out_dir: str | os.PathLike, n_movies: int = 3, second
     root = resolve(out_dir)
     if not overwrite and _matches(root, cfg):
         return _dataset(root, cfg)
-    tmp = root.parent / f".{root.name}.partial"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    (tmp / "videos").mkdir(parents=True)
-    try:
+    with atomic_dir(root) as tmp:
+        (tmp / "videos").mkdir()
         events_rows, bounds, durations = [], [], {}
         for m in tqdm(range(cfg.n_movies), desc="rendering synthetic movies", disable=not progress):
             movie = f"synth{m + 1:02d}"
@@ -416,12 +412,6 @@ def make_synthetic_dataset(out_dir: str | os.PathLike, n_movies: int = 3, second
         (tmp / "README.txt").write_text(_README.format(version=GENERATOR_VERSION, **asdict(cfg)))
         (tmp / "config.json").write_text(json.dumps({"generator_version": GENERATOR_VERSION, **asdict(cfg)},
                                                     indent=2))
-        if root.exists():
-            shutil.rmtree(root)
-        os.replace(tmp, root)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
     return _dataset(root, cfg)
 
 

@@ -15,7 +15,6 @@ import importlib.util
 import io
 import json
 import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
@@ -24,7 +23,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from .paths import atomic_path, resolve
+from .paths import atomic_dir, atomic_path, resolve
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg")
 CROP_MODES = ("squash", "center")
@@ -262,14 +261,9 @@ def preprocess(videos: Sequence[str | os.PathLike] | str | os.PathLike, out_dir:
         if old.get("settings") == settings:
             return load_frames(out)
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.partial"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
     rows: list[pd.DataFrame] = []
     records, taken, total = [], set(), 0
-    try:
+    with atomic_dir(out) as tmp:
         with open(tmp / "frames.npy", "wb") as f:
             f.write(b"\0" * _NPY_HEADER_BYTES)
             for info in infos:
@@ -296,12 +290,6 @@ def preprocess(videos: Sequence[str | os.PathLike] | str | os.PathLike, out_dir:
         manifest = {"n_frames": total, "size": int(size), "crop": crop, "stride": int(stride),
                     "videos": records, "settings": settings}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
     return load_frames(out)
 
 
