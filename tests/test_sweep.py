@@ -54,6 +54,9 @@ def test_bad_sweeps_fail_before_running(tmp_path):
 
 def test_sweep_runs_grid_in_parallel_and_reports_failures(tmp_path, capsys):
     out = tmp_path / "sweep"
+    stale = out / "002-scale=1-mode=silent" / "metrics.json"  # left by an earlier sweep into the same folder
+    stale.parent.mkdir(parents=True)
+    stale.write_text('{"score": 99}')
     rc = sweep.main([str(FIXTURE), "--grid", "scale=1,3", "mode=fine,boom,silent",
                      "--set", "offset=0.25", "--jobs", "2", "--out", str(out)])
     assert rc == 1  # some runs failed

@@ -130,6 +130,8 @@ def run_one(notebook: str, run_dir: str, parameters: dict[str, Any], threads: in
         os.environ.setdefault("MKL_NUM_THREADS", str(threads))
     out = Path(run_dir)
     out.mkdir(parents=True, exist_ok=True)
+    for stale in (Path(parameters["metrics_path"]), out / "error.txt"):  # from an earlier sweep into this folder
+        stale.unlink(missing_ok=True)
     with atomic_path(out / "parameters.json") as tmp:
         tmp.write_text(json.dumps(parameters, indent=2, default=str) + "\n")
     executed = out / f"{notebook_source(notebook).stem}.ipynb"
