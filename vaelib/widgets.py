@@ -131,7 +131,7 @@ class EventScrubberPictures:
         plt.close(fig)
 
         k = len(signals) + (frequency is not None)
-        fig, axes = plt.subplots(k, 1, figsize=(2.4 * px, max(px, 0.45 * k)), dpi=100, sharex=True, squeeze=False)
+        fig, axes = plt.subplots(k, 1, figsize=(max(4 * px, 6.0), max(px, 0.45 * k)), dpi=100, sharex=True, squeeze=False)
         axes = axes[:, 0]
         rows = list(signals.items()) + ([("group frequency", None)] if frequency is not None else [])
         for a, (name, v) in zip(axes, rows):
@@ -224,8 +224,11 @@ def event_scrubber_figure(pictures: EventScrubberPictures, times_s: list[float])
     """A static figure of the scrubber at a few times: one row per time (frame, reconstruction, trajectory, signals)."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(len(times_s), 4, figsize=(13, 2.6 * len(times_s)),
-                             gridspec_kw={"width_ratios": [1, 1, 1, 2.6]}, squeeze=False)
+    shapes = [pictures.frame(0).shape, pictures.reconstruction(0).shape, pictures._traj_bg.shape,
+              pictures._sig_bg.shape]
+    ratios = [w / h for h, w, _ in shapes]      # every picture of a row gets the same height
+    fig, axes = plt.subplots(len(times_s), 4, figsize=(2.4 * sum(ratios), 2.6 * len(times_s)),
+                             gridspec_kw={"width_ratios": ratios}, squeeze=False)
     for row, t in zip(axes, times_s):
         i = pictures.index_at(t)
         for a, img, name in zip(row, [pictures.frame(i), pictures.reconstruction(i), pictures.trajectory(i),
