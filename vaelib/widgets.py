@@ -355,3 +355,39 @@ def interpolation_widget(model, frames: np.ndarray, embeddings: np.ndarray, a: i
     box = W.VBox([W.HBox([sa, sb]), strip])
     box.strip = strip
     return box
+
+
+# ------------------------------------------------------------------ chapter 4: VoxEn clip comparison
+
+def clip_comparison(truth: np.ndarray, reconstructions: dict[str, np.ndarray], scale: int = 3):
+    """Frame slider (with play) over a clip: ground truth beside the reconstruction a dropdown picks.
+
+    ``truth`` is (T, H, W, 3) uint8; ``reconstructions`` maps a label (e.g. ``"lambda=0.01"``) to a
+    clip of the same shape. The picture is truth | |error| x 4 | reconstruction.
+    """
+    import ipywidgets as W
+
+    from .plots import image_grid
+
+    truth = np.asarray(truth)
+    for k, v in reconstructions.items():
+        if np.shape(v) != truth.shape:
+            raise ValueError(f"reconstruction {k!r} has shape {np.shape(v)}, the clip {truth.shape}")
+    pick = W.Dropdown(options=list(reconstructions), description="decoded")
+    slider = W.IntSlider(0, 0, len(truth) - 1, description="frame", layout=W.Layout(width="420px"))
+    play = W.Play(interval=120, step=1, max=len(truth) - 1)
+    W.jslink((play, "value"), (slider, "value"))
+    image, info = W.Image(format="png"), W.HTML()
+
+    def show(*_):
+        t, r = truth[slider.value], np.asarray(reconstructions[pick.value][slider.value])
+        err = np.clip(np.abs(t.astype(np.int16) - r.astype(np.int16)) * 4, 0, 255).astype(np.uint8)
+        image.value = png_bytes(image_grid(np.stack([t, err, r]), ncols=3), scale)
+        mse = float(np.mean((t.astype(np.float64) - r) ** 2))
+        quality = "identical" if mse == 0 else f"PSNR {10 * np.log10(255 ** 2 / mse):.1f} dB"
+        info.value = f"ground truth | error x4 | {pick.value} &nbsp; frame {slider.value}: {quality}"
+
+    pick.observe(show, names="value")
+    slider.observe(show, names="value")
+    show()
+    return W.VBox([W.HBox([pick, play, slider]), info, image])
