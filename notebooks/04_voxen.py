@@ -64,6 +64,7 @@ real_clips_per_video = 1
 codec_settings = {"x264": [24, 30, 36, 42, 48, 51], "x265": [24, 30, 36, 42, 48, 51], "mjpeg": [3, 8, 16, 31]}
 
 # %%
+import hashlib
 import json
 import shutil
 
@@ -120,11 +121,13 @@ print(f"latent {config.latent_shape}, compression ratio {config.compression_rati
 # %%
 models, runs = {}, {}
 for lmbda in lambdas:
-    run_dir = out_dir / "runs" / f"lambda_{lmbda:g}"
-    if not resume and run_dir.exists():
-        shutil.rmtree(run_dir)
     tc = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, seed=seed, device=device, log_every=10,
                      val_every=max(steps // 5, 1), checkpoint_every=max(steps // 2, 1))
+    # one folder per setting: the same settings find their finished run, other settings never clash with it
+    tag = hashlib.sha1((config.to_json() + tc.to_json() + str(train_movies)).encode()).hexdigest()[:8]
+    run_dir = out_dir / "runs" / f"lambda_{lmbda:g}_{tag}"
+    if not resume and run_dir.exists():
+        shutil.rmtree(run_dir)
     models[lmbda] = train_voxen(fs, train_movies, config, lmbda, tc, run_dir, val_clips=test_clips[:2])
     runs[lmbda] = read_metrics(run_dir).assign(run=f"lambda={lmbda:g}")
 
