@@ -111,7 +111,8 @@ def main() -> None:
         print(f"{len(fs)} frames ({len(split.train)} train, {len(split.val)} held out) on {device}, "
               f"{torch.get_num_threads()} threads")
         results = {"device": str(device), "threads": torch.get_num_threads(), "torch": torch.__version__,
-                   "platform": platform.platform(), "frames": len(fs), "batch_size": args.batch_size,
+                   "platform": platform.platform(), "frames_dir": str(fs.root), "frames": len(fs),
+                   "batch_size": args.batch_size,
                    "budget_s": args.budget_s, "lr": args.lr, "presets": {}}
         for preset in args.presets:
             cfg = MMDVAEConfig.from_preset(preset, image_size=fs.size)

@@ -188,9 +188,10 @@ plots.save_figure(fig, figures_dir, "02_latent_traversal.png")
 # %% [markdown]
 # ## 7 · Between two frames
 #
-# A straight line between the codes of two frames (here: from two different movies), decoded at
-# evenly spaced points. Because the codes fill the prior without holes, the path passes through
-# plausible frames rather than a blur of both.
+# A straight line between the codes of two frames (here: the first frame of the first movie and the
+# last of the last), decoded at evenly spaced points. Every point on the way decodes to a whole
+# scene, wall colour and picture changing step by step; the middle frames are the least sharp,
+# because few training frames lie between two stations and the decoder has seen little there.
 
 # %%
 a, b = fs.movie_rows(fs.movies[0]).start, fs.movie_rows(fs.movies[-1]).stop - 1
