@@ -36,6 +36,8 @@
 # %% tags=["parameters"]
 data_dir = "data"             # reads data_dir/frames (chapter 1), writes data_dir/mmd_vae
 figures_dir = "figures"
+run_dir = ""                  # where the model run, codes and reconstructions go ("": data_dir/mmd_vae)
+metrics_path = ""             # the chapter's metrics as JSON ("": run_dir/metrics.json), e.g. for sweeps
 # model
 preset = "default"            # "default" (~4.5 M parameters, fine on a CPU) or "original" (~314 M)
 z_dim = 16                    # None: the preset's own (16 for default, 100 for original)
@@ -52,7 +54,7 @@ seed = 0
 device = "auto"               # "auto": CUDA, then MPS, then CPU
 val_split = "time"            # hold out contiguous time blocks of every movie ("time") or whole movies ("movie")
 val_fraction = 0.2
-resume = True                 # continue a run found in data_dir/mmd_vae/run with the same settings
+resume = True                 # continue a run found in run_dir/run with the same settings
 threads = 1                   # CPU threads for torch (0: torch's default, all cores; on a busy machine 1 is faster)
 
 # %%
@@ -73,7 +75,7 @@ from vaelib.video import load_frames
 
 if threads:
     torch.set_num_threads(threads)
-out_dir = resolve(data_dir) / "mmd_vae"
+out_dir = resolve(run_dir) if run_dir else resolve(data_dir) / "mmd_vae"
 fs = load_frames(resolve(data_dir) / "frames")
 print(f"{len(fs)} frames of {fs.size}x{fs.size} from {len(fs.movies)} movies: {', '.join(fs.movies)}")
 
@@ -161,7 +163,7 @@ metrics = {"preset": preset, "z_dim": model_cfg.z_dim, "n_parameters": n_paramet
            "train_psnr": float(psnr(fs.frames[split.train], R[split.train])),
            "code_mean_norm": float(np.linalg.norm(Z.mean(0))),
            "code_cov_gap": float(np.linalg.norm(np.cov(Z.T) - np.eye(Z.shape[1])) / Z.shape[1])}
-with atomic_path(out_dir / "metrics.json", suffix=".json") as tmp:
+with atomic_path(resolve(metrics_path) if metrics_path else out_dir / "metrics.json", suffix=".json") as tmp:
     tmp.write_text(json.dumps(metrics, indent=2))
 metrics
 
