@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--T", type=int, default=16, help="clip length (the chapter's full size is 64)")
     ap.add_argument("--channels", default="32,64,8", help="encoder widths, the last = latent channels")
     ap.add_argument("--strides", default="[[2,2,2],[2,2,2],[2,2,2]]", help="JSON list of (t, h, w) strides")
-    ap.add_argument("--lambdas", default="0.001,0.003,0.01,0.03")
+    ap.add_argument("--lambdas", default="0.0001,0.0005,0.002,0.01")
     ap.add_argument("--steps", type=int, default=600)
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--lr", type=float, default=1e-3)

@@ -48,7 +48,7 @@ channels = [32, 64, 8]        # the last entry is the number of latent channels
 strides = [[2, 2, 2], [4, 2, 2], [2, 2, 2]]   # total stride 16 along time, 8 along space
 quantization = "noise"        # training stand-in for rounding: "noise" (additive uniform) or "ste" (straight-through)
 # training: loss = bpp + lambda * 255^2 * MSE; one model per lambda
-lambdas = [0.001, 0.003, 0.01]
+lambdas = [0.0003, 0.002, 0.01]
 steps = 300
 batch_size = 4
 lr = 1e-3
@@ -135,7 +135,8 @@ metrics = pd.concat(runs.values())
 fig, axes = plt.subplots(1, 2, figsize=(8.5, 3))
 for ax, name in zip(axes, ["bpp", "psnr"]):
     for (run, split), d in metrics[metrics.metric == name].groupby(["run", "split"], sort=False):
-        ax.plot(d.step, d.value, "o" if split == "val" else "-", ms=3, lw=1, label=f"{run} {split}")
+        color = f"C{list(runs).index(float(run.split('=')[1]))}"
+        ax.plot(d.step, d.value, "o" if split == "val" else "-", color=color, ms=3, lw=1, label=f"{run} {split}")
     ax.set_xlabel("step")
     ax.set_title({"bpp": "rate estimate (bits per pixel)", "psnr": "PSNR (dB)"}[name], fontsize=10)
 axes[0].set_yscale("log")

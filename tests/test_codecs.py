@@ -132,3 +132,18 @@ def test_rd_records_round_trip_and_bd_table(tmp_path):
     (tmp_path / "bad.json").write_text('{"not": "a list"}')
     with pytest.raises(ValueError, match="bad.json"):
         codecs.load_rd(tmp_path / "bad.json")
+
+
+def test_bd_rate_ignores_dominated_points():
+    psnr_a = np.array([26.0, 29.0, 32.0, 35.0])
+    rate_a = np.exp(0.12 * psnr_a - 4)
+    psnr_t = np.array([27.0, 30.0, 33.0])
+    rate_t = 0.5 * np.exp(0.12 * psnr_t - 4)
+    clean = codecs.bd_rate(rate_a, psnr_a, rate_t, psnr_t)
+    assert clean == pytest.approx(-50.0, abs=1e-6)
+    # a worse extra point (more bits for less quality) must not bend the test curve
+    noisy = codecs.bd_rate(rate_a, psnr_a, np.append(rate_t, rate_t[2] * 1.1), np.append(psnr_t, 28.0))
+    assert noisy == pytest.approx(clean, abs=1e-9)
+    r, q = codecs.pareto_front([1.0, 2.0, 3.0, 4.0], [10.0, 12.0, 11.0, 13.0])
+    assert r.tolist() == [1.0, 2.0, 4.0] and q.tolist() == [10.0, 12.0, 13.0]
+    assert np.isnan(codecs.bd_rate(rate_a, psnr_a, [1.0, 2.0], [30.0, 29.0]))   # one efficient point left

@@ -259,8 +259,10 @@ def bd_rate(rate_anchor: Sequence[float], dist_anchor: Sequence[float],
 
     Fits log(rate) as a cubic polynomial of the distortion metric (PSNR or MS-SSIM, higher is
     better) for each curve, integrates both over the overlap of their metric ranges, and returns
-    ``100 * (exp(mean log-rate difference) - 1)``. Curves with fewer than four points get a
-    polynomial of degree points - 1. Returns NaN when the metric ranges do not overlap.
+    ``100 * (exp(mean log-rate difference) - 1)``. Points that another point of the same curve
+    beats on both rate and quality are dropped first (a cubic through a curve that turns back on
+    itself is meaningless). Curves with fewer than four points left get a polynomial of degree
+    points - 1. Returns NaN when the metric ranges do not overlap or a curve keeps a single point.
     """
     ra, da, rt, dt = (np.asarray(x, dtype=np.float64) for x in (rate_anchor, dist_anchor, rate_test, dist_test))
     if len(ra) != len(da) or len(rt) != len(dt):
@@ -269,6 +271,9 @@ def bd_rate(rate_anchor: Sequence[float], dist_anchor: Sequence[float],
         raise ValueError("each curve needs at least two points for a BD-rate")
     if np.any(ra <= 0) or np.any(rt <= 0):
         raise ValueError("rates must be positive")
+    (ra, da), (rt, dt) = pareto_front(ra, da), pareto_front(rt, dt)
+    if min(len(ra), len(rt)) < 2:
+        return float("nan")
     lo, hi = max(da.min(), dt.min()), min(da.max(), dt.max())
     if not hi > lo:
         return float("nan")
@@ -278,6 +283,18 @@ def bd_rate(rate_anchor: Sequence[float], dist_anchor: Sequence[float],
     avg_a = (np.polyval(ia, hi) - np.polyval(ia, lo)) / (hi - lo)
     avg_t = (np.polyval(it, hi) - np.polyval(it, lo)) / (hi - lo)
     return float(100.0 * (np.exp(avg_t - avg_a) - 1.0))
+
+
+def pareto_front(rate: Sequence[float], quality: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """The points (sorted by rate) that no other point beats with less or equal rate and higher quality."""
+    r, q = np.asarray(rate, dtype=np.float64), np.asarray(quality, dtype=np.float64)
+    order = np.lexsort((-q, r))
+    keep, best = [], -np.inf
+    for i in order:
+        if q[i] > best:
+            keep.append(i)
+            best = q[i]
+    return r[keep], q[keep]
 
 
 def bd_rate_points(anchor: Sequence[RDPoint], test: Sequence[RDPoint], metric: str = "psnr") -> float:
