@@ -209,3 +209,11 @@ def test_clip_comparison_widget():
     assert "frame 3" in info.value
     with pytest.raises(ValueError, match="shape"):
         clip_comparison(truth, {"bad": truth[:2]})
+
+
+def test_far_tail_values_still_code_exactly():
+    em = EntropyModel(2)
+    q = np.zeros((2, 4, 4), np.int32)
+    q[0, 0, 0], q[1, 1, 1] = -1500, 1800         # the model gives these bins probability 0.0 in float64
+    assert em.pmf(0, -1500, 0)[0] == 0.0
+    assert np.array_equal(codecs.decode_latent(codecs.encode_latent(q, em.pmf), em.pmf), q)

@@ -148,8 +148,10 @@ class EntropyModel(nn.Module):
         k = np.arange(lo, hi + 1, dtype=np.float64)[:, None]
 
         def cdf(x: np.ndarray) -> np.ndarray:
-            return (w / (1.0 + np.exp(-(x - mu) / s))).sum(1)
+            with np.errstate(over="ignore"):  # far tails: exp overflows to inf, the CDF to exactly 0
+                return (w / (1.0 + np.exp(-(x - mu) / s))).sum(1)
 
+        # bins the float64 difference rounds to 0 still get the coder's smallest probability
         return np.maximum(cdf(k + 0.5) - cdf(k - 0.5), 0.0)
 
 
