@@ -147,3 +147,10 @@ def test_bd_rate_ignores_dominated_points():
     r, q = codecs.pareto_front([1.0, 2.0, 3.0, 4.0], [10.0, 12.0, 11.0, 13.0])
     assert r.tolist() == [1.0, 2.0, 4.0] and q.tolist() == [10.0, 12.0, 13.0]
     assert np.isnan(codecs.bd_rate(rate_a, psnr_a, [1.0, 2.0], [30.0, 29.0]))   # one efficient point left
+
+
+def test_rate_at_quality():
+    pts = [codecs.RDPoint("x264", s, b, p, 0.9, 0, 0, 1, 1) for s, b, p in [(1, 0.1, 30.0), (2, 0.4, 34.0)]]
+    assert codecs.rate_at_quality(pts, 32.0) == pytest.approx(0.2)      # geometric midpoint
+    assert codecs.rate_at_quality(pts, 30.0) == pytest.approx(0.1)
+    assert np.isnan(codecs.rate_at_quality(pts, 29.0)) and np.isnan(codecs.rate_at_quality(pts, 35.0))

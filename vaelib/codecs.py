@@ -355,3 +355,14 @@ def bd_table(points: Sequence[RDPoint], anchor: str = "x264") -> "pd.DataFrame":
                      "bpp_range": f"{min(p.bpp for p in pts):.3f}-{max(p.bpp for p in pts):.3f}",
                      "psnr_range": f"{min(p.psnr for p in pts):.1f}-{max(p.psnr for p in pts):.1f}"})
     return pd.DataFrame(rows)
+
+
+def rate_at_quality(points: Sequence[RDPoint], quality: float, metric: str = "psnr") -> float:
+    """The bpp a codec needs for ``quality`` (interpolating log-rate linearly along its efficient points).
+
+    NaN when ``quality`` lies outside the qualities the codec's points reach.
+    """
+    r, q = pareto_front([p.bpp for p in points], [getattr(p, metric) for p in points])
+    if len(q) == 0 or not q[0] <= quality <= q[-1]:
+        return float("nan")
+    return float(np.exp(np.interp(quality, q, np.log(r))))
