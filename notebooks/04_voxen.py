@@ -74,12 +74,12 @@ import torch
 from IPython.display import Image, display
 
 from vaelib import codecs, plots, widgets
-import matplotlib.pyplot as plt  # after vaelib.plots, which picks a headless backend when needed
 from vaelib.paths import atomic_path, resolve
 from vaelib.train import TrainConfig, read_metrics
 from vaelib.video import load_frames
 from vaelib.voxen import VoxEn, VoxEnConfig, load_real_clips, movie_clips, rd_comparison, split_movies, train_voxen
 
+# %%
 if threads:
     torch.set_num_threads(threads)
 data = resolve(data_dir)
@@ -129,19 +129,11 @@ for lmbda in lambdas:
     if not resume and run_dir.exists():
         shutil.rmtree(run_dir)
     models[lmbda] = train_voxen(fs, train_movies, config, lmbda, tc, run_dir, val_clips=test_clips[:2])
-    runs[lmbda] = read_metrics(run_dir).assign(run=f"lambda={lmbda:g}")
+    runs[lmbda] = read_metrics(run_dir)
 
-metrics = pd.concat(runs.values())
-fig, axes = plt.subplots(1, 2, figsize=(8.5, 3))
-for ax, name in zip(axes, ["bpp", "psnr"]):
-    for (run, split), d in metrics[metrics.metric == name].groupby(["run", "split"], sort=False):
-        color = f"C{list(runs).index(float(run.split('=')[1]))}"
-        ax.plot(d.step, d.value, "o" if split == "val" else "-", color=color, ms=3, lw=1, label=f"{run} {split}")
-    ax.set_xlabel("step")
-    ax.set_title({"bpp": "rate estimate (bits per pixel)", "psnr": "PSNR (dB)"}[name], fontsize=10)
-axes[0].set_yscale("log")
-axes[1].legend(fontsize=7)
-fig.tight_layout()
+# %%
+fig = plots.runs_curves({f"lambda={l:g}": runs[l] for l in lambdas},
+                        {"bpp": "rate estimate (bits per pixel)", "psnr": "PSNR (dB)"})
 plots.save_figure(fig, figures_dir, "04_training.png")
 
 # %% [markdown]

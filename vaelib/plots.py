@@ -209,3 +209,22 @@ def rd_curves(points, metrics: tuple[str, ...] = ("psnr", "ms_ssim"), title: str
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def runs_curves(runs: dict[str, "pd.DataFrame"], metrics: dict[str, str], log_first: bool = True):
+    """One panel per metric (``metrics``: name -> title), one colour per run (``runs``: label -> tidy
+    ``metrics.csv`` frame); training as lines, validation as dots."""
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.25 * len(metrics), 3), squeeze=False)
+    for ax, (name, title) in zip(axes[0], metrics.items()):
+        for i, (label, df) in enumerate(runs.items()):
+            for split, style in (("train", "-"), ("val", "o")):
+                d = df[(df.split == split) & (df.metric == name)]
+                if len(d):
+                    ax.plot(d.step, d.value, style, color=f"C{i}", ms=3, lw=1, label=f"{label} {split}")
+        ax.set_xlabel("step")
+        ax.set_title(title, fontsize=10)
+    if log_first:
+        axes[0][0].set_yscale("log")
+    axes[0][-1].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
