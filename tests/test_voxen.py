@@ -217,3 +217,21 @@ def test_far_tail_values_still_code_exactly():
     q[0, 0, 0], q[1, 1, 1] = -1500, 1800         # the model gives these bins probability 0.0 in float64
     assert em.pmf(0, -1500, 0)[0] == 0.0
     assert np.array_equal(codecs.decode_latent(codecs.encode_latent(q, em.pmf), em.pmf), q)
+
+
+def test_train_voxen_through_the_shared_trainer(tmp_path):
+    from vaelib.train import TrainConfig, read_metrics
+    from vaelib.voxen import train_voxen
+
+    fs = FakeFrameSet([20, 30, 12])
+    cfg = VoxEnConfig(**SMALL)
+    tc = TrainConfig(steps=6, batch_size=2, lr=1e-3, device="cpu", log_every=2, val_every=3, checkpoint_every=3)
+    val = np.stack([fs.frames[50:58]])
+    model = train_voxen(fs, ["m0", "m1"], cfg, 0.01, tc, tmp_path / "run", val_clips=val, progress=False)
+    assert not model.training and (tmp_path / "run" / "checkpoint.pt").exists()
+    assert VoxEnConfig.load(tmp_path / "run" / "voxen.json") == cfg
+    m = read_metrics(tmp_path / "run")
+    assert set(m.metric) >= {"loss", "bpp", "psnr"} and set(m.split) == {"train", "val"} and m.step.max() == 6
+    again = train_voxen(fs, ["m0", "m1"], cfg, 0.01, tc, tmp_path / "run", progress=False)   # finished: loads
+    for a, b in zip(model.state_dict().values(), again.state_dict().values()):
+        assert torch.equal(a, b)
