@@ -336,7 +336,9 @@ def load_rd(path: str | Path) -> list[RDPoint]:
 def bd_table(points: Sequence[RDPoint], anchor: str = "x264") -> "pd.DataFrame":
     """BD-rate (percent, negative = fewer bits) of every codec in ``points`` against ``anchor``, on PSNR and MS-SSIM.
 
-    NaN where the two curves share no quality range (the BD-rate is then undefined).
+    NaN where the two curves share no quality range (the BD-rate is then undefined). Read it with
+    ``common_psnr`` (the PSNR range it averages over) and ``efficient_points`` (how many points of the
+    curve no other point beats): a BD-rate over a sliver of quality, from two points, says little.
     """
     import pandas as pd
 
@@ -353,8 +355,18 @@ def bd_table(points: Sequence[RDPoint], anchor: str = "x264") -> "pd.DataFrame":
                      "bd_rate_psnr_%": bd_rate_points(by_codec[anchor], pts, "psnr"),
                      "bd_rate_ms_ssim_%": bd_rate_points(by_codec[anchor], pts, "ms_ssim"),
                      "bpp_range": f"{min(p.bpp for p in pts):.3f}-{max(p.bpp for p in pts):.3f}",
-                     "psnr_range": f"{min(p.psnr for p in pts):.1f}-{max(p.psnr for p in pts):.1f}"})
+                     "psnr_range": f"{min(p.psnr for p in pts):.1f}-{max(p.psnr for p in pts):.1f}",
+                     "common_psnr": _common_range(by_codec[anchor], pts, "psnr"),
+                     "efficient_points": len(pareto_front([p.bpp for p in pts], [p.psnr for p in pts])[0])})
     return pd.DataFrame(rows)
+
+
+def _common_range(a: Sequence[RDPoint], b: Sequence[RDPoint], metric: str) -> str:
+    """The quality range both curves reach (what a BD-rate averages over), as text; "none" if disjoint."""
+    qa = pareto_front([p.bpp for p in a], [getattr(p, metric) for p in a])[1]
+    qb = pareto_front([p.bpp for p in b], [getattr(p, metric) for p in b])[1]
+    lo, hi = max(qa.min(), qb.min()), min(qa.max(), qb.max())
+    return f"{lo:.1f}-{hi:.1f}" if hi > lo else "none"
 
 
 def rate_at_quality(points: Sequence[RDPoint], quality: float, metric: str = "psnr") -> float:
