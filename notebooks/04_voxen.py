@@ -190,7 +190,9 @@ widgets.clip_comparison(test_clips[0], {f"lambda={l:g}": decoded[l] for l in lam
 # Their rate counts the raw elementary stream (no container), without the SEI message in which x264
 # and x265 write their own settings as text. PSNR (over RGB) and MS-SSIM are computed by the same
 # functions for every codec. The **BD-rate** averages, over the quality range both curves reach,
-# how many percent more (positive) or fewer (negative) bits a codec needs than x264.
+# how many percent more (positive) or fewer (negative) bits a codec needs than x264. Read it with
+# `common_psnr`, the quality range it averages over, and `efficient_points`, how many points of
+# the curve no other point beats: a BD-rate over a sliver of quality, from two points, says little.
 
 # %%
 rd_synth = rd_comparison(models, test_clips, "synthetic held-out", codec_settings, fps=fs.fps(test_movies[0]))
