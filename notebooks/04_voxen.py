@@ -167,9 +167,9 @@ decoded = {}
 for lmbda, mdl in models.items():
     decoded[lmbda] = np.stack([mdl.decompress(mdl.compress(c)[0]) for c in test_clips[:1]])[0]
     gif = plots.save_side_by_side_gif(test_clips[0], decoded[lmbda], figures_dir, f"04_voxen_lambda{lmbda:g}.gif",
-                                      fps=fs.fps(test_movies[0]) / 2)
+                                      fps=fs.fps(test_movies[0]) / 2, scale=1, every=2)
     print(f"lambda={lmbda:g}: {gif.name}")
-    display(Image(filename=str(gif)))
+    display(Image(filename=str(gif), width=390))
 idx = np.linspace(0, T - 1, min(8, T)).astype(int)
 strip = np.concatenate([test_clips[0][idx]] + [decoded[l][idx] for l in lambdas])
 fig = plots.image_figure(strip, ncols=len(idx), title="held-out clip (top row); VoxEn at each lambda (rows below)")
@@ -223,8 +223,8 @@ display(bd_real.round(1))
 first = next(iter(real))
 best = models[lambdas[-1]]
 gif = plots.save_side_by_side_gif(real[first][0], best.decompress(best.compress(real[first][0])[0]), figures_dir,
-                                  f"04_voxen_{first}.gif", fps=12)
-display(Image(filename=str(gif)))
+                                  f"04_voxen_{first}.gif", fps=12, scale=1, every=2)
+display(Image(filename=str(gif), width=390))
 
 # %% [markdown]
 # ## 7 · Results on disk

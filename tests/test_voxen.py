@@ -235,3 +235,20 @@ def test_train_voxen_through_the_shared_trainer(tmp_path):
     again = train_voxen(fs, ["m0", "m1"], cfg, 0.01, tc, tmp_path / "run", progress=False)   # finished: loads
     for a, b in zip(model.state_dict().values(), again.state_dict().values()):
         assert torch.equal(a, b)
+
+
+def test_side_by_side_gif(tmp_path):
+    from PIL import Image
+
+    from vaelib.plots import save_side_by_side_gif
+
+    truth = np.zeros((6, 8, 8, 3), np.uint8)
+    recon = np.full((6, 8, 8, 3), 255, np.uint8)
+    path = save_side_by_side_gif(truth, recon, tmp_path, "clip", scale=2, every=2, pad=2)
+    im = Image.open(path)
+    assert path.name == "clip.gif" and im.n_frames == 3 and im.size == (2 * 18, 2 * 8)
+    rgb = np.asarray(im.convert("RGB"))
+    assert rgb[:, :16].max() == 0 and rgb[:, -16:].min() == 255          # truth left, reconstruction right
+    with pytest.raises(ValueError, match="alike"):
+        save_side_by_side_gif(truth, recon[:3], tmp_path, "bad")
+    assert not (tmp_path / "bad.gif").exists()

@@ -169,14 +169,18 @@ def originals_and_reconstructions(originals: np.ndarray, reconstructions: np.nda
 
 
 def save_side_by_side_gif(truth: np.ndarray, recon: np.ndarray, figures_dir: str | os.PathLike, name: str,
-                          fps: float = 12.0, scale: int = 2, pad: int = 2) -> Path:
-    """Write a looping GIF of ground truth | reconstruction side by side (both (T, H, W, 3) uint8), atomically."""
+                          fps: float = 12.0, scale: int = 2, pad: int = 2, every: int = 1) -> Path:
+    """Write a looping GIF of ground truth | reconstruction side by side (both (T, H, W, 3) uint8), atomically.
+
+    ``every`` keeps every n-th frame (and plays them at ``fps / every``), to keep the file small.
+    """
     from PIL import Image
 
     truth, recon = np.asarray(truth), np.asarray(recon)
     if truth.shape != recon.shape or truth.ndim != 4 or truth.shape[-1] != 3:
         raise ValueError(f"need two clips shaped (T, H, W, 3) alike, got {truth.shape} and {recon.shape}")
-    frames = [image_grid(np.stack([a, b]), ncols=2, pad=pad) for a, b in zip(truth, recon)]
+    fps = fps / every
+    frames = [image_grid(np.stack([a, b]), ncols=2, pad=pad) for a, b in zip(truth[::every], recon[::every])]
     if scale != 1:
         frames = [np.repeat(np.repeat(f, scale, 0), scale, 1) for f in frames]
     out = resolve(figures_dir) / (name if name.endswith(".gif") else f"{name}.gif")
