@@ -243,12 +243,13 @@ def test_side_by_side_gif(tmp_path):
     from vaelib.plots import save_side_by_side_gif
 
     truth = np.zeros((6, 8, 8, 3), np.uint8)
+    truth[:, :, :, 0] = (np.arange(6) * 20)[:, None, None]             # distinct frames (PIL merges equal ones)
     recon = np.full((6, 8, 8, 3), 255, np.uint8)
     path = save_side_by_side_gif(truth, recon, tmp_path, "clip", scale=2, every=2, pad=2)
     im = Image.open(path)
     assert path.name == "clip.gif" and im.n_frames == 3 and im.size == (2 * 18, 2 * 8)
     rgb = np.asarray(im.convert("RGB"))
-    assert rgb[:, :16].max() == 0 and rgb[:, -16:].min() == 255          # truth left, reconstruction right
+    assert rgb[:, :16, 1:].max() == 0 and rgb[:, -16:].min() == 255     # truth left, reconstruction right
     with pytest.raises(ValueError, match="alike"):
         save_side_by_side_gif(truth, recon[:3], tmp_path, "bad")
     assert not (tmp_path / "bad.gif").exists()
