@@ -126,8 +126,7 @@ plots.save_figure(fig, figures_dir, "01_full_vs_small.png")
 # per observer. Presses cluster a little *after* the boundaries: observers need a moment to notice.
 
 # %%
-durations = {m: fs.manifest["videos"][k]["n_source_frames"] / fs.manifest["videos"][k]["fps"]
-             for k, m in enumerate(fs.movies)}
+durations = fs.durations()
 if presses is not None:
     codes = ann.match_movies(presses.movie.unique(), fs.movies)
     presses = presses[presses.movie.isin(codes)].assign(movie=lambda d: d.movie.map(codes))

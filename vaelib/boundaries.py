@@ -491,7 +491,7 @@ def comparison_table(signals: pd.DataFrame, targets: Targets, bin_s: float = 1.0
 
 def frameset_durations(fs) -> dict[str, float]:
     """Length in seconds of each movie of a :class:`~vaelib.video.FrameSet` (source frames / source fps)."""
-    return {v["movie"]: v["n_source_frames"] / v["fps"] for v in fs.manifest["videos"]}
+    return fs.durations()
 
 
 def pca_2d(z: np.ndarray) -> np.ndarray:

@@ -183,6 +183,10 @@ class FrameSet:
                 return v["fps"] / self.manifest["stride"]
         raise KeyError(f"movie {movie!r} is not in {self.root} (it has {self.movies})")
 
+    def durations(self) -> dict[str, float]:
+        """Length in seconds of each source movie (its frame count over its frame rate)."""
+        return {v["movie"]: v["n_source_frames"] / v["fps"] for v in self.manifest["videos"]}
+
     def source_path(self, movie: str) -> Path:
         for v in self.manifest["videos"]:
             if v["movie"] == movie:
