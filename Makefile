@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup book test chromium lab bench clean-data
+.PHONY: setup book test lint chromium lab bench clean-data
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,9 +23,12 @@ setup: $(STAMP)
 book: setup
 	$(PY) -m vaelib.book
 
-## Unit tests, papermill smoke runs of every chapter, the browser test.
-test: setup chromium
+## Lint (ruff), then unit tests, papermill smoke runs of every chapter, the browser test.
+test: setup chromium lint
 	$(PY) -m pytest
+
+lint: setup
+	$(VENV)/bin/ruff check .
 
 ## Debian's chromium for the browser test (playwright's own browser download is not used).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

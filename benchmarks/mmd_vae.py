@@ -14,28 +14,25 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import numpy as np
+import torch
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from vaelib.losses import MMDLossConfig, mmd_vae_loss_fn  # noqa: E402
-from vaelib.metrics import psnr  # noqa: E402
-from vaelib.models import MMDVAE, MMDVAEConfig, embed, n_parameters, reconstruct, to_tensor  # noqa: E402
-from vaelib.paths import atomic_path  # noqa: E402
-from vaelib.train import TrainConfig, frame_sampler, pick_device, seed_everything, split_frames, train  # noqa: E402
-from vaelib.video import load_frames, preprocess  # noqa: E402
+from vaelib.data import frame_sampler, split_frames, to_tensor
+from vaelib.losses import MMDLossConfig, mmd_vae_loss_fn
+from vaelib.metrics import psnr
+from vaelib.mmdvae import MMDVAE, MMDVAEConfig, embed, n_parameters, reconstruct
+from vaelib.paths import PROJECT_ROOT, atomic_path
+from vaelib.train import TrainConfig, pick_device, seed_everything, train
+from vaelib.video import load_frames, preprocess
 
 
 def get_frames(path: Path | None, tmp: Path):
-    if path is None and (ROOT / "data" / "frames" / "manifest.json").exists():
-        path = ROOT / "data" / "frames"
+    if path is None and (PROJECT_ROOT / "data" / "frames" / "manifest.json").exists():
+        path = PROJECT_ROOT / "data" / "frames"
     if path is not None:
         return load_frames(path)
     from vaelib.synthetic import make_synthetic_dataset
@@ -67,7 +64,7 @@ def seconds_per_step(model: MMDVAE, frames: np.ndarray, rows: np.ndarray, batch:
 
 
 def embedding_speed(model: MMDVAE, frames: np.ndarray, n: int) -> dict[str, float]:
-    """frames/s: batched (vaelib.models.embed), one at a time in inference mode, one at a time with gradients."""
+    """frames/s: batched (vaelib.mmdvae.embed), one at a time in inference mode, one at a time with gradients."""
     frames = np.asarray(frames[:n])
     device = next(model.parameters()).device
     out = {}
@@ -98,7 +95,7 @@ def main() -> None:
     ap.add_argument("--embed-frames", type=int, default=256, help="(c) frames embedded per way")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
-    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "mmd_vae.json")
+    ap.add_argument("--out", type=Path, default=PROJECT_ROOT / "benchmarks" / "results" / "mmd_vae.json")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -22,8 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from vaelib.paths import PROJECT_ROOT
 
 
 def _rss_mib() -> float:
@@ -67,7 +66,7 @@ def main() -> None:
     ap.add_argument("videos", nargs="*", help="video files (default: the synthetic dataset)")
     ap.add_argument("--size", type=int, default=64)
     ap.add_argument("--mode", help=argparse.SUPPRESS)
-    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "preprocess.json")
+    ap.add_argument("--out", type=Path, default=PROJECT_ROOT / "benchmarks" / "results" / "preprocess.json")
     args = ap.parse_args()
     if args.mode:                                   # child process: one mode, JSON on stdout
         print(json.dumps(run_mode(args.mode, args.videos, args.size)))
@@ -75,7 +74,7 @@ def main() -> None:
     videos = args.videos
     if not videos:
         from vaelib.synthetic import make_synthetic_dataset
-        ds = make_synthetic_dataset(ROOT / "data" / "synthetic", progress=False)
+        ds = make_synthetic_dataset(PROJECT_ROOT / "data" / "synthetic", progress=False)
         videos = [str(v) for v in ds.videos]
     results = {}
     for mode in ("decode", "vaelib", "naive"):

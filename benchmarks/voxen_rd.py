@@ -16,22 +16,20 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import numpy as np
+import torch
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from vaelib import codecs  # noqa: E402
-from vaelib.train import TrainConfig  # noqa: E402
-from vaelib.video import load_frames, preprocess  # noqa: E402
-from vaelib.voxen import (VoxEnConfig, load_real_clips, movie_clips, rd_comparison, split_movies,  # noqa: E402
-                          train_voxen)
+from vaelib import codecs
+from vaelib.data import load_real_clips, movie_clips, split_movies
+from vaelib.paths import PROJECT_ROOT
+from vaelib.train import TrainConfig
+from vaelib.video import load_frames, preprocess
+from vaelib.voxen import VoxEnConfig, rd_comparison, train_voxen
 
 
 def get_frames(path: Path | None, tmp: Path):
-    if path is None and (ROOT / "data" / "frames" / "manifest.json").exists():
-        path = ROOT / "data" / "frames"
+    if path is None and (PROJECT_ROOT / "data" / "frames" / "manifest.json").exists():
+        path = PROJECT_ROOT / "data" / "frames"
     if path is not None:
         return load_frames(path)
     from vaelib.synthetic import make_synthetic_dataset
@@ -54,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--eval-clips", type=int, default=6)
     ap.add_argument("--real", default="carphone_pristine,bikes,bigbuckbunny")
     ap.add_argument("--real-clips-per-video", type=int, default=2)
-    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "voxen_rd.json")
+    ap.add_argument("--out", type=Path, default=PROJECT_ROOT / "benchmarks" / "results" / "voxen_rd.json")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     lambdas = [float(x) for x in args.lambdas.split(",")]

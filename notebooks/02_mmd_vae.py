@@ -65,12 +65,12 @@ import torch
 from IPython.display import display
 
 from vaelib import plots, widgets
+from vaelib.data import frame_sampler, split_frames
 from vaelib.losses import MMDLossConfig, mmd_vae_loss_fn
 from vaelib.metrics import psnr, ssim
-from vaelib.models import (MMDVAE, MMDVAEConfig, embed, mmd_vae_val_fn, n_parameters, reconstruct, sample_prior,
-                           save_npy)
+from vaelib.mmdvae import MMDVAE, MMDVAEConfig, embed, mmd_vae_val_fn, n_parameters, reconstruct, sample_prior, save_npy
 from vaelib.paths import atomic_path, resolve
-from vaelib.train import TrainConfig, frame_sampler, read_metrics, seed_everything, split_frames, train
+from vaelib.train import TrainConfig, read_metrics, seed_everything, train
 from vaelib.video import load_frames
 
 if threads:

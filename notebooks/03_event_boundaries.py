@@ -61,7 +61,6 @@ show_movie = ""                # movie for the figures and the scrubber; empty: 
 seed = 0
 
 # %%
-import numpy as np
 import pandas as pd
 from IPython.display import display
 

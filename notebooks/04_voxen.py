@@ -74,10 +74,11 @@ import torch
 from IPython.display import Image, display
 
 from vaelib import codecs, plots, widgets
+from vaelib.data import load_real_clips, movie_clips, split_movies
 from vaelib.paths import atomic_path, resolve
 from vaelib.train import TrainConfig, read_metrics
 from vaelib.video import load_frames
-from vaelib.voxen import VoxEn, VoxEnConfig, load_real_clips, movie_clips, rd_comparison, split_movies, train_voxen
+from vaelib.voxen import VoxEn, VoxEnConfig, rd_comparison, train_voxen
 
 # %%
 if threads:
@@ -132,7 +133,7 @@ for lmbda in lambdas:
     runs[lmbda] = read_metrics(run_dir)
 
 # %%
-fig = plots.runs_curves({f"lambda={l:g}": runs[l] for l in lambdas},
+fig = plots.runs_curves({f"lambda={lam:g}": runs[lam] for lam in lambdas},
                         {"bpp": "rate estimate (bits per pixel)", "psnr": "PSNR (dB)"})
 plots.save_figure(fig, figures_dir, "04_training.png")
 
@@ -171,7 +172,7 @@ for lmbda, mdl in models.items():
     print(f"lambda={lmbda:g}: {gif.name}")
     display(Image(filename=str(gif), width=390))
 idx = np.linspace(0, T - 1, min(8, T)).astype(int)
-strip = np.concatenate([test_clips[0][idx]] + [decoded[l][idx] for l in lambdas])
+strip = np.concatenate([test_clips[0][idx]] + [decoded[lam][idx] for lam in lambdas])
 fig = plots.image_figure(strip, ncols=len(idx), title="held-out clip (top row); VoxEn at each lambda (rows below)")
 plots.save_figure(fig, figures_dir, "04_reconstructions.png")
 
@@ -180,7 +181,7 @@ plots.save_figure(fig, figures_dir, "04_reconstructions.png")
 # the absolute error, four times brighter.
 
 # %%
-widgets.clip_comparison(test_clips[0], {f"lambda={l:g}": decoded[l] for l in lambdas})
+widgets.clip_comparison(test_clips[0], {f"lambda={lam:g}": decoded[lam] for lam in lambdas})
 
 # %% [markdown]
 # ## 5 · Rate-distortion against classic codecs, held-out synthetic clips

@@ -105,7 +105,8 @@ def test_read_presses_missing_file(tmp_path):
 
 
 def test_read_presses_sorts_and_converts(tmp_path):
-    f = _write(tmp_path, "SubjNum\tCondition\tMovie\tMS\ne2\tw\tB\t3000\ne1\tw\tB\t2000\ne1\tw\tA\t1500\ne1\tw\tB\t500\n")
+    f = _write(tmp_path, "SubjNum\tCondition\tMovie\tMS\n"
+                         "e2\tw\tB\t3000\ne1\tw\tB\t2000\ne1\tw\tA\t1500\ne1\tw\tB\t500\n")
     p = an.read_presses(f)
     assert p[["movie", "subject"]].values.tolist() == [["A", "e1"], ["B", "e1"], ["B", "e1"], ["B", "e2"]]
     assert p["time_s"].tolist() == [1.5, 0.5, 2.0, 3.0]

@@ -22,10 +22,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from vaelib.paths import BUILD_DIR
-
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 pytestmark = pytest.mark.browser
 
@@ -81,7 +80,8 @@ def lab(tmp_path_factory):
         deadline = time.monotonic() + 60
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"JupyterLab exited with {proc.returncode}: {(home / 'server.log').read_text()[-2000:]}")
+                log = (home / 'server.log').read_text()[-2000:]
+                raise RuntimeError(f"JupyterLab exited with {proc.returncode}: {log}")
             try:
                 with urllib.request.urlopen(f"{url}/api/status", timeout=2) as r:
                     if r.status == 200:
@@ -134,7 +134,7 @@ def _open_and_run_all(page, url: str, name: str):
     test are not restored beside it.
     """
     page.goto(f"{url}/lab/tree/{name}?reset")
-    panel = page.locator(".jp-NotebookPanel:visible", has=page.locator(f".jp-Notebook")).first
+    panel = page.locator(".jp-NotebookPanel:visible", has=page.locator(".jp-Notebook")).first
     page.locator(".lm-TabBar-tab.lm-mod-current", has_text=name).wait_for(timeout=60_000)
     panel.locator(".jp-Cell").first.wait_for(state="visible", timeout=60_000)
     # The notebook names its kernel (python3), so no dialog asks for one; wait until it is idle.

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from vaelib.models import (MMDVAE, MMDVAEConfig, decode, embed, n_parameters, reconstruct, sample_prior, to_tensor,
-                           to_uint8)
+from vaelib.data import to_tensor
+from vaelib.mmdvae import MMDVAE, MMDVAEConfig, decode, embed, n_parameters, reconstruct, sample_prior, to_uint8
 
 torch.set_num_threads(1)
 
@@ -18,7 +18,7 @@ def test_preset_sizes():
     convs = [m for m in original.encoder if isinstance(m, torch.nn.Conv2d)]
     assert [(c.in_channels, c.out_channels, c.kernel_size, c.stride) for c in convs] == \
         [(3, 192, (4, 4), (2, 2)), (192, 384, (4, 4), (2, 2)), (384, 768, (4, 4), (2, 2))]
-    assert original.cfg.z_dim == 100 and original.cfg.hidden == 3072
+    assert original.config.z_dim == 100 and original.config.hidden == 3072
     assert MMDVAEConfig.from_preset("original", z_dim=8).z_dim == 8
 
 
@@ -72,7 +72,8 @@ def test_latent_sliders_decode_live_and_interpolation_ends_at_the_frames():
     box.frame.value = 5
     assert all(s.value == 0 for s in box.sliders)           # a new start frame resets the sliders
     import cv2
-    shown = cv2.cvtColor(cv2.imdecode(np.frombuffer(bytes(box.decoded.value), np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    png = np.frombuffer(bytes(box.decoded.value), np.uint8)
+    shown = cv2.cvtColor(cv2.imdecode(png, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
     np.testing.assert_array_equal(shown, decode(model, z[5:6])[0])  # and shows that frame's decoded code
     # more dimensions than sliders: principal directions, orthonormal, in order of spread
     wide = np.random.default_rng(2).normal(size=(200, 10)) * np.arange(10, 0, -1)

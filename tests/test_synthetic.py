@@ -4,11 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import SMALL
 
 from vaelib.synthetic import ACTIVITIES, SyntheticConfig, hand_position, make_synthetic_dataset, plan_movie
 from vaelib.video import read_video
-
-from conftest import SMALL
 
 
 def test_same_seed_same_data_other_seed_other_data(small_dataset, tmp_path):

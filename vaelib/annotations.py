@@ -15,8 +15,8 @@ observers who marked a boundary there.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 import pandas as pd
@@ -193,7 +193,7 @@ def _movie_presses(presses: pd.DataFrame, movie: str, duration_s: float) -> pd.D
 
 def press_matrix(presses: pd.DataFrame, movie: str, duration_s: float,
                  bin_s: float = 1.0) -> tuple[list[str], np.ndarray]:
-    """Observers' binned presses for one movie: ``(subjects, M)`` with ``M[i, b]`` True when observer i pressed in bin b.
+    """Observers' binned presses for one movie: ``(subjects, M)``, ``M[i, b]`` True if observer i pressed in bin b.
 
     Observers are those with at least one press on this movie. Raises ``ValueError`` if the movie
     is absent from ``presses`` or a press lies past ``duration_s``.
@@ -252,11 +252,6 @@ def observer_agreement(presses: pd.DataFrame, movie: str, duration_s: float,
         rows.append({"subject": s, "condition": cond[s], "movie": movie,
                      "n_presses": int(count[s]), "r": pearson(m[i].astype(float), others)})
     return pd.DataFrame(rows)
-
-
-def movie_durations_from_presses(presses: pd.DataFrame, pad_s: float = 1.0) -> dict[str, float]:
-    """A stand-in duration per movie when the videos are absent: the last press plus ``pad_s`` seconds."""
-    return {m: float(t) + pad_s for m, t in presses.groupby("movie")["time_s"].max().items()}
 
 
 def segmentation_summary(presses: pd.DataFrame, durations: dict[str, float],

@@ -13,14 +13,20 @@ comparison bins signals and human presses on the same grid of ``bin_s`` seconds 
 """
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Iterable, Sequence
 
 import cv2
 import numpy as np
 import pandas as pd
 from scipy.ndimage import gaussian_filter1d
 from scipy.signal import find_peaks
+from tqdm.auto import tqdm
+
+from .annotations import bin_centers, for_movies, group_frequency, n_bins, read_boundary_csv, read_presses
+from .paths import atomic_path, resolve
+from .video import load_frames
 
 # --------------------------------------------------------------------------- signals of one movie
 
@@ -34,7 +40,7 @@ def smooth(x: np.ndarray, fps: float, sigma_s: float) -> np.ndarray:
 
 
 def fill_nan(x: np.ndarray) -> np.ndarray:
-    """A float copy of ``x`` with NaN/inf replaced by linear interpolation between finite neighbours (all-NaN: zeros)."""
+    """A float copy of ``x``, NaN/inf replaced by linear interpolation between finite neighbours (all-NaN: zeros)."""
     x = np.array(x, dtype=float)
     bad = ~np.isfinite(x)
     if bad.all():
@@ -173,7 +179,7 @@ def content_score(frames: np.ndarray, fps: float) -> np.ndarray:
 
 
 def flow_magnitude(frames: np.ndarray) -> np.ndarray:
-    """Mean Farneback optical-flow magnitude (pixels per frame) between consecutive frames; the first copies the second."""
+    """Mean Farneback optical-flow magnitude (pixels per frame) between consecutive frames; frame 0 copies frame 1."""
     n = len(frames)
     if n < 2:
         raise ValueError(f"optical flow needs at least two frames, got {n}")
@@ -201,16 +207,6 @@ SIGNALS: dict[str, tuple[str, bool]] = {
 }
 
 
-def movie_durations(index: pd.DataFrame, fps: dict[str, float]) -> dict[str, float]:
-    """Length of each movie in seconds: its last stored frame's time plus one stored-frame interval."""
-    out = {}
-    for movie, t in index.groupby("movie", sort=False)["time_s"]:
-        if len(t) == 0:
-            raise ValueError(f"movie {movie!r} is empty")
-        out[movie] = float(t.max()) + 1.0 / fps[movie]
-    return out
-
-
 def compute_signals(index: pd.DataFrame, z: np.ndarray, frames: np.ndarray | None, fps: dict[str, float],
                     smooth_s: float = 0.25, n_lags: int = 3, lag_s: float = 0.2, n_folds: int = 5,
                     n_bkps: dict[str, int] | None = None, cpd_rate_hz: float = 4.0,
@@ -222,8 +218,6 @@ def compute_signals(index: pd.DataFrame, z: np.ndarray, frames: np.ndarray | Non
     rate per movie. Latent speed and prediction error are smoothed with ``smooth_s`` seconds;
     change points are 0/1 markers (``n_bkps[movie]`` of them when given, else a penalty).
     """
-    from tqdm.auto import tqdm
-
     z = np.asarray(z)
     if z.ndim != 2:
         raise ValueError(f"latents must be a 2-D array (frames x dims), got shape {z.shape}")
@@ -270,8 +264,6 @@ def compute_signals(index: pd.DataFrame, z: np.ndarray, frames: np.ndarray | Non
 def bin_series(values: np.ndarray, times: np.ndarray, duration_s: float, bin_s: float,
                how: str = "mean") -> np.ndarray:
     """Bin a per-frame series on the grid of :func:`vaelib.annotations.n_bins`; empty bins are interpolated."""
-    from .annotations import n_bins
-
     nb = n_bins(duration_s, bin_s)
     b = np.minimum((np.asarray(times) / bin_s).astype(int), nb - 1)
     v = np.asarray(values, dtype=float)
@@ -299,7 +291,6 @@ def standardize(x: np.ndarray) -> np.ndarray:
 @dataclass
 class ShiftTest:
     """Pearson r of a binned signal with a target, and its circular-shift null."""
-
     r: float
     p: float
     null: np.ndarray
@@ -339,7 +330,7 @@ def shift_test(xs: Sequence[np.ndarray], ys: Sequence[np.ndarray], n_shifts: int
 
 
 def match_boundaries(detected: np.ndarray, truth: np.ndarray, tolerance_s: float = 1.0) -> int:
-    """Number of one-to-one matches between detected and true boundary times within ``tolerance_s`` (greedy, closest first)."""
+    """One-to-one matches between detected and true boundary times within ``tolerance_s`` (greedy, closest first)."""
     detected, truth = np.asarray(detected, float), np.asarray(truth, float)
     if len(detected) == 0 or len(truth) == 0:
         return 0
@@ -386,18 +377,15 @@ def peak_times(values: np.ndarray, times: np.ndarray, n: int, min_distance_s: fl
 @dataclass
 class Targets:
     """What signals are compared with, per movie: durations, presses (relabelled to the movies) and true boundaries."""
-
     durations: dict[str, float]
     presses: pd.DataFrame | None = None
     truth: dict[str, np.ndarray] | None = None
 
     def frequency(self, movie: str, bin_s: float) -> np.ndarray:
-        from .annotations import group_frequency
 
         return group_frequency(self.presses, movie, self.durations[movie], bin_s)
 
     def truth_marks(self, movie: str, bin_s: float) -> np.ndarray:
-        from .annotations import n_bins
 
         nb = n_bins(self.durations[movie], bin_s)
         m = np.zeros(nb)
@@ -489,11 +477,6 @@ def comparison_table(signals: pd.DataFrame, targets: Targets, bin_s: float = 1.0
 # --------------------------------------------------------------------------- chapter helpers
 
 
-def frameset_durations(fs) -> dict[str, float]:
-    """Length in seconds of each movie of a :class:`~vaelib.video.FrameSet` (source frames / source fps)."""
-    return fs.durations()
-
-
 def pca_2d(z: np.ndarray) -> np.ndarray:
     """Project latents onto their first two principal components."""
     z = np.asarray(z, dtype=float)
@@ -523,10 +506,7 @@ def boundary_counts(movies: Sequence[str], truth: dict[str, np.ndarray] | None,
 
 
 def save_results(table: pd.DataFrame, out_dir, name: str, meta: dict | None = None) -> tuple:
-    """Write ``table`` as ``out_dir/name.csv`` and ``out_dir/name.json`` (``{"meta": ..., "results": [rows]}``), atomically."""
-    import json
-
-    from .paths import atomic_path, resolve
+    """Write ``table`` as ``out_dir/name.csv`` and ``out_dir/name.json`` (``{"meta", "results"}``), atomically."""
 
     out = resolve(out_dir)
     csv, js = out / f"{name}.csv", out / f"{name}.json"
@@ -541,7 +521,6 @@ def save_results(table: pd.DataFrame, out_dir, name: str, meta: dict | None = No
 @dataclass
 class BoundaryData:
     """Everything chapter 3 compares: frames, latents, reconstructions, presses, true boundaries."""
-
     fs: object                      # vaelib.video.FrameSet
     z: np.ndarray
     reconstructions: np.ndarray
@@ -563,10 +542,6 @@ def load_boundary_data(data_dir, annotations: str = "", boundaries_csv: str = ""
     ``data_dir/synthetic/boundaries.csv`` when it exists and covers the movies, else none, with a
     message; ``"none"``: no truth), restricted to ``truth_level`` when it has levels.
     """
-    from .annotations import for_movies, read_boundary_csv, read_presses
-    from .paths import resolve
-    from .video import load_frames
-
     data = resolve(data_dir)
     fs = load_frames(data / "frames")
     z = np.load(data / "mmd_vae" / "embeddings.npy", mmap_mode="r")
@@ -590,7 +565,7 @@ def load_boundary_data(data_dir, annotations: str = "", boundaries_csv: str = ""
             if boundaries_csv:       # asked for explicitly: it must fit
                 raise
             print(f"the default ground truth {truth_path} does not fit these movies ({e}); going on without it")
-    return BoundaryData(fs, z, recon, presses, truth, frameset_durations(fs), {m: fs.fps(m) for m in fs.movies})
+    return BoundaryData(fs, z, recon, presses, truth, fs.durations(), {m: fs.fps(m) for m in fs.movies})
 
 
 # --------------------------------------------------------------------------- figures
@@ -685,7 +660,6 @@ def plot_group_frequency(presses: pd.DataFrame, durations: dict[str, float], bin
     """The group boundary frequency of each movie over time, one panel per movie, one line per condition."""
     import matplotlib.pyplot as plt
 
-    from .annotations import bin_centers, group_frequency
 
     movies = sorted(presses["movie"].unique())
     fig, axes = plt.subplots(len(movies), 1, figsize=(10, 1.5 * len(movies) + 0.5), squeeze=False)

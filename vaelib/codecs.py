@@ -13,18 +13,22 @@ Three parts, each measured in bytes that exist:
 """
 from __future__ import annotations
 
+import json
 import struct
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
 
 from .metrics import ms_ssim, psnr
+from .paths import atomic_path, resolve
 
 # ---------------------------------------------------------------------------------------------
 # Entropy coding of a quantized latent
@@ -33,7 +37,6 @@ from .metrics import ms_ssim, psnr
 MAGIC = b"VXN1"
 PmfFn = Callable[[int, int, int], np.ndarray]
 """``pmf(channel, lo, hi)`` -> probabilities (float64, length ``hi - lo + 1``) of the symbols lo..hi."""
-
 
 def encode_latent(symbols: np.ndarray, pmf: PmfFn) -> bytes:
     """Entropy-code an integer latent ``symbols`` (C, ...) channel by channel; return the bytes.
@@ -154,7 +157,6 @@ def codec_args(codec: str, setting: int, n_frames: int) -> tuple[list[str], str]
 @dataclass
 class CodedClip:
     """One clip through one codec at one setting: the decoded frames and what it cost."""
-
     codec: str
     setting: float
     n_bytes: int
@@ -204,7 +206,6 @@ def run_codec(frames: np.ndarray, codec: str, setting: int, fps: float = 25.0) -
 @dataclass
 class RDPoint:
     """One point of a rate-distortion curve, averaged over clips (a CompressAI-style JSON record)."""
-
     codec: str
     setting: float
     bpp: float
@@ -239,8 +240,6 @@ def classic_rd(clips: Sequence[np.ndarray], codecs: Sequence[str] = CLASSIC_CODE
                settings: dict[str, Sequence[int]] | None = None, dataset: str = "",
                fps: float = 25.0, progress: bool = True) -> list[RDPoint]:
     """RD points of the classic codecs over ``clips`` (each (T, H, W, 3) uint8), one per codec and setting."""
-    from tqdm.auto import tqdm
-
     settings = settings or DEFAULT_SETTINGS
     jobs = [(c, s) for c in codecs for s in settings[c]]
     points = []
@@ -307,9 +306,6 @@ def bd_rate_points(anchor: Sequence[RDPoint], test: Sequence[RDPoint], metric: s
 
 def save_rd(points: Sequence[RDPoint], path: str | Path) -> Path:
     """Write RD points as a JSON list of records (one per point, CompressAI style), atomically."""
-    import json
-
-    from .paths import atomic_path, resolve
 
     path = resolve(path)
     with atomic_path(path, suffix=".json") as tmp:
@@ -319,9 +315,6 @@ def save_rd(points: Sequence[RDPoint], path: str | Path) -> Path:
 
 def load_rd(path: str | Path) -> list[RDPoint]:
     """Read RD points written by ``save_rd``."""
-    import json
-
-    from .paths import resolve
 
     path = resolve(path)
     if not path.exists():
@@ -333,14 +326,13 @@ def load_rd(path: str | Path) -> list[RDPoint]:
         raise ValueError(f"{path} is not a list of RD records: {e}") from e
 
 
-def bd_table(points: Sequence[RDPoint], anchor: str = "x264") -> "pd.DataFrame":
+def bd_table(points: Sequence[RDPoint], anchor: str = "x264") -> pd.DataFrame:
     """BD-rate (percent, negative = fewer bits) of every codec in ``points`` against ``anchor``, on PSNR and MS-SSIM.
 
     NaN where the two curves share no quality range (the BD-rate is then undefined). Read it with
     ``common_psnr`` (the PSNR range it averages over) and ``efficient_points`` (how many points of the
     curve no other point beats): a BD-rate over a sliver of quality, from two points, says little.
     """
-    import pandas as pd
 
     by_codec: dict[str, list[RDPoint]] = {}
     for p in points:

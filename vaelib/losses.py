@@ -19,13 +19,13 @@ the biased V-statistic (>= 0; includes the k(x, x) = 1 diagonal) and the unbiase
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 
-from .train import JSONConfig
+from .config import JSONConfig
 
 KERNELS = ("rbf", "imq")
 

