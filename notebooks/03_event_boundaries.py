@@ -40,15 +40,17 @@
 # the real movies and the real annotation file to ask the real question.
 
 # %% tags=["parameters"]
-from vaelib.paths import PROJECT_ROOT
-
 data_dir = "data"              # frames/ (chapter 1) and mmd_vae/ (chapter 2) are read from here
 figures_dir = "figures"
+run_dir = ""                   # where the result tables go ("": data_dir/event_boundaries)
+metrics_path = ""              # the chapter's numbers as JSON ("": run_dir/metrics.json), e.g. for sweeps
+threads = 0                    # CPU threads for torch and OpenCV (0: all cores)
 annotations = ""               # Zacks-format presses; empty: data_dir/synthetic/observers.dat, simulated
 boundaries_csv = ""            # true boundaries CSV: movie, level, time_s; empty: data_dir/synthetic/boundaries.csv
                                # if it exists; none: no ground truth, as for the real movies
 truth_level = "coarse"         # the level of the boundary CSV that counts as truth; empty: all levels
-zacks_dat = str(PROJECT_ROOT.parent / "shared/data/zacks2006/zachs2006_data021011.dat")
+zacks_dat = ""                 # the real presses of Zacks et al. (2006), zachs2006_data021011.dat (see the
+                               # README for where to get it); empty: skip section 1
 bin_s = 1.0                    # bin width of the summary table (s)
 bin_sizes = [0.2, 0.5, 1.0, 2.0, 4.0, 8.0]
 tolerance_s = 1.0              # a detected boundary within this of a true one is a hit
@@ -67,11 +69,13 @@ from IPython.display import display
 from vaelib import annotations as ann
 from vaelib import boundaries as bd
 from vaelib import plots, widgets
+from vaelib.chapter import output_dir, use_threads, write_metrics
 from vaelib.paths import resolve
 
 pd.set_option("display.width", 160, "display.max_columns", 20, "display.precision", 3)
+use_threads(threads)
 data = resolve(data_dir)
-out_dir = data / "event_boundaries"
+out_dir = output_dir(run_dir, data / "event_boundaries")
 
 # %% [markdown]
 # ## 1 · Human segmentation: the real observers
@@ -185,6 +189,8 @@ meta = {"data_dir": str(data), "movies": fs.movies, "bin_s": bin_s, "tolerance_s
 bd.save_results(table, out_dir, "comparison", meta)
 bd.save_results(pd.concat([across, truth_across]), out_dir, "r_across_bins", meta)
 print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+write_metrics({**meta, "results": {r.signal: {k: v for k, v in r._asdict().items() if k not in ("signal", "kind")}
+                                   for r in table.itertuples(index=False)}}, metrics_path, out_dir)
 
 # %% [markdown]
 # ## 6 · Scrub through it

@@ -40,8 +40,10 @@
 #    **BD-rate** (how many more or fewer bits VoxEn needs than x264 for the same quality).
 
 # %% tags=["parameters"]
-data_dir = "data"             # reads data_dir/frames (chapter 1), writes data_dir/voxen
+data_dir = "data"             # reads data_dir/frames (chapter 1)
 figures_dir = "figures"
+run_dir = ""                  # where the runs and RD results go ("": data_dir/voxen)
+metrics_path = ""             # the chapter's numbers as JSON ("": run_dir/metrics.json), e.g. for sweeps
 # model: a clip of T frames; encoder layer i has channels[i] outputs and stride strides[i] = (time, height, width)
 T = 64                        # clip length, as the original
 channels = [32, 64, 8]        # the last entry is the number of latent channels
@@ -54,7 +56,7 @@ batch_size = 4
 lr = 1e-3
 seed = 0
 device = "auto"               # "auto": CUDA, then MPS, then CPU (the bitstream is always coded on the CPU)
-threads = 0                   # CPU threads for torch (0: torch's default)
+threads = 0                   # CPU threads for torch and OpenCV (0: all cores)
 resume = True                 # reuse a finished run in data_dir/voxen/runs with the same settings
 # evaluation
 n_heldout = 1                 # the last n_heldout movies are never trained on
@@ -74,17 +76,17 @@ import torch
 from IPython.display import Image, display
 
 from vaelib import codecs, plots, widgets
+from vaelib.chapter import output_dir, use_threads, write_metrics
 from vaelib.data import load_real_clips, movie_clips, split_movies
-from vaelib.paths import atomic_path, resolve
+from vaelib.paths import resolve
 from vaelib.train import TrainConfig, read_metrics
 from vaelib.video import load_frames
 from vaelib.voxen import VoxEn, VoxEnConfig, rd_comparison, train_voxen
 
 # %%
-if threads:
-    torch.set_num_threads(threads)
+use_threads(threads)
 data = resolve(data_dir)
-out_dir = data / "voxen"
+out_dir = output_dir(run_dir, data / "voxen")
 fs = load_frames(data / "frames")
 train_movies, test_movies = split_movies(fs.movies, n_heldout)
 test_clips = np.concatenate([movie_clips(fs.frames[fs.movie_rows(m)], T, T) for m in test_movies])[:n_eval_clips]
@@ -126,11 +128,11 @@ for lmbda in lambdas:
                      val_every=max(steps // 5, 1), checkpoint_every=max(steps // 2, 1))
     # one folder per setting: the same settings find their finished run, other settings never clash with it
     tag = hashlib.sha1((config.to_json() + tc.to_json() + str(train_movies)).encode()).hexdigest()[:8]
-    run_dir = out_dir / "runs" / f"lambda_{lmbda:g}_{tag}"
-    if not resume and run_dir.exists():
-        shutil.rmtree(run_dir)
-    models[lmbda] = train_voxen(fs, train_movies, config, lmbda, tc, run_dir, val_clips=test_clips[:2])
-    runs[lmbda] = read_metrics(run_dir)
+    lambda_dir = out_dir / "runs" / f"lambda_{lmbda:g}_{tag}"
+    if not resume and lambda_dir.exists():
+        shutil.rmtree(lambda_dir)
+    models[lmbda] = train_voxen(fs, train_movies, config, lmbda, tc, lambda_dir, val_clips=test_clips[:2])
+    runs[lmbda] = read_metrics(lambda_dir)
 
 # %%
 fig = plots.runs_curves({f"lambda={lam:g}": runs[lam] for lam in lambdas},
@@ -232,7 +234,7 @@ display(Image(filename=str(gif), width=390))
 #
 # Every point above is a JSON record (codec, setting, bpp, PSNR, MS-SSIM, encode and decode seconds,
 # and the exact settings with the ffmpeg version) in `data_dir/voxen/rd_synthetic.json` and
-# `rd_real.json`, in the manner of CompressAI's result files; the summary below joins the BD-rates.
+# `rd_real.json`, in the manner of CompressAI's result files; the summary (`metrics.json`) joins the BD-rates.
 
 # %%
 summary = {"latent_shape": list(config.latent_shape), "compression_ratio": config.compression_ratio,
@@ -240,8 +242,7 @@ summary = {"latent_shape": list(config.latent_shape), "compression_ratio": confi
            "ffmpeg": codecs.ffmpeg_version(),
            "bd_rate_vs_x264": {"synthetic": bd_synth.to_dict(orient="records"),
                                "real": bd_real.to_dict(orient="records")}}
-with atomic_path(out_dir / "summary.json", suffix=".json") as tmp:
-    tmp.write_text(json.dumps(summary, indent=1, default=float))
+write_metrics(summary, metrics_path, out_dir)
 pd.DataFrame([p.to_dict() for p in rd_synth + rd_real]).drop(columns=["settings"]).round(4)
 
 # %% [markdown]

@@ -19,3 +19,33 @@ def small_dataset(tmp_path_factory):
 def small_frames(small_dataset, tmp_path_factory):
     """The small dataset preprocessed to 32x32 frames."""
     return preprocess(small_dataset.videos, tmp_path_factory.mktemp("frames") / "frames", size=32, progress=False)
+
+
+class SmokeBook:
+    """The whole book run once with its smoke parameters: data, figures and executed notebooks in one folder."""
+
+    def __init__(self, root):
+        self.root = root
+        self.data, self.figures, self.executed = root / "data", root / "figures", root / "executed"
+        self.errors: dict[str, BaseException] = {}
+        self.notebooks: dict = {}
+        self.new_figures: dict[str, set] = {}
+
+    def run(self):
+        from vaelib.book import CHAPTERS, run_book
+
+        for chapter in CHAPTERS:
+            before = set(self.figures.glob("*")) if self.figures.exists() else set()
+            try:
+                [self.notebooks[chapter]] = run_book([chapter], smoke=True, data_dir=self.data,
+                                                     figures_dir=self.figures, out_dir=self.executed, progress=False)
+            except Exception as e:  # noqa: BLE001 - reported by the test of that chapter
+                self.errors[chapter] = e
+            self.new_figures[chapter] = {p for p in self.figures.glob("*") if p.stat().st_size > 0} - before
+        return self
+
+
+@pytest.fixture(scope="session")
+def smoke_book(tmp_path_factory) -> SmokeBook:
+    """Every chapter, in order, through papermill with its smoke parameters (once per test session)."""
+    return SmokeBook(tmp_path_factory.mktemp("book")).run()

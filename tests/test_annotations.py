@@ -8,9 +8,8 @@ import pandas as pd
 import pytest
 
 from vaelib import annotations as an
-from vaelib.paths import PROJECT_ROOT
+from vaelib.paths import ZACKS_DAT
 
-ZACKS_DAT = PROJECT_ROOT.parent / "shared/data/zacks2006/zachs2006_data021011.dat"
 needs_zacks = pytest.mark.skipif(not ZACKS_DAT.exists(), reason=f"real Zacks file absent: {ZACKS_DAT}")
 
 

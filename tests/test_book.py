@@ -1,26 +1,33 @@
 """Every chapter runs headless through papermill with its smoke parameters, in order, as CI runs the book."""
 from __future__ import annotations
 
+import json
+
 import nbformat
 import pytest
 
-from vaelib.book import CHAPTERS, run_book
-
-
-@pytest.fixture(scope="module")
-def book_dirs(tmp_path_factory):
-    root = tmp_path_factory.mktemp("book")
-    return root / "data", root / "figures", root / "executed"
+from vaelib.book import CHAPTERS
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("chapter", CHAPTERS)
-def test_chapter_runs_headless(chapter, book_dirs):
-    data, figures, executed = book_dirs
-    before = set(figures.glob("*")) if figures.exists() else set()
-    [path] = run_book([chapter], smoke=True, data_dir=data, figures_dir=figures, out_dir=executed, progress=False)
-    nb = nbformat.read(path, as_version=4)
+def test_chapter_runs_headless(chapter, smoke_book):
+    if chapter in smoke_book.errors:
+        raise smoke_book.errors[chapter]
+    nb = nbformat.read(smoke_book.notebooks[chapter], as_version=4)
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors
-    new = {p for p in figures.glob("*") if p.stat().st_size > 0} - before
-    assert new, f"{chapter} wrote no figure to {figures}"
+    assert smoke_book.new_figures[chapter], f"{chapter} wrote no figure to {smoke_book.figures}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_chapter_writes_its_metrics(chapter, smoke_book):
+    """Each chapter writes its headline numbers as a JSON object to run_dir/metrics.json by default."""
+    if chapter in smoke_book.errors:
+        pytest.fail(f"{chapter} did not run: {smoke_book.errors[chapter]}")
+    default_dirs = {"01_preprocess": "", "02_mmd_vae": "mmd_vae", "03_event_boundaries": "event_boundaries",
+                    "04_voxen": "voxen"}
+    path = smoke_book.data / default_dirs[chapter] / "metrics.json"
+    metrics = json.loads(path.read_text())
+    assert isinstance(metrics, dict) and metrics, f"{path} holds no metrics"

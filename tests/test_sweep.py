@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 
 import cv2
@@ -110,3 +111,43 @@ def test_figure_draws_the_metrics_that_vary(tmp_path):
     flat = [rec(1, const=5), rec(2, const=5)]
     assert sweep.plot_results(flat, ["scale"], tmp_path / "b.png") is None
     assert sweep.plot_results(flat, ["scale"], tmp_path / "c.png", metrics=["const"]) == tmp_path / "c.png"
+
+
+# A cheap 2-point grid per chapter, and a file each chapter writes into its run folder.
+CHAPTER_GRIDS = {
+    "01_preprocess": ({"size": [16, 24]}, "frames/manifest.json"),
+    "02_mmd_vae": ({"z_dim": [2, 3]}, "embeddings.npy"),
+    "03_event_boundaries": ({"smooth_s": [0.25, 0.5]}, "comparison.json"),
+    "04_voxen": ({"seed": [0, 1]}, "rd_synthetic.json"),
+}
+
+
+def test_every_chapter_declares_the_shared_parameters():
+    from vaelib.book import CHAPTERS
+
+    assert set(CHAPTER_GRIDS) == set(CHAPTERS), "give every chapter a grid in CHAPTER_GRIDS"
+    for chapter in CHAPTERS:
+        declared = sweep.declared_parameters(chapter)
+        assert {"run_dir", "metrics_path", "threads", "data_dir", "figures_dir"} <= set(declared), chapter
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("chapter", sorted(CHAPTER_GRIDS))
+def test_every_chapter_sweeps(chapter, smoke_book, tmp_path):
+    """Each chapter runs a 2-point grid with its smoke parameters on the smoke book's data, each run in its folder."""
+    from vaelib.book import SMOKE_PARAMETERS
+
+    if chapter in smoke_book.errors:
+        pytest.fail(f"{chapter} did not run in the smoke book: {smoke_book.errors[chapter]}")
+    grid, product = CHAPTER_GRIDS[chapter]
+    fixed = {k: v for k, v in SMOKE_PARAMETERS[chapter].items() if k not in grid}
+    fixed["data_dir"] = str(smoke_book.data)
+    records = sweep.sweep(chapter, grid, fixed, out_dir=tmp_path, jobs=2, progress=False)
+    assert [r["status"] for r in records] == ["ok", "ok"], [r["error"] for r in records]
+    for r in records:
+        run = tmp_path / r["run"]
+        assert (run / "metrics.json").exists() and r["metrics"], r
+        assert (run / product).exists(), f"{chapter} wrote no {product} into its run_dir {run}"
+        assert list((run / "figures").glob("*.png")), f"{chapter} wrote its figures outside the run folder"
+        assert json.loads((run / "parameters.json").read_text())["threads"] == max(1, (os.cpu_count() or 1) // 2)
+    assert (tmp_path / "results.csv").exists()

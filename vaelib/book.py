@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .paths import BUILD_DIR, NOTEBOOKS_DIR, PROJECT_ROOT
+from .paths import BUILD_DIR, NOTEBOOKS_DIR, PROJECT_ROOT, ZACKS_DAT
 
 # The chapters, in reading order: every numbered notebook in notebooks/ (01_preprocess, 02_mmd_vae, ...).
 CHAPTERS = sorted(p.stem for p in NOTEBOOKS_DIR.glob("[0-9][0-9]_*.py"))
@@ -28,6 +28,11 @@ SMOKE_PARAMETERS: dict[str, dict[str, Any]] = {
                  "real_videos": ["carphone_pristine"],
                  "codec_settings": {"x264": [26, 38, 51], "x265": [26, 38, 51], "mjpeg": [4, 31]}},
 }
+
+
+def found_data_parameters() -> dict[str, dict[str, Any]]:
+    """Parameters for data found beside the project: the real Zacks presses when ``../shared`` has them."""
+    return {"03_event_boundaries": {"zacks_dat": str(ZACKS_DAT)}} if ZACKS_DAT.exists() else {}
 
 
 def notebook_source(name: str | Path) -> Path:
@@ -82,7 +87,7 @@ def run_book(chapters: list[str] | None = None, smoke: bool = False, data_dir: s
     """Run ``chapters`` (all by default) in order; return the executed notebooks' paths."""
     done = []
     for name in chapters or CHAPTERS:
-        params: dict[str, Any] = dict(SMOKE_PARAMETERS[name]) if smoke else {}
+        params: dict[str, Any] = {**found_data_parameters().get(name, {}), **(SMOKE_PARAMETERS[name] if smoke else {})}
         if data_dir is not None:
             params["data_dir"] = str(data_dir)
         if figures_dir is not None:

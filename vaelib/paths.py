@@ -13,6 +13,8 @@ DATA_DIR = PROJECT_ROOT / "data"
 FIGURES_DIR = PROJECT_ROOT / "figures"
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 BUILD_DIR = PROJECT_ROOT / "build"
+# The real presses of Zacks et al. (2006) where a development checkout has them (../shared); users pass a path.
+ZACKS_DAT = PROJECT_ROOT.parent / "shared" / "data" / "zacks2006" / "zachs2006_data021011.dat"
 
 
 def resolve(path: str | os.PathLike) -> Path:

@@ -30,7 +30,11 @@ Outputs, under ``--out`` (default ``build/sweeps/<notebook name>/``)::
 
 A failed run (a cell raised, or no metrics were written) is reported with the path of its executed
 notebook and the error; the other runs go on, and the command exits with status 1. Each run's kernel
-gets ``OMP_NUM_THREADS`` = cores / jobs unless it is already set, so parallel runs do not fight.
+gets ``OMP_NUM_THREADS`` = cores / jobs unless it is already set, and so does the notebook's ``threads``
+parameter when it declares one and it is not given, so parallel runs do not fight.
+
+Every chapter of the book declares ``run_dir``, ``metrics_path`` and ``threads`` (see ``vaelib.chapter``),
+so every chapter can be swept.
 """
 from __future__ import annotations
 
@@ -290,6 +294,8 @@ def sweep(notebook: str | Path, grid: dict[str, list[Any]], fixed: dict[str, Any
             p["run_dir"] = str(run_dir)
         if "figures_dir" in declared and "figures_dir" not in p:
             p["figures_dir"] = str(run_dir / "figures")
+        if "threads" in declared and "threads" not in p:
+            p["threads"] = threads
         todo.append((i, run_dir, p, params))
 
     worker = importlib.import_module("vaelib.sweep").run_one  # picklable even under `python -m`
