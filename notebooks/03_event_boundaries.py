@@ -68,7 +68,8 @@ from IPython.display import display
 
 from vaelib import annotations as ann
 from vaelib import boundaries as bd
-from vaelib import plots, widgets
+from vaelib import boundary_data, plots, widgets
+from vaelib import signals as sg
 from vaelib.chapter import output_dir, use_threads, write_metrics
 from vaelib.paths import resolve
 
@@ -98,9 +99,9 @@ if zacks_path is not None and zacks_path.exists():
                              for m in sorted(zacks.movie.unique())])
     print(f"{zacks.subject.nunique()} observers; mean agreement r = {zacks_agree.r.mean():.3f}, "
           f"{(zacks_agree.r > 0).mean():.0%} of observer x movie pairs above 0")
-    fig = bd.plot_agreement(zacks_agree, "Zacks et al. (2006): each observer against the others")
+    fig = plots.agreement_histogram(zacks_agree, "Zacks et al. (2006): each observer against the others")
     plots.save_figure(fig, figures_dir, "03_zacks_agreement.png")
-    fig = bd.plot_group_frequency(zacks, ann.ZACKS_DURATIONS_S, bin_s=1.0)
+    fig = plots.group_frequency_figure(zacks, ann.ZACKS_DURATIONS_S, bin_s=1.0)
     plots.save_figure(fig, figures_dir, "03_zacks_frequency.png")
 else:
     print(f"real annotation file not found ({zacks_dat!r}): skipping its statistics")
@@ -112,7 +113,7 @@ else:
 # order), the presses, and the true boundaries when there are any.
 
 # %%
-inputs = bd.load_boundary_data(data, annotations, boundaries_csv, truth_level)
+inputs = boundary_data.load_boundary_data(data, annotations, boundaries_csv, truth_level)
 fs, z, recon, presses, truth = inputs.fs, inputs.z, inputs.reconstructions, inputs.presses, inputs.truth
 durations, fps = inputs.durations, inputs.fps
 movie = show_movie or fs.movies[0]
@@ -129,16 +130,13 @@ display(ann.segmentation_summary(presses, durations, bin_s=1.0))
 # region and boundaries should sit where the path jumps from one region to the next.
 
 # %%
-xy = bd.pca_2d(z)
+xy = sg.pca_2d(z)
 rows = fs.movie_rows(movie)
 t_movie = fs.index.time_s.to_numpy()[rows]
-count = bd.boundary_counts(fs.movies, truth, presses)
-if truth is not None:
-    marks = truth[movie]
-else:
-    f = bd.smooth(ann.group_frequency(presses, movie, durations[movie], 0.2), 5.0, 0.5)
-    marks = bd.peak_times(f, ann.bin_centers(durations[movie], 0.2), count[movie])
-fig = bd.plot_trajectory(xy[rows], t_movie, bd.segment_labels(t_movie, marks), marks,
+count = boundary_data.boundary_counts(fs.movies, truth, presses)
+targets = inputs.targets()
+marks = truth[movie] if truth is not None else bd.observer_boundaries(targets, movie, count[movie])
+fig = plots.event_trajectory(xy[rows], t_movie, sg.segment_labels(t_movie, marks), marks,
                          f"{movie}: latent trajectory coloured by event")
 plots.save_figure(fig, figures_dir, "03_trajectory.png")
 
@@ -152,10 +150,10 @@ plots.save_figure(fig, figures_dir, "03_trajectory.png")
 # true boundaries (or as an average observer marks).
 
 # %%
-signals = bd.compute_signals(fs.index, z, fs.frames, fps, smooth_s=smooth_s, n_lags=pred_lags,
+signals = sg.compute_signals(fs.index, z, fs.frames, fps, smooth_s=smooth_s, n_lags=pred_lags,
                              lag_s=pred_lag_s, n_folds=pred_folds, n_bkps=count)
 freq = (ann.bin_centers(durations[movie], 0.5), ann.group_frequency(presses, movie, durations[movie], 0.5))
-fig = bd.plot_signals(signals, movie, freq, truth[movie] if truth is not None else None)
+fig = plots.boundary_signals(signals, movie, freq, truth[movie] if truth is not None else None)
 plots.save_figure(fig, figures_dir, "03_signals.png")
 
 # %% [markdown]
@@ -167,11 +165,10 @@ plots.save_figure(fig, figures_dir, "03_signals.png")
 # circularly by a random offset: a signal that is merely smooth, or merely busy, stays inside it.
 
 # %%
-targets = inputs.targets()
 across = bd.r_across_bins(signals, targets, bin_sizes, "observers", n_shifts=n_shifts, seed=seed)
 truth_across = (bd.r_across_bins(signals, targets, bin_sizes, "truth", n_shifts=n_shifts, seed=seed)
                 if truth is not None else None)
-fig = bd.plot_r_across_bins(across, truth_across)
+fig = plots.r_by_bin(across, truth_across)
 plots.save_figure(fig, figures_dir, "03_r_by_bin.png")
 
 # %% [markdown]
@@ -186,8 +183,8 @@ table = bd.comparison_table(signals, targets, bin_s=bin_s, tolerance_s=tolerance
 meta = {"data_dir": str(data), "movies": fs.movies, "bin_s": bin_s, "tolerance_s": tolerance_s,
         "n_shifts": n_shifts, "observers": int(presses.subject.nunique()), "truth_level": truth_level,
         "simulated_observers": not annotations}
-bd.save_results(table, out_dir, "comparison", meta)
-bd.save_results(pd.concat([across, truth_across]), out_dir, "r_across_bins", meta)
+boundary_data.save_results(table, out_dir, "comparison", meta)
+boundary_data.save_results(pd.concat([across, truth_across]), out_dir, "r_across_bins", meta)
 print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 write_metrics({**meta, "results": {r.signal: {k: v for k, v in r._asdict().items() if k not in ("signal", "kind")}
                                    for r in table.itertuples(index=False)}}, metrics_path, out_dir)
@@ -200,9 +197,9 @@ write_metrics({**meta, "results": {r.signal: {k: v for k, v in r._asdict().items
 # widget is stored but not shown; the static figure below shows the same view at a few moments.)
 
 # %%
-sig_movie = {n: bd.standardize(bd.fill_nan(signals[n].to_numpy()[rows])) for n in bd.signal_names(signals)}
+sig_movie = {n: sg.standardize(sg.fill_nan(signals[n].to_numpy()[rows])) for n in sg.signal_names(signals)}
 pics = widgets.EventScrubberPictures(fs.frames[rows], recon[rows], xy[rows], t_movie, sig_movie,
-                                     boundaries=marks, frequency=freq, events=bd.segment_labels(t_movie, marks))
+                                     boundaries=marks, frequency=freq, events=sg.segment_labels(t_movie, marks))
 display(widgets.event_scrubber(pics, movie))
 moments = [t_movie[len(t_movie) // 5]] + ([marks[0] + 0.5] if len(marks) else []) + [t_movie[-len(t_movie) // 5]]
 fig = widgets.event_scrubber_figure(pics, moments)

@@ -7,6 +7,8 @@ import pytest
 from scipy import stats
 
 from vaelib import boundaries as bd
+from vaelib import boundary_data
+from vaelib import signals as sg
 
 FPS = 10.0
 
@@ -87,21 +89,21 @@ def test_precision_recall_f1_counts_one_to_one():
 def test_prediction_error_is_cross_fitted():
     rng = np.random.default_rng(0)
     white = [rng.standard_normal((300, 8)) for _ in range(2)]
-    e = np.concatenate(bd.prediction_error(white, n_lags=10, n_folds=5, ridge=1e-3))
+    e = np.concatenate(sg.prediction_error(white, n_lags=10, n_folds=5, ridge=1e-3))
     # unpredictable noise: a held-out model cannot beat the variance (an in-sample fit with 80 inputs would)
     assert np.nanmean(e) > 0.95
     # a predictable series (slow sines) is predicted well
     t = np.arange(600)[:, None]
     smooth_z = [np.sin(t / 15.0 + np.arange(4)) + 0.05 * rng.standard_normal((600, 4))]
-    assert np.nanmean(bd.prediction_error(smooth_z, n_lags=3)[0]) < 0.05
+    assert np.nanmean(sg.prediction_error(smooth_z, n_lags=3)[0]) < 0.05
 
 
 def test_change_points_find_planted_jumps():
     rng = np.random.default_rng(0)
     z = np.concatenate([np.full((100, 6), v) for v in (0.0, 2.0, -1.0)]) + 0.3 * rng.standard_normal((300, 6))
-    cp = bd.change_points(z, fps=FPS, n_bkps=2, rate_hz=5)
+    cp = sg.change_points(z, fps=FPS, n_bkps=2, rate_hz=5)
     assert len(cp) == 2 and abs(cp[0] - 100) <= 2 and abs(cp[1] - 200) <= 2
-    assert len(bd.change_points(z, fps=FPS, rate_hz=5)) == 2   # the default penalty finds the same
+    assert len(sg.change_points(z, fps=FPS, rate_hz=5)) == 2   # the default penalty finds the same
 
 
 def test_pixel_baselines_peak_at_a_cut_and_measure_motion():
@@ -109,12 +111,12 @@ def test_pixel_baselines_peak_at_a_cut_and_measure_motion():
     a = rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)
     b = rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)
     frames = np.stack([a] * 10 + [b] * 10)
-    for f in (bd.frame_difference(frames), bd.content_score(frames, FPS)):
+    for f in (sg.frame_difference(frames), sg.content_score(frames, FPS)):
         assert int(np.argmax(f)) == 10 and f[5] == 0
     tex = cv_blur(rng.integers(0, 255, (64, 96), dtype=np.uint8))
     moving = np.stack([np.repeat(tex[:, i * 2: i * 2 + 48, None], 3, axis=2) for i in range(6)])
     still = np.stack([np.repeat(tex[:, :48, None], 3, axis=2)] * 6)
-    assert bd.flow_magnitude(moving).mean() > 1.0 > 0.1 > bd.flow_magnitude(still).mean()
+    assert sg.flow_magnitude(moving).mean() > 1.0 > 0.1 > sg.flow_magnitude(still).mean()
 
 
 def cv_blur(x):
@@ -129,16 +131,16 @@ def test_compute_signals_and_bad_inputs():
     index["time_s"] = index["frame"] / FPS
     z = rng.standard_normal((140, 4))
     frames = rng.integers(0, 255, (140, 16, 16, 3), dtype=np.uint8)
-    sig = bd.compute_signals(index, z, frames, {"a": FPS, "b": FPS}, progress=False,
+    sig = sg.compute_signals(index, z, frames, {"a": FPS, "b": FPS}, progress=False,
                              n_bkps={"a": 2, "b": 1})
-    assert list(sig.columns[3:]) == list(bd.SIGNALS)
-    assert np.isfinite(sig[list(bd.SIGNALS)].to_numpy()).all()
+    assert list(sig.columns[3:]) == list(sg.SIGNALS)
+    assert np.isfinite(sig[list(sg.SIGNALS)].to_numpy()).all()
     assert sig.groupby("movie")["change_points"].sum().to_dict() == {"a": 2, "b": 1}
     with pytest.raises(ValueError, match="latents have 139 rows but the frame index has 140"):
-        bd.compute_signals(index, z[:-1], frames, {"a": FPS, "b": FPS}, progress=False)
+        sg.compute_signals(index, z[:-1], frames, {"a": FPS, "b": FPS}, progress=False)
     lone = pd.concat([index, pd.DataFrame({"movie": ["c"], "frame": [0], "time_s": [0.0]})], ignore_index=True)
     with pytest.raises(ValueError, match="movie 'c' has 1 frame"):
-        bd.compute_signals(lone, np.vstack([z, z[:1]]), None, {"a": FPS, "b": FPS, "c": FPS}, progress=False)
+        sg.compute_signals(lone, np.vstack([z, z[:1]]), None, {"a": FPS, "b": FPS, "c": FPS}, progress=False)
     tg = bd.Targets({"a": 8.0, "b": 6.0},
                     pd.DataFrame({"subject": ["s", "s"], "condition": "c", "movie": ["a", "x"], "time_s": [1.0, 2.0]}))
     with pytest.raises(ValueError, match="movie 'b' is absent from the annotations"):
@@ -194,8 +196,8 @@ def test_chapter_runs_on_tiny_data(tmp_path):
     run_chapter("03_event_boundaries", params, out_dir=tmp_path / "nb", progress=False)
     res = json.loads((data / "event_boundaries" / "comparison.json").read_text())
     rows = {r["signal"]: r for r in res["results"]}
-    assert set(rows) == set(bd.SIGNALS) | {"observers"}
-    assert all(-1 <= rows[s]["r_observers"] <= 1 for s in bd.SIGNALS)
+    assert set(rows) == set(sg.SIGNALS) | {"observers"}
+    assert all(-1 <= rows[s]["r_observers"] <= 1 for s in sg.SIGNALS)
     for r in rows.values():
         assert all(0 <= r[k] <= 1 for k in ("precision", "recall", "f1", "p_truth"))
     assert res["meta"]["movies"] == fs.movies and res["meta"]["simulated_observers"] is True
@@ -204,14 +206,14 @@ def test_chapter_runs_on_tiny_data(tmp_path):
         assert (tmp_path / "fig" / f"{name}.png").stat().st_size > 1000
     # bad inputs name what is wrong
     with pytest.raises(ValueError, match="absent from the annotations"):
-        bd.load_boundary_data(data, annotations=str(_other_movie_presses(tmp_path)))
+        boundary_data.load_boundary_data(data, annotations=str(_other_movie_presses(tmp_path)))
     (data / "synthetic" / "boundaries.csv").write_text("movie,level,time_s\nelse,coarse,1.0\n")
-    assert bd.load_boundary_data(data).truth is None     # the default truth does not fit: skipped
+    assert boundary_data.load_boundary_data(data).truth is None     # the default truth does not fit: skipped
     with pytest.raises(ValueError, match="absent"):
-        bd.load_boundary_data(data, boundaries_csv=str(data / "synthetic" / "boundaries.csv"))
+        boundary_data.load_boundary_data(data, boundaries_csv=str(data / "synthetic" / "boundaries.csv"))
     np.save(data / "mmd_vae" / "embeddings.npy", z[:-1].astype(np.float32))
     with pytest.raises(ValueError, match="do not match"):
-        bd.load_boundary_data(data)
+        boundary_data.load_boundary_data(data)
 
 
 def _other_movie_presses(tmp_path):

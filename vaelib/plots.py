@@ -20,7 +20,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from .annotations import bin_centers, group_frequency
 from .paths import atomic_path, resolve
+from .signals import SIGNALS, fill_nan, signal_names, standardize
 from .video import read_frame_at
 
 
@@ -230,5 +232,120 @@ def runs_curves(runs: dict[str, pd.DataFrame], metrics: dict[str, str], log_firs
     if log_first:
         axes[0][0].set_yscale("log")
     axes[0][-1].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------- chapter 3: event boundaries
+
+
+def event_trajectory(xy: np.ndarray, times: np.ndarray, labels: np.ndarray, boundaries: np.ndarray,
+                    title: str = ""):
+    """The 2-D latent trajectory of one movie, coloured by event, true boundaries marked with crosses."""
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    ax.plot(xy[:, 0], xy[:, 1], color="0.85", lw=0.6, zorder=1)
+    sc = ax.scatter(xy[:, 0], xy[:, 1], c=labels % 10, cmap="tab10", vmin=0, vmax=9, s=4, zorder=2)
+    bi = np.searchsorted(times, boundaries).clip(0, len(times) - 1)
+    ax.scatter(xy[bi, 0], xy[bi, 1], marker="x", color="k", s=40, zorder=3, label="boundary")
+    ax.scatter(*xy[0], marker="o", facecolor="none", edgecolor="k", s=60, zorder=3, label="start")
+    ax.set_xlabel("PC 1"), ax.set_ylabel("PC 2"), ax.set_title(title, fontsize=10)
+    ax.legend(loc="best", fontsize=8)
+    del sc
+    fig.tight_layout()
+    return fig
+
+
+def boundary_signals(signals: pd.DataFrame, movie: str, frequency: tuple[np.ndarray, np.ndarray] | None,
+                 boundaries: np.ndarray | None = None):
+    """Each signal of one movie over time (standardized), above the group boundary frequency."""
+    sub = signals[signals["movie"] == movie]
+    names = signal_names(signals)
+    k = len(names) + (frequency is not None)
+    fig, axes = plt.subplots(k, 1, figsize=(10, 1.0 * k + 0.6), sharex=True, squeeze=False)
+    axes = axes[:, 0]
+    t = sub["time_s"].to_numpy()
+    for a, n in zip(axes, names):
+        v = sub[n].to_numpy()
+        if SIGNALS.get(n, ("", False))[1]:
+            a.vlines(t[v > 0], 0, 1, color="tab:green", lw=1.5)
+        else:
+            a.plot(t, standardize(fill_nan(v)), lw=0.7, color="tab:blue")
+        a.set_ylabel(n.replace("_", "\n"), rotation=0, ha="right", va="center", fontsize=8)
+        a.set_yticks([])
+    if frequency is not None:
+        axes[-1].fill_between(frequency[0], frequency[1], step="mid", color="tab:orange", lw=0)
+        axes[-1].set_ylabel("group\nfrequency", rotation=0, ha="right", va="center", fontsize=8)
+    for a in axes:
+        for b in (boundaries if boundaries is not None else []):
+            a.axvline(b, color="k", lw=0.7, ls=":")
+    axes[-1].set_xlabel("time (s)")
+    axes[0].set_xlim(t[0], t[-1])
+    axes[0].set_title(f"{movie}: boundary signals (dotted: true boundaries)", fontsize=10)
+    fig.tight_layout(h_pad=0.2)
+    return fig
+
+
+def r_by_bin(across: pd.DataFrame, truth_across: pd.DataFrame | None = None):
+    """r of each signal with the group frequency across bin widths, with the circular-shift null's 95% band."""
+    names = list(dict.fromkeys(across["signal"]))
+    ncols = min(3, len(names))
+    nrows = int(np.ceil(len(names) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 2.6 * nrows), sharex=True, sharey=True,
+                             squeeze=False)
+    for a, n in zip(axes.flat, names):
+        d = across[across["signal"] == n].sort_values("bin_s")
+        a.fill_between(d["bin_s"], d["null_lo"], d["null_hi"], color="0.8", lw=0, label="null 95%, observers")
+        a.plot(d["bin_s"], d["r"], "o-", color="tab:blue", ms=3, label="vs observers")
+        if truth_across is not None:
+            e = truth_across[truth_across["signal"] == n].sort_values("bin_s")
+            a.fill_between(e["bin_s"], e["null_lo"], e["null_hi"], color="tab:red", alpha=0.12, lw=0,
+                           label="null 95%, truth")
+            a.plot(e["bin_s"], e["r"], "s--", color="tab:red", ms=3, label="vs truth")
+        a.axhline(0, color="k", lw=0.5)
+        a.set_xscale("log")
+        a.set_xticks(sorted(d["bin_s"].unique()))
+        a.set_xticks([], minor=True)
+        a.set_xticklabels([f"{b:g}" for b in sorted(d["bin_s"].unique())], fontsize=7)
+        a.set_title(n.replace("_", " "), fontsize=9)
+    for a in axes.flat[len(names):]:
+        a.axis("off")
+    for a in axes[-1]:
+        a.set_xlabel("bin width (s)")
+    for a in axes[:, 0]:
+        a.set_ylabel("Pearson r")
+    axes.flat[0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def group_frequency_figure(presses: pd.DataFrame, durations: dict[str, float], bin_s: float = 1.0):
+    """The group boundary frequency of each movie over time, one panel per movie, one line per condition."""
+    movies = sorted(presses["movie"].unique())
+    fig, axes = plt.subplots(len(movies), 1, figsize=(10, 1.5 * len(movies) + 0.5), squeeze=False)
+    for a, m in zip(axes[:, 0], movies):
+        for cond, g in presses.groupby("condition"):
+            if (g["movie"] == m).any():
+                a.step(bin_centers(durations[m], bin_s), group_frequency(g, m, durations[m], bin_s),
+                       where="mid", lw=0.8, label=cond)
+        a.set_xlim(0, durations[m])
+        a.set_ylabel(f"movie {m}\nfraction", fontsize=8)
+    axes[0, 0].legend(fontsize=7, loc="upper right")
+    axes[0, 0].set_title(f"group boundary frequency ({bin_s:g}-s bins)", fontsize=10)
+    axes[-1, 0].set_xlabel("time (s)")
+    fig.tight_layout()
+    return fig
+
+
+def agreement_histogram(agreement: pd.DataFrame, title: str = ""):
+    """Histogram of observers' leave-one-out agreement r, per condition."""
+    fig, ax = plt.subplots(figsize=(5, 3))
+    bins = np.linspace(min(-0.1, agreement["r"].min()), max(0.8, agreement["r"].max()), 25)
+    for cond, g in agreement.groupby("condition"):
+        ax.hist(g["r"].dropna(), bins=bins, alpha=0.6, label=f"{cond} (mean {g['r'].mean():.2f})")
+    ax.axvline(0, color="k", lw=0.6)
+    ax.set_xlabel("agreement with the other observers (point-biserial r)")
+    ax.set_ylabel("observer x movie")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
     fig.tight_layout()
     return fig

@@ -1,0 +1,92 @@
+"""Chapter 3's inputs and outputs: frames, latents, presses and true boundaries in; result tables out."""
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .annotations import for_movies, read_boundary_csv, read_presses
+from .boundaries import Targets
+from .paths import atomic_path, resolve
+from .video import load_frames
+
+
+def boundary_counts(movies: Sequence[str], truth: dict[str, np.ndarray] | None,
+                    presses: pd.DataFrame | None) -> dict[str, int]:
+    """How many boundaries a detector places per movie: the true count, else the mean observer's count."""
+    out = {}
+    for m in movies:
+        if truth is not None and m in truth:
+            out[m] = len(truth[m])
+        elif presses is not None:
+            per = presses[presses["movie"] == m].groupby("subject").size()
+            out[m] = int(round(per.mean())) if len(per) else 0
+        else:
+            raise ValueError(f"movie {m!r}: neither true boundaries nor presses to set a boundary count")
+    return out
+
+
+def save_results(table: pd.DataFrame, out_dir, name: str, meta: dict | None = None) -> tuple:
+    """Write ``table`` as ``out_dir/name.csv`` and ``out_dir/name.json`` (``{"meta", "results"}``), atomically."""
+
+    out = resolve(out_dir)
+    csv, js = out / f"{name}.csv", out / f"{name}.json"
+    with atomic_path(csv, ".csv") as tmp:
+        table.to_csv(tmp, index=False, float_format="%.6g")
+    records = json.loads(table.to_json(orient="records", double_precision=6))
+    with atomic_path(js, ".json") as tmp:
+        tmp.write_text(json.dumps({"meta": meta or {}, "results": records}, indent=2))
+    return csv, js
+
+
+@dataclass
+class BoundaryData:
+    """Everything chapter 3 compares: frames, latents, reconstructions, presses, true boundaries."""
+    fs: object                      # vaelib.video.FrameSet
+    z: np.ndarray
+    reconstructions: np.ndarray
+    presses: pd.DataFrame
+    truth: dict[str, np.ndarray] | None
+    durations: dict[str, float]
+    fps: dict[str, float]
+
+    def targets(self) -> Targets:
+        return Targets(self.durations, self.presses, self.truth)
+
+
+def load_boundary_data(data_dir, annotations: str = "", boundaries_csv: str = "",
+                       truth_level: str = "coarse") -> BoundaryData:
+    """Read ``data_dir/frames``, ``data_dir/mmd_vae/{embeddings,reconstructions}.npy``, the presses and the truth.
+
+    ``annotations``: a Zacks-format file (default ``data_dir/synthetic/observers.dat``), relabelled to
+    the movies (every movie must be covered). ``boundaries_csv``: true boundaries (default
+    ``data_dir/synthetic/boundaries.csv`` when it exists and covers the movies, else none, with a
+    message; ``"none"``: no truth), restricted to ``truth_level`` when it has levels.
+    """
+    data = resolve(data_dir)
+    fs = load_frames(data / "frames")
+    z = np.load(data / "mmd_vae" / "embeddings.npy", mmap_mode="r")
+    recon = np.load(data / "mmd_vae" / "reconstructions.npy", mmap_mode="r")
+    if len(z) != len(fs) or recon.shape != fs.frames.shape:
+        raise ValueError(f"{data / 'mmd_vae'}: embeddings {z.shape} / reconstructions {recon.shape} do not match "
+                         f"the {len(fs)} frames {fs.frames.shape} in {fs.root}; rerun chapter 2 on these frames")
+    presses = for_movies(read_presses(resolve(annotations) if annotations else
+                                      data / "synthetic" / "observers.dat"), fs.movies)
+    truth_path = (None if boundaries_csv == "none" else resolve(boundaries_csv) if boundaries_csv
+                  else data / "synthetic" / "boundaries.csv")
+    truth = None
+    if truth_path is not None and (boundaries_csv or truth_path.exists()):
+        tb = read_boundary_csv(truth_path)
+        if truth_level and "level" in tb:
+            tb = tb[tb["level"] == truth_level]
+        try:
+            tb = for_movies(tb, fs.movies)
+            truth = {m: tb[tb["movie"] == m]["time_s"].to_numpy() for m in fs.movies}
+        except ValueError as e:
+            if boundaries_csv:       # asked for explicitly: it must fit
+                raise
+            print(f"the default ground truth {truth_path} does not fit these movies ({e}); going on without it")
+    return BoundaryData(fs, z, recon, presses, truth, fs.durations(), {m: fs.fps(m) for m in fs.movies})

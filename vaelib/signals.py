@@ -1,0 +1,271 @@
+"""Event-boundary signals: one number per stored frame, from the latents or from the pixels.
+
+Latent signals: speed ``||z_t - z_{t-1}||``, the cross-fitted error of a linear predictor of ``z_t``
+from its recent past, change points of ``z`` (``ruptures``), and the signals of the event models in
+:mod:`vaelib.events`. Pixel baselines: frame difference, PySceneDetect's content score, optical-flow
+magnitude. :func:`compute_signals` makes the table of all of them, one row per frame.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+import pandas as pd
+from scipy.ndimage import gaussian_filter1d
+from tqdm.auto import tqdm
+
+# --------------------------------------------------------------------------- signals of one movie
+
+
+def smooth(x: np.ndarray, fps: float, sigma_s: float) -> np.ndarray:
+    """Gaussian smoothing of a per-frame series with a kernel of ``sigma_s`` seconds (NaNs filled from neighbours)."""
+    x = fill_nan(np.asarray(x, dtype=float))
+    if sigma_s <= 0 or len(x) < 2:
+        return x
+    return gaussian_filter1d(x, sigma=sigma_s * fps, mode="nearest")
+
+
+def fill_nan(x: np.ndarray) -> np.ndarray:
+    """A float copy of ``x``, NaN/inf replaced by linear interpolation between finite neighbours (all-NaN: zeros)."""
+    x = np.array(x, dtype=float)
+    bad = ~np.isfinite(x)
+    if bad.all():
+        return np.zeros_like(x)
+    if bad.any():
+        idx = np.arange(len(x))
+        x[bad] = np.interp(idx[bad], idx[~bad], x[~bad])
+    return x
+
+
+def latent_speed(z: np.ndarray) -> np.ndarray:
+    """``||z_t - z_{t-1}||`` per frame of one movie; the first frame gets the second frame's value."""
+    z = np.asarray(z, dtype=float)
+    if len(z) < 2:
+        raise ValueError(f"latent speed needs at least two frames, got {len(z)}")
+    v = np.linalg.norm(np.diff(z, axis=0), axis=1)
+    return np.concatenate([v[:1], v])
+
+
+def _lagged(z: np.ndarray, n_lags: int, lag: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Design matrix of the past ``n_lags`` states ``lag`` frames apart, the targets, and the target rows."""
+    span = n_lags * lag
+    rows = np.arange(span, len(z))
+    x = np.concatenate([z[rows - k * lag] for k in range(1, n_lags + 1)], axis=1)
+    return x, z[rows], rows
+
+
+def prediction_error(z_by_movie: Sequence[np.ndarray], n_lags: int = 3, lag: int = 1,
+                     n_folds: int = 5, ridge: float = 1.0) -> list[np.ndarray]:
+    """Cross-fitted error of a linear (ridge) model predicting ``z_t`` from ``z_{t-lag}, ..., z_{t-n_lags*lag}``.
+
+    Each movie is cut into ``n_folds`` contiguous blocks. The error of the frames in block k (of
+    every movie) comes from a model fitted on the other blocks only, leaving out the training rows
+    whose window touches block k, so the model never sees what it scores. Returns, per movie, the
+    squared error per latent dimension for each frame (NaN for the first ``n_lags*lag`` frames).
+    """
+    if n_folds < 2:
+        raise ValueError(f"n_folds must be >= 2, got {n_folds}")
+    span = n_lags * lag
+    xs, ys, rows, folds, fold_masks = [], [], [], [], []
+    for m, z in enumerate(z_by_movie):
+        z = np.asarray(z, dtype=float)
+        if len(z) < span + n_folds:
+            raise ValueError(f"movie {m}: {len(z)} frames are too few for {n_lags} lags of {lag} and {n_folds} folds")
+        x, y, r = _lagged(z, n_lags, lag)
+        block = np.minimum((np.arange(len(z)) * n_folds) // len(z), n_folds - 1)
+        xs.append(x), ys.append(y), rows.append(r), folds.append(block[r])
+        # training rows excluded from fold k: targets in block k or windows reaching into it
+        touch = np.zeros((n_folds, len(r)), dtype=bool)
+        for k in range(n_folds):
+            in_k = np.flatnonzero(block == k)
+            lo, hi = in_k[0], in_k[-1] + span
+            touch[k] = (r >= lo) & (r <= hi)
+        fold_masks.append(touch)
+    x_all, y_all = np.concatenate(xs), np.concatenate(ys)
+    fold_all, touch_all = np.concatenate(folds), np.concatenate(fold_masks, axis=1)
+    pred = np.empty_like(y_all)
+    for k in range(n_folds):
+        train = ~touch_all[k]
+        test = fold_all == k
+        if train.sum() < 2:
+            raise ValueError("too few frames to fit the prediction model outside a fold")
+        mu_x, sd_x = x_all[train].mean(0), x_all[train].std(0) + 1e-8
+        mu_y = y_all[train].mean(0)
+        xt = (x_all[train] - mu_x) / sd_x
+        w = np.linalg.solve(xt.T @ xt + ridge * np.eye(xt.shape[1]), xt.T @ (y_all[train] - mu_y))
+        pred[test] = ((x_all[test] - mu_x) / sd_x) @ w + mu_y
+    err = ((y_all - pred) ** 2).mean(axis=1)
+    out, start = [], 0
+    for z, r in zip(z_by_movie, rows):
+        e = np.full(len(z), np.nan)
+        e[r] = err[start:start + len(r)]
+        out.append(e)
+        start += len(r)
+    return out
+
+
+def change_points(z: np.ndarray, fps: float, n_bkps: int | None = None, pen: float | None = None,
+                  rate_hz: float = 4.0, min_size_s: float = 1.0) -> np.ndarray:
+    """Change points of one movie's latent series (``ruptures`` KernelCPD, linear kernel): frame indices.
+
+    The series is standardized and averaged down to about ``rate_hz`` samples per second first
+    (the search is quadratic in length). Give ``n_bkps`` (exactly that many change points) or a
+    penalty ``pen``; with neither, ``pen = 3 * dims * log(n)`` (a BIC-like default).
+    """
+    import ruptures as rpt
+
+    z = np.asarray(z, dtype=float)
+    step = max(1, int(round(fps / rate_hz)))
+    n = len(z) // step
+    if n < 3:
+        return np.zeros(0, dtype=np.int64)
+    zs = (z - z.mean(0)) / (z.std(0) + 1e-8)
+    zs = zs[: n * step].reshape(n, step, -1).mean(1)
+    min_size = max(1, int(round(min_size_s * fps / step)))
+    algo = rpt.KernelCPD(kernel="linear", min_size=min_size).fit(zs)
+    if n_bkps is not None:
+        n_bkps = int(min(n_bkps, n // min_size - 1))
+        if n_bkps < 1:
+            return np.zeros(0, dtype=np.int64)
+        bkps = algo.predict(n_bkps=n_bkps)
+    else:
+        bkps = algo.predict(pen=pen if pen is not None else 3.0 * zs.shape[1] * np.log(n))
+    return np.asarray([b * step for b in bkps[:-1]], dtype=np.int64)
+
+
+def frame_difference(frames: np.ndarray, chunk: int = 2048) -> np.ndarray:
+    """Mean absolute difference between consecutive frames (uint8 RGB), per frame; the first copies the second."""
+    n = len(frames)
+    if n < 2:
+        raise ValueError(f"frame difference needs at least two frames, got {n}")
+    out = np.empty(n)
+    for s in range(1, n, chunk):
+        a = np.asarray(frames[s - 1: s + chunk], dtype=np.int16)
+        out[s: s + len(a) - 1] = np.abs(np.diff(a, axis=0)).mean(axis=(1, 2, 3))
+    out[0] = out[1]
+    return out
+
+
+def content_score(frames: np.ndarray, fps: float) -> np.ndarray:
+    """PySceneDetect ContentDetector's per-frame content score (``content_val``: HSV and edge change)."""
+    from scenedetect import ContentDetector, FrameTimecode, StatsManager
+
+    det = ContentDetector()
+    stats = StatsManager()
+    det.stats_manager = stats
+    out = np.zeros(len(frames))
+    for i in range(len(frames)):
+        tc = FrameTimecode(i, fps)
+        det.process_frame(tc, cv2.cvtColor(np.ascontiguousarray(frames[i]), cv2.COLOR_RGB2BGR))
+        if i > 0:
+            out[i] = stats.get_metrics(tc, [ContentDetector.FRAME_SCORE_KEY])[0]
+    if len(out) > 1:
+        out[0] = out[1]
+    return out
+
+
+def flow_magnitude(frames: np.ndarray) -> np.ndarray:
+    """Mean Farneback optical-flow magnitude (pixels per frame) between consecutive frames; frame 0 copies frame 1."""
+    n = len(frames)
+    if n < 2:
+        raise ValueError(f"optical flow needs at least two frames, got {n}")
+    out = np.empty(n)
+    prev = cv2.cvtColor(np.ascontiguousarray(frames[0]), cv2.COLOR_RGB2GRAY)
+    for i in range(1, n):
+        cur = cv2.cvtColor(np.ascontiguousarray(frames[i]), cv2.COLOR_RGB2GRAY)
+        flow = cv2.calcOpticalFlowFarneback(prev, cur, None, 0.5, 2, 9, 3, 5, 1.1, 0)
+        out[i] = float(np.sqrt((flow ** 2).sum(-1)).mean())
+        prev = cur
+    out[0] = out[1]
+    return out
+
+
+# --------------------------------------------------------------------------- all signals, all movies
+
+# name -> (kind, discrete)
+SIGNALS: dict[str, tuple[str, bool]] = {
+    "latent_speed": ("latent", False),
+    "prediction_error": ("latent", False),
+    "change_points": ("latent", True),
+    "frame_difference": ("pixel", False),
+    "content_score": ("pixel", False),
+    "flow_magnitude": ("pixel", False),
+}
+
+
+def compute_signals(index: pd.DataFrame, z: np.ndarray, frames: np.ndarray | None, fps: dict[str, float],
+                    smooth_s: float = 0.25, n_lags: int = 3, lag_s: float = 0.2, n_folds: int = 5,
+                    n_bkps: dict[str, int] | None = None, cpd_rate_hz: float = 4.0,
+                    progress: bool = True) -> pd.DataFrame:
+    """Every boundary signal, one row per frame: ``movie, frame, time_s`` and one column per signal.
+
+    ``index`` is the frame index (movie, frame, time_s), ``z`` the latents (one row per index row),
+    ``frames`` the uint8 frames (pixel baselines are skipped when None), ``fps`` the stored frame
+    rate per movie. Latent speed and prediction error are smoothed with ``smooth_s`` seconds;
+    change points are 0/1 markers (``n_bkps[movie]`` of them when given, else a penalty).
+    """
+    z = np.asarray(z)
+    if z.ndim != 2:
+        raise ValueError(f"latents must be a 2-D array (frames x dims), got shape {z.shape}")
+    if len(z) != len(index):
+        raise ValueError(f"latents have {len(z)} rows but the frame index has {len(index)}: "
+                         "they must come from the same frame store (rerun the MMD-VAE chapter)")
+    if frames is not None and len(frames) != len(index):
+        raise ValueError(f"frames have {len(frames)} rows but the frame index has {len(index)}")
+    if not np.isfinite(z).all():
+        raise ValueError("latents contain NaN or infinite values")
+    movies = list(dict.fromkeys(index["movie"]))
+    rows = {m: np.flatnonzero(index["movie"].to_numpy() == m) for m in movies}
+    for m in movies:
+        if len(rows[m]) < 2:
+            raise ValueError(f"movie {m!r} has {len(rows[m])} frame(s); every movie needs at least two")
+        if m not in fps:
+            raise ValueError(f"no frame rate given for movie {m!r}")
+    out = index[["movie", "frame", "time_s"]].copy().reset_index(drop=True)
+    cols = {name: np.zeros(len(index)) for name in SIGNALS if frames is not None or SIGNALS[name][0] != "pixel"}
+    lag = {m: max(1, int(round(lag_s * fps[m]))) for m in movies}
+    common_lag = min(lag.values())
+    errs = prediction_error([z[rows[m]] for m in movies], n_lags=n_lags, lag=common_lag, n_folds=n_folds)
+    for m, e in zip(tqdm(movies, desc="signals", disable=not progress), errs):
+        r, f = rows[m], fps[m]
+        cols["latent_speed"][r] = smooth(latent_speed(z[r]), f, smooth_s)
+        cols["prediction_error"][r] = smooth(e, f, smooth_s)
+        cp = change_points(z[r], f, n_bkps=None if n_bkps is None else n_bkps.get(m), rate_hz=cpd_rate_hz)
+        marks = np.zeros(len(r))
+        marks[cp] = 1.0
+        cols["change_points"][r] = marks
+        if frames is not None:
+            fr = frames[r[0]: r[-1] + 1] if (np.diff(r) == 1).all() else frames[r]
+            cols["frame_difference"][r] = frame_difference(fr)
+            cols["content_score"][r] = content_score(fr, f)
+            cols["flow_magnitude"][r] = flow_magnitude(fr)
+    for name, v in cols.items():
+        out[name] = v
+    return out
+
+
+
+def standardize(x: np.ndarray) -> np.ndarray:
+    """``(x - mean) / sd``; zeros for a constant series."""
+    x = np.asarray(x, dtype=float)
+    sd = x.std()
+    return (x - x.mean()) / sd if sd > 0 else np.zeros_like(x)
+
+
+def pca_2d(z: np.ndarray) -> np.ndarray:
+    """Project latents onto their first two principal components."""
+    z = np.asarray(z, dtype=float)
+    zc = z - z.mean(0)
+    _, _, vt = np.linalg.svd(zc[:: max(1, len(zc) // 20000)], full_matrices=False)
+    return zc @ vt[:2].T
+
+
+def segment_labels(times: np.ndarray, boundaries: np.ndarray) -> np.ndarray:
+    """Event number of each time: how many boundaries precede it."""
+    return np.searchsorted(np.sort(np.asarray(boundaries, float)), np.asarray(times, float), side="right")
+
+
+def signal_names(signals: pd.DataFrame) -> list[str]:
+    """The signal columns of a :func:`compute_signals` table."""
+    return [c for c in signals.columns if c not in ("movie", "frame", "time_s")]
