@@ -167,11 +167,11 @@ def _shoot(locator, name: str) -> bytes:
     return locator.screenshot(path=str(SCREENSHOTS / name))
 
 
-def _changed(before: bytes, after: bytes) -> float:
-    """The share of pixels that changed visibly between two screenshots of the same element."""
+def _changed(before: bytes, after: bytes, level: int = 40) -> float:
+    """The share of pixels that changed by more than ``level`` (visibly, by default) between two screenshots."""
     a, b = _pixels(before), _pixels(after)
     assert a.shape == b.shape, f"the element changed size: {a.shape} -> {b.shape}"
-    return float((np.abs(a - b).max(axis=2) > 40).mean())
+    return float((np.abs(a - b).max(axis=2) > level).mean())
 
 
 def _red_x(png: bytes) -> float:
@@ -266,3 +266,138 @@ def test_latent_slider_changes_decoded_image(notebook_page):
     assert float(z1.locator(".widget-readout").inner_text()) > 0.5
     assert _changed(before, after) > 0.02, "the decoded image did not change"
     assert _changed(original_before, original_after) == 0.0, "the original frame should not move"
+
+
+# ---------------------------------------------------------------------------------------------
+# The real chapters, as a reader opens them: the smoke book's executed chapters, outputs cleared,
+# run again in JupyterLab (with the smoke run's injected parameters), their widgets moved.
+
+
+def _fresh_copy(executed: Path, dst: Path) -> Path:
+    """The executed chapter with its outputs and stored widget state removed, as if never run."""
+    import nbformat
+
+    nb = nbformat.read(executed, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    nb.metadata.pop("widgets", None)
+    nbformat.write(nb, dst)
+    return dst
+
+
+@pytest.fixture
+def chapter_page(lab, browser, smoke_book):
+    """open(chapter): the smoke-run chapter, cleared, opened in JupyterLab and run from the Run menu."""
+    url, root = lab
+    page = browser.new_page(viewport={"width": 1200, "height": 1000})
+    opened = []
+
+    def open_(chapter: str):
+        if chapter in smoke_book.errors:
+            pytest.fail(f"{chapter} did not run in the smoke book: {smoke_book.errors[chapter]}")
+        _fresh_copy(smoke_book.notebooks[chapter], root / f"{chapter}.ipynb")
+        opened.append(chapter)
+        return page, _open_and_run_all(page, url, f"{chapter}.ipynb")
+
+    yield open_
+    try:
+        if opened:
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SCREENSHOTS / f"chapter-{opened[-1]}-page.png"))
+    finally:
+        page.close()
+
+
+def _slider_output(page, panel, label: str):
+    """The output area of the widget that has a slider labelled ``label`` (waits until the chapter gets there)."""
+    output = panel.locator(".jp-OutputArea-output",
+                           has=page.locator(".widget-slider", has=page.locator(".widget-label", has_text=label))).first
+    output.wait_for(state="visible", timeout=240_000)
+    output.scroll_into_view_if_needed()
+    return output
+
+
+def _move_and_wait(page, output, label: str, image, presses: int) -> None:
+    """Move the slider labelled ``label`` and wait until the kernel sent ``image`` a new picture."""
+    before_src = image.get_attribute("src")
+    slider = output.locator(".widget-slider", has=page.locator(".widget-label", has_text=label)).first
+    _move_slider(page, slider, presses)
+    page.wait_for_function("([el, s]) => el.getAttribute('src') !== s",
+                           arg=[image.element_handle(), before_src], timeout=30_000)
+    page.wait_for_timeout(500)  # let the last key presses arrive
+
+
+@pytest.mark.slow
+def test_chapter2_latent_slider_changes_decoded_image(chapter_page):
+    page, panel = chapter_page("02_mmd_vae")
+    output = _slider_output(page, panel, "z1")
+    decoded = output.locator(".widget-vbox", has_text="decoded").last.locator("img.widget-image")
+    original = output.locator(".widget-vbox", has_text="original").last.locator("img.widget-image")
+    decoded.wait_for(state="visible", timeout=30_000)
+    before, original_before = _shoot(decoded, "ch2-decoded-before.png"), _shoot(original, "ch2-original-before.png")
+    _move_and_wait(page, output, "z1", decoded, 15)
+    after, original_after = _shoot(decoded, "ch2-decoded-after.png"), _shoot(original, "ch2-original-after.png")
+    # The smoke run trains 60 steps: its decoder barely answers the code yet, so any change counts here
+    # (the fixture test above checks a visible change with a trained tiny model).
+    assert _changed(before, after, level=0) > 0.02, "the decoded image did not change"
+    assert _changed(original_before, original_after, level=0) == 0.0, "the original frame should not move"
+
+
+@pytest.mark.slow
+def test_chapter3_event_scrubber_moves_frame_and_signals(chapter_page):
+    page, panel = chapter_page("03_event_boundaries")
+    output = _slider_output(page, panel, "time")
+    images = output.locator("img.widget-image")
+    images.nth(1).wait_for(state="visible", timeout=30_000)
+    n = images.count()
+    before = [_shoot(images.nth(k), f"ch3-scrubber{k}-before.png") for k in range(n)]
+    _move_and_wait(page, output, "time", images.nth(0), 20)
+    after = [_shoot(images.nth(k), f"ch3-scrubber{k}-after.png") for k in range(n)]
+    assert _changed(before[0], after[0]) > 0.02, "the frame did not change"
+    assert sum(_changed(b, a) > 0.001 for b, a in zip(before, after)) >= 3, "the other panels did not follow"
+
+
+@pytest.mark.slow
+def test_chapter4_clip_comparison_moves_through_the_clip(chapter_page):
+    page, panel = chapter_page("04_voxen")
+    output = _slider_output(page, panel, "frame")
+    image = output.locator("img.widget-image").first
+    image.wait_for(state="visible", timeout=30_000)
+    before = _shoot(image, "ch4-clip-before.png")
+    _move_and_wait(page, output, "frame", image, 5)
+    after = _shoot(image, "ch4-clip-after.png")
+    assert _changed(before, after) > 0.005, "the clip comparison did not move to another frame"
+
+
+# ---------------------------------------------------------------------------------------------
+# The book as a website (vaelib.site), built from the smoke book's executed chapters.
+
+
+def test_site_has_every_chapter_and_its_figures_load(browser, smoke_book, tmp_path):
+    from vaelib.book import CHAPTERS
+    from vaelib.site import build_site
+
+    if smoke_book.errors:
+        pytest.fail(f"the smoke book failed: {smoke_book.errors}")
+    index = build_site(smoke_book.executed, tmp_path / "html")
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    try:
+        for name in ["index", *CHAPTERS]:
+            page.goto((index.parent / f"{name}.html").as_uri())
+            title = page.locator("main h1").first.inner_text()
+            want = "Learning compact representations of video" if name == "index" else f"Chapter {int(name[:2])}"
+            assert title.startswith(want), f"{name}.html: title {title!r}"
+            # load every picture now (the theme may mark them lazy), then check none is broken
+            page.evaluate("document.querySelectorAll('img').forEach(i => { i.loading = 'eager'; })")
+            page.wait_for_function("Array.from(document.querySelectorAll('main img')).every(i => i.complete)",
+                                   timeout=30_000)
+            images = page.evaluate("Array.from(document.querySelectorAll('main img'))"
+                                   ".map(i => [i.getAttribute('src'), i.naturalWidth])")
+            assert images, f"{name}.html shows no picture"
+            broken = [src for src, width in images if width == 0]
+            assert not broken, f"{name}.html: pictures that do not load: {broken}"
+            page.screenshot(path=str(SCREENSHOTS / f"site-{name}.png"), full_page=False)
+    finally:
+        page.close()

@@ -1,0 +1,143 @@
+"""The book as a website: the executed chapters and the README's tour, built into static HTML.
+
+    python -m vaelib.site                 # after `python -m vaelib.book`: build/notebooks -> build/html
+    python -m vaelib.site --executed DIR  # from notebooks executed elsewhere (e.g. the smoke run)
+
+The site is built by Jupyter Book's Sphinx engine (``jupyter-book`` 1.x: MyST-NB and the
+sphinx-book-theme), which works offline. Jupyter Book 2 (mystmd) downloads its HTML theme from
+``api.mystmd.org`` on every fresh build, which a machine without internet cannot do.
+
+Pages: a landing page (the README from its first line up to "Open it in JupyterLab": the chapters,
+the figures of a default run, the two commands) and one page per executed chapter with its outputs.
+Widgets are stored in the executed notebooks with their state; on the site they render as the
+ipywidgets HTML manager allows (controls appear; pictures that need the Python kernel to change
+stay as they were), and each chapter also writes a still figure of every widget to ``figures/``.
+The site is built under a temporary name and renamed into place, so a failed build never leaves a
+half-built site where the last good one was.
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+
+from .book import CHAPTERS
+from .paths import BUILD_DIR, FIGURES_DIR, PROJECT_ROOT, atomic_dir, resolve
+
+TITLE = "Learning compact representations of video"
+TOUR_END = "## Open it in JupyterLab"  # the landing page is the README up to this heading
+
+
+def landing_page(readme: Path = PROJECT_ROOT / "README.md") -> str:
+    """The README's tour as the site's first page (links to figures kept, to chapters pointed at their pages)."""
+    text = readme.read_text(encoding="utf-8")
+    if TOUR_END in text:
+        text = text[: text.index(TOUR_END)]
+    return text.rstrip() + "\n"
+
+
+def chapter_notebooks(executed_dir: Path) -> list[Path]:
+    """The executed chapters in ``executed_dir``, in reading order; a clear error if one is missing or failed."""
+    paths = [executed_dir / f"{name}.ipynb" for name in CHAPTERS]
+    missing = [p.name for p in paths if not p.exists()]
+    if missing:
+        raise FileNotFoundError(f"no executed chapter(s) {missing} in {executed_dir}: run `python -m vaelib.book` "
+                                f"(or `make book`) first, or pass --executed DIR")
+    for p in paths:
+        nb = nbformat.read(p, as_version=4)
+        failed = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+                  if o.get("output_type") == "error"]
+        if failed:
+            raise ValueError(f"{p} holds an error ({failed[0].get('ename')}: {failed[0].get('evalue')}); "
+                             f"run the chapter again before building the site")
+    return paths
+
+
+def _config(title: str) -> str:
+    return f"""title: "{title}"
+author: vaelib
+only_build_toc_files: true
+execute:
+  execute_notebooks: "off"
+sphinx:
+  config:
+    html_show_copyright: false
+    nb_merge_streams: true
+    suppress_warnings: ["mystnb.unknown_mime_type", "myst.header"]
+parse:
+  myst_enable_extensions: ["dollarmath", "amsmath"]
+"""
+
+
+def _toc(chapters: list[Path]) -> str:
+    lines = ["format: jb-book", "root: index", "chapters:"]
+    lines += [f"  - file: {p.stem}" for p in chapters]
+    return "\n".join(lines) + "\n"
+
+
+def build_site(executed_dir: str | Path = BUILD_DIR / "notebooks", out_dir: str | Path = BUILD_DIR / "html",
+               figures_dir: str | Path = FIGURES_DIR, quiet: bool = True) -> Path:
+    """Build the site from the executed chapters in ``executed_dir`` into ``out_dir``; return ``out_dir/index.html``.
+
+    ``figures_dir`` is copied beside the pages so the landing page's figure links resolve.
+    """
+    executed_dir, out_dir, figures_dir = resolve(executed_dir), resolve(out_dir), resolve(figures_dir)
+    chapters = chapter_notebooks(executed_dir)
+    work = out_dir.parent / f".{out_dir.name}.source"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    try:
+        (work / "_config.yml").write_text(_config(TITLE))
+        (work / "_toc.yml").write_text(_toc(chapters))
+        (work / "index.md").write_text(landing_page())
+        for p in chapters:
+            shutil.copy2(p, work / p.name)
+        if figures_dir.exists():
+            shutil.copytree(figures_dir, work / "figures")
+        cmd = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(work), "--builder", "html"]
+        if quiet:
+            cmd.append("--quiet")
+        res = subprocess.run(cmd, capture_output=True, text=True)
+        html = work / "_build" / "html"
+        if res.returncode != 0 or not (html / "index.html").exists():
+            tail = "\n".join((res.stdout + res.stderr).strip().splitlines()[-30:])
+            raise RuntimeError(f"jupyter-book build of {work} failed (exit {res.returncode}):\n{tail}")
+        with atomic_dir(out_dir) as tmp:
+            shutil.copytree(html, tmp, dirs_exist_ok=True)
+            if figures_dir.exists():  # the README's links point at figures/...
+                shutil.copytree(figures_dir, tmp / "figures", dirs_exist_ok=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return out_dir / "index.html"
+
+
+def page_titles(out_dir: str | Path = BUILD_DIR / "html") -> dict[str, str]:
+    """Each chapter page's file name -> its first heading, read from the built HTML (for checks)."""
+    out = {}
+    for name in CHAPTERS:
+        page = resolve(out_dir) / f"{name}.html"
+        m = re.search(r"<h1>(.*?)<a class=\"headerlink\"", page.read_text(encoding="utf-8"), re.S) \
+            if page.exists() else None
+        out[name] = re.sub(r"<[^>]+>", "", m.group(1)).strip() if m else ""
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--executed", type=Path, default=BUILD_DIR / "notebooks",
+                    help="folder of executed chapters (default: build/notebooks, where `make book` puts them)")
+    ap.add_argument("--out", type=Path, default=BUILD_DIR / "html", help="site folder (default: build/html)")
+    ap.add_argument("--figures", type=Path, default=FIGURES_DIR, help="figures folder (default: figures/)")
+    args = ap.parse_args(argv)
+    index = build_site(args.executed, args.out, args.figures, quiet=False)
+    print(f"site: {index}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
