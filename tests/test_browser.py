@@ -399,5 +399,11 @@ def test_site_has_every_chapter_and_its_figures_load(browser, smoke_book, tmp_pa
             broken = [src for src, width in images if width == 0]
             assert not broken, f"{name}.html: pictures that do not load: {broken}"
             page.screenshot(path=str(SCREENSHOTS / f"site-{name}.png"), full_page=False)
+        # served from the site itself, offline: the stored widgets render, and so does the math
+        page.goto((index.parent / "02_mmd_vae.html").as_uri())
+        page.locator(".widget-slider").first.wait_for(state="attached", timeout=30_000)
+        assert page.locator(".widget-slider").count() >= 2, "the stored latent sliders did not render"
+        page.goto((index.parent / "03_event_boundaries.html").as_uri())
+        page.locator("mjx-container").first.wait_for(state="attached", timeout=30_000)
     finally:
         page.close()

@@ -12,6 +12,9 @@ the figures of a default run, the two commands) and one page per executed chapte
 Widgets are stored in the executed notebooks with their state; on the site they render as the
 ipywidgets HTML manager allows (controls appear; pictures that need the Python kernel to change
 stay as they were), and each chapter also writes a still figure of every widget to ``figures/``.
+The site reads offline: the widget manager, require.js and MathJax are taken from npm when the site
+is built (cached in ``build/.cache/site-js``) and served from the site itself; where npm cannot be
+reached the pages point at the usual CDNs instead, and say so when built.
 The site is built under a temporary name and renamed into place, so a failed build never leaves a
 half-built site where the last good one was.
 """
@@ -22,6 +25,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import nbformat
@@ -58,7 +62,50 @@ def chapter_notebooks(executed_dir: Path) -> list[Path]:
     return paths
 
 
-def _config(title: str) -> str:
+# npm packages served from the site itself, and the file of each that the pages load.
+SITE_JS = {"requirejs@2.3.7": "require.js", "@jupyter-widgets/html-manager@1.0.6": "dist/embed-amd.js",
+           "mathjax@3.2.2": "es5/tex-chtml.js"}
+
+
+def vendor_js(static_dir: Path, cache: Path = BUILD_DIR / ".cache" / "site-js") -> dict[str, str] | None:
+    """Unpack the npm packages of ``SITE_JS`` into ``static_dir``; return package -> path of its script there.
+
+    Each package is fetched once with ``npm pack`` into ``cache``. None when npm is missing or fails.
+    """
+    npm = shutil.which("npm")
+    if npm is None:
+        return None
+    cache.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for spec, script in SITE_JS.items():
+        name = spec.rsplit("@", 1)[0].lstrip("@").replace("/", "-")
+        version = spec.rsplit("@", 1)[1]
+        tgz = cache / f"{name}-{version}.tgz"
+        if not tgz.exists():
+            try:
+                subprocess.run([npm, "pack", spec, "--pack-destination", str(cache)], capture_output=True,
+                               check=True, timeout=300)
+            except (subprocess.SubprocessError, OSError):
+                return None
+        dest = static_dir / name
+        keep = f"package/{script.split('/')[0]}/" if "/" in script else f"package/{script}"
+        with tarfile.open(tgz) as tar:  # only the script's folder, without source maps
+            members = [m for m in tar.getmembers() if m.name.startswith(keep) and not m.name.endswith(".map")]
+            tar.extractall(dest, members=members, filter="data")
+        out[spec] = f"{name}/package/{script}"
+    return out
+
+
+def _config(title: str, js: dict[str, str] | None) -> str:
+    local = ""
+    if js:  # served from the site: no CDN needed
+        req, widgets = js["requirejs@2.3.7"], js["@jupyter-widgets/html-manager@1.0.6"]
+        local = f"""    html_static_path: ["_vendor"]
+    mathjax_path: "{js["mathjax@3.2.2"]}"
+    nb_ipywidgets_js:
+      "{req}": {{}}
+      "{widgets}": {{}}
+"""
     return f"""title: "{title}"
 author: vaelib
 only_build_toc_files: true
@@ -69,7 +116,7 @@ sphinx:
     html_show_copyright: false
     nb_merge_streams: true
     suppress_warnings: ["mystnb.unknown_mime_type", "myst.header"]
-parse:
+{local}parse:
   myst_enable_extensions: ["dollarmath", "amsmath"]
 """
 
@@ -92,7 +139,10 @@ def build_site(executed_dir: str | Path = BUILD_DIR / "notebooks", out_dir: str 
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     try:
-        (work / "_config.yml").write_text(_config(TITLE))
+        js = vendor_js(work / "_vendor")  # not _static: Jupyter Book would load every script in it
+        if js is None:
+            print("npm could not fetch the widget manager and MathJax: the site loads them from CDNs (online only)")
+        (work / "_config.yml").write_text(_config(TITLE, js))
         (work / "_toc.yml").write_text(_toc(chapters))
         (work / "index.md").write_text(landing_page())
         for p in chapters:
