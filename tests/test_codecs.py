@@ -40,7 +40,7 @@ def test_latent_bytes_close_to_the_model_information():
         p = p / p.sum()
         info_bits += -np.log2(p[q[c].ravel() - lo]).sum()
     n_bytes = len(codecs.encode_latent(q, pmf))
-    header = 4 + 1 + 2 * q.ndim + 4 * q.shape[0]
+    header = codecs.FRAME.size + 1 + 2 * q.ndim + 4 * q.shape[0]
     # the range coder gets within a few words of the ideal code length under the same model
     assert info_bits / 8 <= n_bytes <= info_bits / 8 * 1.02 + header + 16
     # and a worse model costs more bytes
@@ -154,3 +154,37 @@ def test_rate_at_quality():
     assert codecs.rate_at_quality(pts, 32.0) == pytest.approx(0.2)      # geometric midpoint
     assert codecs.rate_at_quality(pts, 30.0) == pytest.approx(0.1)
     assert np.isnan(codecs.rate_at_quality(pts, 29.0)) and np.isnan(codecs.rate_at_quality(pts, 35.0))
+
+
+def test_damaged_bitstreams_are_refused_by_name():
+    q = laplace_latent()
+    data = codecs.encode_latent(q, laplace_pmf(1.0))
+    with pytest.raises(ValueError, match="clip.vxn is cut short"):
+        codecs.decode_latent(data[:-4], laplace_pmf(1.0), name="clip.vxn")   # a whole word cut off
+    with pytest.raises(ValueError, match="cut short"):
+        codecs.decode_latent(data[:len(data) // 2], laplace_pmf(1.0))
+    with pytest.raises(ValueError, match="after its announced end"):
+        codecs.decode_latent(data + bytes(4), laplace_pmf(1.0))
+    flipped = bytearray(data)
+    flipped[-3] ^= 0x10
+    with pytest.raises(ValueError, match="corrupted"):
+        codecs.decode_latent(bytes(flipped), laplace_pmf(1.0))
+    # a header claiming a 65535^3 latent (with a CRC that matches) is refused before any allocation
+    body = bytes([3]) + np.array([65535] * 3, "<u2").tobytes() + bytes(64)
+    with pytest.raises(ValueError, match="absurd latent shape"):
+        codecs.decode_latent(codecs.frame_bitstream(body), laplace_pmf(1.0))
+    with pytest.raises(ValueError, match="bad magic"):
+        codecs.decode_latent(b"", laplace_pmf(1.0))
+
+
+def test_one_rd_schema_for_chapter_and_benchmark(tmp_path):
+    from vaelib.paths import PROJECT_ROOT
+
+    bench = codecs.load_rd(PROJECT_ROOT / "benchmarks" / "results" / "voxen_rd.json")
+    assert bench and all(p.clip_len > 0 for p in bench)
+    vox = [p for p in bench if p.codec == "voxen"]
+    assert vox and all(p.train_steps > 0 for p in vox)
+    assert all(np.isfinite(p.encode_fps) and p.encode_fps > 0 for p in bench)
+    (tmp_path / "extra.json").write_text('[{"codec": "x264", "bogus": 1}]')
+    with pytest.raises(ValueError, match=r"extra.json.*bogus"):
+        codecs.load_rd(tmp_path / "extra.json")

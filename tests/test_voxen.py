@@ -110,7 +110,7 @@ def test_bitstream_round_trip_bit_for_bit():
     assert np.array_equal(model.decompress(data), expected)
     # the real byte count is close to the entropy model's estimate
     est_bits = -torch.log2(model.entropy.likelihood(torch.from_numpy(q).float()[None])).sum().item()
-    header_bits = 8 * (5 + 2 * q.ndim + 4 * q.shape[0])
+    header_bits = 8 * (codecs.FRAME.size + 1 + 2 * q.ndim + 4 * q.shape[0])
     assert est_bits - 1 <= 8 * len(data) <= est_bits * 1.02 + header_bits + 64
 
 
@@ -173,7 +173,7 @@ def test_clips_split_and_sampler():
 
 
 def test_evaluate_counts_real_bytes():
-    from vaelib.voxen import evaluate_voxen
+    from vaelib.voxen_train import evaluate_voxen
 
     model = VoxEn(VoxEnConfig(**{**SMALL, "image_size": 64})).eval()   # MS-SSIM needs frames over 32 pixels
     clips = (np.random.default_rng(2).random((2, 8, 64, 64, 3)) * 255).astype(np.uint8)
@@ -221,7 +221,7 @@ def test_far_tail_values_still_code_exactly():
 
 def test_train_voxen_through_the_shared_trainer(tmp_path):
     from vaelib.train import TrainConfig, read_metrics
-    from vaelib.voxen import train_voxen
+    from vaelib.voxen_train import train_voxen
 
     fs = FakeFrameSet([20, 30, 12])
     cfg = VoxEnConfig(**SMALL)

@@ -13,6 +13,7 @@ One module per concern; imports point one way, from the top of this list down
 - ``codecs``      entropy coding of latents, classic codecs through ffmpeg, rate-distortion (RD) records
 - ``train``       the generic training loop: run folders, checkpoints, exact resume, metrics
 - ``mmdvae``      the MMD-VAE model, embedding and reconstruction helpers
+- ``voxen_train`` training VoxEn reference models (`python -m vaelib.voxen_train`), its RD evaluation
 - ``voxen``       VoxEn, the 3D-convolution video autoencoder, and its rate-distortion loss
 - ``losses``      MMD kernels and estimators, the MMD-VAE loss
 - ``metrics``     PSNR, SSIM, MS-SSIM

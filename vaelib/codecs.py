@@ -4,7 +4,9 @@ Three parts, each measured in bytes that exist:
 
 - ``encode_latent`` / ``decode_latent``: an integer latent (channels first) written with the range
   coder of the ``constriction`` library under a per-channel probability model, and read back bit
-  for bit. The byte count includes a small header (shape and per-channel symbol range).
+  for bit. Every bitstream is framed by ``frame_bitstream``: magic bytes, the body's length and its
+  CRC32, so a cut, padded or corrupted bitstream is refused with a clear error instead of decoding
+  to a wrong clip. The byte count includes this header.
 - ``run_codec``: x264, x265 (medium preset, no B-frames, one GOP per clip) and MJPEG (intra only)
   through the ffmpeg binary of ``imageio-ffmpeg``, on exactly the RGB clip a model sees. The bytes
   counted are the codec's raw elementary stream (Annex-B H.264/HEVC, concatenated JPEGs), with the
@@ -14,10 +16,12 @@ Three parts, each measured in bytes that exist:
 from __future__ import annotations
 
 import json
+import math
 import struct
 import subprocess
 import tempfile
 import time
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from functools import lru_cache
@@ -34,7 +38,11 @@ from .paths import atomic_path, resolve
 # Entropy coding of a quantized latent
 # ---------------------------------------------------------------------------------------------
 
-MAGIC = b"VXN1"
+MAGIC = b"VXN2"
+FRAME = struct.Struct("<4sII")
+"""The 12-byte frame of every VoxEn bitstream: magic, body length in bytes, CRC32 of the body."""
+MAX_LATENT_VALUES = 1 << 26
+"""A latent larger than this (64 Mi values) is refused as an absurd header, before any allocation."""
 PmfFn = Callable[[int, int, int], np.ndarray]
 """``pmf(channel, lo, hi)`` -> probabilities (float64, length ``hi - lo + 1``) of the symbols lo..hi."""
 
@@ -60,7 +68,7 @@ def encode_latent(symbols: np.ndarray, pmf: PmfFn) -> bytes:
     lo, hi = flat.min(axis=1), flat.max(axis=1)
     if lo.min() < -0x8000 or hi.max() > 0x7FFF:
         raise ValueError(f"latent values [{lo.min()}, {hi.max()}] exceed the int16 range of the header")
-    header = MAGIC + struct.pack("<B", q.ndim) + struct.pack(f"<{q.ndim}H", *q.shape)
+    header = struct.pack("<B", q.ndim) + struct.pack(f"<{q.ndim}H", *q.shape)
     header += np.stack([lo, hi], axis=1).astype("<i2").tobytes()
     encoder = constriction.stream.queue.RangeEncoder()
     for c in range(flat.shape[0]):
@@ -68,24 +76,51 @@ def encode_latent(symbols: np.ndarray, pmf: PmfFn) -> bytes:
             continue  # a constant channel costs nothing beyond its header
         model = constriction.stream.model.Categorical(_checked_pmf(pmf, c, int(lo[c]), int(hi[c])), perfect=False)
         encoder.encode((flat[c] - lo[c]).astype(np.int32), model)
-    return header + encoder.get_compressed().astype("<u4").tobytes()
+    return frame_bitstream(header + encoder.get_compressed().astype("<u4").tobytes())
 
 
-def decode_latent(data: bytes, pmf: PmfFn) -> np.ndarray:
-    """Decode the bytes of ``encode_latent`` with the same ``pmf``; return the int32 latent."""
+def frame_bitstream(body: bytes) -> bytes:
+    """``body`` behind the 12-byte frame: magic ``VXN2``, the body length, the body's CRC32."""
+    return FRAME.pack(MAGIC, len(body), zlib.crc32(body)) + body
+
+
+def unframe_bitstream(data: bytes, name: str = "bitstream") -> bytes:
+    """The body of a framed bitstream, checked: a wrong magic, a cut or padded body or a CRC mismatch raise
+    a ``ValueError`` that names ``name`` (e.g. the file it was read from)."""
+    data = bytes(data)
+    if len(data) < FRAME.size or data[:4] != MAGIC:
+        raise ValueError(f"{name} is not a VoxEn bitstream (bad magic bytes {data[:4]!r}, expected {MAGIC!r})")
+    _, length, crc = FRAME.unpack_from(data)
+    body = data[FRAME.size:]
+    if len(body) < length:
+        raise ValueError(f"{name} is cut short: its header announces {length} body bytes, {len(body)} are there")
+    if len(body) > length:
+        raise ValueError(f"{name} has {len(body) - length} bytes after its announced end ({length} body bytes)")
+    if zlib.crc32(body) != crc:
+        raise ValueError(f"{name} is corrupted: the CRC32 of its body does not match its header")
+    return body
+
+
+def decode_latent(data: bytes, pmf: PmfFn, name: str = "bitstream") -> np.ndarray:
+    """Decode the bytes of ``encode_latent`` with the same ``pmf``; return the int32 latent.
+
+    A damaged bitstream (see ``unframe_bitstream``) or an absurd shape raises a ``ValueError`` naming ``name``.
+    """
     import constriction
 
-    if len(data) < 5 or data[:4] != MAGIC:
-        raise ValueError("not a VoxEn latent bitstream (bad magic bytes)")
-    ndim = data[4]
-    pos = 5
-    shape = struct.unpack_from(f"<{ndim}H", data, pos)
-    pos += 2 * ndim
-    ranges = np.frombuffer(data, dtype="<i2", count=2 * shape[0], offset=pos).reshape(-1, 2).astype(np.int64)
+    body = unframe_bitstream(data, name)
+    ndim = body[0] if body else 0
+    pos = 1 + 2 * ndim
+    if ndim < 1 or len(body) < pos:
+        raise ValueError(f"{name}: bad latent header (ndim {ndim}, {len(body)} body bytes)")
+    shape = struct.unpack_from(f"<{ndim}H", body, 1)
+    if min(shape) < 1 or math.prod(shape) > MAX_LATENT_VALUES or len(body) < pos + 4 * shape[0]:
+        raise ValueError(f"{name}: absurd latent shape {shape} in its header")
+    ranges = np.frombuffer(body, dtype="<i2", count=2 * shape[0], offset=pos).reshape(-1, 2).astype(np.int64)
     pos += 4 * shape[0]
-    if (len(data) - pos) % 4:
-        raise ValueError("truncated VoxEn latent bitstream (body is not whole 32-bit words)")
-    words = np.frombuffer(data, dtype="<u4", offset=pos).astype(np.uint32)
+    if (len(body) - pos) % 4 or np.any(ranges[:, 0] > ranges[:, 1]):
+        raise ValueError(f"{name}: bad latent header (ranges or body length)")
+    words = np.frombuffer(body, dtype="<u4", offset=pos).astype(np.uint32)
     decoder = constriction.stream.queue.RangeDecoder(words)
     n = int(np.prod(shape[1:], dtype=np.int64))
     out = np.empty((shape[0], n), dtype=np.int32)
@@ -205,7 +240,12 @@ def run_codec(frames: np.ndarray, codec: str, setting: int, fps: float = 25.0) -
 
 @dataclass
 class RDPoint:
-    """One point of a rate-distortion curve, averaged over clips (a CompressAI-style JSON record)."""
+    """One point of a rate-distortion curve, averaged over clips: the one RD record of the book.
+
+    Written by chapter 4 and ``benchmarks/voxen_rd.py`` alike (``save_rd``), read by ``load_rd``.
+    ``encode_s``/``decode_s`` are seconds per clip; ``clip_len``, ``image_size`` and ``fps`` say what a
+    clip was; ``train_steps``/``train_s`` say how a learned codec was trained (0 for classic codecs).
+    """
     codec: str
     setting: float
     bpp: float
@@ -217,15 +257,35 @@ class RDPoint:
     n_bytes: int
     dataset: str = ""
     settings: str = ""
+    psnr_yuv: float | None = None
+    clip_len: int = 0
+    image_size: int = 0
+    fps: float = 0.0
+    train_steps: int = 0
+    train_s: float = 0.0
+    seed: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @property
+    def encode_fps(self) -> float:
+        """Frames encoded per second (NaN when the clip length is unknown)."""
+        return self.clip_len / self.encode_s if self.clip_len and self.encode_s > 0 else float("nan")
+
+    @property
+    def decode_fps(self) -> float:
+        """Frames decoded per second (NaN when the clip length is unknown)."""
+        return self.clip_len / self.decode_s if self.clip_len and self.decode_s > 0 else float("nan")
+
 
 def rd_point(codec: str, setting: float, clips: Sequence[np.ndarray], decoded: Sequence[np.ndarray],
              n_bytes: Sequence[int], encode_s: Sequence[float], decode_s: Sequence[float],
-             dataset: str = "", settings: str = "") -> RDPoint:
-    """Average per-clip rate (from byte counts), PSNR and MS-SSIM into one ``RDPoint``; times are totals per clip."""
+             dataset: str = "", settings: str = "", **fields) -> RDPoint:
+    """Average per-clip rate (from byte counts), PSNR and MS-SSIM into one ``RDPoint``; times are totals per clip.
+
+    ``fields`` fill the record's other fields (``fps``, ``train_steps``, ...); ``clip_len`` and
+    ``image_size`` come from the clips."""
     if not clips or len(clips) != len(decoded) or len(clips) != len(n_bytes):
         raise ValueError("need one decoded clip and one byte count per clip")
     bpps = [bits_per_pixel(b, *c.shape[:3]) for b, c in zip(n_bytes, clips)]
@@ -233,7 +293,8 @@ def rd_point(codec: str, setting: float, clips: Sequence[np.ndarray], decoded: S
                    psnr=float(np.mean([psnr(c, d) for c, d in zip(clips, decoded)])),
                    ms_ssim=float(np.mean([ms_ssim(c, d) for c, d in zip(clips, decoded)])),
                    encode_s=float(np.mean(encode_s)), decode_s=float(np.mean(decode_s)),
-                   n_clips=len(clips), n_bytes=int(np.sum(n_bytes)), dataset=dataset, settings=settings)
+                   n_clips=len(clips), n_bytes=int(np.sum(n_bytes)), dataset=dataset, settings=settings,
+                   clip_len=int(clips[0].shape[0]), image_size=int(clips[0].shape[1]), **fields)
 
 
 def classic_rd(clips: Sequence[np.ndarray], codecs: Sequence[str] = CLASSIC_CODECS,
@@ -248,7 +309,7 @@ def classic_rd(clips: Sequence[np.ndarray], codecs: Sequence[str] = CLASSIC_CODE
         args, fmt = codec_args(codec, s, clips[0].shape[0])
         points.append(rd_point(codec, s, clips, [c.decoded for c in coded], [c.n_bytes for c in coded],
                                [c.encode_s for c in coded], [c.decode_s for c in coded], dataset=dataset,
-                               settings=f"{ffmpeg_version()} | -f {fmt} " + " ".join(args)))
+                               settings=f"{ffmpeg_version()} | -f {fmt} " + " ".join(args), fps=float(fps)))
     return points
 
 
@@ -314,15 +375,22 @@ def save_rd(points: Sequence[RDPoint], path: str | Path) -> Path:
 
 
 def load_rd(path: str | Path) -> list[RDPoint]:
-    """Read RD points written by ``save_rd``."""
+    """Read RD points written by ``save_rd``; a file of another shape raises a ``ValueError`` naming it."""
 
     path = resolve(path)
     if not path.exists():
         raise FileNotFoundError(f"no RD results at {path}")
+    known = set(RDPoint.__dataclass_fields__)
     try:
         records = json.loads(path.read_text())
+        if not isinstance(records, list):
+            raise TypeError(f"expected a JSON list, got {type(records).__name__}")
+        for r in records:
+            extra = set(r) - known
+            if extra:
+                raise TypeError(f"unknown fields {sorted(extra)}")
         return [RDPoint(**r) for r in records]
-    except (json.JSONDecodeError, TypeError) as e:
+    except (json.JSONDecodeError, TypeError, AttributeError) as e:
         raise ValueError(f"{path} is not a list of RD records: {e}") from e
 
 

@@ -7,28 +7,23 @@ ConvTranspose3d layers. The latent is quantized to integers (uniform noise or st
 rounding while training), a per-channel entropy model gives its rate, and
 ``vaelib.codecs.encode_latent`` turns it into bytes with a real range coder.
 
-Everything a reader needs is in this file: ``VoxEnConfig`` (JSON round trip), ``VoxEn``
-(encoder, decoder, entropy model, ``compress``/``decompress``), ``rd_loss`` (rate + lambda *
-distortion) and the clip helpers that cut training and evaluation clips from a ``FrameSet``.
+Everything a reader needs to know the model is in this file: ``VoxEnConfig`` (JSON round trip),
+``VoxEn`` (encoder, decoder, entropy model, ``compress``/``decompress``) and ``rd_loss`` (rate +
+lambda * distortion). Training and rate-distortion evaluation live in ``vaelib.voxen_train``.
 """
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
-from functools import partial
-from pathlib import Path
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .codecs import CLASSIC_CODECS, classic_rd, decode_latent, encode_latent, rd_point
+from .codecs import decode_latent, encode_latent
 from .config import JSONConfig
-from .data import ClipSampler, clips_to_tensor, tensor_to_clips
-from .train import seed_everything, train
+from .data import clips_to_tensor, tensor_to_clips
 
 # ---------------------------------------------------------------------------------------------
 # Configuration
@@ -234,58 +229,3 @@ def rd_loss(model: VoxEn, batch: Tensor, lmbda: float) -> dict[str, Tensor]:
     psnr = 10 * torch.log10(1.0 / mse.detach().clamp_min(1e-10))
     return {"loss": out["bpp"] + lmbda * 255 ** 2 * mse, "bpp": out["bpp"].detach(), "mse": mse.detach(),
             "psnr": psnr}
-
-
-def train_voxen(frameset, movies: Sequence[str], config: VoxEnConfig, lmbda: float, train_config,
-                run_dir: str | Path, val_clips: np.ndarray | None = None, progress: bool = True) -> VoxEn:
-    """Train one VoxEn at rate-distortion trade-off ``lmbda`` with the shared trainer ``vaelib.train.train``.
-
-    Clips come from ``movies`` of ``frameset`` (a ``ClipSampler``); ``val_clips`` (uint8, a few held-out
-    clips) are scored on rate and PSNR every ``val_every`` steps. Calling it again on a finished run
-    folder with the same configs loads the trained weights instead of training again.
-    """
-
-    seed_everything(train_config.seed)
-    model = VoxEn(config)
-    sampler = ClipSampler(frameset, movies, config.clip_len, train_config.batch_size)
-    val_fn = None
-    if val_clips is not None and len(val_clips):
-        x_val = clips_to_tensor(np.asarray(val_clips[:4]))
-
-        def val_fn(m: VoxEn) -> dict[str, float]:
-            out = rd_loss(m, x_val.to(m._device()), lmbda)
-            return {k: float(v) for k, v in out.items()}
-
-    train(model, partial(rd_loss, lmbda=lmbda), sampler, train_config, run_dir, val_fn=val_fn,
-          extra_config={"voxen": asdict(config), "lmbda": float(lmbda), "movies": list(movies)},
-          progress=progress)
-    config.to_json(Path(run_dir) / "voxen.json")
-    return model.cpu().eval()
-
-
-def evaluate_voxen(model: VoxEn, clips: np.ndarray, setting: float, dataset: str = ""):
-    """Compress every clip to real bytes, decode them, and score: an ``RDPoint`` and the decoded clips."""
-
-    model = model.cpu().eval()
-    decoded, n_bytes, enc_s, dec_s = [], [], [], []
-    for clip in clips:
-        t0 = time.perf_counter()
-        data, _ = model.compress(clip)
-        t1 = time.perf_counter()
-        decoded.append(model.decompress(data))
-        dec_s.append(time.perf_counter() - t1)
-        enc_s.append(t1 - t0)
-        n_bytes.append(len(data))
-    point = rd_point("voxen", setting, list(clips), decoded, n_bytes, enc_s, dec_s, dataset=dataset,
-                     settings=f"lambda={setting} " + json.dumps(asdict(model.config), separators=(",", ":")))
-    return point, np.stack(decoded)
-
-
-def rd_comparison(models: dict[float, VoxEn], clips: np.ndarray, dataset: str,
-                  codec_settings: dict[str, Sequence[int]] | None = None, fps: float = 25.0,
-                  progress: bool = True) -> list:
-    """RD points of every VoxEn in ``models`` (keyed by lambda) and of the classic codecs, on the same clips."""
-    points = [evaluate_voxen(m, clips, lmbda, dataset=dataset)[0] for lmbda, m in models.items()]
-    names = list(codec_settings) if codec_settings else list(CLASSIC_CODECS)
-    return points + classic_rd(list(clips), codecs=names, settings=codec_settings, dataset=dataset, fps=fps,
-                               progress=progress)
