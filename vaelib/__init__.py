@@ -9,6 +9,7 @@ One module per concern; imports point one way, from the top of this list down
 - ``widgets``     latent sliders, frame scrubbers, clip comparisons (ipywidgets)
 - ``plots``       figures shared by chapters, written to ``figures/``
 - ``boundaries``  boundary signals from latents and pixels, comparison statistics
+- ``events``      event models over a latent trajectory: a Structured-Event-Memory-like model, online change points
 - ``annotations`` event-segmentation files; group boundary frequency; observer agreement
 - ``codecs``      entropy coding of latents, classic codecs through ffmpeg, rate-distortion (RD) records
 - ``train``       the generic training loop: run folders, checkpoints, exact resume, metrics

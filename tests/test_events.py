@@ -1,0 +1,76 @@
+"""Event models on planted streams: switches found where they were planted, none in a stationary stream."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vaelib import events as ev
+
+
+def _switching(n_seg=16, d=10, n_dyn=5, seed=0, noise=0.1):
+    """Switching linear dynamics: each segment follows one of ``n_dyn`` stable dynamics (revisited) towards
+    its own fixed point; returns the series and the true switch frames."""
+    rng = np.random.default_rng(seed)
+    dyn = [(0.9 * np.linalg.qr(rng.standard_normal((d, d)))[0], 3 * rng.standard_normal(d)) for _ in range(n_dyn)]
+    z, switches, k = [rng.standard_normal(d)], [], 0
+    for s in range(n_seg):
+        if s:
+            k = (k + rng.integers(1, n_dyn)) % n_dyn
+            switches.append(len(z) - 1)
+        a, c = dyn[k]
+        for _ in range(rng.integers(80, 160)):
+            z.append(c + a @ (z[-1] - c) + noise * rng.standard_normal(d))
+    return np.asarray(z[1:]), np.asarray(switches)
+
+
+def _mean_shifts(n_seg=16, d=10, seed=0):
+    """Piecewise-constant means in unit noise."""
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(80, 160, n_seg)
+    z = np.concatenate([rng.standard_normal(d) + rng.standard_normal((n, d)) for n in lengths])
+    return z, np.cumsum(lengths)[:-1]
+
+
+def _recovered(found, truth, tol=5):
+    return sum(len(found) and np.min(np.abs(found - b)) <= tol for b in truth)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_sem_finds_planted_switches_and_reuses_events(seed):
+    z, truth = _switching(seed=seed)
+    seg = ev.sem_segment(z)
+    assert _recovered(seg.boundaries, truth) == len(truth)
+    assert len(seg.boundaries) <= 1.3 * len(truth)
+    assert seg.n_events <= 7                      # 5 dynamics, revisited: old events are recognized
+    assert seg.labels.shape == (len(z),) and seg.surprise.shape == (len(z),)
+    # surprise under the running event peaks at the switches
+    assert np.median(seg.surprise[truth]) > np.percentile(seg.surprise, 95)
+    assert (seg.marks()[seg.boundaries] == 1).all() and seg.marks().sum() == len(seg.boundaries)
+
+
+def test_bocpd_finds_planted_mean_shifts():
+    z, truth = _mean_shifts()
+    seg = ev.bocpd_segment(z)
+    assert _recovered(seg.boundaries, truth) == len(truth)
+    assert len(seg.boundaries) <= 1.3 * len(truth)
+
+
+def test_stationary_streams_give_few_boundaries():
+    rng = np.random.default_rng(3)
+    a = 0.9 * np.linalg.qr(rng.standard_normal((10, 10)))[0]
+    z = [rng.standard_normal(10)]
+    for _ in range(3000):
+        z.append(a @ z[-1] + 0.1 * rng.standard_normal(10))
+    assert len(ev.sem_segment(np.asarray(z)).boundaries) <= 2
+    assert len(ev.bocpd_segment(rng.standard_normal((3000, 10))).boundaries) <= 2
+
+
+def test_event_models_reject_bad_series():
+    with pytest.raises(ValueError, match="2-D"):
+        ev.sem_segment(np.zeros(10))
+    z = np.random.default_rng(0).standard_normal((50, 3))
+    z[7, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        ev.bocpd_segment(z)
+    with pytest.raises(ValueError, match="hazard"):
+        ev.bocpd_segment(z[:5], hazard=2.0)
