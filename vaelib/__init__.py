@@ -13,6 +13,7 @@ One module per concern; imports point one way, from the top of this list down
 - ``annotations`` event-segmentation files; group boundary frequency; observer agreement
 - ``codecs``      entropy coding of latents, classic codecs through ffmpeg, rate-distortion (RD) records
 - ``train``       the generic training loop: run folders, checkpoints, exact resume, metrics
+- ``distributed`` several processes under torchrun: the process group, ranks, sharded batches, collectives
 - ``mmdvae``      the MMD-VAE model, embedding and reconstruction helpers
 - ``voxen_train`` training VoxEn reference models (`python -m vaelib.voxen_train`), its RD evaluation
 - ``voxen``       VoxEn, the 3D-convolution video autoencoder, and its rate-distortion loss

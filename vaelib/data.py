@@ -9,7 +9,7 @@ same batches.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -29,19 +29,26 @@ def to_tensor(frames: np.ndarray, device: torch.device | str = "cpu") -> torch.T
     return torch.from_numpy(np.array(frames)).to(device).permute(0, 3, 1, 2).float().div_(255.0)
 
 
-def frame_sampler(frames: np.ndarray, rows: np.ndarray, batch_size: int) -> Callable[[torch.Generator], torch.Tensor]:
-    """``sample_batch`` for ``train``: ``batch_size`` random frames (with replacement) from ``rows``.
+def frame_sampler(frames: np.ndarray, rows: np.ndarray, batch_size: int) -> FrameSampler:
+    """``sample_batch`` for ``train``: ``batch_size`` random frames (with replacement) from ``rows``."""
+    return FrameSampler(frames, rows, batch_size)
 
-    Rows are read in sorted order (fast on a memmap); the frames come back as (B, 3, S, S) floats.
+
+class FrameSampler:
+    """``sample_batch`` for ``vaelib.train.train``: random frames (with replacement) of ``rows``, (B, 3, S, S) floats.
+
+    Rows are read in sorted order (fast on a memmap). ``shard`` (a slice of the global batch, given
+    by the trainer under ``torchrun``) loads only that part of the batch the generator drew.
     """
-    rows = np.asarray(rows, dtype=np.int64)
-    if rows.size == 0:
-        raise ValueError("frame_sampler got no rows to sample from")
 
-    def sample(generator: torch.Generator) -> torch.Tensor:
-        pick = rows[torch.randint(len(rows), (batch_size,), generator=generator).numpy()]
-        return to_tensor(frames[np.sort(pick)])
-    return sample
+    def __init__(self, frames: np.ndarray, rows: np.ndarray, batch_size: int):
+        self.frames, self.rows, self.batch_size = frames, np.asarray(rows, dtype=np.int64), batch_size
+        if self.rows.size == 0:
+            raise ValueError("frame_sampler got no rows to sample from")
+
+    def __call__(self, generator: torch.Generator, shard: slice | None = None) -> torch.Tensor:
+        pick = np.sort(self.rows[torch.randint(len(self.rows), (self.batch_size,), generator=generator).numpy()])
+        return to_tensor(self.frames[pick[shard] if shard is not None else pick])
 
 
 class Split(NamedTuple):
@@ -143,10 +150,12 @@ class ClipSampler:
             raise ValueError(f"no movie among {list(movies)} has {length} frames for one clip")
         self.weights = torch.tensor(np.clip(self.spans, 0, None), dtype=torch.float64)
 
-    def __call__(self, generator: torch.Generator | None = None) -> Tensor:
+    def __call__(self, generator: torch.Generator | None = None, shard: slice | None = None) -> Tensor:
         idx = torch.multinomial(self.weights, self.batch_size, replacement=True, generator=generator).numpy()
         u = torch.rand(self.batch_size, generator=generator, dtype=torch.float64).numpy()
         starts = [self.rows[i].start + int(u[j] * self.spans[i]) for j, i in enumerate(idx)]
+        if shard is not None:  # under torchrun: this rank's part of the global batch
+            starts = starts[shard]
         clips = np.stack([np.asarray(self.fs.frames[s:s + self.length]) for s in starts])
         return clips_to_tensor(clips)
 

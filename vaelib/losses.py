@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from . import distributed
 from .config import JSONConfig
 
 KERNELS = ("rbf", "imq")
@@ -119,8 +120,19 @@ def mmd_vae_loss(x: torch.Tensor, x_hat: torch.Tensor, z: torch.Tensor, cfg: MMD
 
 
 def mmd_vae_loss_fn(cfg: MMDLossConfig) -> Callable[[torch.nn.Module, torch.Tensor], dict[str, torch.Tensor]]:
-    """A ``loss_fn(model, batch)`` for ``vaelib.train.train``: the model maps a batch to (x_hat, z)."""
+    """A ``loss_fn(model, batch)`` for ``vaelib.train.train``: the model maps a batch to (x_hat, z).
+
+    Under ``torchrun`` each process holds a slice of the batch while training (gradients on): the MMD
+    term is then taken over the codes of all processes (``distributed.gather``) against prior samples
+    drawn once on rank 0, so N processes optimise what one would with the same global batch.
+    """
     def loss_fn(model: torch.nn.Module, batch: torch.Tensor) -> dict[str, torch.Tensor]:
         x_hat, z = model(batch)
-        return mmd_vae_loss(batch, x_hat, z, cfg)
+        if not (distributed.active() and torch.is_grad_enabled()):
+            return mmd_vae_loss(batch, x_hat, z, cfg)
+        recon = F.mse_loss(x_hat, batch)
+        z_all = distributed.gather(z)
+        prior = distributed.shared_randn((cfg.n_prior or z_all.shape[0], z_all.shape[1]), z.device, z.dtype)
+        div = mmd(z_all, prior, cfg.kernel, cfg.scales, cfg.unbiased)
+        return {"loss": recon + cfg.mmd_weight * div, "recon": recon, "mmd": div}
     return loss_fn

@@ -17,13 +17,19 @@ A run lives in one self-describing folder::
 
 ``train`` called again on the same folder resumes from the checkpoint; a run stopped at any
 checkpoint and resumed ends, on CPU, with weights bitwise identical to a run that never stopped.
+
+One process is the default. Under ``torchrun --nproc-per-node N`` the same script trains one model in
+N processes with ``DistributedDataParallel`` (``vaelib.distributed``); the checkpoint then holds every
+rank's RNG state and resumes exactly with the same N.
 """
 from __future__ import annotations
 
 import csv
+import inspect
 import json
 import os
 import platform
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,7 +43,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from . import __version__
+from . import __version__, distributed
 from .config import JSONConfig
 from .paths import atomic_path
 
@@ -135,11 +141,14 @@ def _set_rng_state(state: dict[str, Any], generator: torch.Generator, device: to
 
 def save_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer: torch.optim.Optimizer, step: int,
                     config: dict[str, Any], rng: dict[str, Any], seconds: float = 0.0,
-                    log_sums: dict[str, float] | None = None, log_count: int = 0) -> None:
-    """Write a checkpoint atomically (a crash mid-write leaves the previous one intact)."""
+                    log_sums: dict[str, float] | None = None, log_count: int = 0, world_size: int = 1) -> None:
+    """Write a checkpoint atomically (a crash mid-write leaves the previous one intact).
+
+    ``world_size``: the number of processes that trained (``rng["ranks"]`` then holds each one's RNG state).
+    """
     state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
              "config": json.dumps(config), "rng": rng, "seconds": seconds,
-             "log_sums": dict(log_sums or {}), "log_count": log_count}
+             "log_sums": dict(log_sums or {}), "log_count": log_count, "world_size": world_size}
     with atomic_path(path, suffix=".pt") as tmp:
         torch.save(state, tmp)
 
@@ -255,16 +264,39 @@ def train(model: nn.Module,
     after that step, with a checkpoint (for tests, or to train in pieces). ``extra_config`` (e.g.
     the model and loss configs) is stored in ``config.json`` beside the TrainConfig. ``optimizer_fn``
     replaces the default Adam. Returns a ``TrainResult``; the model is left on the device, in eval mode.
+
+    Started by ``torchrun`` with several processes, every process calls ``train`` alike and they
+    train one model together (see ``vaelib.distributed``): ``config.batch_size`` is the global batch,
+    each process loads its share, rank 0 alone writes ``run_dir``, and ``loss_fn`` receives the model
+    wrapped in ``DistributedDataParallel`` (call it; its other methods are on ``model.module``).
     """
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    device = pick_device(config.device)
+    created = distributed.launched() and not distributed.active()
+    device = distributed.setup(config.device) if created else pick_device(config.device)
+    try:
+        return _train(model, loss_fn, sample_batch, config, Path(run_dir), device, val_fn, extra_config, resume,
+                      stop_at, optimizer_fn, progress)
+    finally:
+        if created:
+            distributed.teardown()
+
+
+def _train(model, loss_fn, sample_batch, config: TrainConfig, run_dir: Path, device: torch.device, val_fn,
+           extra_config, resume, stop_at, optimizer_fn, progress) -> TrainResult:
+    world, rank, main = distributed.world_size(), distributed.rank(), distributed.is_main()
+    if config.batch_size % world:
+        divisors = [n for n in range(1, config.batch_size + 1) if config.batch_size % n == 0]
+        raise ValueError(f"TrainConfig.batch_size={config.batch_size} (the global batch) cannot be split evenly "
+                         f"over the {world} processes torchrun started; start a number of processes that "
+                         f"divides it ({divisors[:8]}...) or change the batch size")
+    shard = distributed.shard_range(config.batch_size) if world > 1 else None
+    draw = _sharded(sample_batch, shard)
     model.to(device)
     full_config = {"train": config.to_dict(), **(extra_config or {})}
     optimizer = optimizer_fn(model, config) if optimizer_fn else torch.optim.Adam(
         model.parameters(), lr=config.lr, betas=config.betas, weight_decay=config.weight_decay)
-    generator = torch.Generator().manual_seed(config.seed)
-    torch.manual_seed(config.seed)  # the loss's own randomness (e.g. prior samples) starts here too
+    generator = torch.Generator().manual_seed(config.seed)  # the same on every rank: the global batch
+    # the loss's own randomness (e.g. prior samples, noise) starts here too; each rank has its own stream
+    torch.manual_seed(distributed.rank_seed(config.seed, rank))
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = False
 
@@ -272,75 +304,143 @@ def train(model: nn.Module,
     sums: dict[str, float] = {}  # training losses summed since the last log row
     n_sum = 0
     ckpt_path = run_dir / CHECKPOINT
-    if resume and ckpt_path.exists():
-        state = load_checkpoint(ckpt_path)  # on CPU: RNG states must stay there; load_state_dict moves the rest
-        _check_same_run(state["config"], full_config, ckpt_path)
+    # Rank 0 reads (or clears) the run folder and sends what it found, or the error, to every rank.
+    found: dict[str, Any] = {"state": None}
+    if main:
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            if resume and ckpt_path.exists():
+                state = load_checkpoint(ckpt_path)  # on CPU: RNG states must stay there
+                _check_same_run(state["config"], full_config, ckpt_path)
+                saved_world = int(state.get("world_size", 1))
+                if saved_world != world:
+                    raise ValueError(f"{ckpt_path} was written by a run of {saved_world} process(es); this one has "
+                                     f"{world}. Resume with the same number (torchrun --nproc-per-node "
+                                     f"{saved_world}, or no torchrun for 1) so it continues exactly, or pass "
+                                     f"resume=False to start over")
+                found["state"] = state
+            else:
+                for name in (CHECKPOINT, METRICS):
+                    (run_dir / name).unlink(missing_ok=True)
+        except (ValueError, FileNotFoundError, OSError) as e:
+            found = {"error": e}
+    found = distributed.broadcast_object(found)
+    if "error" in found:
+        raise found["error"]
+    if found["state"] is not None:
+        state = found["state"]
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        _set_rng_state(state["rng"], generator, device)
+        _set_rng_state(state["rng"]["ranks"][rank] if world > 1 else state["rng"], generator, device)
         step, seconds_before = int(state["step"]), float(state.get("seconds", 0.0))
         sums, n_sum = dict(state.get("log_sums", {})), int(state.get("log_count", 0))
-        _truncate_metrics(run_dir, step)
-    else:
-        for name in (CHECKPOINT, METRICS):
-            (run_dir / name).unlink(missing_ok=True)
-    with atomic_path(run_dir / "config.json", suffix=".json") as tmp:
-        tmp.write_text(json.dumps(full_config, indent=2) + "\n")
-    with atomic_path(run_dir / "environment.json", suffix=".json") as tmp:
-        tmp.write_text(json.dumps(environment(device), indent=2) + "\n")
+        if main:
+            _truncate_metrics(run_dir, step)
+    if main:
+        with atomic_path(run_dir / "config.json", suffix=".json") as tmp:
+            tmp.write_text(json.dumps(full_config, indent=2) + "\n")
+        with atomic_path(run_dir / "environment.json", suffix=".json") as tmp:
+            tmp.write_text(json.dumps({**environment(device), "world_size": world}, indent=2) + "\n")
 
+    net = model
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     target = min(config.steps, stop_at) if stop_at is not None else config.steps
-    log = _MetricsWriter(run_dir / METRICS)
+    log = _MetricsWriter(run_dir / METRICS) if main else None
     running: dict[str, float] = {}
     last_val: dict[str, float] = {}
+    saved_step = step
     t0 = time.perf_counter()
     model.train()
-    bar = tqdm(total=target, initial=min(step, target), desc=run_dir.name, disable=not progress,
+    bar = tqdm(total=target, initial=min(step, target), desc=run_dir.name, disable=not (progress and main),
                dynamic_ncols=True)
     try:
         while step < target:
-            batch = _to_device(sample_batch(generator), device)
-            out = loss_fn(model, batch)
-            loss = out["loss"]
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"loss is {loss.item()} at step {step + 1} in {run_dir}")
+            batch = _to_device(draw(generator), device)
+            out = loss_fn(net, batch)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            out["loss"].backward()
+            # One small collective per step: the losses averaged over ranks, and whether any rank ran out of time.
+            elapsed = seconds_before + time.perf_counter() - t0
+            out_of_time = config.max_seconds is not None and elapsed - seconds_before >= config.max_seconds
+            keys = list(out)
+            vec = torch.stack([torch.as_tensor(out[k]).detach().double().reshape(()).to(device) for k in keys]
+                              + [torch.tensor(float(out_of_time), dtype=torch.float64, device=device)])
+            vec = distributed.all_mean(vec).tolist()
+            values = dict(zip(keys, vec[:-1]))
+            if not np.isfinite(values["loss"]):
+                raise FloatingPointError(f"loss is {values['loss']} at step {step + 1} in {run_dir}")
             if config.grad_clip is not None:
                 nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             optimizer.step()
             step += 1
             bar.update(1)
 
-            values = {k: float(v.detach()) for k, v in out.items()}
             for k, v in values.items():
                 sums[k] = sums.get(k, 0.0) + v
                 running[k] = v if k not in running else 0.9 * running[k] + 0.1 * v
             n_sum += 1
-            elapsed = seconds_before + time.perf_counter() - t0
-            if config.max_seconds is not None and elapsed - seconds_before >= config.max_seconds:
+            if vec[-1] > 0:
                 target = step  # out of time: finish this step properly (log, validate, save)
             # The end of a run logs and validates; a pause at ``stop_at`` only saves, so a paused and
             # resumed run logs exactly the rows of an uninterrupted one.
             last = step == target and (stop_at is None or step < stop_at or step == config.steps)
             pause = step == target and not last
             if step % config.log_every == 0 or last:
-                log.write(step, "train", {k: s / n_sum for k, s in sums.items()}, elapsed)
+                if log is not None:
+                    log.write(step, "train", {k: s / n_sum for k, s in sums.items()}, elapsed)
                 sums, n_sum = {}, 0
                 bar.set_postfix({k: f"{v:.4g}" for k, v in running.items()}, refresh=False)
             if val_fn is not None and (step % config.val_every == 0 or last):
-                last_val = _validate(model, val_fn, device)
-                log.write(step, "val", last_val, elapsed)
+                last_val = _validate(model, val_fn, device)  # on every rank (a val_fn may use collectives)
+                if log is not None:
+                    log.write(step, "val", last_val, elapsed)
             if step % config.checkpoint_every == 0 or last or pause:
-                save_checkpoint(ckpt_path, model, optimizer, step, full_config, _rng_state(generator, device),
-                                seconds=seconds_before + time.perf_counter() - t0, log_sums=sums, log_count=n_sum)
+                rngs = distributed.gather_objects(_rng_state(generator, device))
+                if main:
+                    rng = {**rngs[0], "ranks": rngs} if world > 1 else rngs[0]
+                    save_checkpoint(ckpt_path, model, optimizer, step, full_config, rng,
+                                    seconds=seconds_before + time.perf_counter() - t0, log_sums=sums,
+                                    log_count=n_sum, world_size=world)
+                saved_step = step
+    except BaseException as e:
+        if world > 1:
+            print(f"[vaelib.train rank {rank}/{world}] stopped at step {step} by {type(e).__name__}: {e}\n"
+                  f"  {ckpt_path} holds step {saved_step}; run the same torchrun command again to resume from it "
+                  f"(if another rank failed first, its message above says why)", file=sys.stderr, flush=True)
+        raise
     finally:
         bar.close()
-        log.close()
+        if log is not None:
+            log.close()
     model.eval()
     if val_fn is not None and not last_val:  # nothing left to train: still report validation
         last_val = _validate(model, val_fn, device)
     return TrainResult(run_dir, step, seconds_before + time.perf_counter() - t0, last_val)
+
+
+def _sharded(sample_batch: Callable[..., Any], shard: slice | None) -> Callable[[torch.Generator], Any]:
+    """``sample_batch`` drawing only this rank's ``shard`` of the global batch.
+
+    A sampler with a ``shard`` keyword (``vaelib.data``'s) loads only that part; any other draws the
+    whole global batch and keeps the slice along dim 0. In one process (``shard=None``) it is unchanged.
+    """
+    if shard is None:
+        return sample_batch
+    if "shard" in inspect.signature(sample_batch).parameters:
+        return lambda generator: sample_batch(generator, shard=shard)
+    return lambda generator: _take(sample_batch(generator), shard)
+
+
+def _take(batch: Any, shard: slice) -> Any:
+    if isinstance(batch, torch.Tensor):
+        return batch[shard]
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(_take(b, shard) for b in batch)
+    if isinstance(batch, dict):
+        return {k: _take(v, shard) for k, v in batch.items()}
+    return batch
 
 
 def _check_same_run(saved: dict[str, Any], current: dict[str, Any], path: Path) -> None:

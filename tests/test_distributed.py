@@ -1,0 +1,122 @@
+"""Training in several processes (torchrun, gloo on CPU): the same weights as one process, exact resume, clear errors.
+
+Each torchrun launch takes a few seconds (two processes importing torch); the model is tiny.
+"""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from vaelib import distributed
+from vaelib.data import frame_sampler
+from vaelib.losses import MMDLossConfig, mmd_vae_loss_fn
+from vaelib.mmdvae import MMDVAE, MMDVAEConfig
+from vaelib.train import TrainConfig, load_checkpoint, read_metrics, train
+
+JOB = Path(__file__).with_name("ddp_job.py")
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "VAELIB_DIST_TIMEOUT_S": "60"}
+for _k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
+    ENV.pop(_k, None)
+
+
+def launch(run_dir, *args, nproc=2):
+    """Run tests/ddp_job.py in ``nproc`` processes under torchrun (or plainly for 1); return the finished process."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}"] \
+        if nproc > 1 else [sys.executable]
+    return subprocess.run([*cmd, str(JOB), str(run_dir), *map(str, args)], env=ENV, capture_output=True, text=True,
+                          timeout=300)
+
+
+def weights(run_dir):
+    return load_checkpoint(Path(run_dir) / "checkpoint.pt")["model"]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """One uninterrupted run in one process and one in two processes, same global batch (8), 12 steps."""
+    root = tmp_path_factory.mktemp("ddp")
+    for name, nproc in (("one", 1), ("two", 2)):
+        p = launch(root / name, nproc=nproc)
+        assert p.returncode == 0, p.stderr[-3000:]
+    return root
+
+
+def test_two_processes_match_one(runs):
+    one, two = weights(runs / "one"), weights(runs / "two")
+    assert one.keys() == two.keys()
+    for k in one:  # the same global batch and the same MMD over it: equal up to float rounding
+        torch.testing.assert_close(two[k], one[k], rtol=1e-4, atol=1e-6)
+    m1, m2 = read_metrics(runs / "one"), read_metrics(runs / "two")
+    assert m1[["step", "split", "metric"]].equals(m2[["step", "split", "metric"]])  # rank 0 logged every row once
+    np.testing.assert_allclose(m2.value, m1.value, rtol=1e-4, atol=1e-6)
+    env = json.loads((runs / "two" / "environment.json").read_text())
+    assert env["world_size"] == 2 and json.loads((runs / "one" / "environment.json").read_text())["world_size"] == 1
+    state = load_checkpoint(runs / "two" / "checkpoint.pt")
+    assert state["world_size"] == 2 and len(state["rng"]["ranks"]) == 2
+    assert not torch.equal(state["rng"]["ranks"][0]["torch"], state["rng"]["ranks"][1]["torch"])  # per-rank seeds
+    assert not list((runs / "two").glob(".*tmp*"))
+
+
+def test_killed_distributed_run_resumes_exactly(runs, tmp_path):
+    p = launch(tmp_path / "r", "--die-at", 8, "--die-how", "kill")  # rank 1 killed (SIGKILL) in step 8
+    assert p.returncode != 0
+    assert load_checkpoint(tmp_path / "r" / "checkpoint.pt")["step"] == 5  # the last checkpoint, intact
+    p = launch(tmp_path / "r")
+    assert p.returncode == 0, p.stderr[-3000:]
+    resumed, full = weights(tmp_path / "r"), weights(runs / "two")
+    assert all(torch.equal(resumed[k], full[k]) for k in full)  # bitwise, as in one process
+    assert read_metrics(tmp_path / "r").drop(columns="time_s").equals(read_metrics(runs / "two").drop(columns="time_s"))
+
+
+def test_a_dying_rank_is_named_and_the_folder_stays_resumable(tmp_path):
+    p = launch(tmp_path / "d", "--die-at", 7, "--die-rank", 1)
+    assert p.returncode != 0
+    assert "rank 1 fails on purpose" in p.stderr
+    assert "holds step 5; run the same torchrun command again" in p.stderr
+    assert load_checkpoint(tmp_path / "d" / "checkpoint.pt")["step"] == 5
+
+
+def test_world_size_must_divide_the_batch(tmp_path):
+    p = launch(tmp_path / "b", "--batch-size", 7)
+    assert p.returncode != 0
+    assert "TrainConfig.batch_size=7" in p.stderr and "cannot be split evenly over the 2 processes" in p.stderr
+    assert not (tmp_path / "b").exists()  # nothing written
+
+
+def test_resume_with_another_world_size_is_refused(runs, tmp_path):
+    import shutil
+    shutil.copytree(runs / "two", tmp_path / "w")
+    p = launch(tmp_path / "w", "--steps", 14, nproc=1)
+    assert p.returncode != 0
+    assert "was written by a run of 2 process(es); this one has 1" in p.stderr
+    assert load_checkpoint(tmp_path / "w" / "checkpoint.pt")["step"] == 12  # left as it was
+
+
+def test_cuda_where_there_is_none_under_torchrun(tmp_path, monkeypatch):
+    """The device is checked before any process group is joined, with a message saying what to pass."""
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    model = MMDVAE(MMDVAEConfig(image_size=16, channels=(4,), hidden=8, z_dim=2))
+    sampler = frame_sampler(np.zeros((4, 16, 16, 3), np.uint8), np.arange(4), 4)
+    loss_fn = mmd_vae_loss_fn(MMDLossConfig())
+    with pytest.raises(ValueError, match="names one device"):
+        train(model, loss_fn, sampler, TrainConfig(steps=1, batch_size=4, device="cuda:1"), tmp_path / "c")
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="CUDA is not available here; pass device='cpu'"):
+            train(model, loss_fn, sampler, TrainConfig(steps=1, batch_size=4, device="cuda"), tmp_path / "c")
+    assert not distributed.active() and not (tmp_path / "c").exists()
+
+
+def test_shard_range_and_samplers_split_the_global_batch():
+    frames = np.random.default_rng(0).integers(0, 256, (30, 8, 8, 3)).astype(np.uint8)
+    sampler = frame_sampler(frames, np.arange(30), 6)
+    whole = sampler(torch.Generator().manual_seed(1))
+    parts = [sampler(torch.Generator().manual_seed(1), shard=slice(i, i + 3)) for i in (0, 3)]
+    assert torch.equal(torch.cat(parts), whole)
+    assert distributed.shard_range(6) == slice(0, 6) and distributed.world_size() == 1
+    assert distributed.rank_seed(5, 0) == 5 and distributed.rank_seed(0, 1) != distributed.rank_seed(1, 0)
