@@ -5,10 +5,10 @@ import torch
 
 from vaelib import codecs
 from vaelib.data import ClipSampler, clips_to_tensor, movie_clips, split_movies, tensor_to_clips
-from vaelib.voxen import EntropyModel, VoxEn, VoxEnConfig, rd_loss
+from vaelib.voxen import GDN, EntropyModel, VoxEn, VoxEnConfig, gaussian_likelihood, rd_loss
 
 torch.set_num_threads(1)
-SMALL = dict(clip_len=8, image_size=16, channels=[8, 4], strides=[[4, 2, 2], [2, 2, 2]])
+SMALL = dict(clip_len=8, image_size=16, channels=[8, 4], strides=[[4, 2, 2], [2, 2, 2]], hyper_channels=3)
 
 
 def test_config_json_round_trip_and_validation(tmp_path):
@@ -24,13 +24,21 @@ def test_config_json_round_trip_and_validation(tmp_path):
         VoxEnConfig.from_json('{"clip_length": 8}')
 
 
-def test_default_config_is_the_original_shape():
+def test_default_config_is_a_wide_latent_with_a_hyperprior():
     cfg = VoxEnConfig()
-    assert cfg.clip_len == 64 and cfg.image_size == 64
     t, (h, w) = cfg.total_stride
     assert t > h == w                                    # strides larger along time than along space
-    assert cfg.latent_shape == (16, 4, 16, 16)
-    assert cfg.compression_ratio == pytest.approx(3 * 64 * 64 * 64 / (16 * 4 * 16 * 16))
+    assert cfg.channels[-1] >= 96 and cfg.entropy == "hyperprior"
+    assert cfg.latent_shape == (cfg.channels[-1], cfg.clip_len // t, cfg.image_size // h, cfg.image_size // w)
+    assert cfg.side_shape[2:] == (cfg.latent_shape[2] // 2, cfg.latent_shape[3] // 2)
+    model = VoxEn(cfg)
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Module) and "Conv" in type(m).__name__]
+    assert convs and all(isinstance(m, (torch.nn.Conv3d, torch.nn.ConvTranspose3d)) for m in convs)
+    assert any(isinstance(m, GDN) and m.inverse for m in model.g_s) and any(isinstance(m, GDN) for m in model.g_a)
+    with pytest.raises(ValueError, match="entropy"):
+        VoxEnConfig(entropy="laplace")
+    with pytest.raises(ValueError, match="hyper_stride"):
+        VoxEnConfig(**{**SMALL, "hyper_stride": [1, 3, 3]})
 
 
 def test_shapes_and_strides():
@@ -44,7 +52,7 @@ def test_shapes_and_strides():
     # each encoder layer divides each axis by exactly its stride
     shapes = [x.shape[2:]]
     h = x
-    for layer in model.encoder:
+    for layer in model.g_a:
         h = layer(h)
         if isinstance(layer, torch.nn.Conv3d):
             shapes.append(h.shape[2:])
@@ -88,30 +96,68 @@ def test_rate_is_minus_log2_likelihood_per_pixel():
     model = VoxEn(VoxEnConfig(**SMALL)).eval()
     x = torch.rand(3, 3, 8, 16, 16)
     out = model(x)
-    bits = -torch.log2(model.entropy.likelihood(torch.round(model.encode(x)))).sum()
+    y = model.encode(x)
+    z = torch.round(model.h_a(y.abs()))
+    side = -torch.log2(model.prior.likelihood(z)).sum()
+    bits = -torch.log2(gaussian_likelihood(torch.round(y), model.scales(z))).sum() + side
     assert out["bpp"].item() == pytest.approx(bits.item() / (3 * 8 * 16 * 16), rel=1e-5)
+    assert out["side_bpp"].item() == pytest.approx(side.item() / (3 * 8 * 16 * 16), rel=1e-5)
     loss = rd_loss(model, x, lmbda=0.01)
     mse = torch.mean((out["x_hat"] - x) ** 2)
     assert loss["loss"].item() == pytest.approx(out["bpp"].item() + 0.01 * 255 ** 2 * mse.item(), rel=1e-5)
+    fact = VoxEn(VoxEnConfig(**SMALL, entropy="factorized")).eval()
+    bits = -torch.log2(fact.prior.likelihood(torch.round(fact.encode(x)))).sum()
+    assert fact(x)["bpp"].item() == pytest.approx(bits.item() / (3 * 8 * 16 * 16), rel=1e-5)
 
 
-def test_bitstream_round_trip_bit_for_bit():
+def test_gaussian_likelihood_sums_to_one():
+    ks = torch.arange(-300, 301, dtype=torch.float64)
+    for s in (0.11, 0.7, 3.0, 50.0):
+        p = gaussian_likelihood(ks, torch.full_like(ks, s), floor=0.0)
+        assert p.sum().item() == pytest.approx(1.0, abs=1e-6)
+    assert gaussian_likelihood(torch.tensor(0.0), torch.tensor(0.01)).item() == pytest.approx(
+        gaussian_likelihood(torch.tensor(0.0), torch.tensor(0.11)).item())    # scales bounded below as coded
+
+
+@pytest.mark.parametrize("entropy", ["hyperprior", "factorized"])
+def test_bitstream_round_trip_bit_for_bit(entropy):
     torch.manual_seed(0)
-    cfg = VoxEnConfig(**SMALL)
+    cfg = VoxEnConfig(**SMALL, entropy=entropy)
     model = VoxEn(cfg).eval()
     with torch.no_grad():                                # spread the latent over many symbols
-        model.encoder[-1].weight.mul_(20)
+        model.g_a[-1].weight.mul_(20)
     clip = (np.random.default_rng(0).random((8, 16, 16, 3)) * 255).astype(np.uint8)
     data, q = model.compress(clip)
     assert q.shape == cfg.latent_shape and np.ptp(q) > 4
-    assert np.array_equal(codecs.decode_latent(data, model.entropy.pmf), q)
+    assert np.array_equal(model.decode_bitstream(data), q)
     # decompress is the decoder applied to exactly that quantized latent
     expected = tensor_to_clips(model.decode(torch.from_numpy(q).float()[None]))[0]
     assert np.array_equal(model.decompress(data), expected)
-    # the real byte count is close to the entropy model's estimate
-    est_bits = -torch.log2(model.entropy.likelihood(torch.from_numpy(q).float()[None])).sum().item()
-    header_bits = 8 * (codecs.FRAME.size + 1 + 2 * q.ndim + 4 * q.shape[0])
-    assert est_bits - 1 <= 8 * len(data) <= est_bits * 1.02 + header_bits + 64
+    assert model.compress(clip)[0] == data               # deterministic
+
+
+@pytest.mark.parametrize("entropy", ["hyperprior", "factorized"])
+def test_estimated_rate_within_3_percent_of_written_bytes(entropy):
+    torch.manual_seed(1)
+    model = VoxEn(VoxEnConfig(entropy=entropy)).eval()   # the full-size latent
+    t = np.arange(model.config.clip_len)[:, None, None]
+    yy, xx = np.mgrid[:64, :64]
+    clip = (127 + 60 * np.sin((xx + 2 * t) / 6.0) * np.cos(yy / 9.0))[..., None].repeat(3, -1)
+    clip = np.clip(clip + np.random.default_rng(1).normal(0, 4, clip.shape), 0, 255).astype(np.uint8)
+    data, _ = model.compress(clip)
+    est = model.estimated_bits(clip) / 8
+    assert abs(len(data) - est) <= 0.03 * len(data), (len(data), est)
+
+
+def test_damaged_bitstream_named_and_refused():
+    model = VoxEn(VoxEnConfig(**SMALL)).eval()
+    data, _ = model.compress((np.random.default_rng(1).random((8, 16, 16, 3)) * 255).astype(np.uint8))
+    with pytest.raises(ValueError, match="clip7.vxn is cut short"):
+        model.decompress(data[:-4], name="clip7.vxn")
+    bad = bytearray(data)
+    bad[-1] ^= 1
+    with pytest.raises(ValueError, match="clip7.vxn is corrupted"):
+        model.decompress(bytes(bad), name="clip7.vxn")
 
 
 def test_bitstream_survives_save_and_load(tmp_path):
@@ -120,8 +166,8 @@ def test_bitstream_survives_save_and_load(tmp_path):
     data, q = model.compress(clip)
     torch.save(model.state_dict(), tmp_path / "m.pt")
     other = VoxEn(VoxEnConfig(**SMALL)).eval()
-    other.load_state_dict(torch.load(tmp_path / "m.pt"))
-    assert np.array_equal(codecs.decode_latent(data, other.entropy.pmf), q)
+    other.load_state_dict(torch.load(tmp_path / "m.pt", weights_only=True))
+    assert np.array_equal(other.decode_bitstream(data), q)
 
 
 def test_training_steps_lower_the_rd_loss():
@@ -216,7 +262,8 @@ def test_far_tail_values_still_code_exactly():
     q = np.zeros((2, 4, 4), np.int32)
     q[0, 0, 0], q[1, 1, 1] = -1500, 1800         # the model gives these bins probability 0.0 in float64
     assert em.pmf(0, -1500, 0)[0] == 0.0
-    assert np.array_equal(codecs.decode_latent(codecs.encode_latent(q, em.pmf), em.pmf), q)
+    back = codecs.decode_latent(codecs.encode_latent(q, em.pmf, bound=2000), em.pmf, q.shape, bound=2000)
+    assert np.array_equal(back, q)
 
 
 def test_train_voxen_through_the_shared_trainer(tmp_path):

