@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from vaelib import distributed
-from vaelib.data import frame_sampler
+from vaelib.data import ClipSampler, frame_sampler
 from vaelib.losses import MMDLossConfig, mmd_vae_loss_fn
 from vaelib.mmdvae import MMDVAE, MMDVAEConfig
 from vaelib.train import TrainConfig, load_checkpoint, read_metrics, train
@@ -119,4 +119,16 @@ def test_shard_range_and_samplers_split_the_global_batch():
     parts = [sampler(torch.Generator().manual_seed(1), shard=slice(i, i + 3)) for i in (0, 3)]
     assert torch.equal(torch.cat(parts), whole)
     assert distributed.shard_range(6) == slice(0, 6) and distributed.world_size() == 1
+
+    class Store:  # the two things ClipSampler needs of a FrameSet
+        frames = np.random.default_rng(1).integers(0, 256, (50, 8, 8, 3)).astype(np.uint8)
+
+        def movie_rows(self, movie):
+            return {"a": slice(0, 20), "b": slice(20, 34), "c": slice(34, 50)}[movie]
+    clips = ClipSampler(Store(), ["b", "c"], length=5, batch_size=4)
+    host = [clips(torch.Generator().manual_seed(2), shard=sh) for sh in (None, slice(0, 2), slice(2, 4))]
+    assert torch.equal(torch.cat(host[1:]), host[0])
+    assert clips.to("cpu").store is not None and len(clips.store) == 30  # movies b and c only
+    assert all(torch.equal(a, clips(torch.Generator().manual_seed(2), shard=sh))
+               for a, sh in zip(host, (None, slice(0, 2), slice(2, 4))))
     assert distributed.rank_seed(5, 0) == 5 and distributed.rank_seed(0, 1) != distributed.rank_seed(1, 0)

@@ -156,3 +156,66 @@ def test_split_by_time_and_by_movie():
         split_frames(index, "movie", val_movies=["zzz"])
     with pytest.raises(ValueError, match="time_s"):
         split_frames(index.drop(columns="time_s"))
+
+
+# --- the GPU path's options, as far as they run on a CPU -------------------------------------------
+
+
+def test_frames_on_the_device_give_the_same_batches():
+    data = frames()
+    for sampler in (frame_sampler(data, np.arange(3, 30)[::-1], 6),):
+        host = [sampler(torch.Generator().manual_seed(s), shard=sh) for s in (0, 1) for sh in (None, slice(3, 6))]
+        assert sampler.to("cpu").store is not None
+        on_device = [sampler(torch.Generator().manual_seed(s), shard=sh) for s in (0, 1) for sh in (None, slice(3, 6))]
+        assert all(torch.equal(a, b) for a, b in zip(host, on_device))
+        assert sampler.to("cpu", max_bytes=100).store is None  # does not fit: stays on the host
+
+
+def test_data_on_device_changes_nothing_but_speed(tmp_path):
+    a, ra = run(tmp_path, "on")  # the default: on the CPU the frames are held as one torch tensor
+    b, rb = run(tmp_path, "off", data_on_device=False)
+    assert same_weights(a, b)
+    assert json.loads((ra.run_dir / "environment.json").read_text())["data_on_device"] is True
+    assert json.loads((rb.run_dir / "environment.json").read_text())["data_on_device"] is False
+
+
+def close_weights(a, b, **tol):
+    for k, v in a.state_dict().items():
+        torch.testing.assert_close(b.state_dict()[k], v, **tol)
+
+
+def test_channels_last_and_compile_compute_the_same(tmp_path):
+    ref, _ = run(tmp_path, "ref", steps=6)
+    cl, _ = run(tmp_path, "cl", steps=6, channels_last=True)
+    close_weights(ref, cl, rtol=1e-4, atol=1e-5)
+    assert cl.encoder[0].weight.is_contiguous(memory_format=torch.channels_last)
+    comp, r = run(tmp_path, "comp", steps=6, compile="eager")  # torch.compile's tracing, without code generation
+    close_weights(ref, comp, rtol=1e-4, atol=1e-5)
+    _, r = run(tmp_path, "comp", steps=8)  # compile and layout may change on resume
+    assert r.step == 8
+
+
+def test_bf16_autocast_trains_and_is_part_of_the_run(tmp_path):
+    ref, _ = run(tmp_path, "ref", steps=6)
+    bf, r = run(tmp_path, "bf", steps=6, precision="bf16")
+    assert all(torch.isfinite(v).all() for v in bf.state_dict().values())
+    assert not same_weights(ref, bf)  # it really ran in bfloat16 ...
+    close_weights(ref, bf, rtol=0.05, atol=0.02)  # ... and stayed near the float32 run
+    assert r.metrics.query("metric == 'mmd'").value.notna().all()
+    with pytest.raises(ValueError, match="different config"):
+        run(tmp_path, "bf", steps=8)  # precision changes what is computed: not resumable as fp32
+    with pytest.raises(ValueError, match="precision"):
+        TrainConfig(precision="fp8")
+
+
+def test_a_run_from_before_the_new_fields_resumes(tmp_path):
+    run(tmp_path, "old", stop_at=5)
+    path = tmp_path / "old" / "checkpoint.pt"
+    state = torch.load(path, weights_only=True)
+    cfg = json.loads(state["config"])
+    for k in ("precision", "channels_last", "compile", "data_on_device"):
+        del cfg["train"][k]
+    state["config"] = json.dumps(cfg)
+    torch.save(state, path)
+    _, r = run(tmp_path, "old")
+    assert r.step == 12

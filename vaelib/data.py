@@ -9,6 +9,7 @@ same batches.
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -39,16 +40,47 @@ class FrameSampler:
 
     Rows are read in sorted order (fast on a memmap). ``shard`` (a slice of the global batch, given
     by the trainer under ``torchrun``) loads only that part of the batch the generator drew.
+    ``to(device)`` keeps the training frames on ``device`` (as uint8) when they fit, so a batch is
+    gathered there and no frames cross from the host per step; the batches are the same either way.
     """
 
     def __init__(self, frames: np.ndarray, rows: np.ndarray, batch_size: int):
         self.frames, self.rows, self.batch_size = frames, np.asarray(rows, dtype=np.int64), batch_size
         if self.rows.size == 0:
             raise ValueError("frame_sampler got no rows to sample from")
+        self.store: Tensor | None = None  # the frames of ``rows``, on a device, once ``to`` put them there
+
+    def to(self, device: torch.device | str, max_bytes: int | None = None) -> FrameSampler:
+        """Put the training frames on ``device`` if they take at most ``max_bytes`` (default: see ``fits``)."""
+        device = torch.device(device)
+        size = self.rows.size * int(np.prod(self.frames.shape[1:]))
+        self.store = None
+        if fits(size, device, max_bytes):
+            self.store = torch.from_numpy(np.array(self.frames[self.rows])).to(device)
+        return self
 
     def __call__(self, generator: torch.Generator, shard: slice | None = None) -> torch.Tensor:
-        pick = np.sort(self.rows[torch.randint(len(self.rows), (self.batch_size,), generator=generator).numpy()])
-        return to_tensor(self.frames[pick[shard] if shard is not None else pick])
+        at = torch.randint(len(self.rows), (self.batch_size,), generator=generator).numpy()
+        at = at[np.argsort(self.rows[at], kind="stable")]  # frames in row order (fast on a memmap)
+        at = at[shard] if shard is not None else at
+        if self.store is not None:  # the same frames as below, gathered on the device
+            idx = torch.from_numpy(at).to(self.store.device, non_blocking=True)
+            return self.store[idx].permute(0, 3, 1, 2).float().div_(255.0)
+        return to_tensor(self.frames[self.rows[at]])
+
+
+def fits(n_bytes: int, device: torch.device, max_bytes: int | None = None) -> bool:
+    """Whether ``n_bytes`` of data may live on ``device``: at most ``max_bytes`` if given, else half of the
+    GPU's free memory (CUDA), or a quarter of the available RAM (CPU and others)."""
+    if max_bytes is None:
+        if device.type == "cuda":
+            max_bytes = torch.cuda.mem_get_info(device)[0] // 2
+        else:
+            try:
+                max_bytes = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 4
+            except (ValueError, OSError, AttributeError):
+                max_bytes = 0
+    return n_bytes <= max_bytes
 
 
 class Split(NamedTuple):
@@ -149,6 +181,17 @@ class ClipSampler:
         if np.all(self.spans < 1):
             raise ValueError(f"no movie among {list(movies)} has {length} frames for one clip")
         self.weights = torch.tensor(np.clip(self.spans, 0, None), dtype=torch.float64)
+        self.store: Tensor | None = None  # frames lo..hi of the store, on a device, once ``to`` put them there
+        self.lo = min(r.start for r in self.rows)
+
+    def to(self, device: torch.device | str, max_bytes: int | None = None) -> ClipSampler:
+        """Put the frames of the sampler's movies on ``device`` if they fit (``vaelib.data.fits``)."""
+        device = torch.device(device)
+        hi = max(r.stop for r in self.rows)
+        self.store = None
+        if fits((hi - self.lo) * int(np.prod(self.fs.frames.shape[1:])), device, max_bytes):
+            self.store = torch.from_numpy(np.array(self.fs.frames[self.lo:hi])).to(device)
+        return self
 
     def __call__(self, generator: torch.Generator | None = None, shard: slice | None = None) -> Tensor:
         idx = torch.multinomial(self.weights, self.batch_size, replacement=True, generator=generator).numpy()
@@ -156,6 +199,10 @@ class ClipSampler:
         starts = [self.rows[i].start + int(u[j] * self.spans[i]) for j, i in enumerate(idx)]
         if shard is not None:  # under torchrun: this rank's part of the global batch
             starts = starts[shard]
+        if self.store is not None:  # the same clips, cut on the device
+            at = torch.tensor(starts) - self.lo
+            at = (at[:, None] + torch.arange(self.length)).to(self.store.device, non_blocking=True)
+            return self.store[at].permute(0, 4, 1, 2, 3).float().div_(255.0)
         clips = np.stack([np.asarray(self.fs.frames[s:s + self.length]) for s in starts])
         return clips_to_tensor(clips)
 

@@ -115,6 +115,7 @@ def mmd_vae_loss(x: torch.Tensor, x_hat: torch.Tensor, z: torch.Tensor, cfg: MMD
                  generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
     """The MMD-VAE objective for one batch: {"loss", "recon", "mmd"} (loss = recon + mmd_weight * mmd)."""
     recon = F.mse_loss(x_hat, x)
+    z = z.float()  # under bf16 autocast the codes come in bfloat16: the kernel sums need float32
     div = mmd_to_prior(z, cfg.n_prior, cfg.kernel, cfg.scales, cfg.unbiased, generator)
     return {"loss": recon + cfg.mmd_weight * div, "recon": recon, "mmd": div}
 
@@ -131,7 +132,7 @@ def mmd_vae_loss_fn(cfg: MMDLossConfig) -> Callable[[torch.nn.Module, torch.Tens
         if not (distributed.active() and torch.is_grad_enabled()):
             return mmd_vae_loss(batch, x_hat, z, cfg)
         recon = F.mse_loss(x_hat, batch)
-        z_all = distributed.gather(z)
+        z_all = distributed.gather(z.float())
         prior = distributed.shared_randn((cfg.n_prior or z_all.shape[0], z_all.shape[1]), z.device, z.dtype)
         div = mmd(z_all, prior, cfg.kernel, cfg.scales, cfg.unbiased)
         return {"loss": recon + cfg.mmd_weight * div, "recon": recon, "mmd": div}

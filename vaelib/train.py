@@ -67,9 +67,16 @@ class TrainConfig(JSONConfig):
     val_every: int = 250
     checkpoint_every: int = 250
     max_seconds: float | None = None  # stop early (with a checkpoint) once training took this long
+    # How fast (the GPU path; each also runs on the CPU). See ``train`` for what each does.
+    precision: str = "fp32"           # "fp32", or "bf16": autocast the model and loss to bfloat16
+    channels_last: bool = False       # convolution weights and batches in channels-last memory layout
+    compile: str | None = None        # a torch.compile backend for the model ("inductor"); None: eager
+    data_on_device: bool = True       # keep the sampler's frames on the device when they fit
 
     def __post_init__(self) -> None:
         self.betas = tuple(float(b) for b in self.betas)  # type: ignore[assignment]
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"TrainConfig.precision must be one of {list(PRECISIONS)}, got {self.precision!r}")
         for name in ("steps", "batch_size", "log_every", "val_every", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"TrainConfig.{name} must be >= 1, got {getattr(self, name)}")
@@ -77,8 +84,10 @@ class TrainConfig(JSONConfig):
             raise ValueError(f"TrainConfig.lr must be > 0, got {self.lr}")
 
 
-# Fields that may change between a run and its resumption without changing what is computed.
-RESUMABLE_CHANGES = {"steps", "device", "max_seconds", "log_every", "val_every", "checkpoint_every"}
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
+# Fields that may change between a run and its resumption without changing what is computed (up to float rounding).
+RESUMABLE_CHANGES = {"steps", "device", "max_seconds", "log_every", "val_every", "checkpoint_every",
+                     "channels_last", "compile", "data_on_device"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -225,14 +234,27 @@ class TrainResult:
         return read_metrics(self.run_dir)
 
 
-def _to_device(batch: Any, device: torch.device) -> Any:
+def _to_device(batch: Any, device: torch.device, layout: dict[int, torch.memory_format] | None = None) -> Any:
+    """``batch`` (tensors, or lists/tuples/dicts of them) on ``device``; in ``layout``'s memory format by rank."""
     if isinstance(batch, torch.Tensor):
-        return batch.to(device, non_blocking=True)
+        batch = batch.to(device, non_blocking=True)
+        return batch.contiguous(memory_format=layout[batch.ndim]) if layout and batch.ndim in layout else batch
     if isinstance(batch, (list, tuple)):
-        return type(batch)(_to_device(b, device) for b in batch)
+        return type(batch)(_to_device(b, device, layout) for b in batch)
     if isinstance(batch, dict):
-        return {k: _to_device(v, device) for k, v in batch.items()}
+        return {k: _to_device(v, device, layout) for k, v in batch.items()}
     return batch
+
+
+def _channels_last(model: nn.Module) -> dict[int, torch.memory_format]:
+    """Put the model's 4-d (2D convolution) and 5-d (3D convolution) weights in channels-last layout.
+
+    Returns the layouts by tensor rank, for the batches."""
+    layout = {4: torch.channels_last, 5: torch.channels_last_3d}
+    for p in model.parameters():
+        if p.ndim in layout:
+            p.data = p.data.contiguous(memory_format=layout[p.ndim])
+    return layout
 
 
 def _validate(model: nn.Module, val_fn: Callable[[nn.Module], dict[str, float]],
@@ -289,8 +311,12 @@ def _train(model, loss_fn, sample_batch, config: TrainConfig, run_dir: Path, dev
                          f"over the {world} processes torchrun started; start a number of processes that "
                          f"divides it ({divisors[:8]}...) or change the batch size")
     shard = distributed.shard_range(config.batch_size) if world > 1 else None
+    resident = False
+    if config.data_on_device and hasattr(sample_batch, "to"):  # vaelib.data's samplers
+        resident = getattr(sample_batch.to(device), "store", None) is not None
     draw = _sharded(sample_batch, shard)
     model.to(device)
+    layout = _channels_last(model) if config.channels_last else None
     full_config = {"train": config.to_dict(), **(extra_config or {})}
     optimizer = optimizer_fn(model, config) if optimizer_fn else torch.optim.Adam(
         model.parameters(), lr=config.lr, betas=config.betas, weight_decay=config.weight_decay)
@@ -340,12 +366,16 @@ def _train(model, loss_fn, sample_batch, config: TrainConfig, run_dir: Path, dev
         with atomic_path(run_dir / "config.json", suffix=".json") as tmp:
             tmp.write_text(json.dumps(full_config, indent=2) + "\n")
         with atomic_path(run_dir / "environment.json", suffix=".json") as tmp:
-            tmp.write_text(json.dumps({**environment(device), "world_size": world}, indent=2) + "\n")
+            tmp.write_text(json.dumps({**environment(device), "world_size": world, "data_on_device": resident},
+                                      indent=2) + "\n")
 
     net = model
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
         net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    if config.compile:
+        net = torch.compile(net, backend=config.compile)
+    amp_dtype = PRECISIONS[config.precision]
     target = min(config.steps, stop_at) if stop_at is not None else config.steps
     log = _MetricsWriter(run_dir / METRICS) if main else None
     running: dict[str, float] = {}
@@ -355,34 +385,48 @@ def _train(model, loss_fn, sample_batch, config: TrainConfig, run_dir: Path, dev
     model.train()
     bar = tqdm(total=target, initial=min(step, target), desc=run_dir.name, disable=not (progress and main),
                dynamic_ncols=True)
+    pending: list[torch.Tensor] = []  # each step's losses, kept on the device until the next sync
+    keys: list[str] = []
     try:
         while step < target:
-            batch = _to_device(draw(generator), device)
-            out = loss_fn(net, batch)
+            batch = _to_device(draw(generator), device, layout)
+            with torch.autocast(device.type, dtype=amp_dtype or torch.bfloat16, enabled=amp_dtype is not None):
+                out = loss_fn(net, batch)
             optimizer.zero_grad(set_to_none=True)
             out["loss"].backward()
-            # One small collective per step: the losses averaged over ranks, and whether any rank ran out of time.
-            elapsed = seconds_before + time.perf_counter() - t0
-            out_of_time = config.max_seconds is not None and elapsed - seconds_before >= config.max_seconds
             keys = list(out)
-            vec = torch.stack([torch.as_tensor(out[k]).detach().double().reshape(()).to(device) for k in keys]
-                              + [torch.tensor(float(out_of_time), dtype=torch.float64, device=device)])
-            vec = distributed.all_mean(vec).tolist()
-            values = dict(zip(keys, vec[:-1]))
-            if not np.isfinite(values["loss"]):
-                raise FloatingPointError(f"loss is {values['loss']} at step {step + 1} in {run_dir}")
+            pending.append(torch.stack([torch.as_tensor(out[k]).detach().double().reshape(()).to(device)
+                                        for k in keys]))
             if config.grad_clip is not None:
                 nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             optimizer.step()
             step += 1
             bar.update(1)
 
-            for k, v in values.items():
-                sums[k] = sums.get(k, 0.0) + v
-                running[k] = v if k not in running else 0.9 * running[k] + 0.1 * v
-            n_sum += 1
-            if vec[-1] > 0:
+            elapsed = seconds_before + time.perf_counter() - t0
+            out_of_time = config.max_seconds is not None and elapsed - seconds_before >= config.max_seconds
+            if out_of_time and world == 1:
                 target = step  # out of time: finish this step properly (log, validate, save)
+            sync = (step % config.log_every == 0 or step % config.val_every == 0
+                    or step % config.checkpoint_every == 0 or step == target)
+            if sync:
+                # The only host copy and collective between steps: each step's losses since the last sync,
+                # averaged over ranks, and (under torchrun) whether any rank ran out of time.
+                flag = torch.tensor([float(out_of_time)], dtype=torch.float64, device=device)
+                flat = distributed.all_mean(torch.cat([torch.stack(pending).flatten(), flag])).tolist()
+                if world > 1 and flat[-1] > 0:
+                    target = step
+                rows = [flat[i:i + len(keys)] for i in range(0, len(flat) - 1, len(keys))]
+                pending = []
+                for i, row in enumerate(rows):
+                    values = dict(zip(keys, row))
+                    if not np.isfinite(values["loss"]):
+                        raise FloatingPointError(f"loss is {values['loss']} at step {step - len(rows) + i + 1} "
+                                                 f"in {run_dir}")
+                    for k, v in values.items():
+                        sums[k] = sums.get(k, 0.0) + v
+                        running[k] = v if k not in running else 0.9 * running[k] + 0.1 * v
+                    n_sum += 1
             # The end of a run logs and validates; a pause at ``stop_at`` only saves, so a paused and
             # resumed run logs exactly the rows of an uninterrupted one.
             last = step == target and (stop_at is None or step < stop_at or step == config.steps)
@@ -446,6 +490,8 @@ def _take(batch: Any, shard: slice) -> Any:
 def _check_same_run(saved: dict[str, Any], current: dict[str, Any], path: Path) -> None:
     def strip(cfg: dict[str, Any]) -> dict[str, Any]:
         cfg = json.loads(json.dumps(cfg))
+        if "train" in cfg:  # a run from before a field existed ran with its default
+            cfg["train"] = {**TrainConfig().to_dict(), **cfg["train"]}
         for k in RESUMABLE_CHANGES:
             cfg.get("train", {}).pop(k, None)
         return cfg
