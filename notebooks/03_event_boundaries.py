@@ -28,8 +28,11 @@
 # 2. the latent trajectory in 2-D, coloured by event;
 # 3. boundary **signals**: latent speed $\lVert z_t - z_{t-1}\rVert$; the error of a small model that
 #    predicts $z_t$ from the recent past (cross-fitted, so it never scores frames it was fitted on);
-#    change points of $z$ (`ruptures`); and pixel baselines (frame difference, PySceneDetect's
-#    content score, optical-flow magnitude);
+#    change points of $z$ (`ruptures`); two **event models** that infer which event is running (a
+#    Structured-Event-Memory-like model and Bayesian online change-point detection), with their
+#    surprise and boundaries; the same latent signals on codes that **know time** (filtered with a
+#    memory); and pixel baselines (frame difference, PySceneDetect's content score, optical-flow
+#    magnitude);
 # 4. the comparison: Pearson r with the boundary frequency for bins of 0.2 to 8 s, against a null of
 #    circular shifts (which keeps each signal's own smoothness), and precision / recall / F1 against
 #    the true boundaries within ±1 s;
@@ -59,6 +62,8 @@ smooth_s = 0.25                # Gaussian smoothing of the latent signals (s)
 pred_lags = 3                  # the predictor sees z at t - lag, ..., t - pred_lags * lag
 pred_lag_s = 0.2
 pred_folds = 5                 # blocks per movie for cross-fitting
+event_rate_hz = 4.0            # the event models see the codes averaged down to this many samples per second
+temporal = True                # also compute the latent signals on codes filtered with a memory (suffix _kalman)
 show_movie = ""                # movie for the figures and the scrubber; empty: the first
 seed = 0
 
@@ -148,10 +153,26 @@ plots.save_figure(fig, figures_dir, "03_trajectory.png")
 # model fitted on the other blocks (of all movies) only, so it cannot memorize what it scores.
 # Change points come from `ruptures` (kernel change-point detection), asked for as many as there are
 # true boundaries (or as an average observer marks).
+#
+# **Event models** (`vaelib.events`) go one step further and ask *which event is running*. The
+# Structured Event Memory model (Franklin et al. 2020) keeps a set of events, each with its own linear
+# dynamics $z_{t+1} \approx A z_t + b$ learned online (Bayesian linear regression), and a sticky
+# Chinese-restaurant-process prior: the running event is likely to go on, an old event can come back,
+# a new one can start. Each step goes to the event that best predicts it, prior included; `sem_surprise`
+# is how badly the running event predicted the step ($-\log$ predictive density), `sem_boundaries`
+# marks where the inferred event changes. Its simpler rival, Bayesian online change-point detection
+# (Adams & MacKay 2007), only asks how long the current stretch of similar codes has run
+# (`bocpd_*`). Both see the codes averaged to `event_rate_hz` samples per second.
+#
+# **A trajectory that knows time.** The MMD-VAE codes every frame on its own. With `temporal`, the
+# latent signals marked `_kalman` are computed again on codes filtered causally with a memory: a
+# Kalman filter of a local-level model (each dimension a slow random walk seen through frame noise),
+# its gain fitted per movie and dimension. Does temporal context help? The table below says.
 
 # %%
 signals = sg.compute_signals(fs.index, z, fs.frames, fps, smooth_s=smooth_s, n_lags=pred_lags,
-                             lag_s=pred_lag_s, n_folds=pred_folds, n_bkps=count)
+                             lag_s=pred_lag_s, n_folds=pred_folds, n_bkps=count, event_rate_hz=event_rate_hz,
+                             temporal=temporal)
 freq = (ann.bin_centers(durations[movie], 0.5), ann.group_frequency(presses, movie, durations[movie], 0.5))
 fig = plots.boundary_signals(signals, movie, freq, truth[movie] if truth is not None else None)
 plots.save_figure(fig, figures_dir, "03_signals.png")
@@ -190,16 +211,28 @@ write_metrics({**meta, "results": {r.signal: {k: v for k, v in r._asdict().items
                                    for r in table.itertuples(index=False)}}, metrics_path, out_dir)
 
 # %% [markdown]
+# Temporal context, signal by signal: the same latent signal on the single-frame codes and on the
+# codes filtered with a memory.
+
+# %%
+if temporal:
+    display(sg.temporal_comparison(table))
+
+# %% [markdown]
 # ## 6 · Scrub through it
 #
 # Move the slider: the frame, its reconstruction by the MMD-VAE, where the frame sits on the latent
-# trajectory (red dot; crosses are boundaries), and the signals with a cursor. (In a headless run the
+# trajectory (red dot; crosses are boundaries), and the signals with a cursor; the two colour bands
+# are the events the SEM model and the change-point model inferred (one colour per event).
+# (In a headless run the
 # widget is stored but not shown; the static figure below shows the same view at a few moments.)
 
 # %%
 sig_movie = {n: sg.standardize(sg.fill_nan(signals[n].to_numpy()[rows])) for n in sg.signal_names(signals)}
+event_rows = {f"{name} events": signals[f"{name.lower()}_event"].to_numpy()[rows] for name in ("SEM", "BOCPD")}
 pics = widgets.EventScrubberPictures(fs.frames[rows], recon[rows], xy[rows], t_movie, sig_movie,
-                                     boundaries=marks, frequency=freq, events=sg.segment_labels(t_movie, marks))
+                                     boundaries=marks, frequency=freq, events=sg.segment_labels(t_movie, marks),
+                                     labels=event_rows)
 display(widgets.event_scrubber(pics, movie))
 moments = [t_movie[len(t_movie) // 5]] + ([marks[0] + 0.5] if len(marks) else []) + [t_movie[-len(t_movie) // 5]]
 fig = widgets.event_scrubber_figure(pics, moments)

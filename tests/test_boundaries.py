@@ -133,8 +133,9 @@ def test_compute_signals_and_bad_inputs():
     frames = rng.integers(0, 255, (140, 16, 16, 3), dtype=np.uint8)
     sig = sg.compute_signals(index, z, frames, {"a": FPS, "b": FPS}, progress=False,
                              n_bkps={"a": 2, "b": 1})
-    assert list(sig.columns[3:]) == list(sg.SIGNALS)
-    assert np.isfinite(sig[list(sg.SIGNALS)].to_numpy()).all()
+    assert list(sig.columns[3:]) == list(sg.SIGNALS) + list(sg.LABELS)
+    assert sg.signal_names(sig) == list(sg.SIGNALS)          # event labels are not signals
+    assert np.isfinite(sig[list(sg.SIGNALS) + list(sg.LABELS)].to_numpy()).all()
     assert sig.groupby("movie")["change_points"].sum().to_dict() == {"a": 2, "b": 1}
     with pytest.raises(ValueError, match="latents have 139 rows but the frame index has 140"):
         sg.compute_signals(index, z[:-1], frames, {"a": FPS, "b": FPS}, progress=False)
@@ -160,7 +161,10 @@ def test_event_scrubber_moves_its_cursor():
     frames = rng.integers(0, 255, (n, 16, 16, 3), dtype=np.uint8)
     t = np.arange(n) / FPS
     pics = widgets.EventScrubberPictures(frames, frames[:, ::-1], rng.standard_normal((n, 2)), t,
-                                         {"speed": rng.random(n)}, boundaries=np.array([2.0]), scale=2)
+                                         {"speed": rng.random(n)}, boundaries=np.array([2.0]), scale=2,
+                                         labels={"SEM events": np.repeat([0, 1, 0, 2, 2], 10)})
+    plain = widgets.EventScrubberPictures(frames, frames, np.zeros((n, 2)), t, {"speed": rng.random(n)}, scale=2)
+    assert pics.signals(0).shape[0] > plain.signals(0).shape[0]        # the label band is a row of its own
     view = widgets.event_scrubber(pics, "m")
     first = {k: im.value for k, im in view.images.items()}
     view.slider.value = 3.0
@@ -171,6 +175,8 @@ def test_event_scrubber_moves_its_cursor():
         assert view.images[k].value != first[k], k
     with pytest.raises(ValueError, match="trajectory has 49 rows"):
         widgets.EventScrubberPictures(frames, frames, np.zeros((49, 2)), t, {})
+    with pytest.raises(ValueError, match="SEM events has 49 rows"):
+        widgets.EventScrubberPictures(frames, frames, np.zeros((n, 2)), t, {}, labels={"SEM events": np.zeros(49)})
 
 
 @pytest.mark.slow
@@ -220,3 +226,12 @@ def _other_movie_presses(tmp_path):
     f = tmp_path / "other.dat"
     f.write_text("SubjNum\tCondition\tMovie\tMS\ne1\tw\tZ\t1000\n")
     return f
+
+
+def test_temporal_comparison_pairs_each_signal_with_its_filtered_twin():
+    table = pd.DataFrame({"signal": ["latent_speed", "latent_speed_kalman", "sem_surprise", "flow_magnitude"],
+                          "r_observers": [0.1, 0.3, 0.2, 0.5], "f1": [0.4, 0.2, 0.5, 0.6]})
+    out = sg.temporal_comparison(table).set_index("signal")
+    assert list(out.index) == ["latent_speed"]          # sem_surprise has no twin in this table
+    assert out.loc["latent_speed", "r_observers_gain"] == pytest.approx(0.2)
+    assert out.loc["latent_speed", "f1_gain"] == pytest.approx(-0.2)

@@ -74,3 +74,31 @@ def test_event_models_reject_bad_series():
         ev.bocpd_segment(z)
     with pytest.raises(ValueError, match="hazard"):
         ev.bocpd_segment(z[:5], hazard=2.0)
+
+
+def test_segment_frames_maps_blocks_back_to_frames():
+    z, truth = _switching(n_seg=6, seed=2)
+    z = np.repeat(z, 3, axis=0)                   # 3 frames per sample: 12 fps seen at 4 Hz
+    seg = ev.segment_frames(z, fps=12.0, model="sem", rate_hz=4.0)
+    assert seg.labels.shape == (len(z),) and seg.surprise.shape == (len(z),)
+    assert (seg.boundaries % 3 == 0).all()
+    assert _recovered(seg.boundaries, 3 * truth, tol=15) == len(truth)
+    with pytest.raises(ValueError, match="unknown event model"):
+        ev.segment_frames(z, 12.0, model="hmm")
+
+
+def test_local_level_filter_is_causal_and_tracks_the_level():
+    rng = np.random.default_rng(4)
+    level = np.cumsum(0.05 * rng.standard_normal((4000, 3)), axis=0)
+    z = level + 0.5 * rng.standard_normal(level.shape)
+    m = ev.local_level_filter(z)
+    assert np.mean((m - level) ** 2) < 0.25 * np.mean((z - level) ** 2)
+    z2 = z.copy()
+    z2[2000:] += 10.0                             # at a given gain the future does not change the past
+    np.testing.assert_allclose(ev.local_level_filter(z2, gains=[0.1])[:2000],
+                               ev.local_level_filter(z, gains=[0.1])[:2000])
+    # white noise around a constant: heavy smoothing; a pure random walk: almost none
+    flat = ev.local_level_filter(rng.standard_normal((4000, 2)))
+    assert flat[1000:].std() < 0.2
+    walk = np.cumsum(rng.standard_normal((4000, 2)), axis=0)
+    assert np.abs(ev.local_level_filter(walk) - walk).max() < 1e-2 * walk.std()

@@ -1,4 +1,4 @@
-"""Event models over a latent trajectory: which event is running, and where one ends.
+"""Models over a latent trajectory: which event is running, where one ends, and codes that know time.
 
 Two models segment a series ``z`` (frames x dims) online, one frame at a time, numpy only:
 
@@ -15,6 +15,11 @@ Two models segment a series ``z`` (frames x dims) online, one frame at a time, n
 Both return an :class:`EventSegmentation`: per-frame event labels, surprise (``-log`` predictive
 density of the frame before it is assigned) and boundary frames (where the label changes). Both
 standardize ``z`` per dimension first, so their settings mean the same for any latent scale.
+:func:`segment_frames` runs either on a movie's codes averaged down to a few samples per second
+(single frames differ mostly by noise) and maps the result back to every frame.
+
+:func:`local_level_filter` gives the single-frame codes a memory: a causal Kalman filter of a
+local-level model (each dimension a random walk seen through frame noise), fitted per movie.
 """
 from __future__ import annotations
 
@@ -23,7 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import gammaln
 
-__all__ = ["EventSegmentation", "sem_segment", "bocpd_segment", "standardize_dims"]
+__all__ = ["EventSegmentation", "sem_segment", "bocpd_segment", "segment_frames", "local_level_filter",
+           "standardize_dims"]
 
 _LOG2PI = float(np.log(2 * np.pi))
 
@@ -212,3 +218,59 @@ def bocpd_segment(z: np.ndarray, hazard: float = 1 / 200, max_run: int = 300, pr
         labels[t] = seg if t >= last_start else seg - 1
         prev_map = r_map
     return EventSegmentation(labels, surprise, _boundaries(labels), int(seg + 1))
+
+
+MODELS = {"sem": sem_segment, "bocpd": bocpd_segment}
+
+
+def segment_frames(z: np.ndarray, fps: float, model: str = "sem", rate_hz: float = 4.0,
+                   **settings) -> EventSegmentation:
+    """Run an event model (``"sem"`` or ``"bocpd"``, with its ``settings``) on one movie's codes averaged
+    in blocks of ``round(fps / rate_hz)`` frames; labels and surprise are repeated over each block's
+    frames, a boundary falls on the first frame of its block."""
+    if model not in MODELS:
+        raise ValueError(f"unknown event model {model!r}; choose from {sorted(MODELS)}")
+    z = np.asarray(z, dtype=float)
+    step = max(1, int(round(fps / rate_hz)))
+    n = len(z)
+    nb = -(-n // step)
+    if nb < 2:
+        raise ValueError(f"{n} frames at {fps} fps give fewer than 2 samples at {rate_hz} Hz")
+    block = np.arange(n) // step
+    zb = np.zeros((nb, z.shape[1]))
+    np.add.at(zb, block, z)
+    zb /= np.bincount(block, minlength=nb)[:, None]
+    seg = MODELS[model](zb, **settings)
+    labels = seg.labels[block]
+    return EventSegmentation(labels, seg.surprise[block], seg.boundaries * step, seg.n_events)
+
+
+def local_level_filter(z: np.ndarray, gains: np.ndarray | None = None) -> np.ndarray:
+    """Causally filtered codes: per dimension, a local-level model ``z_t = m_t + e_t``, ``m_t = m_(t-1) + w_t``
+    filtered with its steady-state Kalman gain ``k``: ``m_t = m_(t-1) + k (z_t - m_(t-1))``, an exponential
+    smoother whose memory the movie itself sets. The gain of each dimension is the maximum-likelihood
+    one over ``gains`` (default 60 values from 0.002 to 1, log-spaced): with the steady-state filter the
+    innovations have one variance, so the likelihood is highest where the mean squared one-step
+    prediction error ``z_t - m_(t-1)`` is lowest. The gains are fitted on the whole series (one number
+    per dimension); the filter itself is causal. Returns the filtered means ``m_t``, same shape as ``z``."""
+    from scipy.signal import lfilter
+
+    z = np.asarray(z, dtype=float)
+    if z.ndim != 2 or len(z) < 3:
+        raise ValueError(f"the filter needs a 2-D series (frames x dims) of >= 3 frames, got shape {z.shape}")
+    gains = np.geomspace(0.002, 1.0, 60) if gains is None else np.asarray(gains, dtype=float)
+    if gains.ndim != 1 or len(gains) == 0 or (gains <= 0).any() or (gains > 1).any():
+        raise ValueError("gains must be a non-empty 1-D array of values in (0, 1]")
+
+    def run(k: float) -> np.ndarray:                # m_t = (1 - k) m_(t-1) + k z_t, started at z_0
+        return lfilter([k], [1, -(1 - k)], z, axis=0, zi=((1 - k) * z[0])[None, :])[0]
+
+    best = np.full(z.shape[1], np.inf)
+    out = np.empty_like(z)
+    for k in gains:
+        m = run(k)
+        err = ((z[1:] - m[:-1]) ** 2).mean(0)
+        better = err < best
+        best[better] = err[better]
+        out[:, better] = m[:, better]
+    return out

@@ -15,6 +15,8 @@ import pandas as pd
 from scipy.ndimage import gaussian_filter1d
 from tqdm.auto import tqdm
 
+from . import events as ev
+
 # --------------------------------------------------------------------------- signals of one movie
 
 
@@ -184,26 +186,62 @@ def flow_magnitude(frames: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- all signals, all movies
 
 # name -> (kind, discrete)
+_LATENT: dict[str, bool] = {"latent_speed": False, "prediction_error": False, "change_points": True,
+                            "sem_surprise": False, "sem_boundaries": True,
+                            "bocpd_surprise": False, "bocpd_boundaries": True}
+# the latent signals that are also computed on the codes filtered with a memory (events.local_level_filter)
+TEMPORAL_SUFFIX = "_kalman"
+TEMPORAL = ("latent_speed", "prediction_error", "sem_surprise", "sem_boundaries")
 SIGNALS: dict[str, tuple[str, bool]] = {
-    "latent_speed": ("latent", False),
-    "prediction_error": ("latent", False),
-    "change_points": ("latent", True),
+    **{n: ("latent", d) for n, d in _LATENT.items()},
+    **{n + TEMPORAL_SUFFIX: ("latent", _LATENT[n]) for n in TEMPORAL},
     "frame_difference": ("pixel", False),
     "content_score": ("pixel", False),
     "flow_magnitude": ("pixel", False),
 }
+# per-frame event labels of the event models: columns of the table that are not signals
+LABELS = ("sem_event", "bocpd_event")
+
+
+def _latent_columns(z_by_movie: list[np.ndarray], fps: list[float], smooth_s: float, n_lags: int, lag: int,
+                    n_folds: int, n_bkps: list[int | None], cpd_rate_hz: float, event_rate_hz: float,
+                    which: Sequence[str], sem: dict | None, bocpd: dict | None) -> dict[str, list[np.ndarray]]:
+    """The latent signals in ``which`` (and the event labels with their models), per movie."""
+    out: dict[str, list[np.ndarray]] = {}
+    if "prediction_error" in which:
+        errs = prediction_error(z_by_movie, n_lags=n_lags, lag=lag, n_folds=n_folds)
+        out["prediction_error"] = [smooth(e, f, smooth_s) for e, f in zip(errs, fps)]
+    for z, f, k in zip(z_by_movie, fps, n_bkps):
+        if "latent_speed" in which:
+            out.setdefault("latent_speed", []).append(smooth(latent_speed(z), f, smooth_s))
+        if "change_points" in which:
+            marks = np.zeros(len(z))
+            marks[change_points(z, f, n_bkps=k, rate_hz=cpd_rate_hz)] = 1.0
+            out.setdefault("change_points", []).append(marks)
+        for model, settings in (("sem", sem), ("bocpd", bocpd)):
+            if f"{model}_surprise" in which or f"{model}_boundaries" in which:
+                seg = ev.segment_frames(z, f, model, rate_hz=event_rate_hz, **(settings or {}))
+                out.setdefault(f"{model}_surprise", []).append(smooth(seg.surprise, f, smooth_s))
+                out.setdefault(f"{model}_boundaries", []).append(seg.marks())
+                out.setdefault(f"{model}_event", []).append(seg.labels.astype(float))
+    return out
 
 
 def compute_signals(index: pd.DataFrame, z: np.ndarray, frames: np.ndarray | None, fps: dict[str, float],
                     smooth_s: float = 0.25, n_lags: int = 3, lag_s: float = 0.2, n_folds: int = 5,
                     n_bkps: dict[str, int] | None = None, cpd_rate_hz: float = 4.0,
-                    progress: bool = True) -> pd.DataFrame:
+                    event_rate_hz: float = 4.0, temporal: bool = True, sem: dict | None = None,
+                    bocpd: dict | None = None, progress: bool = True) -> pd.DataFrame:
     """Every boundary signal, one row per frame: ``movie, frame, time_s`` and one column per signal.
 
     ``index`` is the frame index (movie, frame, time_s), ``z`` the latents (one row per index row),
     ``frames`` the uint8 frames (pixel baselines are skipped when None), ``fps`` the stored frame
-    rate per movie. Latent speed and prediction error are smoothed with ``smooth_s`` seconds;
-    change points are 0/1 markers (``n_bkps[movie]`` of them when given, else a penalty).
+    rate per movie. Latent speed, prediction error and the event models' surprise are smoothed with
+    ``smooth_s`` seconds; change points and event-model boundaries are 0/1 markers (``n_bkps[movie]``
+    change points when given, else a penalty). The event models (:mod:`vaelib.events`, settings
+    ``sem`` and ``bocpd``) run at ``event_rate_hz``; their per-frame labels are the columns in
+    ``LABELS``. With ``temporal``, the signals in ``TEMPORAL`` are computed again on the codes
+    filtered per movie with a memory (:func:`vaelib.events.local_level_filter`), suffix ``_kalman``.
     """
     z = np.asarray(z)
     if z.ndim != 2:
@@ -223,27 +261,51 @@ def compute_signals(index: pd.DataFrame, z: np.ndarray, frames: np.ndarray | Non
         if m not in fps:
             raise ValueError(f"no frame rate given for movie {m!r}")
     out = index[["movie", "frame", "time_s"]].copy().reset_index(drop=True)
-    cols = {name: np.zeros(len(index)) for name in SIGNALS if frames is not None or SIGNALS[name][0] != "pixel"}
-    lag = {m: max(1, int(round(lag_s * fps[m]))) for m in movies}
-    common_lag = min(lag.values())
-    errs = prediction_error([z[rows[m]] for m in movies], n_lags=n_lags, lag=common_lag, n_folds=n_folds)
-    for m, e in zip(tqdm(movies, desc="signals", disable=not progress), errs):
-        r, f = rows[m], fps[m]
-        cols["latent_speed"][r] = smooth(latent_speed(z[r]), f, smooth_s)
-        cols["prediction_error"][r] = smooth(e, f, smooth_s)
-        cp = change_points(z[r], f, n_bkps=None if n_bkps is None else n_bkps.get(m), rate_hz=cpd_rate_hz)
-        marks = np.zeros(len(r))
-        marks[cp] = 1.0
-        cols["change_points"][r] = marks
-        if frames is not None:
-            fr = frames[r[0]: r[-1] + 1] if (np.diff(r) == 1).all() else frames[r]
-            cols["frame_difference"][r] = frame_difference(fr)
-            cols["content_score"][r] = content_score(fr, f)
-            cols["flow_magnitude"][r] = flow_magnitude(fr)
-    for name, v in cols.items():
+    common_lag = min(max(1, int(round(lag_s * fps[m]))) for m in movies)
+    f_list = [fps[m] for m in movies]
+    k_list = [None if n_bkps is None else n_bkps.get(m) for m in movies]
+    settings = dict(smooth_s=smooth_s, n_lags=n_lags, lag=common_lag, n_folds=n_folds, n_bkps=k_list,
+                    cpd_rate_hz=cpd_rate_hz, event_rate_hz=event_rate_hz, sem=sem, bocpd=bocpd)
+    z_movies = [np.asarray(z[rows[m]], dtype=float) for m in movies]
+    latent = [n for n, (kind, _) in SIGNALS.items() if kind == "latent" and not n.endswith(TEMPORAL_SUFFIX)]
+    parts = _latent_columns(z_movies, f_list, which=latent, **settings)
+    if temporal:
+        filtered = [ev.local_level_filter(zm) for zm in z_movies]
+        parts.update({n + TEMPORAL_SUFFIX: v for n, v in
+                      _latent_columns(filtered, f_list, which=TEMPORAL, **settings).items() if n in TEMPORAL})
+    cols = {name: np.concatenate(v) for name, v in parts.items()}
+    order = np.concatenate([rows[m] for m in movies])
+    for name in [n for n in SIGNALS if n in cols] + [n for n in LABELS if n in cols]:
+        v = np.empty(len(index))
+        v[order] = cols[name]
         out[name] = v
-    return out
+    if frames is not None:
+        for name in ("frame_difference", "content_score", "flow_magnitude"):
+            out[name] = 0.0
+        for m in tqdm(movies, desc="pixel signals", disable=not progress):
+            r, f = rows[m], fps[m]
+            fr = frames[r[0]: r[-1] + 1] if (np.diff(r) == 1).all() else frames[r]
+            out.loc[r, "frame_difference"] = frame_difference(fr)
+            out.loc[r, "content_score"] = content_score(fr, f)
+            out.loc[r, "flow_magnitude"] = flow_magnitude(fr)
+    return out[["movie", "frame", "time_s", *[n for n in SIGNALS if n in out], *[n for n in LABELS if n in out]]]
 
+
+def temporal_comparison(table: pd.DataFrame, metrics: Sequence[str] = ("r_observers", "r_truth", "f1")
+                        ) -> pd.DataFrame:
+    """Each signal of ``TEMPORAL`` on single-frame codes beside its ``_kalman`` twin, from a comparison table
+    (one row per signal): per metric the two values and ``<metric>_gain`` (filtered minus single-frame)."""
+    t = table.set_index("signal")
+    metrics = [m for m in metrics if m in t.columns]
+    rows = []
+    for n in TEMPORAL:
+        if n in t.index and n + TEMPORAL_SUFFIX in t.index:
+            row = {"signal": n}
+            for m in metrics:
+                a, b = float(t.loc[n, m]), float(t.loc[n + TEMPORAL_SUFFIX, m])
+                row.update({f"{m}_frame": a, f"{m}_kalman": b, f"{m}_gain": b - a})
+            rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def standardize(x: np.ndarray) -> np.ndarray:
@@ -267,5 +329,5 @@ def segment_labels(times: np.ndarray, boundaries: np.ndarray) -> np.ndarray:
 
 
 def signal_names(signals: pd.DataFrame) -> list[str]:
-    """The signal columns of a :func:`compute_signals` table."""
-    return [c for c in signals.columns if c not in ("movie", "frame", "time_s")]
+    """The signal columns of a :func:`compute_signals` table (not ``movie, frame, time_s`` nor event labels)."""
+    return [c for c in signals.columns if c not in ("movie", "frame", "time_s", *LABELS)]

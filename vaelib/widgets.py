@@ -101,17 +101,19 @@ class EventScrubberPictures:
 
     The trajectory and signal plots are drawn once with matplotlib; each frame only stamps the
     cursor (a red dot on the trajectory, a red line across the signals) onto a copy, so moving the
-    slider is cheap. All arrays have one row per frame of the movie.
+    slider is cheap. All arrays have one row per frame of the movie. ``labels`` (name -> event label per
+    frame, e.g. an event model's) add rows drawn as colour bands, one colour per event.
     """
     def __init__(self, frames: np.ndarray, reconstructions: np.ndarray, trajectory: np.ndarray,
                  times: np.ndarray, signals: dict[str, np.ndarray], boundaries: np.ndarray | None = None,
                  frequency: tuple[np.ndarray, np.ndarray] | None = None, events: np.ndarray | None = None,
-                 scale: int = 3) -> None:
+                 labels: dict[str, np.ndarray] | None = None, scale: int = 3) -> None:
         import matplotlib.pyplot as plt
 
         n = len(frames)
+        labels = labels or {}
         for name, a in [("reconstructions", reconstructions), ("trajectory", trajectory), ("times", times),
-                        *signals.items()]:
+                        *signals.items(), *labels.items()]:
             if len(a) != n:
                 raise ValueError(f"{name} has {len(a)} rows but there are {n} frames")
         self.frames, self.recon, self.traj = frames, reconstructions, np.asarray(trajectory, float)
@@ -132,14 +134,18 @@ class EventScrubberPictures:
         self._traj_px = self._to_pixels(ax, self.traj, self._traj_bg.shape[0])
         plt.close(fig)
 
-        k = len(signals) + (frequency is not None)
+        k = len(signals) + len(labels) + (frequency is not None)
         fig, axes = plt.subplots(k, 1, figsize=(max(4 * px, 6.0), max(px, 0.45 * k)), dpi=100, sharex=True,
                                  squeeze=False)
         axes = axes[:, 0]
-        rows = list(signals.items()) + ([("group frequency", None)] if frequency is not None else [])
+        rows = (list(signals.items()) + [(name, ("labels", v)) for name, v in labels.items()]
+                + ([("group frequency", None)] if frequency is not None else []))
+        edges = np.r_[self.times, self.times[-1] + (self.times[-1] - self.times[-2] if n > 1 else 1.0)]
         for a, (name, v) in zip(axes, rows):
             if v is None:
                 a.fill_between(frequency[0], frequency[1], step="mid", color="tab:orange", lw=0)
+            elif isinstance(v, tuple):              # event labels: a colour band, one colour per event
+                a.pcolormesh(edges, [0, 1], np.asarray(v[1], float)[None, :] % 20, cmap="tab20", vmin=0, vmax=20)
             else:
                 a.plot(self.times, v, lw=0.7, color="tab:blue")
             for b in boundaries:
