@@ -1,0 +1,328 @@
+"""Benchmark: chapter 3's boundary signals over several MMD-VAE training runs, on held-out synthetic data.
+
+A bootstrap over events measures the data's noise, not the training run's (issue 15): two trainings
+of the same model can rank the latent signals differently. So this benchmark
+
+1. makes synthetic movies with other seeds and sizes than the book's default (``--movies`` x
+   ``--seconds``, data seed ``--data-seed``), stored at ``fps / --stride`` frames per second;
+2. trains the MMD-VAE (chapter 2's ``default`` preset) once per training seed in ``--seeds`` on the
+   same frames, and embeds every frame;
+3. computes every boundary signal per seed (:func:`vaelib.signals.compute_signals`: latent signals,
+   the event models of :mod:`vaelib.events`, the ``_kalman`` signals on codes that know time; the
+   pixel baselines once, they do not depend on the seed), and each signal's r with the observers,
+   r and F1 against the coarse truth and F1 against the fine truth (:func:`vaelib.boundaries.comparison_table`),
+   with bootstrap intervals over blocks of ``--block-s`` seconds;
+4. per seed, a paired test of the best latent signal against the best pixel baseline (F1 against
+   coarse truth and r with the observers), and over seeds each figure's mean, min and max.
+
+The claim "latents beat pixels" is made only when it holds, with p < 0.05, for every seed.
+Slow steps are cached in ``--work`` (rerun to redo only the statistics). Writes
+``benchmarks/results/boundaries.json`` and prints a summary. With one thread the defaults take
+about 15-20 minutes.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from vaelib import boundaries as bd
+from vaelib import signals as sg
+from vaelib.annotations import for_movies, read_boundary_csv, read_presses
+from vaelib.boundary_data import boundary_counts
+from vaelib.data import frame_sampler, split_frames
+from vaelib.losses import MMDLossConfig, mmd_vae_loss_fn
+from vaelib.metrics import psnr
+from vaelib.mmdvae import MMDVAE, MMDVAEConfig, embed, reconstruct
+from vaelib.paths import PROJECT_ROOT, atomic_path
+from vaelib.synthetic import make_synthetic_dataset
+from vaelib.train import TrainConfig, seed_everything, train
+from vaelib.video import preprocess
+
+METRICS = ("r_observers", "r_truth", "f1", "f1_fine")
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def train_and_embed(fs, seed: int, steps: int, batch_size: int, z_dim: int, work: Path) -> tuple[np.ndarray, float]:
+    """Codes of every frame from an MMD-VAE trained with ``seed`` (cached in ``work``), and its held-out PSNR."""
+    cache, info = work / f"embeddings_seed{seed}.npy", work / f"train_seed{seed}.json"
+    if cache.exists() and info.exists():
+        return np.load(cache), json.loads(info.read_text())["val_psnr"]
+    split = split_frames(fs.index, how="time", val_fraction=0.2)
+    cfg = MMDVAEConfig.from_preset("default", z_dim=z_dim, image_size=fs.size)
+    seed_everything(seed)
+    model = MMDVAE(cfg)
+    tc = TrainConfig(steps=steps, batch_size=batch_size, lr=1e-3, seed=seed, device="cpu",
+                     val_every=10**9, checkpoint_every=10**9, log_every=50)
+    res = train(model, mmd_vae_loss_fn(MMDLossConfig()), frame_sampler(fs.frames, split.train, batch_size), tc,
+                work / f"run_seed{seed}", resume=True, progress=False)
+    z = embed(model, fs.frames, progress=False)
+    val = fs.frames[split.val[np.linspace(0, len(split.val) - 1, 256).astype(int)]]
+    val_psnr = float(psnr(val, reconstruct(model, val, progress=False)))
+    np.save(cache, z)
+    info.write_text(json.dumps({"val_psnr": val_psnr, "steps": res.step, "seconds": res.seconds}))
+    print(f"  seed {seed}: {res.step} steps in {res.seconds:.0f} s, held-out PSNR {val_psnr:.2f} dB", flush=True)
+    return z, val_psnr
+
+
+# --------------------------------------------------------------------------- resampling units: blocks of time
+
+
+def _blocks(duration: float, block_s: float) -> int:
+    return max(1, int(np.ceil(duration / block_s)))
+
+
+def matched_truth(detected: np.ndarray, truth: np.ndarray, tolerance_s: float) -> np.ndarray:
+    """Which true boundaries :func:`vaelib.boundaries.match_boundaries` matches (the same greedy one-to-one
+    matching, closest pairs first), as a boolean array over ``truth``."""
+    hit = np.zeros(len(truth), dtype=bool)
+    if len(detected) == 0 or len(truth) == 0:
+        return hit
+    dist = np.abs(detected[:, None] - truth[None, :])
+    pairs = np.argwhere(dist <= tolerance_s)
+    pairs = pairs[np.argsort(dist[pairs[:, 0], pairs[:, 1]], kind="stable")]
+    used = set()
+    for i, j in pairs:
+        if i not in used and not hit[j]:
+            used.add(i)
+            hit[j] = True
+    return hit
+
+
+def f1_units(det: dict, truth: dict, durations: dict, block_s: float, tolerance_s: float) -> np.ndarray:
+    """Per block of ``block_s`` seconds of every movie: (hits, detections, true boundaries); a hit counts in
+    the block of its true boundary."""
+    rows = []
+    for m, dur in durations.items():
+        d, t = np.asarray(det[m], float), np.asarray(truth[m], float)
+        nb = _blocks(dur, block_s)
+        u = np.zeros((nb, 3))
+        np.add.at(u[:, 1], np.minimum((d / block_s).astype(int), nb - 1), 1)
+        np.add.at(u[:, 2], np.minimum((t / block_s).astype(int), nb - 1), 1)
+        hit = matched_truth(d, t, tolerance_s)
+        np.add.at(u[:, 0], np.minimum((t[hit] / block_s).astype(int), nb - 1), 1)
+        rows.append(u)
+    return np.concatenate(rows)
+
+
+def f1_of(totals: np.ndarray) -> np.ndarray:
+    h, d, t = totals[..., 0], totals[..., 1], totals[..., 2]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(d + t > 0, 2 * h / (d + t), 0.0)
+
+
+def r_units(xs: list, ys: list, bin_s: float, block_s: float) -> np.ndarray:
+    """Per block: (sum of x*y, number of bins) of the within-movie standardized binned signal x and target y."""
+    rows = []
+    per = max(1, int(round(block_s / bin_s)))
+    for x, y in zip(xs, ys):
+        p = sg.standardize(x) * sg.standardize(y)
+        b = np.arange(len(p)) // per
+        rows.append(np.c_[np.bincount(b, weights=p), np.bincount(b)])
+    return np.concatenate(rows)
+
+
+def r_of(totals: np.ndarray) -> np.ndarray:
+    return totals[..., 0] / totals[..., 1]
+
+
+def bootstrap(units: np.ndarray, stat, n_boot: int, rng: np.random.Generator) -> tuple[float, float]:
+    """Percentile 95% interval of ``stat`` of per-unit sums, units resampled with replacement."""
+    idx = rng.integers(0, len(units), (n_boot, len(units)))
+    counts = np.stack([np.bincount(i, minlength=len(units)) for i in idx])
+    lo, hi = np.nanpercentile(stat(counts @ units), [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+def paired(ua: np.ndarray, ub: np.ndarray, stat, n_boot: int, rng: np.random.Generator) -> dict:
+    """Difference ``stat(A) - stat(B)`` on the same units, its 95% bootstrap interval and a two-sided
+    sign-flip permutation p (each unit's pair swapped at random)."""
+    diff = float(stat(ua.sum(0)) - stat(ub.sum(0)))
+    idx = rng.integers(0, len(ua), (n_boot, len(ua)))
+    counts = np.stack([np.bincount(i, minlength=len(ua)) for i in idx])
+    boot = stat(counts @ ua) - stat(counts @ ub)
+    swap = rng.random((n_boot, len(ua))) < 0.5
+    null = stat((~swap) @ ua + swap @ ub) - stat(swap @ ua + (~swap) @ ub)
+    p = float((1 + (np.abs(null) >= abs(diff) - 1e-12).sum()) / (1 + n_boot))
+    lo, hi = np.nanpercentile(boot, [2.5, 97.5])
+    return {"diff": diff, "p": p, "lo": float(lo), "hi": float(hi)}
+
+
+# --------------------------------------------------------------------------- one seed's statistics
+
+
+def seed_statistics(signals: pd.DataFrame, coarse: bd.Targets, fine: bd.Targets, args, rng) -> dict:
+    """The comparison table (coarse truth and observers, plus F1 against the fine truth) with bootstrap
+    intervals over blocks, and the paired tests of the best latent signal against the best pixel one."""
+    movies = list(coarse.durations)
+    k_coarse = {m: len(coarse.truth[m]) for m in movies}
+    k_fine = {m: len(fine.truth[m]) for m in movies}
+    table = bd.comparison_table(signals, coarse, bin_s=args.bin_s, tolerance_s=args.tolerance_s,
+                                n_shifts=args.n_null, seed=0, n_boundaries=k_coarse)
+    fine_t = bd.comparison_table(signals, fine, bin_s=args.bin_s, tolerance_s=args.tolerance_s,
+                                 n_shifts=args.n_null, seed=0, n_boundaries=k_fine).set_index("signal")
+    table = table.set_index("signal")
+    table["f1_fine"] = fine_t["f1"]
+    table["r_truth_fine"] = fine_t["r_truth"]
+    units = {}
+    for name in sg.signal_names(signals):
+        ys_obs = [coarse.frequency(m, args.bin_s) for m in movies]
+        ys_true = [coarse.truth_marks(m, args.bin_s) for m in movies]
+        xs = [bd._binned(signals, name, m, coarse, args.bin_s) for m in movies]
+        det_c = {m: bd.detected_times(signals, name, m, k_coarse[m]) for m in movies}
+        det_f = {m: bd.detected_times(signals, name, m, k_fine[m]) for m in movies}
+        units[name] = {
+            "r_observers": (r_units(xs, ys_obs, args.bin_s, args.block_s), r_of),
+            "r_truth": (r_units(xs, ys_true, args.bin_s, args.block_s), r_of),
+            "f1": (f1_units(det_c, coarse.truth, coarse.durations, args.block_s, args.tolerance_s), f1_of),
+            "f1_fine": (f1_units(det_f, fine.truth, fine.durations, args.block_s, args.tolerance_s), f1_of),
+        }
+        for metric, (u, stat) in units[name].items():
+            table.loc[name, f"{metric}_lo"], table.loc[name, f"{metric}_hi"] = bootstrap(u, stat, args.n_boot, rng)
+    kinds = table["kind"]
+    tests = {}
+    for metric in ("f1", "r_observers"):
+        lat = table[kinds == "latent"][metric].idxmax()
+        pix = table[kinds == "pixel"][metric].idxmax()
+        (ua, stat), (ub, _) = units[lat][metric], units[pix][metric]
+        tests[metric] = {"best_latent": lat, "best_pixel": pix, **paired(ua, ub, stat, args.n_boot, rng)}
+    return {"table": table.reset_index(), "paired": tests}
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--work", type=Path, default=PROJECT_ROOT / "data" / "bench_boundaries",
+                    help="cache of data, runs and signals (reused when present)")
+    ap.add_argument("--movies", type=int, default=5)
+    ap.add_argument("--seconds", type=float, default=90.0)
+    ap.add_argument("--data-seed", type=int, default=11, help="synthetic data seed (the book's default is 0)")
+    ap.add_argument("--stride", type=int, default=3, help="store every stride-th frame (30 fps / 3 = 10 fps)")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="MMD-VAE training seeds")
+    ap.add_argument("--steps", type=int, default=800)
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--z-dim", type=int, default=16)
+    ap.add_argument("--bin-s", type=float, default=1.0)
+    ap.add_argument("--tolerance-s", type=float, default=1.0)
+    ap.add_argument("--block-s", type=float, default=10.0, help="bootstrap unit: blocks of this many seconds")
+    ap.add_argument("--n-null", type=int, default=500, help="null draws per r")
+    ap.add_argument("--n-boot", type=int, default=1000, help="bootstrap and permutation draws")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--out", type=Path, default=PROJECT_ROOT / "benchmarks" / "results" / "boundaries.json")
+    args = ap.parse_args()
+    if len(args.seeds) < 2:
+        ap.error("give at least two training seeds (--seeds): the point is the spread over them")
+    torch.set_num_threads(args.threads)
+    os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
+    import cv2
+    cv2.setNumThreads(args.threads)
+    t_start = time.perf_counter()
+    work = args.work
+    work.mkdir(parents=True, exist_ok=True)
+
+    ds = make_synthetic_dataset(work / "synthetic", n_movies=args.movies, seconds=args.seconds,
+                                seed=args.data_seed, n_observers=16, progress=False)
+    fs = preprocess(ds.videos, work / "frames", stride=args.stride, progress=False)
+    presses = for_movies(read_presses(ds.root / "observers.dat"), fs.movies)
+    tb = for_movies(read_boundary_csv(ds.boundaries_csv), fs.movies)
+    truth = {lvl: {m: tb[(tb.movie == m) & (tb.level == lvl)].time_s.to_numpy() for m in fs.movies}
+             for lvl in ("coarse", "fine")}
+    durations, fps = fs.durations(), {m: fs.fps(m) for m in fs.movies}
+    coarse = bd.Targets(durations, presses, truth["coarse"])
+    fine = bd.Targets(durations, None, truth["fine"])
+    count = boundary_counts(fs.movies, truth["coarse"], presses)
+    n_coarse, n_fine = (sum(map(len, truth[lvl].values())) for lvl in ("coarse", "fine"))
+    print(f"{len(fs)} frames, {len(fs.movies)} movies at {fps[fs.movies[0]]:g} fps; {n_coarse} coarse and "
+          f"{n_fine} fine true boundaries; {presses.subject.nunique()} observers", flush=True)
+
+    pixel_cache = work / "pixel_signals.csv"
+    if pixel_cache.exists():
+        pixels = pd.read_csv(pixel_cache)
+    else:
+        pixels = sg.compute_signals(fs.index, np.zeros((len(fs), 2)), fs.frames, fps, n_bkps=count,
+                                    temporal=False, progress=False)
+        pixels = pixels[["movie", "frame", "time_s", *[n for n, (k, _) in sg.SIGNALS.items() if k == "pixel"]]]
+        pixels.to_csv(pixel_cache, index=False)
+    per_seed = {}
+    rng = np.random.default_rng(0)
+    for seed in args.seeds:
+        z, val_psnr = train_and_embed(fs, seed, args.steps, args.batch_size, args.z_dim, work)
+        latent = sg.compute_signals(fs.index, z, None, fps, n_bkps=count, progress=False)
+        signals = pd.concat([latent, pixels.drop(columns=["movie", "frame", "time_s"])], axis=1)
+        res = seed_statistics(signals, coarse, fine, args, rng)
+        per_seed[str(seed)] = {"val_psnr": val_psnr,
+                               "table": json.loads(res["table"].to_json(orient="records", double_precision=6)),
+                               "paired": res["paired"]}
+        for metric, t in res["paired"].items():
+            print(f"  seed {seed} {metric}: best latent {t['best_latent']} - best pixel {t['best_pixel']} = "
+                  f"{t['diff']:+.3f} [{t['lo']:+.3f}, {t['hi']:+.3f}], p = {t['p']:.3f}", flush=True)
+
+    tables = {s: pd.DataFrame(v["table"]).set_index("signal") for s, v in per_seed.items()}
+    names = list(next(iter(tables.values())).index)
+    summary = {}
+    for n in names:
+        summary[n] = {"kind": str(next(iter(tables.values())).loc[n, "kind"])}
+        for m in METRICS:
+            vals = [float(t.loc[n, m]) for t in tables.values() if m in t.columns and pd.notna(t.loc[n, m])]
+            if vals:
+                summary[n][m] = {"mean": float(np.mean(vals)), "min": float(np.min(vals)), "max": float(np.max(vals))}
+    claim = {}
+    for metric in ("f1", "r_observers"):
+        tests = [v["paired"][metric] for v in per_seed.values()]
+        claim[metric] = {"best_latent": [t["best_latent"] for t in tests],
+                         "best_pixel": [t["best_pixel"] for t in tests],
+                         "latent_beats_pixel_every_seed": all(t["diff"] > 0 and t["p"] < 0.05 for t in tests),
+                         "pixel_beats_latent_every_seed": all(t["diff"] < 0 and t["p"] < 0.05 for t in tests)}
+    lines = []
+    for metric, c in claim.items():
+        diffs = [v["paired"][metric]["diff"] for v in per_seed.values()]
+        verdict = ("the best latent signal beats the best pixel baseline for every seed" if
+                   c["latent_beats_pixel_every_seed"] else
+                   "the best pixel baseline beats the best latent signal for every seed" if
+                   c["pixel_beats_latent_every_seed"] else "no claim holds for every seed")
+        lines.append(f"{metric}: {verdict} (best latent minus best pixel per seed: "
+                     f"{', '.join(f'{d:+.3f}' for d in diffs)})")
+    claim["text"] = "; ".join(lines)
+    results = {
+        "meta": {"data": {"movies": args.movies, "seconds": args.seconds, "data_seed": args.data_seed,
+                          "stride": args.stride, "fps": fps[fs.movies[0]], "frames": len(fs), "n_coarse": n_coarse,
+                          "n_fine": n_fine, "n_observers": int(presses.subject.nunique())},
+                 "train": {"seeds": args.seeds, "steps": args.steps, "batch_size": args.batch_size,
+                           "z_dim": args.z_dim, "preset": "default"},
+                 "bin_s": args.bin_s, "tolerance_s": args.tolerance_s, "block_s": args.block_s,
+                 "n_null": args.n_null, "n_boot": args.n_boot, "torch": torch.__version__,
+                 "threads": args.threads, "cpu": cpu_model(), "platform": platform.platform(),
+                 "seconds_total": round(time.perf_counter() - t_start, 1)},
+        "per_seed": per_seed, "summary": summary, "claim": claim,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(args.out, suffix=".json") as tmp:
+        tmp.write_text(json.dumps(results, indent=2) + "\n")
+    print("\nmean [min, max] over seeds:")
+    for n, s in summary.items():
+        print(f"  {n:24s} " + "  ".join(f"{m} {s[m]['mean']:.3f} [{s[m]['min']:.3f}, {s[m]['max']:.3f}]"
+                                         for m in METRICS if m in s))
+    print(claim["text"])
+    print(f"wrote {args.out} in {results['meta']['seconds_total']:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
