@@ -2,7 +2,9 @@
 
 On the same videos, each mode in a fresh process (so peak RSS is its own):
 
-- ``decode``:  decode every frame and drop it (the floor: no pipeline can be faster);
+- ``decode``:  decode every frame and drop it with ``vaelib.video.read_video`` (the floor: no pipeline on the
+               same decoder can be faster);
+- ``decode_opencv``: the same with OpenCV's decoder (the reader before frame times came from ffmpeg);
 - ``vaelib``:  ``vaelib.video.preprocess`` (streams area-resized uint8 frames into a .npy on disk);
 - ``naive``:   decode into a Python list, stack with ``np.array``, convert to float64, then resize,
                as the original project did.
@@ -29,6 +31,12 @@ def _rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _cpu_s() -> float:
+    """CPU seconds of this process and its finished children (the ffmpeg decoders), user + system."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def run_mode(mode: str, videos: list[str], size: int) -> dict:
     import cv2
     import numpy as np
@@ -36,12 +44,23 @@ def run_mode(mode: str, videos: list[str], size: int) -> dict:
     from vaelib.video import preprocess, read_video
 
     base = _rss_mib()
+    cpu0 = _cpu_s()
     t0 = time.perf_counter()
     n = 0
     if mode == "decode":
         for v in videos:
             for _ in read_video(v):
                 n += 1
+    elif mode == "decode_opencv":
+        for v in videos:
+            cap = cv2.VideoCapture(v)
+            while True:
+                ok, bgr = cap.read()
+                if not ok:
+                    break
+                cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+                n += 1
+            cap.release()
     elif mode == "vaelib":
         with tempfile.TemporaryDirectory() as d:
             fs = preprocess(videos, Path(d) / "frames", size=size, progress=False)
@@ -57,14 +76,19 @@ def run_mode(mode: str, videos: list[str], size: int) -> dict:
     else:
         raise ValueError(mode)
     seconds = time.perf_counter() - t0
+    cpu = _cpu_s() - cpu0
     return {"mode": mode, "frames": n, "seconds": seconds, "frames_per_s": n / seconds,
-            "peak_rss_mib": _rss_mib(), "baseline_rss_mib": base, "peak_above_baseline_mib": _rss_mib() - base}
+            "cpu_s": cpu, "frames_per_cpu_s": n / cpu,
+            "peak_rss_mib": _rss_mib(), "baseline_rss_mib": base, "peak_above_baseline_mib": _rss_mib() - base,
+            "peak_rss_decoder_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("videos", nargs="*", help="video files (default: the synthetic dataset)")
     ap.add_argument("--size", type=int, default=64)
+    ap.add_argument("--modes", default="decode,decode_opencv,vaelib,naive",
+                    help="modes to run, comma-separated (naive needs about 8 GB for the default videos)")
     ap.add_argument("--mode", help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, default=PROJECT_ROOT / "benchmarks" / "results" / "preprocess.json")
     args = ap.parse_args()
@@ -77,17 +101,21 @@ def main() -> None:
         ds = make_synthetic_dataset(PROJECT_ROOT / "data" / "synthetic", progress=False)
         videos = [str(v) for v in ds.videos]
     results = {}
-    for mode in ("decode", "vaelib", "naive"):
+    modes = args.modes.split(",")
+    for mode in modes:
         cmd = [sys.executable, __file__, "--mode", mode, "--size", str(args.size), *videos]
         results[mode] = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
         r = results[mode]
-        print(f"{mode:7s} {r['frames']:6d} frames  {r['frames_per_s']:8.0f} frames/s  "
+        print(f"{mode:13s} {r['frames']:6d} frames  {r['frames_per_s']:8.0f} frames/s  "
+              f"{r['frames_per_cpu_s']:8.0f} frames/CPU-s  "
               f"peak RSS {r['peak_rss_mib']:7.0f} MiB ({r['peak_above_baseline_mib']:+.0f} MiB above start)")
-    ratios = {
-        "vaelib_speed_vs_decode": results["vaelib"]["frames_per_s"] / results["decode"]["frames_per_s"],
-        "vaelib_speed_vs_naive": results["vaelib"]["frames_per_s"] / results["naive"]["frames_per_s"],
-        "naive_peak_rss_vs_vaelib": results["naive"]["peak_rss_mib"] / results["vaelib"]["peak_rss_mib"],
-    }
+    fps = {m: r["frames_per_s"] for m, r in results.items()}
+    cps = {m: r["frames_per_cpu_s"] for m, r in results.items()}
+    ratios = {f"vaelib_speed_vs_{m}": fps["vaelib"] / fps[m] for m in modes if m != "vaelib" and "vaelib" in fps}
+    ratios.update({f"vaelib_cpu_efficiency_vs_{m}": cps["vaelib"] / cps[m]
+                   for m in modes if m != "vaelib" and "vaelib" in cps})
+    if "naive" in results and "vaelib" in results:
+        ratios["naive_peak_rss_vs_vaelib"] = results["naive"]["peak_rss_mib"] / results["vaelib"]["peak_rss_mib"]
     for k, v in ratios.items():
         print(f"{k}: {v:.2f}")
     record = {"benchmark": "preprocess", "size": args.size, "videos": videos, "results": results,

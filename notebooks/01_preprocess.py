@@ -49,6 +49,8 @@ seed = 0
 size = 64                 # frames become size x size
 crop = "squash"           # "squash" (as the original) or "center"
 stride = 1                # keep every stride-th frame
+strict = True             # True: a truncated or corrupt video stops the run; False: keep the frames that decode.
+                          # Either way, a header that disagrees with the stream (count, rate) is only a warning.
 # annotations for a folder of real movies (optional): a Zacks-format press file and/or a boundary CSV
 annotations = ""
 boundaries_csv = ""
@@ -92,20 +94,24 @@ if annotations:
     presses = ann.read_presses(annotations)
 if boundaries_csv:
     truth = ann.read_boundary_csv(boundaries_csv)
-for v in videos:
+for v in videos:                 # what each container's header says; the decoded frames decide below
     i = video.probe(v)
     print(f"{v.name:28s} {i.width}x{i.height}  {i.fps:5.2f} fps  {i.n_frames:6d} frames  {i.duration_s:6.1f} s")
 
 # %% [markdown]
 # ## 2 · Preprocess
 #
-# One pass per movie; a progress bar per movie. The store is built under a temporary name and renamed
-# when complete, so an interrupted run never leaves a store a later chapter could take for finished;
-# run again with the same settings and the existing store is reused.
+# One pass per movie; a progress bar per movie. Every frame's time is the decoder's own presentation
+# time (ffmpeg's best-effort timestamp), so a variable frame rate, or a container whose header claims
+# another count or rate than its stream holds, is timed right; such a header is reported as a warning with
+# both numbers. `strict` decides what a truncated or corrupt file does: stop the run (the default) or
+# keep the frames that decode. The store is built under a temporary name and renamed when complete, so
+# an interrupted run never leaves a store a later chapter could take for finished; run again with the
+# same settings and the existing store is reused.
 
 # %%
 t0 = time.perf_counter()
-fs = video.preprocess(videos, data / "frames", size=size, crop=crop, stride=stride)
+fs = video.preprocess(videos, data / "frames", size=size, crop=crop, stride=stride, strict=strict)
 preprocess_s = time.perf_counter() - t0
 print(f"{len(fs)} frames of {fs.size}x{fs.size}x3 uint8 = {fs.frames.nbytes / 2**20:.1f} MiB in {fs.root}")
 fs.index.head()

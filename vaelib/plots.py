@@ -108,7 +108,7 @@ def full_vs_small(frameset, n: int = 4):
     fig, axes = plt.subplots(2, n, figsize=(2.6 * n, 4.2), squeeze=False)
     for c, i in enumerate(picks):
         movie = frameset.index.movie.iloc[i]
-        src = read_frame_at(frameset.source_path(movie), int(frameset.index.frame.iloc[i]))
+        src = read_frame_at(frameset.source_path(movie), float(frameset.index.time_s.iloc[i]))
         axes[0, c].imshow(src)
         axes[0, c].set_title(f"{movie} {frameset.index.time_s.iloc[i]:.1f} s\n{src.shape[1]}x{src.shape[0]}",
                              fontsize=8)

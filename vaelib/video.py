@@ -3,11 +3,14 @@
 The frame store is a folder holding
 
 - ``frames.npy``: uint8 array (N, S, S, 3), RGB, every movie's frames one after the other;
-- ``index.csv``: one row per stored frame: ``movie``, ``frame`` (number in the source video), ``time_s``;
+- ``index.csv``: one row per stored frame: ``movie``, ``frame`` (number in decoding order), ``time_s`` (the
+  frame's presentation time, as the decoder gives it);
 - ``manifest.json``: the settings and the source videos; written last, so its presence means complete.
 
-Frames are streamed from the decoder straight into ``frames.npy`` on disk: peak memory stays near one
-full-resolution frame, never the whole movie, and never float64.
+Frames are decoded by the ffmpeg bundled with ``imageio-ffmpeg`` and streamed straight into ``frames.npy`` on
+disk: peak memory stays near one full-resolution frame, never the whole movie, and never float64. Every frame's
+time is ffmpeg's best-effort timestamp, read while decoding (its ``showinfo`` filter), so variable frame rates
+and containers whose header disagrees with their stream are timed right; rotation metadata is applied.
 """
 from __future__ import annotations
 
@@ -15,8 +18,14 @@ import importlib.util
 import io
 import json
 import os
+import queue
+import re
+import subprocess
+import threading
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 
 import cv2
@@ -28,11 +37,16 @@ from .paths import atomic_dir, atomic_path, resolve
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg")
 CROP_MODES = ("squash", "center")
+STORE_TIMING = "ffmpeg best-effort pts"  # how index times are made; a store made otherwise is redone
 _NPY_HEADER_BYTES = 128  # room reserved for the .npy header, patched in once the frame count is known
 
 
 class VideoError(ValueError):
     """A video that cannot be used: not a video, no frames, truncated or corrupt. Names the file."""
+
+
+class VideoWarning(UserWarning):
+    """A video that is used, but not as its container describes it (count, rate or length). Names the file."""
 
 @dataclass(frozen=True)
 class VideoInfo:
@@ -80,35 +94,207 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     return VideoInfo(path, n, fps, h, w)
 
 
-def read_video(path: str | os.PathLike, strict: bool = True) -> Iterator[np.ndarray]:
-    """Yield a video's frames as RGB uint8 arrays (H, W, 3), decoding once, in order.
+_SHOWINFO = re.compile(rb"\bn:\s*\d+\s+pts:\s*(-?\d+|NOPTS)\s.*?duration:\s*(-?\d+|NOPTS).*?\bs:(\d+)x(\d+)")
+_TIME_BASE = re.compile(rb"config in time_base:\s*(\d+)/(\d+)")
+# Log lines from the output side (the raw pipe to us), not from reading the video: no sign of a bad file.
+_OUTPUT_SIDE = (b"[out#", b"[vost#", b"[rawvideo @", b"[Parsed_", b"[vf#", b"[swscaler", b"[enc:")
 
-    With ``strict`` (the default), a video whose decoding stops before the frame count its container
-    reports raises ``VideoError`` after the last good frame: a truncated or corrupt file is never
-    taken silently for a short one.
+
+def ffmpeg_exe() -> str:
+    """The ffmpeg binary bundled with ``imageio-ffmpeg`` (no system ffmpeg needed)."""
+    import imageio_ffmpeg
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+class _Log(threading.Thread):
+    """Reads ffmpeg's log while frames stream on stdout: one (time, duration, width, height) per frame, errors."""
+
+    def __init__(self, pipe):
+        super().__init__(daemon=True)
+        self.pipe, self.frames = pipe, queue.Queue()
+        self.errors: list[str] = []
+        self.tail: list[str] = []
+        self.time_base = Fraction(1, 1)
+
+    def run(self) -> None:
+        for line in self.pipe:
+            if b"Parsed_showinfo" in line:
+                m = _SHOWINFO.search(line)
+                if m is not None:
+                    pts = None if m[1] == b"NOPTS" else int(m[1]) * self.time_base
+                    dur = None if m[2] == b"NOPTS" or int(m[2]) <= 0 else int(m[2]) * self.time_base
+                    self.frames.put((pts, dur, int(m[3]), int(m[4])))
+                    continue
+                m = _TIME_BASE.search(line)
+                if m is not None and int(m[2]) > 0:
+                    self.time_base = Fraction(int(m[1]), int(m[2]))
+                continue
+            text = line.decode("utf-8", "replace").strip()
+            if ("[error]" in text or "[fatal]" in text) and not line.startswith(_OUTPUT_SIDE):
+                self.errors.append(text)
+            self.tail = (self.tail + [text])[-4:]
+        self.frames.put(None)
+
+
+@dataclass(frozen=True)
+class StreamTiming:
+    """What decoding a whole video found: frame count, times and rate from the frames themselves."""
+    n_frames: int
+    first_s: float
+    last_s: float
+    duration_s: float          # the last frame's time plus its duration: the movie's length from time 0
+    fps: float                 # mean rate of the decoded frames, (n - 1) / (last - first)
+    min_fps: float
+    max_fps: float
+
+    @property
+    def variable(self) -> bool:
+        """Whether the frame rate varies by more than 1 % (a variable-frame-rate stream)."""
+        return self.max_fps > 1.01 * self.min_fps
+
+
+class VideoReader:
+    """Decode a video once, in order, yielding ``(time_s, frame)``: RGB uint8 (H, W, 3) and its presentation time.
+
+    ffmpeg decodes (rotation applied) and streams raw frames through a pipe; each frame's best-effort
+    timestamp comes from its log, read while decoding. After the last frame, :attr:`timing` holds the
+    count, rate and duration derived from those times, and the container's header is compared with them:
+    a disagreement is a :class:`VideoWarning` with both numbers, not an error. A stream that ends early
+    (decoder errors, or the frames stop well before the length the container states) is a truncated or
+    corrupt file: with ``strict`` a :class:`VideoError` after the last good frame, else a warning.
+    ``size``: shrink every frame to ``size`` x ``size`` in the decoder, with an area filter (ffmpeg's
+    area scaler on RGB, within one level of :func:`downsample`), after cutting the centred square when
+    ``crop="center"``: the pipe then carries small frames only. ``threads``: decoder threads (0: ffmpeg's choice).
     """
-    info = probe(path)
-    _, cap = _open(path)
-    n = 0
+
+    def __init__(self, path: str | os.PathLike, strict: bool = True, size: int | None = None, crop: str = "squash",
+                 threads: int = 0):
+        if crop not in CROP_MODES:
+            raise ValueError(f"crop must be one of {CROP_MODES}, not {crop!r}")
+        self.info = probe(path)
+        self.path, self.strict, self.threads = self.info.path, strict, int(threads)
+        self.size, self.crop = (None if size is None else int(size)), crop
+        self.times: list[float] = []
+        self.timing: StreamTiming | None = None
+        self.source_size: tuple[int, int] | None = None   # (height, width) as decoded, rotation applied
+
+    def _command(self) -> list[str]:
+        vf = "showinfo=checksum=0"
+        if self.size is not None:
+            square = "crop=w='min(iw,ih)':h='min(iw,ih)'," if self.crop == "center" else ""
+            vf += f",format=rgb24,{square}scale={self.size}:{self.size}:flags=area"
+        return [ffmpeg_exe(), "-nostdin", "-hide_banner", "-nostats", "-loglevel", "level+info",
+                "-threads", str(self.threads), "-i", str(self.path), "-map", "0:v:0", "-an", "-sn", "-dn",
+                "-vf", vf, "-fps_mode", "passthrough", "-enc_time_base", "filter",
+                "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]
+
+    def __iter__(self) -> Iterator[tuple[float, np.ndarray]]:
+        proc = subprocess.Popen(self._command(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+        _widen_pipe(proc.stdout)
+        log = _Log(proc.stderr)
+        log.start()
+        durations: list[float | None] = []
+        self.times, self.source_size, size, prev = [], None, None, None
+        try:
+            while True:
+                item = log.frames.get()
+                if item is None:
+                    break
+                pts, dur, w, h = item
+                if self.source_size is None:
+                    self.source_size = (h, w)
+                if self.size is not None:
+                    w = h = self.size
+                if size is None:
+                    size = (h, w)
+                elif size != (h, w):
+                    raise VideoError(f"{self.path}: the picture size changes mid-stream ({size[1]}x{size[0]} to "
+                                     f"{w}x{h}) after {len(self.times)} frames; re-encode it at one size")
+                frame = np.empty((h, w, 3), np.uint8)
+                if not _read_exactly(proc.stdout, memoryview(frame).cast("B")):
+                    break
+                t = float(pts) if pts is not None else (prev + (durations[-1] or 0.0) if prev is not None else 0.0)
+                self.times.append(t)
+                durations.append(None if dur is None else float(dur))
+                prev = t
+                yield t, frame
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.stdout.close()
+            proc.wait()
+            log.join()
+            proc.stderr.close()
+        self.timing = self._judge(durations, log, proc.returncode)
+
+    def _judge(self, durations: list[float | None], log: _Log, returncode: int) -> StreamTiming:
+        info, n = self.info, len(self.times)
+        if n == 0:
+            why = "; ".join(log.errors[:2] or log.tail[-2:])
+            raise VideoError(f"{self.path}: no frame could be decoded (the container reports {info.n_frames}): {why}")
+        t = np.asarray(self.times)
+        steps = np.diff(t)
+        steps = steps[steps > 0]
+        last_dur = durations[-1] or (float(np.median(steps)) if steps.size else 1.0 / info.fps)
+        fps = (n - 1) / (t[-1] - t[0]) if n > 1 and t[-1] > t[0] else 1.0 / last_dur
+        lo, hi = (1 / steps.max(), 1 / steps.min()) if steps.size else (fps, fps)
+        timing = StreamTiming(n, float(t[0]), float(t[-1]), float(t[-1] + last_dur), float(fps), float(lo), float(hi))
+        header_s = info.n_frames / info.fps
+        ended_early = timing.duration_s < 0.95 * header_s - 2 / info.fps
+        if log.errors or ended_early or returncode not in (0, None):
+            why = (f"the decoder reported: {log.errors[0].rstrip('.')}" if log.errors else
+                   f"the frames stop at {timing.duration_s:.3f} s of the {header_s:.3f} s the container states")
+            msg = (f"{self.path}: decoding stopped after {n} of the {info.n_frames} frames the container reports, "
+                   f"at {timing.duration_s:.3f} s: {why}. The file is truncated or corrupt")
+            if self.strict:
+                raise VideoError(msg + " (pass strict=False to keep the frames that decode)")
+            warnings.warn(msg + "; keeping the frames that decode (strict=False)", VideoWarning, stacklevel=3)
+        elif n != info.n_frames or abs(fps - info.fps) > 0.01 * info.fps:
+            rates = f" (variable: {timing.min_fps:.2f} to {timing.max_fps:.2f} fps)" if timing.variable else ""
+            warnings.warn(f"{self.path}: the container's header says {info.n_frames} frames at {info.fps:.3f} fps; "
+                          f"decoding gives {n} frames at {fps:.3f} fps{rates} over {timing.duration_s:.3f} s. "
+                          "Using the decoded frames and their times", VideoWarning, stacklevel=3)
+        return timing
+
+
+def _widen_pipe(pipe) -> None:
+    """Let the pipe hold a few full frames (fewer wake-ups per frame); harmless where not possible."""
     try:
-        while True:
-            ok, bgr = cap.read()
-            if not ok:
-                break
-            n += 1
-            yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-    finally:
-        cap.release()
-    if n == 0:
-        raise VideoError(f"{info.path}: no frame could be decoded (the container reports {info.n_frames})")
-    if strict and n < info.n_frames:
-        raise VideoError(
-            f"{info.path}: decoding stopped after {n} of the {info.n_frames} frames the container reports; "
-            "the file is truncated or corrupt (pass strict=False to keep the frames that decode)")
+        import fcntl
+        fcntl.fcntl(pipe.fileno(), getattr(fcntl, "F_SETPIPE_SZ", 1031), 1 << 20)
+    except (ImportError, OSError):
+        pass
+
+
+def _read_exactly(stream, buf: memoryview) -> bool:
+    """Fill ``buf`` from a pipe; False if the stream ends first."""
+    got, n = 0, len(buf)
+    while got < n:
+        k = stream.readinto(buf[got:])
+        if not k:
+            return False
+        got += k
+    return True
+
+
+def read_video(path: str | os.PathLike, strict: bool = True, size: int | None = None,
+               crop: str = "squash") -> Iterator[np.ndarray]:
+    """Yield a video's frames as RGB uint8 arrays (H, W, 3), decoding once, in order (see :class:`VideoReader`).
+
+    With ``strict`` (the default), a truncated or corrupt file raises ``VideoError`` after the last good
+    frame: it is never taken silently for a short one. With ``size``, frames come shrunk to ``size`` x
+    ``size`` by the decoder (area filter; ``crop`` as in :func:`downsample`).
+    """
+    for _, frame in VideoReader(path, strict=strict, size=size, crop=crop):
+        yield frame
 
 
 def downsample(frame: np.ndarray, size: int = 64, crop: str = "squash") -> np.ndarray:
-    """Resize an RGB frame to ``size`` x ``size`` with an area filter (the right one for shrinking).
+    """Resize an RGB frame in memory to ``size`` x ``size`` with an area filter (the right one for shrinking).
+
+    :func:`preprocess` and ``read_video(size=...)`` shrink in the decoder with the same filter (ffmpeg's area
+    scaler), which agrees with this one to within one level.
 
     ``crop="squash"`` resizes the whole frame, distorting a 4:3 picture as the original project did;
     ``crop="center"`` first cuts the largest centred square, keeping shapes round.
@@ -174,22 +360,22 @@ class FrameSet:
                 return slice(v["first_row"], v["first_row"] + v["n_stored"])
         raise KeyError(f"movie {movie!r} is not in {self.root} (it has {self.movies})")
 
-    def fps(self, movie: str) -> float:
-        """Frames per second of the stored frames of ``movie`` (the source rate divided by the stride)."""
+    def _video(self, movie: str) -> dict:
         for v in self.manifest["videos"]:
             if v["movie"] == movie:
-                return v["fps"] / self.manifest["stride"]
+                return v
         raise KeyError(f"movie {movie!r} is not in {self.root} (it has {self.movies})")
+
+    def fps(self, movie: str) -> float:
+        """Mean frames per second of the stored frames of ``movie`` (the decoded rate divided by the stride)."""
+        return self._video(movie)["fps"] / self.manifest["stride"]
 
     def durations(self) -> dict[str, float]:
-        """Length in seconds of each source movie (its frame count over its frame rate)."""
-        return {v["movie"]: v["n_source_frames"] / v["fps"] for v in self.manifest["videos"]}
+        """Length in seconds of each source movie: its last frame's time plus that frame's duration."""
+        return {v["movie"]: v["duration_s"] for v in self.manifest["videos"]}
 
     def source_path(self, movie: str) -> Path:
-        for v in self.manifest["videos"]:
-            if v["movie"] == movie:
-                return Path(v["path"])
-        raise KeyError(f"movie {movie!r} is not in {self.root} (it has {self.movies})")
+        return Path(self._video(movie)["path"])
 
     def __len__(self) -> int:
         return len(self.index)
@@ -254,7 +440,8 @@ def preprocess(videos: Sequence[str | os.PathLike] | str | os.PathLike, out_dir:
     infos = [probe(p) for p in paths]
 
     out = resolve(out_dir)
-    settings = {"size": int(size), "crop": crop, "stride": int(stride),
+    settings = {"size": int(size), "crop": crop, "stride": int(stride), "strict": bool(strict),
+                "timing": STORE_TIMING,
                 "sources": [[str(i.path), i.path.stat().st_size, i.path.stat().st_mtime_ns] for i in infos]}
     if (out / "manifest.json").exists() and not overwrite:
         old = json.loads((out / "manifest.json").read_text())
@@ -269,18 +456,22 @@ def preprocess(videos: Sequence[str | os.PathLike] | str | os.PathLike, out_dir:
             for info in infos:
                 movie = _movie_name(info.path, taken)
                 taken.add(movie)
-                kept = []
-                bar = tqdm(total=info.n_frames, desc=f"{movie}", unit="frame", disable=not progress, leave=False)
-                for k, frame in enumerate(read_video(info.path, strict=strict)):
+                reader = VideoReader(info.path, strict=strict, size=size, crop=crop)
+                bar = tqdm(total=info.n_frames, desc=f"{movie}", unit="frame", disable=not progress, leave=False,
+                           miniters=100)
+                for k, (_, frame) in enumerate(reader):
                     if k % stride == 0:
-                        f.write(downsample(frame, size, crop).tobytes())
-                        kept.append(k)
+                        f.write(frame.data)
                     bar.update(1)
                 bar.close()
-                kept = np.asarray(kept, dtype=np.int64)
-                rows.append(pd.DataFrame({"movie": movie, "frame": kept, "time_s": kept / info.fps}))
-                records.append({"movie": movie, "path": str(info.path), "fps": info.fps,
-                                "n_source_frames": info.n_frames, "height": info.height, "width": info.width,
+                timing = reader.timing
+                kept = np.arange(0, timing.n_frames, stride, dtype=np.int64)
+                rows.append(pd.DataFrame({"movie": movie, "frame": kept, "time_s": np.asarray(reader.times)[kept]}))
+                records.append({"movie": movie, "path": str(info.path), "fps": timing.fps,
+                                "duration_s": timing.duration_s, "n_source_frames": timing.n_frames,
+                                "variable_rate": timing.variable, "min_fps": timing.min_fps, "max_fps": timing.max_fps,
+                                "header_n_frames": info.n_frames, "header_fps": info.fps,
+                                "height": reader.source_size[0], "width": reader.source_size[1],
                                 "first_row": total, "n_stored": len(kept)})
                 total += len(kept)
             f.seek(0)
@@ -323,14 +514,28 @@ def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: floa
     return path
 
 
-def read_frame_at(path: str | os.PathLike, frame: int) -> np.ndarray:
-    """Decode the single RGB frame number ``frame`` of a video (for viewers; slow for many frames)."""
-    path, cap = _open(path)
-    try:
-        cap.set(cv2.CAP_PROP_POS_FRAMES, int(frame))
-        ok, bgr = cap.read()
-    finally:
-        cap.release()
-    if not ok:
-        raise VideoError(f"{path}: frame {frame} could not be decoded")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+def read_frame_at(path: str | os.PathLike, time_s: float) -> np.ndarray:
+    """Decode the RGB frame shown at ``time_s`` (a stored row's ``time_s``) at full resolution, seeking by time.
+
+    For viewers: one ffmpeg run per frame, decoding from the start (about a second for ten minutes of
+    320x240). The first frame whose presentation time is at least ``time_s`` (less 0.1 ms) is returned,
+    whatever the frame rate; a frame number would be wrong for a variable-rate stream or a container whose
+    header disagrees with its stream.
+    """
+    path = resolve(path)
+    if not path.exists():
+        raise FileNotFoundError(f"video not found: {path}")
+    # Decode from the start and keep the first frame at or after time_s, on the very timeline of the index
+    # (ffmpeg's input seeking restarts the timestamps and, in some AVIs, finds no frame at all).
+    cmd = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "info", "-i", str(path), "-map", "0:v:0",
+           "-vf", f"select=gte(t\\,{time_s - 1e-4:.6f}),showinfo=checksum=0", "-frames:v", "1",
+           "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]
+    run = subprocess.run(cmd, capture_output=True)
+    m = _SHOWINFO.search(run.stderr)
+    if run.returncode != 0 or m is None:
+        raise VideoError(f"{path}: no frame could be decoded at {time_s:.3f} s "
+                         f"({run.stderr.decode('utf-8', 'replace').strip()[-300:]})")
+    w, h = int(m[3]), int(m[4])
+    if len(run.stdout) < w * h * 3:
+        raise VideoError(f"{path}: the frame at {time_s:.3f} s is incomplete")
+    return np.frombuffer(run.stdout, np.uint8, w * h * 3).reshape(h, w, 3).copy()

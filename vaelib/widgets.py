@@ -68,8 +68,7 @@ def frame_scrubber(frameset, boundaries=None, movie: str | None = None, scale: i
         small.value = png_bytes(np.asarray(frameset.frames[i]), scale)
         if full_res:
             try:
-                full.value = png_bytes(read_frame_at(frameset.source_path(pick.value),
-                                                     int(frameset.index.frame.iloc[i])))
+                full.value = png_bytes(read_frame_at(frameset.source_path(pick.value), t))
             except (OSError, ValueError):
                 full.value = b""
         b = None if boundaries is None else boundaries[boundaries.movie == pick.value]

@@ -1,0 +1,185 @@
+"""Real-world video files, made with the bundled ffmpeg: every stored frame time within 1 ms of ffmpeg's own.
+
+Each case is a kind of file a user brings: a container whose header disagrees with its stream (h264 with
+B-frames in an AVI, whose empty chunks double the header's count and rate), variable frame rate, rotation
+metadata, an odd picture size, a stream cut mid-frame, audio only, zero bytes, text named .mp4.
+"""
+from __future__ import annotations
+
+import re
+import subprocess
+import warnings
+
+import numpy as np
+import pytest
+
+from vaelib.video import (
+    VideoError,
+    VideoReader,
+    VideoWarning,
+    ffmpeg_exe,
+    load_frames,
+    preprocess,
+    probe,
+    read_frame_at,
+    read_video,
+)
+
+
+def _ffmpeg(*args: str) -> None:
+    subprocess.run([ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *args], check=True)
+
+
+def _source(w: int, h: int, rate: int, seconds: float) -> list[str]:
+    """A lavfi test picture with noise (so frames differ and compress like footage), 4:4:4 so odd sizes stay."""
+    return ["-f", "lavfi", "-i",
+            f"testsrc2=size={w}x{h}:rate={rate}:duration={seconds},format=yuv444p,noise=alls=30:allf=t"]
+
+
+def ffmpeg_frame_times(path) -> np.ndarray:
+    """Every decoded frame's time as ffmpeg's framemd5 muxer writes it (an independent path through ffmpeg)."""
+    out = subprocess.run([ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-i", str(path),
+                          "-map", "0:v:0", "-fps_mode", "passthrough", "-enc_time_base", "1/90000",
+                          "-f", "framemd5", "-"], capture_output=True, text=True).stdout
+    num, den = map(int, re.search(r"#tb 0: (\d+)/(\d+)", out).groups())
+    pts = [int(line.split(",")[2]) for line in out.splitlines() if line and not line.startswith("#")]
+    return np.asarray(pts, float) * num / den
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory):
+    d = tmp_path_factory.mktemp("made")
+    f = {}
+    # h264 with B-frames in an AVI on a 1/50 s clock: AVI has no timestamps, so the muxer fills every other
+    # tick with an empty chunk; the header then says 200 frames at 50 fps for 100 frames at 25 fps.
+    f["header"] = d / "bframes.avi"
+    _ffmpeg(*_source(64, 48, 25, 4), "-c:v", "libx264", "-bf", "2", "-pix_fmt", "yuv420p",
+            "-enc_time_base", "1/50", "-fps_mode", "passthrough", str(f["header"]))
+    # 30 frames at 10 fps, then 30 at 30 fps
+    f["vfr"] = d / "vfr.mp4"
+    _ffmpeg(*_source(64, 48, 30, 2), "-vf", "setpts='if(lt(N,30),N/10,3+(N-30)/30)/TB'", "-fps_mode", "passthrough",
+            "-c:v", "libx264", "-pix_fmt", "yuv420p", str(f["vfr"]))
+    # a 64x48 picture whose left half is bright, stored with a display rotation of 90 degrees
+    upright, f["rotated"] = d / "upright.mp4", d / "rotated.mp4"
+    _ffmpeg("-f", "lavfi", "-i", "color=c=black:size=64x48:rate=10:duration=1", "-vf",
+            "drawbox=x=0:y=0:w=32:h=48:color=white:t=fill", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(upright))
+    _ffmpeg("-display_rotation", "90", "-i", str(upright), "-c", "copy", str(f["rotated"]))
+    f["odd"] = d / "odd.mkv"
+    _ffmpeg(*_source(65, 37, 25, 1), "-c:v", "ffv1", str(f["odd"]))
+    full = d / "full.mp4"
+    _ffmpeg(*_source(96, 64, 25, 4), "-c:v", "libx264", "-pix_fmt", "yuv420p", "-movflags", "+faststart", str(full))
+    data = full.read_bytes()
+    f["cut"] = d / "cut.mp4"
+    f["cut"].write_bytes(data[: len(data) // 2])
+    f["audio"] = d / "audio.mp4"
+    _ffmpeg("-f", "lavfi", "-i", "sine=frequency=440:duration=1", "-c:a", "aac", str(f["audio"]))
+    f["empty"] = d / "empty.mp4"
+    f["empty"].write_bytes(b"")
+    f["text"] = d / "text.mp4"
+    f["text"].write_text("not a video\n" * 50)
+    return f
+
+
+def _decode(path, strict=True):
+    reader = VideoReader(path, strict=strict)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        frames = [frame for _, frame in reader]
+    return reader, frames, [str(w.message) for w in caught if issubclass(w.category, VideoWarning)]
+
+
+def test_header_that_disagrees_is_a_warning_and_the_times_are_the_decoders(made, tmp_path):
+    path = made["header"]
+    info = probe(path)
+    assert (info.n_frames, info.fps) == (200, 50.0)               # what the header claims
+    reader, frames, said = _decode(path)
+    assert len(frames) == 100
+    assert len(said) == 1 and "200 frames at 50.000 fps" in said[0] and "100 frames" in said[0]
+    assert "bframes.avi" in said[0]
+    np.testing.assert_allclose(reader.times, ffmpeg_frame_times(path), atol=1e-3)
+    with pytest.warns(VideoWarning, match="bframes.avi"):
+        fs = preprocess([path], tmp_path / "frames", size=16, progress=False)
+    np.testing.assert_allclose(fs.index.time_s, ffmpeg_frame_times(path), atol=1e-3)
+    assert fs.durations()["bframes"] == pytest.approx(fs.index.time_s.iloc[-1] + 0.02, abs=1e-3)
+    assert fs.fps("bframes") == pytest.approx(25.0, rel=0.03)
+
+
+def test_variable_frame_rate_is_timed_frame_by_frame(made, tmp_path):
+    path = made["vfr"]
+    truth = np.r_[np.arange(30) / 10, 3 + np.arange(30) / 30]
+    reader, frames, _ = _decode(path)
+    np.testing.assert_allclose(reader.times, truth, atol=1e-3)
+    np.testing.assert_allclose(reader.times, ffmpeg_frame_times(path), atol=1e-3)
+    assert reader.timing.variable and reader.timing.min_fps == pytest.approx(10, rel=0.01)
+    assert reader.timing.max_fps == pytest.approx(30, rel=0.01)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", VideoWarning)
+        fs = preprocess([path], tmp_path / "frames", size=16, stride=2, progress=False)
+    np.testing.assert_allclose(fs.index.time_s, truth[::2], atol=1e-3)
+    assert fs.index.frame.tolist() == list(range(0, 60, 2))
+    assert fs.durations()["vfr"] == pytest.approx(4.0, abs=1e-3)
+    assert load_frames(tmp_path / "frames").manifest["videos"][0]["variable_rate"] is True
+
+
+def test_full_resolution_frame_is_found_by_time(made):
+    for name in ("vfr", "header"):
+        reader = VideoReader(made[name])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", VideoWarning)
+            decoded = list(reader)
+        for k in (0, 1, 29, 30, 31, len(decoded) - 1):
+            t, frame = decoded[k]
+            np.testing.assert_array_equal(read_frame_at(made[name], t), frame, err_msg=f"{name} frame {k} at {t} s")
+
+
+def test_rotation_metadata_is_applied(made):
+    _, frames, _ = _decode(made["rotated"])
+    assert frames[0].shape == (64, 48, 3)                         # 64x48 turned a quarter: 48 wide, 64 tall
+    bright = frames[0].mean(axis=(1, 2))
+    assert abs(bright[:32].mean() - bright[32:].mean()) > 100     # the bright half is now the top or bottom one
+
+
+def test_odd_picture_size(made, tmp_path):
+    reader, frames, said = _decode(made["odd"])
+    assert frames[0].shape == (37, 65, 3) and len(frames) == 25 and not said
+    np.testing.assert_allclose(reader.times, ffmpeg_frame_times(made["odd"]), atol=1e-3)
+    fs = preprocess([made["odd"]], tmp_path / "frames", size=8, progress=False)
+    assert fs.frames.shape == (25, 8, 8, 3)
+
+
+def test_stream_cut_mid_frame(made, tmp_path):
+    with pytest.raises(VideoError, match=r"cut.mp4: decoding stopped after \d+ of the 100 frames.*strict=False"):
+        list(read_video(made["cut"]))
+    reader, frames, said = _decode(made["cut"], strict=False)
+    assert 10 < len(frames) < 100 and len(said) == 1 and "cut.mp4" in said[0]
+    np.testing.assert_allclose(reader.times, ffmpeg_frame_times(made["cut"]), atol=1e-3)
+    np.testing.assert_allclose(np.asarray(reader.times) * 25, np.round(np.asarray(reader.times) * 25), atol=0.025)
+    with pytest.raises(VideoError, match="cut.mp4"):
+        preprocess([made["cut"]], tmp_path / "frames", size=8, progress=False)
+    assert not (tmp_path / "frames").exists()
+
+
+@pytest.mark.parametrize("case, message", [("audio", "audio.mp4"), ("empty", "empty.mp4.*0 bytes"),
+                                           ("text", "text.mp4")])
+def test_files_without_video_are_named(made, case, message):
+    with pytest.raises(VideoError, match=message):
+        list(read_video(made[case]))
+
+
+def test_scrubber_shows_the_rows_own_full_resolution_frame(made, tmp_path):
+    import cv2
+
+    from vaelib.widgets import frame_scrubber
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", VideoWarning)
+        fs = preprocess([made["vfr"]], tmp_path / "frames", size=16, stride=3, progress=False)
+        decoded = list(VideoReader(made["vfr"]))
+    w = frame_scrubber(fs)
+    slider, full = w.children[0].children[2], w.children[2].children[1].children[1]
+    for row in (5, 11, 12):                                  # rows 10 and up are the 30-fps part
+        slider.value = row
+        shown = cv2.cvtColor(cv2.imdecode(np.frombuffer(full.value, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+        t, frame = decoded[int(fs.index.frame.iloc[row])]
+        assert t == pytest.approx(fs.index.time_s.iloc[row], abs=1e-6)
+        np.testing.assert_array_equal(shown, frame)
