@@ -9,7 +9,15 @@ import torch
 from vaelib.data import frame_sampler, split_frames
 from vaelib.losses import MMDLossConfig, mmd_vae_loss_fn
 from vaelib.mmdvae import MMDVAE, MMDVAEConfig
-from vaelib.train import TrainConfig, load_checkpoint, pick_device, read_metrics, seed_everything, train
+from vaelib.train import (
+    TrainConfig,
+    load_checkpoint,
+    pick_device,
+    read_metrics,
+    reproducibility_diff,
+    seed_everything,
+    train,
+)
 
 torch.set_num_threads(1)
 TINY = MMDVAEConfig(image_size=16, channels=(4, 8), hidden=16, z_dim=3)
@@ -219,3 +227,20 @@ def test_a_run_from_before_the_new_fields_resumes(tmp_path):
     torch.save(state, path)
     _, r = run(tmp_path, "old")
     assert r.step == 12
+
+
+def test_run_folder_records_what_decides_reproducibility(tmp_path):
+    _, a = run(tmp_path, "a", steps=2)
+    _, b = run(tmp_path, "b", steps=2)
+    rec = json.loads((a.run_dir / "environment.json").read_text())["reproducibility"]
+    assert rec["torch"] == torch.__version__ and rec["torch_threads"] == torch.get_num_threads() == 1
+    assert rec["cpu_model"] and rec["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert rec["deterministic_algorithms"] is False and rec["world_size"] == 1
+    assert reproducibility_diff(a.run_dir, b.run_dir) == {}  # same machine, same settings: comparable bitwise
+    env = json.loads((b.run_dir / "environment.json").read_text())
+    env["reproducibility"].update(torch_threads=8, cpu_capability="AVX2")
+    (b.run_dir / "environment.json").write_text(json.dumps(env))
+    assert reproducibility_diff(a.run_dir, b.run_dir) == {"cpu_capability": (rec["cpu_capability"], "AVX2"),
+                                                          "torch_threads": (1, 8)}
+    with pytest.raises(FileNotFoundError, match="environment.json"):
+        reproducibility_diff(a.run_dir, tmp_path)

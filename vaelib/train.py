@@ -11,7 +11,8 @@ Any model fits: the trainer needs only
 A run lives in one self-describing folder::
 
     run_dir/config.json       the TrainConfig plus whatever model/loss config the caller passes
-    run_dir/environment.json  versions, device, threads, start time
+    run_dir/environment.json  versions, device, threads, start time; under "reproducibility" what
+                              decides bitwise-equal results (``reproducibility_diff`` compares two runs)
     run_dir/metrics.csv       tidy rows: step, split (train | val), metric, value, time_s
     run_dir/checkpoint.pt     model, optimizer, step, config, RNG states (written atomically)
 
@@ -29,6 +30,7 @@ import inspect
 import json
 import os
 import platform
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -116,8 +118,8 @@ def seed_everything(seed: int) -> None:
     np.random.seed(seed % 2**32)
 
 
-def environment(device: torch.device) -> dict[str, Any]:
-    """Versions and hardware, for ``environment.json``."""
+def environment(device: torch.device, world_size: int = 1) -> dict[str, Any]:
+    """Versions and hardware, for ``environment.json``; ``"reproducibility"`` holds what decides bitwise results."""
     env: dict[str, Any] = {
         "started_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "python": platform.python_version(), "platform": platform.platform(),
@@ -127,7 +129,67 @@ def environment(device: torch.device) -> dict[str, Any]:
     if device.type == "cuda":
         env["cuda"] = torch.version.cuda
         env["gpu"] = torch.cuda.get_device_name(device)
+    env["world_size"] = world_size
+    env["reproducibility"] = {**reproducibility(device), "world_size": world_size}
     return env
+
+
+def reproducibility(device: torch.device) -> dict[str, Any]:
+    """What decides whether two runs of one config give bitwise-equal weights (see the README, "Reproducibility").
+
+    The same seed, config and values of all these fields give the same weights; a change in any of
+    them (another CPU model or vector instruction set, thread count, torch or oneDNN build, GPU)
+    may change the order of floating-point sums inside convolutions and matrix products, which
+    training then amplifies.
+    """
+    info = torch.__config__.parallel_info()
+    onednn = re.search(r"MKL-DNN v[\w.]+", info)
+    rec: dict[str, Any] = {
+        "torch": torch.__version__, "numpy": np.__version__, "machine": platform.machine(),
+        "cpu_model": _cpu_model(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "onednn": onednn.group(0) if onednn else None,
+        "torch_threads": torch.get_num_threads(), "interop_threads": torch.get_num_interop_threads(),
+        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"), "MKL_NUM_THREADS": os.environ.get("MKL_NUM_THREADS"),
+        "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+        "float32_matmul_precision": torch.get_float32_matmul_precision(),
+        "device": device.type,
+    }
+    if device.type == "cuda":
+        rec.update(gpu=torch.cuda.get_device_name(device),
+                   gpu_capability=list(torch.cuda.get_device_capability(device)),
+                   cuda=torch.version.cuda, cudnn=torch.backends.cudnn.version(),
+                   cudnn_deterministic=torch.backends.cudnn.deterministic,
+                   cudnn_benchmark=torch.backends.cudnn.benchmark,
+                   cuda_matmul_allow_tf32=torch.backends.cuda.matmul.allow_tf32,
+                   cudnn_allow_tf32=torch.backends.cudnn.allow_tf32,
+                   CUBLAS_WORKSPACE_CONFIG=os.environ.get("CUBLAS_WORKSPACE_CONFIG"))
+    return rec
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def reproducibility_diff(run_a: str | os.PathLike, run_b: str | os.PathLike) -> dict[str, tuple[Any, Any]]:
+    """The fields of ``reproducibility`` (in each run's ``environment.json``) that differ: {field: (a, b)}.
+
+    Empty means the two runs may be compared bitwise (given the same config and seed); otherwise
+    expect differences of float rounding that training grows into different weights.
+    """
+    recs = []
+    for run in (run_a, run_b):
+        path = Path(run) / "environment.json"
+        if not path.exists():
+            raise FileNotFoundError(f"no {path}: not a run folder of vaelib.train")
+        recs.append(json.loads(path.read_text()).get("reproducibility", {}))
+    a, b = recs
+    return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -366,7 +428,7 @@ def _train(model, loss_fn, sample_batch, config: TrainConfig, run_dir: Path, dev
         with atomic_path(run_dir / "config.json", suffix=".json") as tmp:
             tmp.write_text(json.dumps(full_config, indent=2) + "\n")
         with atomic_path(run_dir / "environment.json", suffix=".json") as tmp:
-            tmp.write_text(json.dumps({**environment(device), "world_size": world, "data_on_device": resident},
+            tmp.write_text(json.dumps({**environment(device, world), "data_on_device": resident},
                                       indent=2) + "\n")
 
     net = model
