@@ -133,7 +133,7 @@ def test_failed_run_leaves_no_store_and_keeps_the_old_one(small_dataset, tmp_pat
     out = tmp_path / "frames"
     with pytest.raises(VideoError, match="cut.avi"):
         preprocess([small_dataset.videos[0], _truncated_video(tmp_path)], out, size=16, progress=False)
-    assert not out.exists() and not list(tmp_path.glob(".frames*"))
+    assert not out.exists() and not list(tmp_path.glob(".frames.partial*"))
     good = preprocess(small_dataset.videos[:1], out, size=16, progress=False)
     manifest = json.loads((out / "manifest.json").read_text())
     with pytest.raises(VideoError):

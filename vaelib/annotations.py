@@ -29,6 +29,20 @@ ZACKS_DURATIONS_S: dict[str, float] = {"A": 185.0, "B": 336.0, "C": 255.0}
 PRESS_COLUMNS = ["SubjNum", "Condition", "Movie", "MS"]
 
 
+def _not_utf8(path: Path, e: UnicodeDecodeError) -> ValueError:
+    """A clear error for a segmentation file in another encoding: the file, the line, the byte, what to do."""
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+        pos, byte = e.start, e.object[e.start:e.start + 1]
+    except UnicodeDecodeError as whole:
+        pos, byte = whole.start, data[whole.start:whole.start + 1]
+    line = data[:pos].count(b"\n") + 1
+    return ValueError(f"{path}, line {line}: the file is not UTF-8 text (byte {byte!r} "
+                      "cannot be decoded); save it as UTF-8 (e.g. `iconv -f latin1 -t utf-8 IN > OUT`) and read it "
+                      "again")
+
+
 def read_presses(path: str | os.PathLike) -> pd.DataFrame:
     """Read a Zacks-format button-press file into a DataFrame.
 
@@ -44,6 +58,8 @@ def read_presses(path: str | os.PathLike) -> pd.DataFrame:
         raise ValueError(f"{path}: the file is empty (expected a header line {' '.join(PRESS_COLUMNS)})")
     try:
         raw = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, skip_blank_lines=True)
+    except UnicodeDecodeError as e:
+        raise _not_utf8(path, e) from e
     except pd.errors.ParserError as e:
         raise ValueError(f"{path}: not a tab-separated table ({e})") from e
     except pd.errors.EmptyDataError as e:
@@ -89,6 +105,8 @@ def read_boundary_csv(path: str | os.PathLike) -> pd.DataFrame:
         raise FileNotFoundError(f"boundary CSV not found: {path}")
     try:
         raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except UnicodeDecodeError as e:
+        raise _not_utf8(path, e) from e
     except pd.errors.EmptyDataError as e:
         raise ValueError(f"{path}: the file is empty (expected columns movie,time_s[,level])") from e
     raw.columns = [str(c).strip() for c in raw.columns]

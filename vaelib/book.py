@@ -7,7 +7,10 @@ notebooks go to ``build/notebooks/`` (git ignores it); figures go to ``figures/`
 from __future__ import annotations
 
 import argparse
+import ast
+import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -59,21 +62,105 @@ def notebook_to_ipynb(name: str | Path, out_dir: Path) -> Path:
     return dst
 
 
+def _parameters_cell(notebook: str | Path) -> tuple[Path, str, ast.Module]:
+    import jupytext
+
+    src = notebook_source(notebook)
+    cells = [c for c in jupytext.read(src).cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if not cells:
+        raise ValueError(f"{src} has no cell tagged 'parameters'")
+    try:
+        return src, cells[0].source, ast.parse(cells[0].source)
+    except SyntaxError as e:
+        raise ValueError(f"the parameters cell of {src} is not valid Python: {e}") from None
+
+
+def _assignments(tree: ast.Module) -> Iterator[tuple[str, ast.stmt]]:
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] \
+            if isinstance(node, ast.AnnAssign) else []
+        for t in targets:
+            if isinstance(t, ast.Name):
+                yield t.id, node
+
+
+def declared_parameters(notebook: str | Path) -> dict[str, Any]:
+    """Name -> default of each assignment in the notebook's cell tagged ``parameters`` (Python's own parser).
+
+    A default that is not a plain literal (an expression) is given as ``None`` and accepts any value.
+    """
+    declared: dict[str, Any] = {}
+    for name, node in _assignments(_parameters_cell(notebook)[2]):
+        if name not in declared:
+            try:
+                declared[name] = ast.literal_eval(node.value) if node.value is not None else None
+            except ValueError:
+                declared[name] = None
+    return declared
+
+
+def _type_name(value: Any) -> str:
+    return {bool: "True or False", int: "an integer", float: "a number", str: "a string", list: "a list",
+            tuple: "a list", dict: "a dict"}.get(type(value), type(value).__name__)
+
+
+def _fits(value: Any, default: Any) -> bool:
+    """Whether ``value`` has the kind of the parameter's ``default`` (an int is a fine float; a bool is no int)."""
+    if default is None:
+        return True
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, int):
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(default, str):
+        return isinstance(value, (str, os.PathLike))
+    if isinstance(default, (list, tuple)):
+        return isinstance(value, (list, tuple))
+    return isinstance(value, type(default))
+
+
+def check_parameters(notebook: str | Path, parameters: dict[str, Any]) -> dict[str, Any]:
+    """Refuse, before anything runs, a parameter the notebook does not declare or whose type is not its default's.
+
+    Papermill itself would inject an unknown name silently (the run goes on with the default) and pass
+    ``steps="ten"`` through to fail deep inside. Returns the parameters with paths as strings.
+    """
+    declared = declared_parameters(notebook)
+    _, source, tree = _parameters_cell(notebook)
+    lines = source.splitlines()
+    # a parameter whose comment offers None (``z_dim = 16  # None: the preset's own``) also takes None
+    nullable = {name for name, node in _assignments(tree) if "None" in lines[node.lineno - 1].partition("#")[2]}
+    listing = ", ".join(f"{k}={v!r}" for k, v in declared.items())
+    unknown = [k for k in parameters if k not in declared]
+    if unknown:
+        raise ValueError(f"{notebook_source(notebook).name} has no parameter(s) {unknown}; "
+                         f"its parameters (with defaults) are: {listing}")
+    for k, v in parameters.items():
+        if not _fits(v, declared[k]) and not (v is None and k in nullable):
+            raise TypeError(f"{notebook_source(notebook).name}: parameter {k} must be {_type_name(declared[k])} "
+                            f"like its default {declared[k]!r}, not {v!r} ({type(v).__name__})")
+    return {k: os.fspath(v) if isinstance(v, os.PathLike) else v for k, v in parameters.items()}
+
+
 def run_chapter(name: str | Path, parameters: dict[str, Any] | None = None,
                 out_dir: Path | None = None, progress: bool = True) -> Path:
     """Execute one chapter (a name or a notebook path) through papermill; return the executed notebook's path.
 
-    The notebook runs with the project root as its working directory. A failing cell raises
-    ``papermill.PapermillExecutionError``; the executed notebook with the error is kept for reading.
+    The notebook runs with the project root as its working directory. ``parameters`` are checked first
+    (:func:`check_parameters`). A failing cell raises ``papermill.PapermillExecutionError``; the executed
+    notebook with the error is kept for reading.
     """
     import papermill as pm
 
+    parameters = check_parameters(name, parameters or {})
     out_dir = Path(out_dir or BUILD_DIR / "notebooks")
     src = notebook_to_ipynb(name, out_dir)
     dst = out_dir / f"{notebook_source(name).stem}.ipynb"
     try:
         pm.execute_notebook(
-            str(src), str(dst), parameters=parameters or {}, cwd=str(PROJECT_ROOT),
+            str(src), str(dst), parameters=parameters, cwd=str(PROJECT_ROOT),
             kernel_name="python3", progress_bar=progress, log_output=False,
         )
     finally:

@@ -54,19 +54,26 @@ def atomic_path(final: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
 def atomic_dir(final: str | os.PathLike) -> Iterator[Path]:
     """Yield an empty temporary folder beside ``final``; it replaces ``final`` only if the block succeeds.
 
-    A failure or interruption leaves ``final`` as it was (complete, or absent) and removes the temporary folder.
+    A failure or interruption leaves ``final`` as it was (complete, or absent) and removes the temporary
+    folder. Each call gets its own temporary name (``.NAME.partial-XXXX``), so two writers never share one;
+    an old ``final`` is renamed aside before the new one takes its name, so a reader sees the old folder,
+    the new one, or none, never a half-deleted one.
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.parent / f".{final.name}.partial"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)          # mkdtemp makes 0700; give the final folder the usual mode
     try:
         yield tmp
+        old = None
         if final.exists():
-            shutil.rmtree(final)
+            old = Path(tempfile.mkdtemp(prefix=f".{final.name}.old-", dir=final.parent))
+            os.replace(final, old / final.name)
         os.replace(tmp, final)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)

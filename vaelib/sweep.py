@@ -55,7 +55,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from .book import notebook_source, run_chapter
+from .book import check_parameters, declared_parameters, notebook_source, run_chapter
 from .paths import BUILD_DIR, PROJECT_ROOT, atomic_path, resolve
 from .plots import plt, save_figure
 
@@ -95,26 +95,6 @@ def run_name(index: int, params: dict[str, Any]) -> str:
     """A folder name for run ``index``: ``003-z_dim=16-kernel=imq`` (unsafe characters become ``_``)."""
     parts = [f"{index:03d}"] + [f"{k}={v}" for k, v in params.items()]
     return re.sub(r"[^A-Za-z0-9_.=+-]", "_", "-".join(parts))[:120]
-
-
-def declared_parameters(notebook: str | Path) -> list[str]:
-    """Names assigned in the notebook's cell tagged ``parameters`` (read with Python's own parser)."""
-    import jupytext
-
-    src = notebook_source(notebook)
-    cells = [c for c in jupytext.read(src).cells if "parameters" in c.get("metadata", {}).get("tags", [])]
-    if not cells:
-        raise ValueError(f"{src} has no cell tagged 'parameters'")
-    try:
-        tree = ast.parse(cells[0].source)
-    except SyntaxError as e:
-        raise ValueError(f"the parameters cell of {src} is not valid Python: {e}") from None
-    names: list[str] = []
-    for node in tree.body:
-        targets = node.targets if isinstance(node, ast.Assign) else [node.target] \
-            if isinstance(node, ast.AnnAssign) else []
-        names += [t.id for t in targets if isinstance(t, ast.Name) and t.id not in names]
-    return names
 
 
 def _flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
@@ -281,6 +261,8 @@ def sweep(notebook: str | Path, grid: dict[str, list[Any]], fixed: dict[str, Any
     reserved = sorted(given & set(RESERVED))
     if reserved:
         raise ValueError(f"{reserved} are set by the sweep for each run and cannot be given")
+    for params in grid_runs(grid):                  # wrong types refused before the first run starts
+        check_parameters(src, {**fixed, **params})
 
     out = resolve(out_dir) if out_dir is not None else BUILD_DIR / "sweeps" / src.stem
     out.mkdir(parents=True, exist_ok=True)

@@ -14,16 +14,20 @@ and containers whose header disagrees with their stream are timed right; rotatio
 """
 from __future__ import annotations
 
+import errno
 import importlib.util
 import io
 import json
+import numbers
 import os
 import queue
 import re
+import shutil
 import subprocess
 import threading
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -382,18 +386,37 @@ class FrameSet:
 
 
 def load_frames(frames_dir: str | os.PathLike) -> FrameSet:
-    """Open a frame store written by :func:`preprocess` (the frames are memory-mapped, read-only)."""
+    """Open a frame store written by :func:`preprocess` (the frames are memory-mapped, read-only).
+
+    A store whose files are missing, cut short or disagree is refused with a ``ValueError`` naming it.
+    """
     root = resolve(frames_dir)
     manifest_path = root / "manifest.json"
     if not manifest_path.exists():
         raise FileNotFoundError(
             f"no complete frame store in {root} (manifest.json missing): run the preprocessing chapter first")
-    manifest = json.loads(manifest_path.read_text())
+    again = f"preprocess again (delete {root}, or pass overwrite=True)"
+    try:
+        manifest = json.loads(manifest_path.read_text())
+        with open(root / "frames.npy", "rb") as f:
+            major, _ = np.lib.format.read_magic(f)
+            read_header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+            shape, _, dtype = read_header(f)
+            expected = f.tell() + int(np.prod(shape)) * dtype.itemsize
+        actual = (root / "frames.npy").stat().st_size
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{root}: the frame store is damaged ({e}); {again}") from e
+    if actual < expected:
+        raise ValueError(f"{root}: frames.npy is cut short ({actual} of {expected} bytes): the store is damaged; "
+                         f"{again}")
     frames = np.load(root / "frames.npy", mmap_mode="r")
-    index = pd.read_csv(root / "index.csv", dtype={"movie": str})
+    try:
+        index = pd.read_csv(root / "index.csv", dtype={"movie": str})
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{root}: index.csv cannot be read ({e}); {again}") from e
     if len(frames) != len(index) or len(frames) != manifest["n_frames"]:
         raise ValueError(f"{root}: frames.npy has {len(frames)} rows, index.csv {len(index)}, "
-                         f"manifest {manifest['n_frames']}: the store is inconsistent; preprocess again")
+                         f"manifest {manifest['n_frames']}: the store is inconsistent; {again}")
     return FrameSet(root, frames, index, manifest)
 
 
@@ -428,26 +451,107 @@ def preprocess(videos: Sequence[str | os.PathLike] | str | os.PathLike, out_dir:
     store made from the same videos with the same settings, it is opened instead of redone, unless
     ``overwrite``. All videos are checked (:func:`probe`) before any decoding starts.
     """
+    _check_settings(size, crop, stride, strict)
     if isinstance(videos, (str, os.PathLike)):
         videos = list_videos(videos)
     paths = [resolve(v) for v in videos]
     if not paths:
         raise ValueError("no videos to preprocess")
-    if crop not in CROP_MODES:
-        raise ValueError(f"crop must be one of {CROP_MODES}, not {crop!r}")
-    if int(size) < 4 or int(stride) < 1:
-        raise ValueError(f"size must be >= 4 and stride >= 1 (got size={size}, stride={stride})")
     infos = [probe(p) for p in paths]
+    _check_size_against_sources(size, infos)
 
     out = resolve(out_dir)
     settings = {"size": int(size), "crop": crop, "stride": int(stride), "strict": bool(strict),
                 "timing": STORE_TIMING,
                 "sources": [[str(i.path), i.path.stat().st_size, i.path.stat().st_mtime_ns] for i in infos]}
-    if (out / "manifest.json").exists() and not overwrite:
-        old = json.loads((out / "manifest.json").read_text())
-        if old.get("settings") == settings:
-            return load_frames(out)
+    with store_lock(out):
+        if (out / "manifest.json").exists() and not overwrite:
+            old = json.loads((out / "manifest.json").read_text())
+            if old.get("settings") == settings:
+                try:
+                    return load_frames(out)
+                except ValueError as e:                  # same settings but damaged: made again below
+                    warnings.warn(f"{e}; making it again", VideoWarning, stacklevel=2)
+        _check_free_space(out, sum(-(-i.n_frames // int(stride)) for i in infos), int(size))
+        try:
+            _write_store(infos, out, int(size), crop, int(stride), strict, progress, settings)
+        except OSError as e:
+            if e.errno == errno.ENOSPC:
+                raise OSError(errno.ENOSPC, f"no space left on the device of {out.parent} while writing the frame "
+                                            f"store {out}; nothing was kept. Free some space or give another "
+                                            "out_dir") from e
+            raise
+    return load_frames(out)
 
+
+def _check_settings(size, crop, stride, strict) -> None:
+    """Refuse settings of the wrong type or range, naming the parameter (before any work)."""
+    for name, value in (("size", size), ("stride", stride)):
+        if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+            raise TypeError(f"preprocess: {name} must be an integer, not {value!r} ({type(value).__name__})")
+    if int(size) < 4 or int(stride) < 1:
+        raise ValueError(f"preprocess: size must be >= 4 and stride >= 1 (got size={size}, stride={stride})")
+    if crop not in CROP_MODES:
+        raise ValueError(f"preprocess: crop must be one of {CROP_MODES}, not {crop!r}")
+    if not isinstance(strict, bool):
+        raise TypeError(f"preprocess: strict must be True or False, not {strict!r}")
+
+
+def _check_size_against_sources(size: int, infos: Sequence[VideoInfo]) -> None:
+    """Refuse a ``size`` larger than a source in both directions (only blown-up frames); warn if in one."""
+    for i in infos:
+        if size > max(i.width, i.height):
+            raise ValueError(
+                f"preprocess: size={size} is larger than {i.path} ({i.width}x{i.height}): every frame would be "
+                f"blown up to {size}x{size}, {size * size * 3 / 2**20:.1f} MiB each, for no detail. "
+                f"Give size <= {max(i.width, i.height)} (the book uses 64)")
+        if size > min(i.width, i.height):
+            warnings.warn(f"{i.path} is {i.width}x{i.height}: size={size} stretches its frames "
+                          f"beyond the source's {min(i.width, i.height)} pixels", VideoWarning, stacklevel=3)
+
+
+def _check_free_space(out: Path, n_frames: int, size: int) -> None:
+    """Refuse before decoding when the store (its size is known from the frame counts) cannot fit on the disk."""
+    need = n_frames * size * size * 3 + n_frames * 40 + (1 << 20)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(out.parent).free
+    if need > free:
+        raise OSError(errno.ENOSPC, f"not enough free space in {out.parent} for the frame store {out.name}: it needs "
+                                    f"about {need / 2**20:.0f} MiB ({n_frames} frames of {size}x{size}x3 bytes), "
+                                    f"{free / 2**20:.0f} MiB are free. Free some space, give another out_dir, "
+                                    "or a smaller size or larger stride")
+
+
+@contextmanager
+def store_lock(out: Path) -> Iterator[None]:
+    """Hold ``.NAME.lock`` beside the store ``out`` while writing it; another run into it is refused, named.
+
+    The lock dies with its process (even ``kill -9``), so a killed run never blocks the next; the
+    leftovers of killed runs (``.NAME.partial-*``) are removed once the lock is held.
+    """
+    import fcntl
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    lock = out.parent / f".{out.name}.lock"
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip() or "?"
+            raise RuntimeError(f"another preprocessing run (pid {holder}) is writing the frame store {out} "
+                               f"(it holds {lock}); wait for it to finish, or give another out_dir") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        for stale in out.parent.glob(f".{out.name}.partial-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _write_store(infos: Sequence[VideoInfo], out: Path, size: int, crop: str, stride: int, strict: bool,
+                 progress: bool, settings: dict) -> None:
     rows: list[pd.DataFrame] = []
     records, taken, total = [], set(), 0
     with atomic_dir(out) as tmp:
@@ -481,7 +585,6 @@ def preprocess(videos: Sequence[str | os.PathLike] | str | os.PathLike, out_dir:
         manifest = {"n_frames": total, "size": int(size), "crop": crop, "stride": int(stride),
                     "videos": records, "settings": settings}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
-    return load_frames(out)
 
 
 def clip_windows(n_frames: int, length: int, stride: int) -> np.ndarray:

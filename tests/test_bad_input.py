@@ -1,0 +1,125 @@
+"""Bad input, tried as a new user would: each case a clear error naming the file or the parameter, before work
+starts where possible, and nothing half-written."""
+from __future__ import annotations
+
+import collections
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from vaelib import annotations as ann
+from vaelib.book import check_parameters, run_chapter
+from vaelib.paths import atomic_dir
+from vaelib.video import VideoWarning, load_frames, preprocess, store_lock
+
+
+def test_two_runs_into_one_store(small_dataset, tmp_path):
+    """A second run while one writes is refused, naming the store; the lock dies with its holder (kill -9)."""
+    out = tmp_path / "frames"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom pathlib import Path\nfrom vaelib.video import store_lock\n"
+         f"with store_lock(Path({str(out)!r})):\n    print('held', flush=True)\n    time.sleep(60)\n"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(RuntimeError, match=rf"another preprocessing run \(pid {holder.pid}\) is writing the "
+                                               rf"frame store {out}"):
+            preprocess(small_dataset.videos[:1], out, size=8, progress=False)
+        assert not out.exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert len(preprocess(small_dataset.videos[:1], out, size=8, progress=False)) == 600
+
+
+def test_each_write_has_its_own_temporary_folder(tmp_path):
+    with atomic_dir(tmp_path / "store") as a:
+        with atomic_dir(tmp_path / "store") as b:
+            assert a != b and a.exists() and b.exists()
+            (b / "x").write_text("b")
+        assert (tmp_path / "store" / "x").read_text() == "b"
+        (a / "x").write_text("a")
+    assert (tmp_path / "store" / "x").read_text() == "a"              # the last to finish replaces, whole
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["store"]
+
+
+def test_leftovers_of_a_killed_run_are_cleared(small_dataset, tmp_path):
+    stale = tmp_path / ".frames.partial-killed"
+    stale.mkdir()
+    (stale / "frames.npy").write_bytes(b"\0" * 1000)
+    with store_lock(tmp_path / "frames"):
+        assert not stale.exists()
+
+
+def test_no_free_space_is_found_before_decoding(small_dataset, tmp_path, monkeypatch):
+    import vaelib.video
+
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(vaelib.video.shutil, "disk_usage", lambda p: usage(10**9, 10**9 - 5 * 2**20, 5 * 2**20))
+    with pytest.raises(OSError, match=rf"not enough free space in {tmp_path} .* needs about \d+ MiB \(1200 frames "
+                                      r"of 64x64x3 bytes\), 5 MiB are free"):
+        preprocess(small_dataset.videos, tmp_path / "frames", size=64, progress=False)
+    assert not (tmp_path / "frames").exists() and not list(tmp_path.glob(".frames.partial*"))
+
+
+def test_a_cut_frame_store_is_named_and_made_again(small_dataset, tmp_path):
+    out = tmp_path / "frames"
+    good = np.array(preprocess(small_dataset.videos[:1], out, size=8, progress=False).frames)   # a copy
+    data = (out / "frames.npy").read_bytes()
+    (out / "frames.npy").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match=rf"{out}: frames.npy is cut short .*preprocess again"):
+        load_frames(out)
+    with pytest.warns(VideoWarning, match="making it again"):
+        again = preprocess(small_dataset.videos[:1], out, size=8, progress=False)
+    np.testing.assert_array_equal(again.frames, good)
+
+
+@pytest.mark.parametrize("reader, text", [
+    (ann.read_presses, b"SubjNum\tCondition\tMovie\tMS\n1\tc\tm\t1000\n2\tc\tcaf\xe9\t2000\n"),
+    (ann.read_boundary_csv, b"movie,time_s\nm,1.0\ncaf\xe9,2.0\n"),
+])
+def test_segmentation_file_not_in_utf8(tmp_path, reader, text):
+    path = tmp_path / "latin1.txt"
+    path.write_bytes(text)
+    with pytest.raises(ValueError, match=r"latin1.txt, line 3: the file is not UTF-8 text .*save it as UTF-8"):
+        reader(path)
+
+
+def test_preprocess_parameters_of_the_wrong_type_or_size(small_dataset, tmp_path):
+    video = small_dataset.videos[:1]
+    with pytest.raises(TypeError, match=r"size must be an integer, not '64'"):
+        preprocess(video, tmp_path / "f", size="64", progress=False)
+    with pytest.raises(TypeError, match="strict must be True or False"):
+        preprocess(video, tmp_path / "f", strict="no", progress=False)
+    with pytest.raises(ValueError, match=r"size=4096 is larger than .*synth01.mp4 \(320x240\).*size <= 320"):
+        preprocess(video, tmp_path / "f", size=4096, progress=False)
+    assert not (tmp_path / "f").exists()
+    with pytest.warns(VideoWarning, match=r"synth01.mp4 is 320x240: size=256 stretches"):
+        preprocess(video, tmp_path / "f", size=256, stride=100, progress=False)
+
+
+def test_chapter_parameters_unknown_or_of_the_wrong_type(tmp_path):
+    with pytest.raises(ValueError, match=r"02_mmd_vae.py has no parameter\(s\) \['stepz'\]; its parameters .*steps="):
+        check_parameters("02_mmd_vae", {"stepz": 10})
+    with pytest.raises(TypeError, match="parameter steps must be an integer like its default 2000, not 'ten'"):
+        check_parameters("02_mmd_vae", {"steps": "ten"})
+    assert check_parameters("02_mmd_vae", {"z_dim": None}) == {"z_dim": None}   # its comment offers None
+    with pytest.raises(TypeError, match="parameter strict must be True or False"):
+        check_parameters("01_preprocess", {"strict": "yes"})
+    assert check_parameters("01_preprocess", {"synthetic_seconds": 20, "data_dir": tmp_path}) == \
+        {"synthetic_seconds": 20, "data_dir": str(tmp_path)}
+    t0 = time.perf_counter()
+    with pytest.raises(ValueError, match="stepz"):                    # refused before papermill starts a kernel
+        run_chapter("02_mmd_vae", {"stepz": 10}, out_dir=tmp_path, progress=False)
+    assert time.perf_counter() - t0 < 10 and not list(tmp_path.glob("*.ipynb"))
+
+
+def test_sweep_refuses_a_wrong_type_before_the_first_run(tmp_path):
+    from vaelib.sweep import sweep
+
+    with pytest.raises(TypeError, match="parameter steps must be an integer"):
+        sweep("02_mmd_vae", {"steps": [5, "ten"]}, out_dir=tmp_path, progress=False)
+    assert not [p for p in tmp_path.iterdir() if p.is_dir()]
