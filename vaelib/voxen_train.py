@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from .camera import CameraClipSampler, MixedClipSampler
-from .codecs import CLASSIC_CODECS, RDPoint, classic_rd, rd_point
+from .codecs import CLASSIC_CODECS, RDPoint, classic_rd, clip_rates, rd_point
 from .data import ClipSampler, clips_to_tensor
 from .metrics import psnr
 from .paths import PROJECT_ROOT, atomic_dir, resolve
@@ -86,8 +86,8 @@ def train_voxen(frameset, movies: Sequence[str], config: VoxEnConfig, lmbda: flo
     return model.cpu().eval()
 
 
-def evaluate_voxen(model: VoxEn, clips: np.ndarray, setting: float, dataset: str = "", fps: float = 0.0,
-                   **fields) -> tuple[RDPoint, np.ndarray]:
+def evaluate_voxen(model: VoxEn, clips: np.ndarray, setting: float, dataset: str = "",
+                   fps: float | Sequence[float] = 25.0, **fields) -> tuple[RDPoint, np.ndarray]:
     """Compress every clip to real bytes, decode them, and score: an ``RDPoint`` and the decoded clips.
 
     ``fields`` (e.g. ``train_steps``, ``train_s``, ``seed``) go into the record."""
@@ -103,12 +103,12 @@ def evaluate_voxen(model: VoxEn, clips: np.ndarray, setting: float, dataset: str
         n_bytes.append(len(data))
     point = rd_point("voxen", setting, list(clips), decoded, n_bytes, enc_s, dec_s, dataset=dataset,
                      settings=f"lambda={setting} " + json.dumps(asdict(model.config), separators=(",", ":")),
-                     fps=float(fps), **fields)
+                     fps=float(np.mean(clip_rates(fps, len(clips)))), **fields)
     return point, np.stack(decoded)
 
 
 def rd_comparison(models: dict[float, VoxEn], clips: np.ndarray, dataset: str,
-                  codec_settings: dict[str, Sequence[int]] | None = None, fps: float = 25.0,
+                  codec_settings: dict[str, Sequence[int]] | None = None, fps: float | Sequence[float] = 25.0,
                   progress: bool = True, voxen_fields: dict[float, dict] | None = None) -> list[RDPoint]:
     """RD points of every VoxEn in ``models`` (keyed by lambda) and of the classic codecs, on the same clips.
 
@@ -119,6 +119,74 @@ def rd_comparison(models: dict[float, VoxEn], clips: np.ndarray, dataset: str,
     names = list(codec_settings) if codec_settings else list(CLASSIC_CODECS)
     return points + classic_rd(list(clips), codecs=names, settings=codec_settings, dataset=dataset, fps=fps,
                                progress=progress)
+
+
+def training_spread(points: Sequence[RDPoint], dataset: str) -> dict | None:
+    """PSNR and bpp ranges over the training seeds of the lambda trained with several seeds for the same number
+    of steps (or None)."""
+    by_setting: dict[tuple[float, int], list[RDPoint]] = {}
+    for p in points:
+        if p.codec == "voxen" and p.dataset == dataset:
+            by_setting.setdefault((p.setting, p.train_steps), []).append(p)
+    multi = {k: v for k, v in by_setting.items() if len({p.seed for p in v}) > 1}
+    if not multi:
+        return None
+    (lmbda, _), runs = next(iter(multi.items()))
+    ps, bs = [p.psnr for p in runs], [p.bpp for p in runs]
+    return {"lambda": lmbda, "seeds": [p.seed for p in runs], "psnr_range_db": max(ps) - min(ps),
+            "bpp_range_%": 100 * (max(bs) / min(bs) - 1), "train_steps": runs[0].train_steps}
+
+
+def rd_summary(points: Sequence[RDPoint], dataset: str) -> dict:
+    """VoxEn against the classic codecs on one dataset, as numbers: best point, PSNR span over lambdas,
+    BD-rate against x264 and the PSNR range it covers, bytes against MJPEG at equal PSNR, and what x264
+    needs at VoxEn's best PSNR."""
+    from .codecs import bd_rate_points, pareto_front, rate_at_quality
+
+    pts = [p for p in points if p.dataset == dataset and p.seed == 0]
+    vox = sorted((p for p in pts if p.codec == "voxen"), key=lambda p: p.setting)
+    x264 = [p for p in pts if p.codec == "x264"]
+    mjpeg = [p for p in pts if p.codec == "mjpeg"]
+    best = max(vox, key=lambda p: p.psnr)
+    out = {"dataset": dataset, "best_psnr": best.psnr, "best_bpp": best.bpp, "best_lambda": best.setting,
+           "psnr_span_db": vox[-1].psnr - vox[0].psnr if len(vox) > 1 else 0.0,
+           "distinct_points": len({(round(p.bpp, 4), round(p.psnr, 2)) for p in vox}) == len(vox),
+           "x264_bpp_at_best": rate_at_quality(x264, best.psnr) if x264 else float("nan")}
+    if x264 and len(vox) > 1:
+        qa = pareto_front([p.bpp for p in x264], [p.psnr for p in x264])[1]
+        qb = pareto_front([p.bpp for p in vox], [p.psnr for p in vox])[1]
+        lo, hi = max(qa.min(), qb.min()), min(qa.max(), qb.max())
+        out.update({"bd_rate_vs_x264_%": bd_rate_points(x264, vox), "common_psnr_db": [lo, hi] if hi > lo else None})
+    if mjpeg:
+        ratios = [rate_at_quality(mjpeg, p.psnr) / p.bpp for p in vox]
+        ratios = [r for r in ratios if np.isfinite(r)]
+        out["mjpeg_bytes_ratio_min"] = min(ratios) if ratios else float("nan")
+    return out
+
+
+def conclusion(summary: dict, spread: dict | None = None) -> str:
+    """One paragraph, computed from ``rd_summary`` (and the training-run spread), that says where VoxEn stands."""
+    s = summary
+    lines = [f"{s['dataset']}: VoxEn's best point is {s['best_psnr']:.1f} dB at {s['best_bpp']:.3f} bpp "
+             f"(lambda={s['best_lambda']:g}); its lambdas span {s['psnr_span_db']:.1f} dB."]
+    bd, rng = s.get("bd_rate_vs_x264_%", float("nan")), s.get("common_psnr_db")
+    if rng and np.isfinite(bd):
+        verdict = "fewer" if bd < 0 else "more"
+        lines.append(f"Against x264 it needs {abs(bd):.0f}% {verdict} bits at equal PSNR (BD-rate over "
+                     f"{rng[0]:.1f}-{rng[1]:.1f} dB, a {rng[1] - rng[0]:.1f}-dB overlap).")
+    else:
+        lines.append("Its curve and x264's share no PSNR range, so no BD-rate can be given.")
+    x = s["x264_bpp_at_best"]
+    if np.isfinite(x):
+        lines.append(f"x264 reaches VoxEn's best PSNR at {x:.3f} bpp ({x / s['best_bpp']:.2f}x VoxEn's rate).")
+    m = s.get("mjpeg_bytes_ratio_min", float("nan"))
+    if np.isfinite(m):
+        lines.append(f"At equal PSNR VoxEn writes at least {m:.1f}x fewer bytes than MJPEG.")
+    if spread:
+        lines.append(f"Retraining lambda={spread['lambda']:g} with seeds {spread['seeds']} moves its PSNR by up to "
+                     f"{spread['psnr_range_db']:.2f} dB and its rate by {spread['bpp_range_%']:.0f}%: smaller "
+                     f"differences than these are training noise.")
+    return " ".join(lines)
 
 
 def reference_frames(work_dir: str | Path, n_movies: int = 4, seconds: float = 60.0, size: int = 64):
