@@ -174,9 +174,9 @@ def seed_statistics(signals: pd.DataFrame, coarse: bd.Targets, fine: bd.Targets,
     k_coarse = {m: len(coarse.truth[m]) for m in movies}
     k_fine = {m: len(fine.truth[m]) for m in movies}
     table = bd.comparison_table(signals, coarse, bin_s=args.bin_s, tolerance_s=args.tolerance_s,
-                                n_shifts=args.n_null, seed=0, n_boundaries=k_coarse)
+                                n_null=args.n_null, seed=0, n_boundaries=k_coarse)
     fine_t = bd.comparison_table(signals, fine, bin_s=args.bin_s, tolerance_s=args.tolerance_s,
-                                 n_shifts=args.n_null, seed=0, n_boundaries=k_fine).set_index("signal")
+                                 n_null=args.n_null, seed=0, n_boundaries=k_fine).set_index("signal")
     table = table.set_index("signal")
     table["f1_fine"] = fine_t["f1"]
     table["r_truth_fine"] = fine_t["r_truth"]

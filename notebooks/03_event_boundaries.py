@@ -34,7 +34,7 @@
 #    memory); and pixel baselines (frame difference, PySceneDetect's content score, optical-flow
 #    magnitude);
 # 4. the comparison: Pearson r with the boundary frequency for bins of 0.2 to 8 s, against a null of
-#    circular shifts (which keeps each signal's own smoothness), and precision / recall / F1 against
+#    phase-randomized surrogates (which keep each signal's own smoothness), and precision / recall / F1 against
 #    the true boundaries within ±1 s;
 # 5. a scrubber to watch it all at once.
 #
@@ -57,7 +57,7 @@ zacks_dat = ""                 # the real presses of Zacks et al. (2006), zachs2
 bin_s = 1.0                    # bin width of the summary table (s)
 bin_sizes = [0.2, 0.5, 1.0, 2.0, 4.0, 8.0]
 tolerance_s = 1.0              # a detected boundary within this of a true one is a hit
-n_shifts = 1000                # circular shifts in the null
+n_null = 1000                  # surrogate signals in the null (phase-randomized)
 smooth_s = 0.25                # Gaussian smoothing of the latent signals (s)
 pred_lags = 3                  # the predictor sees z at t - lag, ..., t - pred_lags * lag
 pred_lag_s = 0.2
@@ -182,12 +182,13 @@ plots.save_figure(fig, figures_dir, "03_signals.png")
 #
 # For each bin width, Pearson r between the binned signal and the group boundary frequency, pooled
 # over movies (both standardized within each movie; for the 0/1 change points this is the
-# point-biserial r). The grey band is the 95% range of r when each movie's signal is shifted
-# circularly by a random offset: a signal that is merely smooth, or merely busy, stays inside it.
+# point-biserial r). The grey band is the 95% range of r when each movie's signal is replaced by a
+# surrogate with the same autocorrelation and random Fourier phases (given its two end values):
+# a signal that is merely smooth, or merely busy, stays inside it.
 
 # %%
-across = bd.r_across_bins(signals, targets, bin_sizes, "observers", n_shifts=n_shifts, seed=seed)
-truth_across = (bd.r_across_bins(signals, targets, bin_sizes, "truth", n_shifts=n_shifts, seed=seed)
+across = bd.r_across_bins(signals, targets, bin_sizes, "observers", n_null=n_null, seed=seed)
+truth_across = (bd.r_across_bins(signals, targets, bin_sizes, "truth", n_null=n_null, seed=seed)
                 if truth is not None else None)
 fig = plots.r_by_bin(across, truth_across)
 plots.save_figure(fig, figures_dir, "03_r_by_bin.png")
@@ -199,10 +200,10 @@ plots.save_figure(fig, figures_dir, "03_r_by_bin.png")
 # the group frequency itself against the truth: the ceiling a signal could hope for.
 
 # %%
-table = bd.comparison_table(signals, targets, bin_s=bin_s, tolerance_s=tolerance_s, n_shifts=n_shifts,
+table = bd.comparison_table(signals, targets, bin_s=bin_s, tolerance_s=tolerance_s, n_null=n_null,
                             seed=seed, n_boundaries=count)
 meta = {"data_dir": str(data), "movies": fs.movies, "bin_s": bin_s, "tolerance_s": tolerance_s,
-        "n_shifts": n_shifts, "observers": int(presses.subject.nunique()), "truth_level": truth_level,
+        "n_null": n_null, "observers": int(presses.subject.nunique()), "truth_level": truth_level,
         "simulated_observers": not annotations}
 boundary_data.save_results(table, out_dir, "comparison", meta)
 boundary_data.save_results(pd.concat([across, truth_across]), out_dir, "r_across_bins", meta)

@@ -5,8 +5,9 @@ The comparison bins signals and human presses on the same grid of ``bin_s`` seco
 * continuous signals are averaged within a bin, discrete ones (change points) take the bin's max;
 * Pearson r between the binned signal and the group boundary frequency, pooled over movies after
   standardizing both within each movie (for a 0/1 signal this is the point-biserial r);
-* its null distribution comes from circular shifts of the binned signal within each movie, which
-  keep the signal's autocorrelation and break only its alignment with the boundaries;
+* its null distribution comes from phase-randomized surrogates of the binned signal within each movie
+  (:func:`vaelib.stats.surrogate_test`), which keep the signal's autocorrelation and break only its
+  alignment with the boundaries;
 * against ground-truth boundary times: precision, recall and F1 of the signal's boundaries
   (its highest peaks, as many as there are true boundaries) within +-``tolerance_s``.
 """
@@ -20,7 +21,8 @@ import pandas as pd
 from scipy.signal import find_peaks
 
 from .annotations import bin_centers, group_frequency, n_bins
-from .signals import SIGNALS, fill_nan, signal_names, smooth, standardize
+from .signals import SIGNALS, fill_nan, signal_names, smooth
+from .stats import surrogate_test
 
 # --------------------------------------------------------------------------- binning and statistics
 
@@ -43,47 +45,6 @@ def bin_series(values: np.ndarray, times: np.ndarray, duration_s: float, bin_s: 
     else:
         raise ValueError(f"how must be 'mean' or 'max', not {how!r}")
     return fill_nan(out)
-
-@dataclass
-class ShiftTest:
-    """Pearson r of a binned signal with a target, and its circular-shift null."""
-    r: float
-    p: float
-    null: np.ndarray
-
-    @property
-    def null_band(self) -> tuple[float, float]:
-        """The null's 2.5th and 97.5th percentiles."""
-        return float(np.percentile(self.null, 2.5)), float(np.percentile(self.null, 97.5))
-
-
-def shift_test(xs: Sequence[np.ndarray], ys: Sequence[np.ndarray], n_shifts: int = 1000,
-               rng: np.random.Generator | int | None = 0, min_shift: int = 1) -> ShiftTest:
-    """Pooled Pearson r of signals ``xs`` with targets ``ys`` (one pair per movie) and a one-sided p-value.
-
-    Both are standardized within each movie, then pooled. The null shifts each movie's signal
-    circularly by an independent random offset in ``[min_shift, n - min_shift]`` bins;
-    ``p = (1 + #{null >= r}) / (1 + n_shifts)``.
-    """
-    rng = np.random.default_rng(rng)
-    xs = [standardize(x) for x in xs]
-    ys = [standardize(y) for y in ys]
-    if any(len(x) != len(y) for x, y in zip(xs, ys)):
-        raise ValueError("signal and target have different numbers of bins")
-    total = sum(len(x) for x in xs)
-    r = float(sum((x * y).sum() for x, y in zip(xs, ys)) / total)
-    null = np.zeros(n_shifts)
-    for x, y in zip(xs, ys):
-        n = len(x)
-        if n < 2 * min_shift + 1:
-            raise ValueError(f"{n} bins are too few for circular shifts of at least {min_shift}")
-        k = rng.integers(min_shift, n - min_shift + 1, size=n_shifts)
-        idx = (np.arange(n)[None, :] - k[:, None]) % n
-        null += (x[idx] * y[None, :]).sum(1)
-    null /= total
-    p = float((1 + (null >= r - 1e-12).sum()) / (1 + n_shifts))
-    return ShiftTest(r, p, null)
-
 
 def match_boundaries(detected: np.ndarray, truth: np.ndarray, tolerance_s: float = 1.0) -> int:
     """One-to-one matches between detected and true boundary times within ``tolerance_s`` (greedy, closest first)."""
@@ -168,16 +129,16 @@ def _binned(signals: pd.DataFrame, name: str, movie: str, targets: Targets, bin_
 
 
 def r_across_bins(signals: pd.DataFrame, targets: Targets, bin_sizes: Sequence[float] = (0.2, 0.5, 1, 2, 4, 8),
-                  target: str = "observers", n_shifts: int = 500, seed: int = 0) -> pd.DataFrame:
+                  target: str = "observers", n_null: int = 500, seed: int = 0) -> pd.DataFrame:
     """For each signal and bin width: r with the group frequency (``target="observers"``) or the true
-    boundaries (``"truth"``), its circular-shift p-value and null band. One tidy row per (signal, bin_s)."""
+    boundaries (``"truth"``), its surrogate p-value and null band. One tidy row per (signal, bin_s)."""
     movies = list(dict.fromkeys(signals["movie"]))
     rows = []
     for b in bin_sizes:
         ys = [targets.frequency(m, b) if target == "observers" else targets.truth_marks(m, b) for m in movies]
         for name in signal_names(signals):
             xs = [_binned(signals, name, m, targets, b) for m in movies]
-            t = shift_test(xs, ys, n_shifts=n_shifts, rng=seed)
+            t = surrogate_test(xs, ys, n_null=n_null, rng=seed)
             lo, hi = t.null_band
             rows.append({"signal": name, "target": target, "bin_s": float(b), "r": t.r, "p": t.p,
                          "null_lo": lo, "null_hi": hi, "null_mean": float(t.null.mean())})
@@ -193,7 +154,7 @@ def detected_times(signals: pd.DataFrame, name: str, movie: str, n: int, min_dis
 
 
 def comparison_table(signals: pd.DataFrame, targets: Targets, bin_s: float = 1.0, tolerance_s: float = 1.0,
-                     n_shifts: int = 1000, seed: int = 0,
+                     n_null: int = 1000, seed: int = 0,
                      n_boundaries: Callable[[str], int] | dict[str, int] | None = None) -> pd.DataFrame:
     """The tidy signals x metrics table.
 
@@ -210,7 +171,7 @@ def comparison_table(signals: pd.DataFrame, targets: Targets, bin_s: float = 1.0
     if targets.presses is not None:
         ys = [targets.frequency(m, bin_s) for m in movies]
         for n in names:
-            t = shift_test([_binned(signals, n, m, targets, bin_s) for m in movies], ys, n_shifts, seed)
+            t = surrogate_test([_binned(signals, n, m, targets, bin_s) for m in movies], ys, n_null, seed)
             rows[n].update(r_observers=t.r, p_observers=t.p, null95_observers=float(np.percentile(t.null, 95)))
     if targets.truth is not None:
         count = n_boundaries if n_boundaries is not None else {m: len(targets.truth.get(m, [])) for m in movies}
@@ -218,13 +179,13 @@ def comparison_table(signals: pd.DataFrame, targets: Targets, bin_s: float = 1.0
         ys = [targets.truth_marks(m, bin_s) for m in movies]
         truth = [np.asarray(targets.truth.get(m, [])) for m in movies]
         for n in names:
-            t = shift_test([_binned(signals, n, m, targets, bin_s) for m in movies], ys, n_shifts, seed)
+            t = surrogate_test([_binned(signals, n, m, targets, bin_s) for m in movies], ys, n_null, seed)
             det = [detected_times(signals, n, m, k(m)) for m in movies]
             p, r, f1 = precision_recall_f1(det, truth, tolerance_s)
             rows[n].update(r_truth=t.r, p_truth=t.p, precision=p, recall=r, f1=f1)
         if targets.presses is not None:
             xs = [targets.frequency(m, bin_s) for m in movies]
-            t = shift_test(xs, ys, n_shifts, seed)
+            t = surrogate_test(xs, ys, n_null, seed)
             det = [observer_boundaries(targets, m, k(m)) for m in movies]
             p, r, f1 = precision_recall_f1(det, truth, tolerance_s)
             rows["observers"] = {"signal": "observers", "kind": "human", "r_truth": t.r, "p_truth": t.p,

@@ -286,7 +286,7 @@ def boundary_signals(signals: pd.DataFrame, movie: str, frequency: tuple[np.ndar
 
 
 def r_by_bin(across: pd.DataFrame, truth_across: pd.DataFrame | None = None):
-    """r of each signal with the group frequency across bin widths, with the circular-shift null's 95% band."""
+    """r of each signal with the group frequency across bin widths, with the surrogate null's 95% band."""
     names = list(dict.fromkeys(across["signal"]))
     ncols = min(3, len(names))
     nrows = int(np.ceil(len(names) / ncols))
