@@ -1,0 +1,97 @@
+"""Benchmark: preprocessing many short clips with 1 and 2 worker processes (frames/s, peak memory).
+
+Makes ``--clips`` short synthetic clips (ffmpeg's test picture with noise, 160x120, 25 fps, 2 s) in a
+folder tree ``class/clip.avi`` under ``data/bench_many/`` (once), then, each in a fresh process,
+preprocesses the tree to 64 x 64 with each worker count. Peak memory per worker is read by each worker
+(its own peak RSS, in the per-file report), and again over a fifth of the clips: it should not grow with
+the number of videos. Prints the numbers; writes ``benchmarks/results/preprocess_many.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from vaelib.paths import PROJECT_ROOT
+
+
+def make_clips(root: Path, n: int, classes: int = 12) -> Path:
+    from vaelib.video import ffmpeg_exe
+
+    for k in range(n):
+        path = root / f"class{k % classes:02d}" / f"clip{k:04d}.avi"
+        if path.exists():
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run([ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+                        f"testsrc2=size=160x120:rate=25:duration=2,noise=alls=30:allf=t:all_seed={k}",
+                        "-c:v", "mpeg4", "-q:v", "4", str(path)], check=True)
+    return root
+
+
+def run(folder: str, workers: int, limit: int) -> dict:
+    """One preprocessing run (in this process); the numbers."""
+    from vaelib.video import list_videos, preprocess
+
+    videos = list_videos(folder, recursive=True)[:limit]
+    with tempfile.TemporaryDirectory() as d:
+        t0 = time.perf_counter()
+        fs = preprocess(videos, Path(d) / "frames", size=64, progress=False, workers=workers)
+        seconds = time.perf_counter() - t0
+        report = fs.report()
+        n = len(fs)
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {"workers": workers, "videos": len(videos), "frames": n, "seconds": seconds, "frames_per_s": n / seconds,
+            "cpu_s": me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime,
+            "peak_rss_main_mib": me.ru_maxrss / 1024,
+            "peak_rss_worker_mib": float(report.peak_rss_mib.max()),
+            "peak_rss_children_mib": kids.ru_maxrss / 1024}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--clips", type=int, default=240)
+    ap.add_argument("--workers", default="1,2")
+    ap.add_argument("--run", nargs=3, help=argparse.SUPPRESS)       # child process: folder workers limit
+    ap.add_argument("--out", type=Path, default=PROJECT_ROOT / "benchmarks" / "results" / "preprocess_many.json")
+    args = ap.parse_args()
+    if args.run:
+        print(json.dumps(run(args.run[0], int(args.run[1]), int(args.run[2]))))
+        return
+    folder = make_clips(PROJECT_ROOT / "data" / "bench_many", args.clips)
+
+    def child(workers: int, limit: int) -> dict:
+        cmd = [sys.executable, __file__, "--run", str(folder), str(workers), str(limit)]
+        return json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+
+    runs = []
+    for w in (int(x) for x in args.workers.split(",")):
+        r = child(w, args.clips)
+        runs.append(r)
+        print(f"{w} worker(s): {r['videos']} videos, {r['frames']} frames in {r['seconds']:.1f} s = "
+              f"{r['frames_per_s']:.0f} frames/s; peak RSS main {r['peak_rss_main_mib']:.0f} MiB, "
+              f"per worker {r['peak_rss_worker_mib']:.0f} MiB")
+    small = child(1, max(1, args.clips // 5))
+    print(f"1 worker over {small['videos']} videos: peak RSS per worker {small['peak_rss_worker_mib']:.0f} MiB "
+          f"(vs {runs[0]['peak_rss_worker_mib']:.0f} MiB over {runs[0]['videos']})")
+    speedup = runs[1]["frames_per_s"] / runs[0]["frames_per_s"] if len(runs) > 1 else None
+    if speedup is not None:
+        print(f"speed-up with {runs[1]['workers']} workers: {speedup:.2f}x")
+    record = {"benchmark": "preprocess_many", "clips": args.clips, "clip": "160x120, 25 fps, 2 s, mpeg4 in AVI",
+              "size": 64, "runs": runs, "fewer_videos": small, "speedup": speedup,
+              "cpus": os.cpu_count(), "load_average_1min": os.getloadavg()[0],
+              "python": platform.python_version(), "machine": platform.machine()}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(record, indent=2))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
