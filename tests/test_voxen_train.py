@@ -150,3 +150,19 @@ def test_rd_summary_conclusion_and_spread():
     text = conclusion(s, sp)
     assert "100% more bits" in text and "6.0x fewer bytes than MJPEG" in text and "0.50 dB" in text
     assert training_spread(x264 + vox, "d") is None
+
+
+def test_warm_start_from_another_lambda(tmp_path):
+    from vaelib.train import TrainConfig, load_checkpoint
+    from vaelib.voxen_train import train_voxen
+
+    fs, cfg = FakeFrameSet([30, 30]), VoxEnConfig(**SMALL)
+    tc = TrainConfig(steps=3, batch_size=2, device="cpu", log_every=1, val_every=3, checkpoint_every=3)
+    first = train_voxen(fs, ["m0"], cfg, 0.01, tc, tmp_path / "a", progress=False)
+    tiny = TrainConfig(**{**tc.to_dict(), "lr": 1e-12, "steps": 1})
+    warm = train_voxen(fs, ["m0"], cfg, 0.1, tiny, tmp_path / "b", progress=False, init_from=tmp_path / "a")
+    cold = train_voxen(fs, ["m0"], cfg, 0.1, tiny, tmp_path / "c", progress=False)
+    for k, v in first.state_dict().items():
+        assert torch.allclose(warm.state_dict()[k], v, atol=1e-6)
+    assert not all(torch.allclose(cold.state_dict()[k], v, atol=1e-6) for k, v in first.state_dict().items())
+    assert load_checkpoint(tmp_path / "b" / "checkpoint.pt")["config"]["init_from"] == "a"

@@ -225,9 +225,10 @@ def load_real_clips(names: Sequence[str] = ("carphone_pristine", "bikes", "bigbu
             frames.append(frame)
             if len(frames) >= length * max_clips_per_video:
                 break
-        clips = movie_clips(np.stack(frames), length, length)
-        if len(clips):
-            out[name] = clips
+        if len(frames) < length:
+            raise ValueError(f"{available[name]} has {len(frames)} frames, fewer than one clip of {length}: "
+                             f"use a shorter clip length or leave {name!r} out")
+        out[name] = movie_clips(np.stack(frames), length, length)
     return out
 
 

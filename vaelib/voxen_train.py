@@ -58,7 +58,7 @@ def training_sampler(frameset, movies: Sequence[str], config: VoxEnConfig, batch
 
 def train_voxen(frameset, movies: Sequence[str], config: VoxEnConfig, lmbda: float, train_config: TrainConfig,
                 run_dir: str | Path, val_clips: np.ndarray | None = None, progress: bool = True,
-                photo_fraction: float = 0.5) -> VoxEn:
+                photo_fraction: float = 0.5, init_from: str | Path | None = None) -> VoxEn:
     """Train one VoxEn at rate-distortion trade-off ``lmbda`` with the shared trainer ``vaelib.train.train``.
 
     Clips come from ``movies`` of ``frameset`` and, a ``photo_fraction`` of each batch, from
@@ -69,6 +69,8 @@ def train_voxen(frameset, movies: Sequence[str], config: VoxEnConfig, lmbda: flo
     """
     seed_everything(train_config.seed)
     model = VoxEn(config)
+    if init_from is not None:
+        model.load_state_dict(load_checkpoint(Path(init_from) / "checkpoint.pt")["model"])
     sampler = training_sampler(frameset, movies, config, train_config.batch_size, photo_fraction)
     val_fn = None
     if val_clips is not None and len(val_clips):
@@ -80,7 +82,8 @@ def train_voxen(frameset, movies: Sequence[str], config: VoxEnConfig, lmbda: flo
 
     train(model, partial(rd_loss, lmbda=lmbda), sampler, train_config, run_dir, val_fn=val_fn,
           extra_config={"voxen": asdict(config), "lmbda": float(lmbda), "movies": list(movies),
-                        "photo_fraction": float(photo_fraction)},
+                        "photo_fraction": float(photo_fraction),
+                        **({"init_from": Path(init_from).name} if init_from is not None else {})},
           progress=progress)
     config.to_json(Path(run_dir) / "voxen.json")
     return model.cpu().eval()
@@ -303,17 +306,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--warm-start", action="store_true",
+                    help="start each lambda after the first from the previous lambda's trained weights")
     ap.add_argument("--no-export", action="store_true", help="train only")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     fs = reference_frames(args.work)
     config = VoxEnConfig.from_json(args.config) if args.config else VoxEnConfig()
     val = CameraClipSampler(config.clip_len, config.image_size, 4).clips(torch.Generator().manual_seed(10 ** 6), 4)
+    previous = None
     for lmbda in [float(x) for x in args.lambdas.split(",")]:
         tc = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed, device="cpu",
                          log_every=10, val_every=250, checkpoint_every=50)
-        run = resolve(args.work) / "runs" / f"lambda_{lmbda:g}_seed{args.seed}"
-        train_voxen(fs, fs.movies, config, lmbda, tc, run, val_clips=val, photo_fraction=args.photo_fraction)
+        name = f"lambda_{lmbda:g}_seed{args.seed}" + (f"_from_{previous.name}" if previous is not None else "")
+        run = resolve(args.work) / "runs" / name
+        train_voxen(fs, fs.movies, config, lmbda, tc, run, val_clips=val, photo_fraction=args.photo_fraction,
+                    init_from=previous)
+        previous = run if args.warm_start else None
         if not args.no_export:
             print(f"exported {export_model(run, Path(args.out) / f'lambda_{lmbda:g}')}", flush=True)
     return 0
