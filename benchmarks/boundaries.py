@@ -8,7 +8,7 @@ of the same model can rank the latent signals differently. So this benchmark
 2. trains the MMD-VAE (chapter 2's ``default`` preset) once per training seed in ``--seeds`` on the
    same frames, and embeds every frame;
 3. computes every boundary signal per seed (:func:`vaelib.signals.compute_signals`: latent signals,
-   the event models of :mod:`vaelib.events`, the ``_kalman`` signals on codes that know time; the
+   the event models of :mod:`vaelib.events`, the ``_memory`` signals on codes that know time; the
    pixel baselines once, they do not depend on the seed), and each signal's r with the observers,
    r and F1 against the coarse truth and F1 against the fine truth (:func:`vaelib.boundaries.comparison_table`),
    with bootstrap intervals over blocks of ``--block-s`` seconds;

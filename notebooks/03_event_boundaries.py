@@ -63,7 +63,8 @@ pred_lags = 3                  # the predictor sees z at t - lag, ..., t - pred_
 pred_lag_s = 0.2
 pred_folds = 5                 # blocks per movie for cross-fitting
 event_rate_hz = 4.0            # the event models see the codes averaged down to this many samples per second
-temporal = True                # also compute the latent signals on codes filtered with a memory (suffix _kalman)
+temporal = True                # also compute the latent signals on codes with a memory (suffix _memory)
+memory_s = 1.0                 # that memory's time constant (s); None: fitted per movie (a Kalman filter)
 show_movie = ""                # movie for the figures and the scrubber; empty: the first
 seed = 0
 
@@ -165,14 +166,17 @@ plots.save_figure(fig, figures_dir, "03_trajectory.png")
 # (`bocpd_*`). Both see the codes averaged to `event_rate_hz` samples per second.
 #
 # **A trajectory that knows time.** The MMD-VAE codes every frame on its own. With `temporal`, the
-# latent signals marked `_kalman` are computed again on codes filtered causally with a memory: a
-# Kalman filter of a local-level model (each dimension a slow random walk seen through frame noise),
-# its gain fitted per movie and dimension. Does temporal context help? The table below says.
+# latent signals marked `_memory` are computed again on codes filtered causally with a memory of
+# `memory_s` seconds (an exponential filter, $m_t = m_{t-1} + k\,(z_t - m_{t-1})$). With `memory_s = None`
+# the gain is fitted per movie and dimension as the Kalman gain of a local-level model (a slow random
+# walk seen through frame noise); on smooth movies the codes carry little frame noise and the fitted
+# filter remembers almost nothing, so a fixed memory is the default. Does temporal context help?
+# The table after the comparison says.
 
 # %%
 signals = sg.compute_signals(fs.index, z, fs.frames, fps, smooth_s=smooth_s, n_lags=pred_lags,
                              lag_s=pred_lag_s, n_folds=pred_folds, n_bkps=count, event_rate_hz=event_rate_hz,
-                             temporal=temporal)
+                             temporal=temporal, memory_s=memory_s)
 freq = (ann.bin_centers(durations[movie], 0.5), ann.group_frequency(presses, movie, durations[movie], 0.5))
 fig = plots.boundary_signals(signals, movie, freq, truth[movie] if truth is not None else None)
 plots.save_figure(fig, figures_dir, "03_signals.png")

@@ -251,7 +251,7 @@ def _other_movie_presses(tmp_path):
 
 
 def test_temporal_comparison_pairs_each_signal_with_its_filtered_twin():
-    table = pd.DataFrame({"signal": ["latent_speed", "latent_speed_kalman", "sem_surprise", "flow_magnitude"],
+    table = pd.DataFrame({"signal": ["latent_speed", "latent_speed_memory", "sem_surprise", "flow_magnitude"],
                           "r_observers": [0.1, 0.3, 0.2, 0.5], "f1": [0.4, 0.2, 0.5, 0.6]})
     out = sg.temporal_comparison(table).set_index("signal")
     assert list(out.index) == ["latent_speed"]          # sem_surprise has no twin in this table

@@ -102,3 +102,12 @@ def test_local_level_filter_is_causal_and_tracks_the_level():
     assert flat[1000:].std() < 0.2
     walk = np.cumsum(rng.standard_normal((4000, 2)), axis=0)
     assert np.abs(ev.local_level_filter(walk) - walk).max() < 1e-2 * walk.std()
+
+
+def test_memory_filter_remembers_for_its_time_constant():
+    step = np.r_[np.zeros(100), np.ones(400)][:, None]
+    m = ev.memory_filter(step, fps=10.0, memory_s=2.0)
+    assert m[99, 0] == 0 and 1 - np.exp(-1) - 0.02 < m[119, 0] < 1 - np.exp(-1) + 0.02   # 63% after 2 s
+    np.testing.assert_allclose(ev.memory_filter(step, 10.0, None), step, atol=1e-6)   # no noise: no memory
+    with pytest.raises(ValueError, match="memory_s"):
+        ev.memory_filter(step, 10.0, 0.0)

@@ -18,8 +18,9 @@ standardize ``z`` per dimension first, so their settings mean the same for any l
 :func:`segment_frames` runs either on a movie's codes averaged down to a few samples per second
 (single frames differ mostly by noise) and maps the result back to every frame.
 
-:func:`local_level_filter` gives the single-frame codes a memory: a causal Kalman filter of a
-local-level model (each dimension a random walk seen through frame noise), fitted per movie.
+:func:`memory_filter` gives the single-frame codes a memory: a causal exponential filter with a
+memory of a given number of seconds, or, fitted per movie, the steady-state Kalman filter of a
+local-level model (each dimension a random walk seen through frame noise, :func:`local_level_filter`).
 """
 from __future__ import annotations
 
@@ -28,8 +29,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import gammaln
 
-__all__ = ["EventSegmentation", "sem_segment", "bocpd_segment", "segment_frames", "local_level_filter",
-           "standardize_dims"]
+__all__ = ["EventSegmentation", "sem_segment", "bocpd_segment", "segment_frames", "memory_filter",
+           "local_level_filter", "standardize_dims"]
 
 _LOG2PI = float(np.log(2 * np.pi))
 
@@ -65,26 +66,31 @@ def _boundaries(labels: np.ndarray) -> np.ndarray:
     return np.flatnonzero(np.diff(labels) != 0).astype(np.int64) + 1
 
 
-def sem_segment(z: np.ndarray, alpha: float = 1.0, stickiness: float = 50.0, prior_precision: float = 0.03,
+def sem_segment(z: np.ndarray, alpha: float = 1.0, stay: float = 0.95, prior_precision: float = 0.03,
                 noise_dof: float = 2.0, noise_scale: float | None = None, max_events: int = 64,
                 standardize: bool = True) -> EventSegmentation:
     """Segment ``z`` into events with a Structured-Event-Memory-like model (online MAP inference).
 
     Transition ``t`` (``z[t-1] -> z[t]``) goes to the event ``k`` maximizing
-    ``log prior(k) + log p(z[t] | z[t-1], event k)``. The sticky CRP prior, as in SEM: an existing event
-    has weight ``n_k + stickiness * [k is the running event]`` (``n_k``: transitions it explained so
-    far), a new event weight ``alpha``. Each event's dynamics ``z[t] = W^T [z[t-1], 1] + e``,
-    ``e ~ N(0, s^2 I)``, start from the prior ``W ~ N([I; 0], s^2 / prior_precision)`` (stay where
-    you are), ``s^2 ~ InvGamma(noise_dof, noise_dof * noise_scale)``; ``noise_scale`` defaults to the
-    mean squared frame-to-frame change per dimension. Recursive least squares keeps every event's
-    posterior exact (Sherman-Morrison), so one frame costs a few small vectorized operations.
+    ``log prior(k) + log p(z[t] | z[t-1], event k)``. The sticky CRP prior: the running event goes on
+    with probability ``stay``; otherwise a Chinese restaurant process picks among the other events, an
+    old event ``k`` with weight ``n_k`` (transitions it explained so far) and a new one with weight
+    ``alpha``. (SEM writes the stickiness as a pseudo-count ``lambda`` added to the running event's
+    ``n_k``; as counts grow that stickiness fades and the largest event attracts every step, so here
+    it is a probability: ``1 / (1 - stay)`` steps is the prior mean length of an event.)
+
+    Each event's dynamics ``z[t] = W^T [z[t-1], 1] + e``, ``e ~ N(0, s^2 I)``, start from the prior
+    ``W ~ N([I; 0], s^2 / prior_precision)`` (stay where you are), ``s^2 ~ InvGamma(noise_dof,
+    noise_dof * noise_scale)``; ``noise_scale`` defaults to the mean squared step per dimension.
+    Recursive least squares keeps every event's posterior exact (Sherman-Morrison), so one step
+    costs a few small vectorized operations.
 
     ``surprise[t]`` is ``-log p(z[t] | z[t-1])`` under the event running at ``t-1``, before the
     choice (frame 0 copies frame 1); ``labels[0]`` is ``labels[1]``. At most ``max_events`` events
     are created; after that only existing ones are reused.
     """
-    if alpha <= 0 or stickiness < 0 or prior_precision <= 0 or noise_dof <= 0 or max_events < 1:
-        raise ValueError("need alpha > 0, stickiness >= 0, prior_precision > 0, noise_dof > 0, max_events >= 1")
+    if alpha <= 0 or not 0 < stay < 1 or prior_precision <= 0 or noise_dof <= 0 or max_events < 1:
+        raise ValueError("need alpha > 0, 0 < stay < 1, prior_precision > 0, noise_dof > 0, max_events >= 1")
     x = standardize_dims(z) if standardize else np.asarray(z, dtype=float)
     n, d = x.shape
     dd = d + 1
@@ -117,11 +123,14 @@ def sem_segment(z: np.ndarray, alpha: float = 1.0, stickiness: float = 50.0, pri
         logp = (gammaln(a[:kk] + ad2) - gammaln(a[:kk]) - ad2 * (np.log(np.pi * s))
                 - (a[:kk] + ad2) * np.log1p(sq / s))
         prior = count[:kk].copy()
-        if run >= 0:
-            prior[run] += stickiness
         if k_used < max_events:
             prior[k_used] = alpha
-        with np.errstate(divide="ignore"):
+        if run >= 0:
+            prior[run] = 0.0
+            if prior.sum() > 0:
+                prior *= (1 - stay) / prior.sum()
+            prior[run] = stay
+        with np.errstate(divide="ignore", invalid="ignore"):
             score = logp + np.log(prior)
         surprise[t] = -(logp[run] if run >= 0 else logp[0])
         k = int(np.argmax(score))
@@ -274,3 +283,15 @@ def local_level_filter(z: np.ndarray, gains: np.ndarray | None = None) -> np.nda
         best[better] = err[better]
         out[:, better] = m[:, better]
     return out
+
+
+def memory_filter(z: np.ndarray, fps: float, memory_s: float | None = 1.0) -> np.ndarray:
+    """Codes with a memory: ``m_t = m_(t-1) + k (z_t - m_(t-1))``, causal, per dimension. ``memory_s``: the
+    filter's time constant in seconds (``k = 1 - exp(-1 / (memory_s * fps))``); None: the gain of each
+    dimension fitted to the movie (:func:`local_level_filter`). Codes of smooth movies at a high frame
+    rate carry little frame noise, and the fitted gain is then near 1 (no memory)."""
+    if memory_s is None:
+        return local_level_filter(z)
+    if memory_s <= 0 or fps <= 0:
+        raise ValueError(f"memory_s and fps must be > 0 (got {memory_s}, {fps})")
+    return local_level_filter(z, gains=[1.0 - np.exp(-1.0 / (memory_s * fps))])

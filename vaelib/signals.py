@@ -189,8 +189,8 @@ def flow_magnitude(frames: np.ndarray) -> np.ndarray:
 _LATENT: dict[str, bool] = {"latent_speed": False, "prediction_error": False, "change_points": True,
                             "sem_surprise": False, "sem_boundaries": True,
                             "bocpd_surprise": False, "bocpd_boundaries": True}
-# the latent signals that are also computed on the codes filtered with a memory (events.local_level_filter)
-TEMPORAL_SUFFIX = "_kalman"
+# the latent signals that are also computed on the codes filtered with a memory (events.memory_filter)
+TEMPORAL_SUFFIX = "_memory"
 TEMPORAL = ("latent_speed", "prediction_error", "sem_surprise", "sem_boundaries")
 SIGNALS: dict[str, tuple[str, bool]] = {
     **{n: ("latent", d) for n, d in _LATENT.items()},
@@ -230,7 +230,8 @@ def _latent_columns(z_by_movie: list[np.ndarray], fps: list[float], smooth_s: fl
 def compute_signals(index: pd.DataFrame, z: np.ndarray, frames: np.ndarray | None, fps: dict[str, float],
                     smooth_s: float = 0.25, n_lags: int = 3, lag_s: float = 0.2, n_folds: int = 5,
                     n_bkps: dict[str, int] | None = None, cpd_rate_hz: float = 4.0,
-                    event_rate_hz: float = 4.0, temporal: bool = True, sem: dict | None = None,
+                    event_rate_hz: float = 4.0, temporal: bool = True, memory_s: float | None = 1.0,
+                    sem: dict | None = None,
                     bocpd: dict | None = None, progress: bool = True) -> pd.DataFrame:
     """Every boundary signal, one row per frame: ``movie, frame, time_s`` and one column per signal.
 
@@ -240,8 +241,9 @@ def compute_signals(index: pd.DataFrame, z: np.ndarray, frames: np.ndarray | Non
     ``smooth_s`` seconds; change points and event-model boundaries are 0/1 markers (``n_bkps[movie]``
     change points when given, else a penalty). The event models (:mod:`vaelib.events`, settings
     ``sem`` and ``bocpd``) run at ``event_rate_hz``; their per-frame labels are the columns in
-    ``LABELS``. With ``temporal``, the signals in ``TEMPORAL`` are computed again on the codes
-    filtered per movie with a memory (:func:`vaelib.events.local_level_filter`), suffix ``_kalman``.
+    ``LABELS``. With ``temporal``, the signals in ``TEMPORAL`` are computed again on codes with a
+    memory of ``memory_s`` seconds (None: fitted per movie; :func:`vaelib.events.memory_filter`),
+    suffix ``_memory``.
     """
     z = np.asarray(z)
     if z.ndim != 2:
@@ -270,7 +272,7 @@ def compute_signals(index: pd.DataFrame, z: np.ndarray, frames: np.ndarray | Non
     latent = [n for n, (kind, _) in SIGNALS.items() if kind == "latent" and not n.endswith(TEMPORAL_SUFFIX)]
     parts = _latent_columns(z_movies, f_list, which=latent, **settings)
     if temporal:
-        filtered = [ev.local_level_filter(zm) for zm in z_movies]
+        filtered = [ev.memory_filter(zm, f, memory_s) for zm, f in zip(z_movies, f_list)]
         parts.update({n + TEMPORAL_SUFFIX: v for n, v in
                       _latent_columns(filtered, f_list, which=TEMPORAL, **settings).items() if n in TEMPORAL})
     cols = {name: np.concatenate(v) for name, v in parts.items()}
@@ -293,8 +295,8 @@ def compute_signals(index: pd.DataFrame, z: np.ndarray, frames: np.ndarray | Non
 
 def temporal_comparison(table: pd.DataFrame, metrics: Sequence[str] = ("r_observers", "r_truth", "f1")
                         ) -> pd.DataFrame:
-    """Each signal of ``TEMPORAL`` on single-frame codes beside its ``_kalman`` twin, from a comparison table
-    (one row per signal): per metric the two values and ``<metric>_gain`` (filtered minus single-frame)."""
+    """Each signal of ``TEMPORAL`` on single-frame codes beside its ``_memory`` twin, from a comparison table
+    (one row per signal): per metric the two values and ``<metric>_gain`` (with memory minus single-frame)."""
     t = table.set_index("signal")
     metrics = [m for m in metrics if m in t.columns]
     rows = []
@@ -303,7 +305,7 @@ def temporal_comparison(table: pd.DataFrame, metrics: Sequence[str] = ("r_observ
             row = {"signal": n}
             for m in metrics:
                 a, b = float(t.loc[n, m]), float(t.loc[n + TEMPORAL_SUFFIX, m])
-                row.update({f"{m}_frame": a, f"{m}_kalman": b, f"{m}_gain": b - a})
+                row.update({f"{m}_frame": a, f"{m}_memory": b, f"{m}_gain": b - a})
             rows.append(row)
     return pd.DataFrame(rows)
 
