@@ -111,3 +111,10 @@ def test_memory_filter_remembers_for_its_time_constant():
     np.testing.assert_allclose(ev.memory_filter(step, 10.0, None), step, atol=1e-6)   # no noise: no memory
     with pytest.raises(ValueError, match="memory_s"):
         ev.memory_filter(step, 10.0, 0.0)
+
+
+def test_merge_short_events_keeps_sustained_changes_only():
+    merged = ev.merge_short_events(np.array(list("aaaabcbcccccddbdddd")), 3)
+    assert "".join(merged) == "aaaa" + "cccccccc" + "ddddddd"       # the flicker belongs to the next event
+    assert "".join(ev.merge_short_events(np.array(list("aaaabc")), 3)) == "aaaaaa"     # a short end
+    assert "".join(ev.merge_short_events(np.array(list("abab")), 3)) == "abab"         # nothing long: as is

@@ -232,11 +232,32 @@ def bocpd_segment(z: np.ndarray, hazard: float = 1 / 200, max_run: int = 300, pr
 MODELS = {"sem": sem_segment, "bocpd": bocpd_segment}
 
 
+def merge_short_events(labels: np.ndarray, min_length: int) -> np.ndarray:
+    """Labels with every run shorter than ``min_length`` steps given to the next run that is long enough
+    (at the end: to the last such run), so that a model flickering between events during a transition
+    yields one boundary, where the flicker began."""
+    labels = np.asarray(labels).copy()
+    if min_length <= 1 or len(labels) == 0:
+        return labels
+    starts = np.r_[0, np.flatnonzero(labels[1:] != labels[:-1]) + 1]
+    ends = np.r_[starts[1:], len(labels)]
+    long_runs = np.flatnonzero(ends - starts >= min_length)
+    if len(long_runs) == 0:
+        return labels
+    nxt = np.searchsorted(long_runs, np.arange(len(starts)))       # the first long run at or after each run
+    for i, (a, b) in enumerate(zip(starts, ends)):
+        if b - a < min_length:
+            j = long_runs[min(nxt[i], len(long_runs) - 1)]
+            labels[a:b] = labels[starts[j]]
+    return labels
+
+
 def segment_frames(z: np.ndarray, fps: float, model: str = "sem", rate_hz: float = 4.0,
-                   **settings) -> EventSegmentation:
+                   min_event_s: float = 1.0, **settings) -> EventSegmentation:
     """Run an event model (``"sem"`` or ``"bocpd"``, with its ``settings``) on one movie's codes averaged
     in blocks of ``round(fps / rate_hz)`` frames; labels and surprise are repeated over each block's
-    frames, a boundary falls on the first frame of its block."""
+    frames, a boundary falls on the first frame of its block. Events shorter than ``min_event_s``
+    seconds are merged into the one before (:func:`merge_short_events`)."""
     if model not in MODELS:
         raise ValueError(f"unknown event model {model!r}; choose from {sorted(MODELS)}")
     z = np.asarray(z, dtype=float)
@@ -250,8 +271,9 @@ def segment_frames(z: np.ndarray, fps: float, model: str = "sem", rate_hz: float
     np.add.at(zb, block, z)
     zb /= np.bincount(block, minlength=nb)[:, None]
     seg = MODELS[model](zb, **settings)
-    labels = seg.labels[block]
-    return EventSegmentation(labels, seg.surprise[block], seg.boundaries * step, seg.n_events)
+    merged = merge_short_events(seg.labels, int(np.ceil(min_event_s * fps / step - 1e-9)))
+    labels = merged[block]
+    return EventSegmentation(labels, seg.surprise[block], _boundaries(merged) * step, int(len(np.unique(merged))))
 
 
 def local_level_filter(z: np.ndarray, gains: np.ndarray | None = None) -> np.ndarray:
