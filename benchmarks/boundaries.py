@@ -42,6 +42,7 @@ from vaelib.losses import MMDLossConfig, mmd_vae_loss_fn
 from vaelib.metrics import psnr
 from vaelib.mmdvae import MMDVAE, MMDVAEConfig, embed, reconstruct
 from vaelib.paths import PROJECT_ROOT, atomic_path
+from vaelib.stats import bootstrap_ci, paired_sign_flip
 from vaelib.synthetic import make_synthetic_dataset
 from vaelib.train import TrainConfig, seed_everything, train
 from vaelib.video import preprocess
@@ -144,26 +145,13 @@ def r_of(totals: np.ndarray) -> np.ndarray:
     return totals[..., 0] / totals[..., 1]
 
 
-def bootstrap(units: np.ndarray, stat, n_boot: int, rng: np.random.Generator) -> tuple[float, float]:
-    """Percentile 95% interval of ``stat`` of per-unit sums, units resampled with replacement."""
-    idx = rng.integers(0, len(units), (n_boot, len(units)))
-    counts = np.stack([np.bincount(i, minlength=len(units)) for i in idx])
-    lo, hi = np.nanpercentile(stat(counts @ units), [2.5, 97.5])
-    return float(lo), float(hi)
-
-
 def paired(ua: np.ndarray, ub: np.ndarray, stat, n_boot: int, rng: np.random.Generator) -> dict:
-    """Difference ``stat(A) - stat(B)`` on the same units, its 95% bootstrap interval and a two-sided
-    sign-flip permutation p (each unit's pair swapped at random)."""
-    diff = float(stat(ua.sum(0)) - stat(ub.sum(0)))
-    idx = rng.integers(0, len(ua), (n_boot, len(ua)))
-    counts = np.stack([np.bincount(i, minlength=len(ua)) for i in idx])
-    boot = stat(counts @ ua) - stat(counts @ ub)
-    swap = rng.random((n_boot, len(ua))) < 0.5
-    null = stat((~swap) @ ua + swap @ ub) - stat(swap @ ua + (~swap) @ ub)
-    p = float((1 + (np.abs(null) >= abs(diff) - 1e-12).sum()) / (1 + n_boot))
-    lo, hi = np.nanpercentile(boot, [2.5, 97.5])
-    return {"diff": diff, "p": p, "lo": float(lo), "hi": float(hi)}
+    """Difference ``stat(A) - stat(B)`` on the same units: a two-sided sign-flip permutation p and the
+    difference's 95% bootstrap interval (both from :mod:`vaelib.stats`)."""
+    k = ua.shape[1]
+    diff, p = paired_sign_flip(ua, ub, stat, n_perm=n_boot, rng=rng)
+    ci = bootstrap_ci(np.hstack([ua, ub]), lambda t: stat(t[..., :k]) - stat(t[..., k:]), n_boot=n_boot, rng=rng)
+    return {"diff": diff, "p": p, "lo": ci.lo, "hi": ci.hi}
 
 
 # --------------------------------------------------------------------------- one seed's statistics
@@ -196,7 +184,8 @@ def seed_statistics(signals: pd.DataFrame, coarse: bd.Targets, fine: bd.Targets,
             "f1_fine": (f1_units(det_f, fine.truth, fine.durations, args.block_s, args.tolerance_s), f1_of),
         }
         for metric, (u, stat) in units[name].items():
-            table.loc[name, f"{metric}_lo"], table.loc[name, f"{metric}_hi"] = bootstrap(u, stat, args.n_boot, rng)
+            ci = bootstrap_ci(u, stat, n_boot=args.n_boot, rng=rng)
+            table.loc[name, f"{metric}_lo"], table.loc[name, f"{metric}_hi"] = ci.lo, ci.hi
     kinds = table["kind"]
     tests = {}
     for metric in ("f1", "r_observers"):
