@@ -58,6 +58,7 @@ bin_s = 1.0                    # bin width of the summary table (s)
 bin_sizes = [0.2, 0.5, 1.0, 2.0, 4.0, 8.0]
 tolerance_s = 1.0              # a detected boundary within this of a true one is a hit
 n_null = 1000                  # surrogate signals in the null (phase-randomized)
+n_boot = 1000                  # bootstrap resamples (over events) for intervals and paired tests
 smooth_s = 0.25                # Gaussian smoothing of the latent signals (s)
 pred_lags = 3                  # the predictor sees z at t - lag, ..., t - pred_lags * lag
 pred_lag_s = 0.2
@@ -200,20 +201,39 @@ plots.save_figure(fig, figures_dir, "03_r_by_bin.png")
 # %% [markdown]
 # The summary table at `bin_s`: r and p against the observers, against the true boundaries, and
 # precision / recall / F1 of each signal's boundaries within ±`tolerance_s` (a continuous signal's
-# boundaries are its highest peaks, as many as there are true boundaries). The row `observers` scores
-# the group frequency itself against the truth: the ceiling a signal could hope for.
+# boundaries are its highest peaks, as many as there are true boundaries), and F1 against the fine
+# boundaries when the truth has them (`f1_fine`, as many peaks as fine boundaries). Every figure has a
+# 95% bootstrap interval (`_lo`, `_hi`): the unit resampled is an **event**, the stretch around one
+# true boundary (around an observers' boundary without truth), so a boundary and the detections
+# matching it stay together. The row `observers` scores the group frequency itself against the
+# truth: the ceiling a signal could hope for.
 
 # %%
 table = bd.comparison_table(signals, targets, bin_s=bin_s, tolerance_s=tolerance_s, n_null=n_null,
-                            seed=seed, n_boundaries=count)
+                            seed=seed, n_boundaries=count, n_boot=n_boot)
 meta = {"data_dir": str(data), "movies": fs.movies, "bin_s": bin_s, "tolerance_s": tolerance_s,
-        "n_null": n_null, "observers": int(presses.subject.nunique()), "truth_level": truth_level,
+        "n_null": n_null, "n_boot": n_boot, "observers": int(presses.subject.nunique()), "truth_level": truth_level,
         "simulated_observers": not annotations}
 boundary_data.save_results(table, out_dir, "comparison", meta)
 boundary_data.save_results(pd.concat([across, truth_across]), out_dir, "r_across_bins", meta)
-print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+show = ["signal", "kind"] + [c for c in ("r_observers", "p_observers", "r_truth", "f1", "f1_fine") if c in table]
+print(table[show].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+print("\n95% intervals over events:")
+print(table[["signal"] + [c for c in table if c.endswith(("_lo", "_hi"))]].to_string(
+    index=False, float_format=lambda v: f"{v:.3f}"))
 write_metrics({**meta, "results": {r.signal: {k: v for k, v in r._asdict().items() if k not in ("signal", "kind")}
                                    for r in table.itertuples(index=False)}}, metrics_path, out_dir)
+
+# %% [markdown]
+# **The best latent signal against the best pixel baseline**, on each measure: the difference, its
+# 95% interval from resampling the same events for both, and the p-value of a paired permutation test
+# (each event's two scores swapped at random).
+
+# %%
+versus = bd.best_latent_vs_pixel(signals, targets, table, bin_s=bin_s, tolerance_s=tolerance_s,
+                                 n_boundaries=count, n_boot=n_boot, seed=seed)
+boundary_data.save_results(versus, out_dir, "latent_vs_pixel", meta)
+display(versus)
 
 # %% [markdown]
 # Temporal context, signal by signal: the same latent signal on the single-frame codes and on the

@@ -58,6 +58,29 @@ def test_aligned_signal_scores_high_and_shifted_does_not():
     assert good.loc["observers", "f1"] > 0.8
     across = bd.r_across_bins(_signals(tg), tg, bin_sizes=(0.5, 2, 8), n_null=200)
     assert (across["r"] > across["null_hi"]).all()
+    # every figure has its interval; the aligned signal's F1 interval lies above the shifted one's
+    for m in ("r_observers", "r_truth", "f1"):
+        g = good.dropna(subset=[m])
+        assert len(g) and (g[f"{m}_lo"] <= g[m]).all() and (g[m] <= g[f"{m}_hi"]).all()
+    assert good.loc["bump", "f1_lo"] > far.loc["bump", "f1_hi"]
+
+
+def test_paired_comparison_and_fine_truth():
+    tg = _targets()
+    sig = _signals(tg).rename(columns={"bump": "aligned"})
+    sig["late"] = _signals(tg, shift_s=1.6, seed=2)["bump"]
+    tg.fine = {m: np.sort(np.concatenate([t, t[:-1] + np.diff(t) / 2])) for m, t in tg.truth.items()}
+    cmp = bd.Comparison(sig, tg)
+    assert cmp.metrics() == ["r_observers", "r_truth", "f1", "f1_fine"]
+    res = cmp.paired("aligned", "late", "f1", n_boot=500)
+    assert res.diff > 0.5 and res.p < 0.01 and res.lo > 0
+    same = cmp.paired("aligned", "aligned", "f1", n_boot=200)
+    assert same.diff == 0 and same.p == 1.0
+    table = bd.comparison_table(sig, tg, n_null=50, n_boot=200)
+    # the fine truth has twice the boundaries; the signal peaks only at the coarse half (F1 near 1/2)
+    row = table.set_index("signal").loc["aligned"]
+    assert 0.4 < row["f1_fine"] < 0.75 < row["f1"]
+    assert bd.best_of_kind(table.assign(kind=["latent", "pixel", "human"]), "f1", "latent") == "aligned"
 
 
 def _ar1(n, phi, rng):

@@ -21,8 +21,8 @@ import pandas as pd
 from scipy.signal import find_peaks
 
 from .annotations import bin_centers, group_frequency, n_bins
-from .signals import SIGNALS, fill_nan, signal_names, smooth
-from .stats import surrogate_test
+from .signals import SIGNALS, fill_nan, signal_names, smooth, standardize
+from .stats import Interval, Paired, bootstrap_ci, paired_difference, surrogate_test
 
 # --------------------------------------------------------------------------- binning and statistics
 
@@ -46,20 +46,27 @@ def bin_series(values: np.ndarray, times: np.ndarray, duration_s: float, bin_s: 
         raise ValueError(f"how must be 'mean' or 'max', not {how!r}")
     return fill_nan(out)
 
-def match_boundaries(detected: np.ndarray, truth: np.ndarray, tolerance_s: float = 1.0) -> int:
-    """One-to-one matches between detected and true boundary times within ``tolerance_s`` (greedy, closest first)."""
+def matched_truth(detected: np.ndarray, truth: np.ndarray, tolerance_s: float = 1.0) -> np.ndarray:
+    """Which true boundaries a one-to-one matching with the detected ones hits within ``tolerance_s``
+    (greedy, closest pairs first): a boolean array over ``truth``."""
     detected, truth = np.asarray(detected, float), np.asarray(truth, float)
+    hit = np.zeros(len(truth), dtype=bool)
     if len(detected) == 0 or len(truth) == 0:
-        return 0
+        return hit
     d = np.abs(detected[:, None] - truth[None, :])
     pairs = np.argwhere(d <= tolerance_s)
     pairs = pairs[np.argsort(d[pairs[:, 0], pairs[:, 1]], kind="stable")]
-    used_d, used_t, hits = set(), set(), 0
+    used = set()
     for i, j in pairs:
-        if i not in used_d and j not in used_t:
-            used_d.add(i), used_t.add(j)
-            hits += 1
-    return hits
+        if i not in used and not hit[j]:
+            used.add(i)
+            hit[j] = True
+    return hit
+
+
+def match_boundaries(detected: np.ndarray, truth: np.ndarray, tolerance_s: float = 1.0) -> int:
+    """One-to-one matches between detected and true boundary times within ``tolerance_s`` (greedy, closest first)."""
+    return int(matched_truth(detected, truth, tolerance_s).sum())
 
 
 def precision_recall_f1(detected: Iterable[np.ndarray], truth: Iterable[np.ndarray],
@@ -97,6 +104,7 @@ class Targets:
     durations: dict[str, float]
     presses: pd.DataFrame | None = None
     truth: dict[str, np.ndarray] | None = None
+    fine: dict[str, np.ndarray] | None = None      # true boundaries of a finer grain, for F1 against them
 
     def frequency(self, movie: str, bin_s: float) -> np.ndarray:
 
@@ -153,41 +161,214 @@ def detected_times(signals: pd.DataFrame, name: str, movie: str, n: int, min_dis
     return peak_times(sub[name].to_numpy(), sub["time_s"].to_numpy(), n, min_distance_s)
 
 
+# --------------------------------------------------------------------------- resampling units and intervals
+
+
+def unit_edges(targets: Targets, movie: str, units: str = "events") -> np.ndarray:
+    """Where one movie is cut into resampling units for bootstrap intervals and paired tests (times in s).
+
+    ``"events"``: one unit per true boundary (the observers' boundaries without truth), from the
+    midpoint with the previous boundary to the midpoint with the next, so that a boundary and the
+    detections that match it fall into the same unit; ``"movies"``: the whole movie is one unit.
+    """
+    if units == "movies":
+        return np.zeros(0)
+    if units != "events":
+        raise ValueError(f"units must be 'events' or 'movies', not {units!r}")
+    if targets.truth is not None:
+        marks = np.sort(np.asarray(targets.truth.get(movie, []), float))
+    elif targets.presses is not None:
+        per = targets.presses[targets.presses["movie"] == movie].groupby("subject").size()
+        marks = observer_boundaries(targets, movie, int(round(per.mean())) if len(per) else 0)
+    else:
+        raise ValueError("resampling by events needs true boundaries or presses")
+    return (marks[1:] + marks[:-1]) / 2
+
+
+def _unit_of(times: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    return np.searchsorted(edges, np.asarray(times, float), side="right")
+
+
+def r_units(xs: Sequence[np.ndarray], ys: Sequence[np.ndarray], edges: Sequence[np.ndarray],
+            bin_s: float) -> np.ndarray:
+    """Per resampling unit, the sums ``n, x, y, xx, yy, xy`` of the binned signal ``x`` and target ``y``,
+    both standardized within their movie: an ``(n_units, 6)`` array for :func:`r_from_sums`."""
+    rows = []
+    for x, y, e in zip(xs, ys, edges):
+        x, y = standardize(x), standardize(y)
+        u = _unit_of((np.arange(len(x)) + 0.5) * bin_s, e)
+        cols = [np.ones_like(x), x, y, x * x, y * y, x * y]
+        rows.append(np.stack([np.bincount(u, weights=c, minlength=len(e) + 1) for c in cols], axis=1))
+    return np.concatenate(rows)
+
+
+def r_from_sums(t: np.ndarray) -> np.ndarray:
+    """Pearson r from the totals of :func:`r_units` (vectorized over leading axes)."""
+    n, sx, sy, sxx, syy, sxy = np.moveaxis(np.asarray(t, float), -1, 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cov = sxy - sx * sy / n
+        return cov / np.sqrt((sxx - sx * sx / n) * (syy - sy * sy / n))
+
+
+def f1_units(detected: Sequence[np.ndarray], truth: Sequence[np.ndarray], edges: Sequence[np.ndarray],
+             tolerance_s: float = 1.0) -> np.ndarray:
+    """Per resampling unit: hits, detections, true boundaries (a hit counts in its true boundary's unit):
+    an ``(n_units, 3)`` array for :func:`f1_from_sums`."""
+    rows = []
+    for d, t, e in zip(detected, truth, edges):
+        d, t = np.asarray(d, float), np.asarray(t, float)
+        k = len(e) + 1
+        hit = matched_truth(d, t, tolerance_s)
+        rows.append(np.stack([np.bincount(_unit_of(t[hit], e), minlength=k),
+                              np.bincount(_unit_of(d, e), minlength=k),
+                              np.bincount(_unit_of(t, e), minlength=k)], axis=1).astype(float))
+    return np.concatenate(rows)
+
+
+def f1_from_sums(t: np.ndarray) -> np.ndarray:
+    """F1 = 2 hits / (detections + true boundaries) from the totals of :func:`f1_units`."""
+    h, d, n = np.moveaxis(np.asarray(t, float), -1, 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(d + n > 0, 2 * h / (d + n), 0.0)
+
+
+STATISTICS = {"r": r_from_sums, "f1": f1_from_sums}
+
+
+# --------------------------------------------------------------------------- the comparison
+
+
+METRICS = ("r_observers", "r_truth", "f1", "f1_fine")
+
+
+class Comparison:
+    """Signals against targets at one bin width: per signal and metric, the per-unit sums behind each figure.
+
+    ``metric`` is ``r_observers`` (r with the group frequency), ``r_truth`` (r with the 0/1 true-boundary
+    bins), ``f1`` (F1 of the signal's boundaries against the truth within +-``tolerance_s``) or
+    ``f1_fine`` (against ``targets.fine``). A signal's boundaries are its change points, or its highest
+    peaks, as many per movie as ``n_boundaries`` gives (default: the true count; for ``f1_fine`` the
+    fine count). The name ``observers`` is the group frequency itself, as a detector of the truth.
+    """
+
+    def __init__(self, signals: pd.DataFrame, targets: Targets, bin_s: float = 1.0, tolerance_s: float = 1.0,
+                 n_boundaries: Callable[[str], int] | dict[str, int] | None = None, units: str = "events"):
+        self.signals, self.targets, self.bin_s, self.tolerance_s = signals, targets, bin_s, tolerance_s
+        self.movies = list(dict.fromkeys(signals["movie"]))
+        self.names = signal_names(signals)
+        self.edges = [unit_edges(targets, m, units) for m in self.movies]
+        if n_boundaries is None and targets.truth is not None:
+            n_boundaries = {m: len(targets.truth.get(m, [])) for m in self.movies}
+        self._count = n_boundaries if callable(n_boundaries) or n_boundaries is None else n_boundaries.__getitem__
+        self._cache: dict = {}
+
+    def metrics(self) -> list[str]:
+        """The metrics these targets allow."""
+        t = self.targets
+        return [m for m, ok in (("r_observers", t.presses is not None), ("r_truth", t.truth is not None),
+                                ("f1", t.truth is not None), ("f1_fine", t.fine is not None)) if ok]
+
+    def xs(self, name: str) -> list[np.ndarray]:
+        """The binned signal (or the group frequency for ``observers``) per movie."""
+        if name == "observers":
+            return [self.targets.frequency(m, self.bin_s) for m in self.movies]
+        return [_binned(self.signals, name, m, self.targets, self.bin_s) for m in self.movies]
+
+    def ys(self, metric: str) -> list[np.ndarray]:
+        """The binned target of an r metric per movie."""
+        if metric == "r_observers":
+            return [self.targets.frequency(m, self.bin_s) for m in self.movies]
+        return [self.targets.truth_marks(m, self.bin_s) for m in self.movies]
+
+    def detected(self, name: str, fine: bool = False) -> list[np.ndarray]:
+        """A signal's boundary times per movie."""
+        truth = self.targets.fine if fine else self.targets.truth
+        k = (lambda m: len(truth.get(m, []))) if fine or self._count is None else self._count
+        if name == "observers":
+            return [observer_boundaries(self.targets, m, k(m)) for m in self.movies]
+        return [detected_times(self.signals, name, m, k(m)) for m in self.movies]
+
+    def units(self, name: str, metric: str) -> np.ndarray:
+        """Per-unit sums of ``name`` for ``metric``: :func:`r_units` or :func:`f1_units`."""
+        key = (name, metric)
+        if key not in self._cache:
+            if metric.startswith("r_"):
+                u = r_units(self.xs(name), self.ys(metric), self.edges, self.bin_s)
+            else:
+                fine = metric == "f1_fine"
+                truth = self.targets.fine if fine else self.targets.truth
+                u = f1_units(self.detected(name, fine), [np.asarray(truth.get(m, []), float) for m in self.movies],
+                             self.edges, self.tolerance_s)
+            self._cache[key] = u
+        return self._cache[key]
+
+    def interval(self, name: str, metric: str, n_boot: int = 1000, seed: int = 0) -> Interval:
+        """The figure and its 95% bootstrap interval over resampling units."""
+        return bootstrap_ci(self.units(name, metric), STATISTICS[metric[:2].rstrip("_")], n_boot, rng=seed)
+
+    def paired(self, a: str, b: str, metric: str, n_boot: int = 2000, seed: int = 0) -> Paired:
+        """``a`` minus ``b`` on ``metric``: the difference, its paired bootstrap interval and a sign-flip p."""
+        return paired_difference(self.units(a, metric), self.units(b, metric),
+                                 STATISTICS[metric[:2].rstrip("_")], n_boot, rng=seed)
+
+
+def best_of_kind(table: pd.DataFrame, metric: str, kind: str) -> str | None:
+    """The signal of ``kind`` (``latent``, ``pixel``) with the highest ``metric`` in a comparison table."""
+    sub = table[(table["kind"] == kind) & table[metric].notna()] if metric in table else table.iloc[:0]
+    return None if sub.empty else str(sub.loc[sub[metric].idxmax(), "signal"])
+
+
 def comparison_table(signals: pd.DataFrame, targets: Targets, bin_s: float = 1.0, tolerance_s: float = 1.0,
                      n_null: int = 1000, seed: int = 0,
-                     n_boundaries: Callable[[str], int] | dict[str, int] | None = None) -> pd.DataFrame:
-    """The tidy signals x metrics table.
+                     n_boundaries: Callable[[str], int] | dict[str, int] | None = None,
+                     n_boot: int = 1000, units: str = "events") -> pd.DataFrame:
+    """The tidy signals x metrics table, every figure with a 95% bootstrap interval over ``units``.
 
     Columns: ``signal``, ``kind``; with presses: ``r_observers`` (Pearson/point-biserial r with the
-    group frequency at ``bin_s``), ``p_observers``, ``null95_observers``; with true boundaries:
-    ``r_truth``, ``p_truth`` (r with the 0/1 true-boundary bins), ``precision``, ``recall``, ``f1``
-    within +-``tolerance_s`` (continuous signals place as many boundaries per movie as
-    ``n_boundaries`` gives, by default the number of true ones). With both, a row ``observers``
-    scores the group frequency itself as a detector against the truth.
+    group frequency at ``bin_s``), ``p_observers`` (surrogate null), ``null95_observers``; with true
+    boundaries: ``r_truth``, ``p_truth`` (r with the 0/1 true-boundary bins), ``precision``, ``recall``,
+    ``f1`` within +-``tolerance_s`` (continuous signals place as many boundaries per movie as
+    ``n_boundaries`` gives, by default the number of true ones); with ``targets.fine``: ``f1_fine``.
+    Each figure ``m`` has ``m_lo`` and ``m_hi`` (:class:`Comparison`). With presses and truth, a row
+    ``observers`` scores the group frequency itself as a detector against the truth.
     """
-    movies = list(dict.fromkeys(signals["movie"]))
-    names = signal_names(signals)
-    rows = {n: {"signal": n, "kind": SIGNALS.get(n, ("other", False))[0]} for n in names}
-    if targets.presses is not None:
-        ys = [targets.frequency(m, bin_s) for m in movies]
-        for n in names:
-            t = surrogate_test([_binned(signals, n, m, targets, bin_s) for m in movies], ys, n_null, seed)
-            rows[n].update(r_observers=t.r, p_observers=t.p, null95_observers=float(np.percentile(t.null, 95)))
-    if targets.truth is not None:
-        count = n_boundaries if n_boundaries is not None else {m: len(targets.truth.get(m, [])) for m in movies}
-        k = count if callable(count) else count.__getitem__
-        ys = [targets.truth_marks(m, bin_s) for m in movies]
-        truth = [np.asarray(targets.truth.get(m, [])) for m in movies]
-        for n in names:
-            t = surrogate_test([_binned(signals, n, m, targets, bin_s) for m in movies], ys, n_null, seed)
-            det = [detected_times(signals, n, m, k(m)) for m in movies]
-            p, r, f1 = precision_recall_f1(det, truth, tolerance_s)
-            rows[n].update(r_truth=t.r, p_truth=t.p, precision=p, recall=r, f1=f1)
-        if targets.presses is not None:
-            xs = [targets.frequency(m, bin_s) for m in movies]
-            t = surrogate_test(xs, ys, n_null, seed)
-            det = [observer_boundaries(targets, m, k(m)) for m in movies]
-            p, r, f1 = precision_recall_f1(det, truth, tolerance_s)
-            rows["observers"] = {"signal": "observers", "kind": "human", "r_truth": t.r, "p_truth": t.p,
-                                 "precision": p, "recall": r, "f1": f1}
+    cmp = Comparison(signals, targets, bin_s, tolerance_s, n_boundaries, units)
+    metrics = cmp.metrics()
+    rows = {n: {"signal": n, "kind": SIGNALS.get(n, ("other", False))[0]} for n in cmp.names}
+    if targets.presses is not None and targets.truth is not None:
+        rows["observers"] = {"signal": "observers", "kind": "human"}
+    for n, row in rows.items():
+        for metric in metrics:
+            if n == "observers" and metric == "r_observers":
+                continue
+            iv = cmp.interval(n, metric, n_boot, seed)
+            row.update({metric: iv.value, f"{metric}_lo": iv.lo, f"{metric}_hi": iv.hi})
+            if metric.startswith("r_"):
+                t = surrogate_test(cmp.xs(n), cmp.ys(metric), n_null, seed)
+                row[f"p_{metric[2:]}"] = t.p
+                if metric == "r_observers":
+                    row["null95_observers"] = float(np.percentile(t.null, 95))
+            elif metric == "f1":
+                h, d, k = cmp.units(n, metric).sum(0)
+                row.update(precision=h / d if d else 0.0, recall=h / k if k else 0.0)
     return pd.DataFrame(list(rows.values()))
+
+
+def best_latent_vs_pixel(signals: pd.DataFrame, targets: Targets, table: pd.DataFrame, bin_s: float = 1.0,
+                         tolerance_s: float = 1.0, n_boundaries: Callable[[str], int] | dict[str, int] | None = None,
+                         n_boot: int = 2000, seed: int = 0, units: str = "events") -> pd.DataFrame:
+    """For each metric of ``table``: the best latent signal minus the best pixel baseline, paired on the same
+    resampling units (:meth:`Comparison.paired`). Columns ``metric, best_latent, best_pixel, latent, pixel,
+    diff, lo, hi, p``; a metric without a latent or a pixel signal is left out."""
+    cmp = Comparison(signals, targets, bin_s, tolerance_s, n_boundaries, units)
+    rows = []
+    for metric in cmp.metrics():
+        a, b = best_of_kind(table, metric, "latent"), best_of_kind(table, metric, "pixel")
+        if a is None or b is None:
+            continue
+        res = cmp.paired(a, b, metric, n_boot, seed)
+        t = table.set_index("signal")
+        rows.append({"metric": metric, "best_latent": a, "best_pixel": b, "latent": float(t.loc[a, metric]),
+                     "pixel": float(t.loc[b, metric]), "diff": res.diff, "lo": res.lo, "hi": res.hi, "p": res.p})
+    return pd.DataFrame(rows, columns=["metric", "best_latent", "best_pixel", "latent", "pixel", "diff", "lo", "hi",
+                                       "p"])

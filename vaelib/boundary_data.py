@@ -50,11 +50,12 @@ class BoundaryData:
     reconstructions: np.ndarray
     presses: pd.DataFrame
     truth: dict[str, np.ndarray] | None
+    fine: dict[str, np.ndarray] | None
     durations: dict[str, float]
     fps: dict[str, float]
 
     def targets(self) -> Targets:
-        return Targets(self.durations, self.presses, self.truth)
+        return Targets(self.durations, self.presses, self.truth, self.fine)
 
 
 def load_boundary_data(data_dir, annotations: str = "", boundaries_csv: str = "",
@@ -64,7 +65,8 @@ def load_boundary_data(data_dir, annotations: str = "", boundaries_csv: str = ""
     ``annotations``: a Zacks-format file (default ``data_dir/synthetic/observers.dat``), relabelled to
     the movies (every movie must be covered). ``boundaries_csv``: true boundaries (default
     ``data_dir/synthetic/boundaries.csv`` when it exists and covers the movies, else none, with a
-    message; ``"none"``: no truth), restricted to ``truth_level`` when it has levels.
+    message; ``"none"``: no truth), restricted to ``truth_level`` when it has levels; its ``fine``
+    level, when it has one and the truth is another level, becomes ``fine`` (for F1 against it).
     """
     data = resolve(data_dir)
     fs = load_frames(data / "frames")
@@ -77,16 +79,18 @@ def load_boundary_data(data_dir, annotations: str = "", boundaries_csv: str = ""
                                       data / "synthetic" / "observers.dat"), fs.movies)
     truth_path = (None if boundaries_csv == "none" else resolve(boundaries_csv) if boundaries_csv
                   else data / "synthetic" / "boundaries.csv")
-    truth = None
+    truth = fine = None
     if truth_path is not None and (boundaries_csv or truth_path.exists()):
-        tb = read_boundary_csv(truth_path)
-        if truth_level and "level" in tb:
-            tb = tb[tb["level"] == truth_level]
+        every = read_boundary_csv(truth_path)
+        tb = every[every["level"] == truth_level] if truth_level and "level" in every else every
         try:
             tb = for_movies(tb, fs.movies)
             truth = {m: tb[tb["movie"] == m]["time_s"].to_numpy() for m in fs.movies}
+            if "level" in every and truth_level and truth_level != "fine" and (every["level"] == "fine").any():
+                fb = for_movies(every[every["level"] == "fine"], fs.movies)
+                fine = {m: fb[fb["movie"] == m]["time_s"].to_numpy() for m in fs.movies}
         except ValueError as e:
             if boundaries_csv:       # asked for explicitly: it must fit
                 raise
             print(f"the default ground truth {truth_path} does not fit these movies ({e}); going on without it")
-    return BoundaryData(fs, z, recon, presses, truth, fs.durations(), {m: fs.fps(m) for m in fs.movies})
+    return BoundaryData(fs, z, recon, presses, truth, fine, fs.durations(), {m: fs.fps(m) for m in fs.movies})

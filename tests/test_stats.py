@@ -1,0 +1,99 @@
+"""Intervals and paired tests must mean what they say: coverage, power on a planted difference, size under the null."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vaelib import boundaries as bd
+from vaelib import stats as st
+
+
+def _events(rng, n_movies=6, per_movie=20):
+    """True boundaries ~15 s apart in each movie, and the movies' durations."""
+    truth = {f"m{i}": np.cumsum(rng.uniform(10, 20, per_movie)) for i in range(n_movies)}
+    return truth, {m: float(t[-1] + 10) for m, t in truth.items()}
+
+
+def _detector(rng, truth, durations, q, false_per_true):
+    """Each true boundary found with probability q (within 0.5 s); false detections far (> 3 s) from any boundary."""
+    det = {}
+    for m, t in truth.items():
+        hits = t[rng.random(len(t)) < q] + rng.uniform(-0.5, 0.5)
+        extra = rng.uniform(0, durations[m], 4 * len(t))
+        extra = extra[np.abs(extra[:, None] - t[None, :]).min(1) > 3][: rng.poisson(false_per_true * len(t))]
+        det[m] = np.sort(np.concatenate([hits, extra]))
+    return det
+
+
+def _f1_units(rng, q, false_per_true, truth=None, durations=None):
+    if truth is None:
+        truth, durations = _events(rng)
+    tg = bd.Targets(durations, None, truth)
+    det = _detector(rng, truth, durations, q, false_per_true)
+    movies = list(truth)
+    return bd.f1_units([det[m] for m in movies], [truth[m] for m in movies],
+                       [bd.unit_edges(tg, m) for m in movies], 1.0), truth, durations
+
+
+def test_f1_interval_covers_the_true_f1():
+    """Population F1 = 2q / (1 + q + f) for detection probability q and f false detections per true boundary."""
+    rng = np.random.default_rng(0)
+    q, f = 0.6, 0.3
+    true_f1 = 2 * q / (1 + q + f)
+    cover = []
+    for _ in range(150):
+        u, _, _ = _f1_units(rng, q, f)
+        iv = st.bootstrap_ci(u, bd.f1_from_sums, n_boot=400, rng=rng)
+        assert iv.lo <= iv.value <= iv.hi
+        cover.append(iv.lo <= true_f1 <= iv.hi)
+    assert 0.88 <= np.mean(cover) <= 0.99
+
+
+def test_r_interval_covers_the_true_r():
+    rng = np.random.default_rng(1)
+    rho = 0.3
+    cover = []
+    for _ in range(150):
+        ys = [rng.standard_normal(150) for _ in range(4)]
+        xs = [rho * y + np.sqrt(1 - rho ** 2) * rng.standard_normal(len(y)) for y in ys]
+        edges = [np.arange(15, 150, 15) for _ in ys]          # units of 15 bins
+        u = bd.r_units(xs, ys, edges, bin_s=1.0)
+        iv = st.bootstrap_ci(u, bd.r_from_sums, n_boot=400, rng=rng)
+        assert iv.value == pytest.approx(st.pooled_r(xs, ys))
+        cover.append(iv.lo <= rho <= iv.hi)
+    assert 0.88 <= np.mean(cover) <= 0.99
+
+
+def test_paired_test_finds_a_planted_difference_and_not_a_null_one():
+    rng = np.random.default_rng(2)
+    truth, durations = _events(rng)
+    better, _, _ = _f1_units(rng, 0.85, 0.3, truth, durations)
+    worse, _, _ = _f1_units(rng, 0.45, 0.3, truth, durations)
+    res = st.paired_difference(better, worse, bd.f1_from_sums, n_boot=1000, rng=rng)
+    assert res.diff > 0.2 and res.p < 0.01 and 0 < res.lo < res.diff < res.hi
+    ps, covers = [], []
+    for _ in range(200):
+        a, _, _ = _f1_units(rng, 0.6, 0.3, truth, durations)
+        b, _, _ = _f1_units(rng, 0.6, 0.3, truth, durations)
+        r = st.paired_difference(a, b, bd.f1_from_sums, n_boot=300, rng=rng)
+        ps.append(r.p)
+        covers.append(r.lo <= 0 <= r.hi)
+    assert 0.01 <= np.mean(np.asarray(ps) <= 0.05) <= 0.10
+    assert np.mean(covers) >= 0.88
+
+
+def test_units_add_up_to_the_plain_figures():
+    rng = np.random.default_rng(3)
+    u, truth, durations = _f1_units(rng, 0.7, 0.5)
+    assert len(u) == sum(len(t) for t in truth.values())          # one unit per true boundary
+    assert (u[:, 2] == 1).all()                                      # each holds its own boundary
+    with pytest.raises(ValueError, match="at least two resampling units"):
+        st.bootstrap_ci(u[:1], bd.f1_from_sums)
+    with pytest.raises(ValueError, match="units must be"):
+        bd.unit_edges(bd.Targets(durations, None, truth), "m0", "blocks")
+    tg = bd.Targets(durations, None, truth)
+    assert len(bd.unit_edges(tg, "m0", "movies")) == 0
+    det = _detector(rng, truth, durations, 0.7, 0.5)
+    u = bd.f1_units(list(det.values()), list(truth.values()), [bd.unit_edges(tg, m) for m in truth], 1.0)
+    plain = bd.precision_recall_f1(list(det.values()), list(truth.values()), 1.0)[2]
+    assert float(bd.f1_from_sums(u.sum(0))) == pytest.approx(plain)
