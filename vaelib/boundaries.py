@@ -203,11 +203,13 @@ def r_units(xs: Sequence[np.ndarray], ys: Sequence[np.ndarray], edges: Sequence[
 
 
 def r_from_sums(t: np.ndarray) -> np.ndarray:
-    """Pearson r from the totals of :func:`r_units` (vectorized over leading axes)."""
+    """Pearson r from the totals of :func:`r_units` (vectorized over leading axes); 0 where the signal or
+    the target is constant, as in :func:`vaelib.stats.pooled_r`."""
     n, sx, sy, sxx, syy, sxy = np.moveaxis(np.asarray(t, float), -1, 0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        cov = sxy - sx * sy / n
-        return cov / np.sqrt((sxx - sx * sx / n) * (syy - sy * sy / n))
+    cov = sxy - sx * sy / n
+    var = (sxx - sx * sx / n) * (syy - sy * sy / n)
+    ok = var > 1e-12 * np.maximum(n, 1) ** 2
+    return np.where(ok, cov / np.sqrt(np.where(ok, var, 1.0)), 0.0)
 
 
 def f1_units(detected: Sequence[np.ndarray], truth: Sequence[np.ndarray], edges: Sequence[np.ndarray],
