@@ -182,6 +182,9 @@ display(widgets.frame_scrubber(fs, truth))
 metrics = {"source": source, "movies": len(fs.movies), "frames": len(fs), "size": fs.size,
            "seconds_of_video": round(sum(durations.values()), 3), "store_mib": round(fs.frames.nbytes / 2**20, 2),
            "preprocess_s": round(preprocess_s, 3),
+           "videos_skipped": int((report.status == "failed").sum()),
+           "videos_with_warnings": int((report.warnings.astype(str) != "").sum()),
+           "variable_rate_videos": int(sum(v.get("variable_rate", False) for v in fs.manifest["videos"])),
            "true_boundaries": None if truth is None else int(len(truth)),
            "coarse_boundaries": int((truth.level == "coarse").sum()) if truth is not None and "level" in truth
            else None,

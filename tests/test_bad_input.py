@@ -123,3 +123,18 @@ def test_sweep_refuses_a_wrong_type_before_the_first_run(tmp_path):
     with pytest.raises(TypeError, match="parameter steps must be an integer"):
         sweep("02_mmd_vae", {"steps": [5, "ten"]}, out_dir=tmp_path, progress=False)
     assert not [p for p in tmp_path.iterdir() if p.is_dir()]
+
+
+def test_disk_full_while_writing_names_the_folder(small_dataset, tmp_path, monkeypatch):
+    import errno
+
+    import vaelib.video
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(vaelib.video, "_unit_job", full)
+    with pytest.raises(OSError, match=rf"no space left on the device of {tmp_path} while writing the frame store "
+                                      rf"{tmp_path / 'frames'}; nothing was kept"):
+        preprocess(small_dataset.videos[:1], tmp_path / "frames", size=8, progress=False)
+    assert not (tmp_path / "frames").exists()
