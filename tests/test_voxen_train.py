@@ -166,3 +166,4 @@ def test_warm_start_from_another_lambda(tmp_path):
         assert torch.allclose(warm.state_dict()[k], v, atol=1e-6)
     assert not all(torch.allclose(cold.state_dict()[k], v, atol=1e-6) for k, v in first.state_dict().items())
     assert load_checkpoint(tmp_path / "b" / "checkpoint.pt")["config"]["init_from"] == "a"
+
