@@ -64,6 +64,10 @@ def made(tmp_path_factory):
     _ffmpeg("-f", "lavfi", "-i", "color=c=black:size=64x48:rate=10:duration=1", "-vf",
             "drawbox=x=0:y=0:w=32:h=48:color=white:t=fill", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(upright))
     _ffmpeg("-display_rotation", "90", "-i", str(upright), "-c", "copy", str(f["rotated"]))
+    # h264 with B-frames and 2-s key-frame intervals, starting 1.5 s into the container's clock
+    f["offset"] = d / "offset.mp4"
+    _ffmpeg(*_source(64, 48, 25, 8), "-c:v", "libx264", "-bf", "2", "-g", "50", "-pix_fmt", "yuv420p",
+            "-output_ts_offset", "1.5", str(f["offset"]))
     f["odd"] = d / "odd.mkv"
     _ffmpeg(*_source(65, 37, 25, 1), "-c:v", "ffv1", str(f["odd"]))
     full = d / "full.mp4"
@@ -122,12 +126,17 @@ def test_variable_frame_rate_is_timed_frame_by_frame(made, tmp_path):
 
 
 def test_full_resolution_frame_is_found_by_time(made):
-    for name in ("vfr", "header"):
+    """Decoded from the start (AVI) or after a seek (mp4): the very frame of the index, at any rate or offset."""
+    offset = VideoReader(made["offset"])
+    assert [t for t, _ in offset][:2] == pytest.approx([0, 0.04], abs=1e-3)   # times from the file's start
+    for name in ("vfr", "header", "offset"):
         reader = VideoReader(made[name])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", VideoWarning)
             decoded = list(reader)
-        for k in (0, 1, 29, 30, 31, len(decoded) - 1):
+        for k in (0, 1, 29, 30, 31, 49, 50, 51, 99, 149, len(decoded) - 1):
+            if k >= len(decoded):
+                continue
             t, frame = decoded[k]
             np.testing.assert_array_equal(read_frame_at(made[name], t), frame, err_msg=f"{name} frame {k} at {t} s")
 

@@ -838,30 +838,48 @@ def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: floa
     return path
 
 
-def read_frame_at(path: str | os.PathLike, time_s: float) -> np.ndarray:
-    """Decode the RGB frame shown at ``time_s`` (a stored row's ``time_s``) at full resolution, seeking by time.
+# Containers that store every frame's time: a seek lands on the same timeline as decoding from the start.
+# (AVI and raw streams do not; their times are the decoder's guesses, which depend on where it started.)
+_TIMESTAMPED = (".mp4", ".mov", ".m4v", ".mkv", ".webm")
+_SEEK_MARGIN_S = 2.0
 
-    For viewers: one ffmpeg run per frame, decoding from the start (about a second for ten minutes of
-    320x240). The first frame whose presentation time is at least ``time_s`` (less 0.1 ms) is returned,
-    whatever the frame rate; a frame number would be wrong for a variable-rate stream or a container whose
-    header disagrees with its stream.
+
+def read_frame_at(path: str | os.PathLike, time_s: float) -> np.ndarray:
+    """Decode the RGB frame shown at ``time_s`` (a stored row's ``time_s``) at full resolution, by time.
+
+    For viewers: one ffmpeg run per frame. The first frame whose presentation time is at least
+    ``time_s`` (less 0.1 ms) is returned, on the very timeline of the index, whatever the frame rate; a
+    frame number would be wrong for a variable-rate stream or a container whose header disagrees with its
+    stream. In containers that store frame times (mp4, mov, mkv, webm) ffmpeg seeks to a key frame
+    ``2 s`` before; otherwise (AVI: its times are guesses that depend on where decoding starts) it decodes
+    from the start, about a second per ten minutes of 320x240.
     """
     path = resolve(path)
     if not path.exists():
         raise FileNotFoundError(f"video not found: {path}")
-    # Decode from the start and keep the first frame at or after time_s, on the very timeline of the index
-    # (ffmpeg's input seeking restarts the timestamps and, in some AVIs, finds no frame at all).
-    cmd = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "info", "-i", str(path), "-map", "0:v:0",
+    seek = path.suffix.lower() in _TIMESTAMPED and time_s > _SEEK_MARGIN_S
+    run = _frame_at(path, time_s, seek)
+    if seek and run is None:                       # a seek that found nothing: decode from the start
+        run = _frame_at(path, time_s, False)
+    if run is None:
+        raise VideoError(f"{path}: no frame could be decoded at {time_s:.3f} s")
+    return run
+
+
+def _frame_at(path: Path, time_s: float, seek: bool) -> np.ndarray | None:
+    # -copyts -start_at_zero keeps the timeline of a decode from the start (times from the file's start)
+    # after an input seek; -noaccurate_seek leaves the choice of the frame to the select filter alone.
+    where = ["-copyts", "-start_at_zero", "-noaccurate_seek", "-ss", f"{time_s - _SEEK_MARGIN_S:.6f}"] if seek else []
+    cmd = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "info", *where, "-i", str(path), "-map", "0:v:0",
            "-vf", f"select=gte(t\\,{time_s - 1e-4:.6f}),showinfo=checksum=0", "-frames:v", "1",
            "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]
     run = subprocess.run(cmd, capture_output=True)
     m = _SHOWINFO.search(run.stderr)
     if run.returncode != 0 or m is None:
-        raise VideoError(f"{path}: no frame could be decoded at {time_s:.3f} s "
-                         f"({run.stderr.decode('utf-8', 'replace').strip()[-300:]})")
+        return None
     w, h = int(m[3]), int(m[4])
     if len(run.stdout) < w * h * 3:
-        raise VideoError(f"{path}: the frame at {time_s:.3f} s is incomplete")
+        return None
     return np.frombuffer(run.stdout, np.uint8, w * h * 3).reshape(h, w, 3).copy()
 
 
