@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from vaelib import boundaries as bd
@@ -97,3 +98,57 @@ def test_units_add_up_to_the_plain_figures():
     u = bd.f1_units(list(det.values()), list(truth.values()), [bd.unit_edges(tg, m) for m in truth], 1.0)
     plain = bd.precision_recall_f1(list(det.values()), list(truth.values()), 1.0)[2]
     assert float(bd.f1_from_sums(u.sum(0))) == pytest.approx(plain)
+
+
+def _late_targets(rng, lag_s=0.7, n_movies=4, duration=150.0, n_obs=12):
+    """True boundaries ~15 s apart; observers press ``lag_s`` (+-0.2 s) after them."""
+    truth, rows = {}, []
+    for i in range(n_movies):
+        m = f"m{i}"
+        t = np.cumsum(rng.uniform(10, 20, 20))
+        truth[m] = t[t < duration - 5]
+        for o in range(n_obs):
+            for b in truth[m]:
+                if rng.random() < 0.8:
+                    rows.append((f"s{o}", "c", m, float(np.clip(b + lag_s + rng.normal(0, 0.2), 0, duration))))
+    presses = pd.DataFrame(rows, columns=["subject", "condition", "movie", "time_s"])
+    return bd.Targets({m: duration for m in truth}, presses, truth)
+
+
+def test_response_lag_is_found_on_other_movies():
+    rng = np.random.default_rng(4)
+    tg = _late_targets(rng)
+    fps = 10.0
+    parts = []
+    for m, dur in tg.durations.items():
+        t = np.arange(0, dur, 1 / fps)
+        v = 0.3 * rng.standard_normal(len(t)) + sum(np.exp(-0.5 * ((t - b) / 0.4) ** 2) for b in tg.truth[m])
+        parts.append(pd.DataFrame({"movie": m, "frame": np.arange(len(t)), "time_s": t, "bump": v}))
+    sig = pd.concat(parts, ignore_index=True)
+    lags = bd.lag_table(sig, tg, bin_s=0.5, n_null=200).set_index("signal")
+    for name in ("bump", "truth"):        # the signal and the true boundaries both see observers 0.7 s late
+        row = lags.loc[name]
+        assert abs(row["lag_s"] - 0.7) <= 0.25, row
+        assert row["r_lag"] > row["r_0"] + 0.1 and row["p_lag"] < 0.01
+        assert all(abs(float(v) - 0.7) <= 0.3 for v in row["fold_lags_s"].split())
+
+
+def test_lag_search_null_holds_its_size():
+    """Unrelated persistent signals: the best of 21 lags, chosen on the other movies, is significant ~5% of the time."""
+    rng = np.random.default_rng(5)
+    tg = _late_targets(rng, n_movies=3, duration=120.0)
+    lags = np.round(np.arange(0, 2.01, 0.1), 2)
+    ys = [np.stack([tg.frequency(m, 1.0, lag) for lag in lags]) for m in tg.durations]
+    ps = []
+    for _ in range(250):
+        xs = []
+        for y in ys:
+            x = np.empty(y.shape[1])
+            x[0] = rng.standard_normal()
+            for i in range(1, len(x)):
+                x[i] = 0.9 * x[i - 1] + rng.standard_normal()
+            xs.append(x)
+        ps.append(st.crossfit_lag_test(xs, ys, n_null=199, rng=rng).p)
+    assert 0.02 <= np.mean(np.asarray(ps) <= 0.05) <= 0.09
+    with pytest.raises(ValueError, match="at least two movies"):
+        st.crossfit_lag_test(xs[:1], ys[:1])

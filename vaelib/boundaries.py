@@ -22,7 +22,7 @@ from scipy.signal import find_peaks
 
 from .annotations import bin_centers, group_frequency, n_bins
 from .signals import SIGNALS, fill_nan, signal_names, smooth, standardize
-from .stats import Interval, Paired, bootstrap_ci, paired_difference, surrogate_test
+from .stats import Interval, Paired, bootstrap_ci, crossfit_lag_test, paired_difference, pooled_r, surrogate_test
 
 # --------------------------------------------------------------------------- binning and statistics
 
@@ -106,9 +106,13 @@ class Targets:
     truth: dict[str, np.ndarray] | None = None
     fine: dict[str, np.ndarray] | None = None      # true boundaries of a finer grain, for F1 against them
 
-    def frequency(self, movie: str, bin_s: float) -> np.ndarray:
-
-        return group_frequency(self.presses, movie, self.durations[movie], bin_s)
+    def frequency(self, movie: str, bin_s: float, lag_s: float = 0.0) -> np.ndarray:
+        """The group boundary frequency; with ``lag_s``, of the presses moved ``lag_s`` earlier (kept in the movie),
+        to line up presses that come ``lag_s`` after what prompted them."""
+        presses = self.presses
+        if lag_s:
+            presses = presses.assign(time_s=np.clip(presses["time_s"] - lag_s, 0.0, None))
+        return group_frequency(presses, movie, self.durations[movie], bin_s)
 
     def truth_marks(self, movie: str, bin_s: float) -> np.ndarray:
 
@@ -374,3 +378,30 @@ def best_latent_vs_pixel(signals: pd.DataFrame, targets: Targets, table: pd.Data
                      "pixel": float(t.loc[b, metric]), "diff": res.diff, "lo": res.lo, "hi": res.hi, "p": res.p})
     return pd.DataFrame(rows, columns=["metric", "best_latent", "best_pixel", "latent", "pixel", "diff", "lo", "hi",
                                        "p"])
+
+
+def lag_table(signals: pd.DataFrame, targets: Targets, bin_s: float = 1.0,
+              lags_s: Sequence[float] = tuple(np.round(np.arange(0.0, 2.01, 0.1), 2)), n_null: int = 1000,
+              seed: int = 0) -> pd.DataFrame:
+    """r with the observers when they may press late: per signal, the lag (presses moved earlier by it)
+    chosen on the other movies (:func:`vaelib.stats.crossfit_lag_test`).
+
+    Columns ``signal, kind, lag_s`` (the lag that fits all movies best), ``fold_lags_s`` (the lags chosen
+    without each movie, as text), ``r_lag`` (cross-fitted r), ``p_lag`` (null with the lag search), and
+    ``r_0`` (r with no lag). With true boundaries a row ``truth`` asks the same of the 0/1 true-boundary
+    bins: how late the observers press after a true boundary.
+    """
+    if targets.presses is None:
+        raise ValueError("a response lag needs presses")
+    movies = list(dict.fromkeys(signals["movie"]))
+    ys = [np.stack([targets.frequency(m, bin_s, lag) for lag in lags_s]) for m in movies]
+    names = signal_names(signals) + (["truth"] if targets.truth is not None else [])
+    rows = []
+    for name in names:
+        xs = ([targets.truth_marks(m, bin_s) for m in movies] if name == "truth"
+              else [_binned(signals, name, m, targets, bin_s) for m in movies])
+        t = crossfit_lag_test(xs, ys, n_null, seed)
+        rows.append({"signal": name, "kind": "truth" if name == "truth" else SIGNALS.get(name, ("other", False))[0],
+                     "lag_s": float(lags_s[t.lag]), "fold_lags_s": " ".join(f"{lags_s[i]:g}" for i in t.fold_lags),
+                     "r_lag": t.r, "p_lag": t.p, "r_0": pooled_r(xs, [y[0] for y in ys])})
+    return pd.DataFrame(rows)
