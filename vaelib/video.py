@@ -98,7 +98,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     return VideoInfo(path, n, fps, h, w)
 
 
-_SHOWINFO = re.compile(rb"\bn:\s*\d+\s+pts:\s*(-?\d+|NOPTS)\s.*?duration:\s*(-?\d+|NOPTS).*?\bs:(\d+)x(\d+)")
+_SHOWINFO = re.compile(rb"\bn:\s*\d+\s+pts:\s*(-?\d+|NOPTS)\s(?:.*?duration:\s*(-?\d+|NOPTS))?.*?\bs:(\d+)x(\d+)")
 _TIME_BASE = re.compile(rb"config in time_base:\s*(\d+)/(\d+)")
 # Log lines from the output side (the raw pipe to us), not from reading the video: no sign of a bad file.
 _OUTPUT_SIDE = (b"[out#", b"[vost#", b"[rawvideo @", b"[Parsed_", b"[vf#", b"[swscaler", b"[enc:")
@@ -126,7 +126,7 @@ class _Log(threading.Thread):
                 m = _SHOWINFO.search(line)
                 if m is not None:
                     pts = None if m[1] == b"NOPTS" else int(m[1]) * self.time_base
-                    dur = None if m[2] == b"NOPTS" or int(m[2]) <= 0 else int(m[2]) * self.time_base
+                    dur = None if m[2] in (None, b"NOPTS") or int(m[2]) <= 0 else int(m[2]) * self.time_base
                     self.frames.put((pts, dur, int(m[3]), int(m[4])))
                     continue
                 m = _TIME_BASE.search(line)
@@ -664,11 +664,16 @@ def _make_units(names: list[str], paths: list[Path], infos: dict[str, VideoInfo]
     threads = 0 if workers == 1 else max(1, (os.cpu_count() or 1) // workers)
 
     def finish(name: str, job) -> None:
+        from concurrent.futures.process import BrokenProcessPool
+
         try:
             done[name] = job()
             statuses[name] = "ok"
             for w in done[name]["warnings"]:
                 warnings.warn(w, VideoWarning, stacklevel=4)
+        except BrokenProcessPool as e:
+            raise VideoError(f"{paths[names.index(name)]}: the worker process decoding it died ({e}); the videos "
+                             "finished so far are kept: run again to go on") from e
         except (VideoError, FileNotFoundError) as e:
             if on_error == "stop":
                 raise
