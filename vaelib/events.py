@@ -252,12 +252,13 @@ def merge_short_events(labels: np.ndarray, min_length: int) -> np.ndarray:
     return labels
 
 
-def segment_frames(z: np.ndarray, fps: float, model: str = "sem", rate_hz: float = 4.0,
-                   min_event_s: float = 1.0, **settings) -> EventSegmentation:
+def segment_frames(z: np.ndarray, fps: float, model: str = "sem", rate_hz: float = 10.0,
+                   mean_event_s: float = 5.0, min_event_s: float = 1.0, **settings) -> EventSegmentation:
     """Run an event model (``"sem"`` or ``"bocpd"``, with its ``settings``) on one movie's codes averaged
     in blocks of ``round(fps / rate_hz)`` frames; labels and surprise are repeated over each block's
-    frames, a boundary falls on the first frame of its block. Events shorter than ``min_event_s``
-    seconds are merged into the one before (:func:`merge_short_events`)."""
+    frames, a boundary falls on the first frame of its block. The prior mean length of an event,
+    ``mean_event_s`` seconds, sets SEM's ``stay`` and BOCPD's ``hazard`` (unless given in ``settings``).
+    Events shorter than ``min_event_s`` seconds go to the next sustained one (:func:`merge_short_events`)."""
     if model not in MODELS:
         raise ValueError(f"unknown event model {model!r}; choose from {sorted(MODELS)}")
     z = np.asarray(z, dtype=float)
@@ -270,7 +271,9 @@ def segment_frames(z: np.ndarray, fps: float, model: str = "sem", rate_hz: float
     zb = np.zeros((nb, z.shape[1]))
     np.add.at(zb, block, z)
     zb /= np.bincount(block, minlength=nb)[:, None]
-    seg = MODELS[model](zb, **settings)
+    steps_per_event = max(mean_event_s * fps / step, 1.5)
+    key, value = ("stay", 1 - 1 / steps_per_event) if model == "sem" else ("hazard", 1 / steps_per_event)
+    seg = MODELS[model](zb, **{key: value, **settings})
     merged = merge_short_events(seg.labels, int(np.ceil(min_event_s * fps / step - 1e-9)))
     labels = merged[block]
     return EventSegmentation(labels, seg.surprise[block], _boundaries(merged) * step, int(len(np.unique(merged))))

@@ -230,7 +230,7 @@ def _latent_columns(z_by_movie: list[np.ndarray], fps: list[float], smooth_s: fl
 def compute_signals(index: pd.DataFrame, z: np.ndarray, frames: np.ndarray | None, fps: dict[str, float],
                     smooth_s: float = 0.25, n_lags: int = 3, lag_s: float = 0.2, n_folds: int = 5,
                     n_bkps: dict[str, int] | None = None, cpd_rate_hz: float = 4.0,
-                    event_rate_hz: float = 4.0, temporal: bool = True, memory_s: float | None = 1.0,
+                    event_rate_hz: float = 10.0, temporal: bool = True, memory_s: float | None = 1.0,
                     sem: dict | None = None,
                     bocpd: dict | None = None, progress: bool = True) -> pd.DataFrame:
     """Every boundary signal, one row per frame: ``movie, frame, time_s`` and one column per signal.
