@@ -132,3 +132,19 @@ def test_shard_range_and_samplers_split_the_global_batch():
     assert all(torch.equal(a, clips(torch.Generator().manual_seed(2), shard=sh))
                for a, sh in zip(host, (None, slice(0, 2), slice(2, 4))))
     assert distributed.rank_seed(5, 0) == 5 and distributed.rank_seed(0, 1) != distributed.rank_seed(1, 0)
+
+
+def test_the_mmdvae_command_line_in_one_and_two_processes(small_frames, tmp_path):
+    from vaelib.mmdvae_train import main
+    assert main(["--frames", str(small_frames.root), "--run-dir", str(tmp_path / "one"), "--steps", "2",
+                 "--batch-size", "4", "--device", "cpu"]) == 0
+    assert load_checkpoint(tmp_path / "one" / "checkpoint.pt")["step"] == 2
+    p = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
+                        "-m", "vaelib.mmdvae_train", "--frames", str(small_frames.root), "--run-dir",
+                        str(tmp_path / "two"), "--steps", "2", "--batch-size", "4", "--device", "cpu"],
+                       env=ENV, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert p.stdout.count("steps in") == 1 and "in 2 process(es)" in p.stdout  # rank 0 alone reports
+    one, two = weights(tmp_path / "one"), weights(tmp_path / "two")
+    for k in one:
+        torch.testing.assert_close(two[k], one[k], rtol=1e-4, atol=1e-6)

@@ -15,6 +15,7 @@ each rank's own slice) and draws the random numbers it shares with the other ran
 """
 from __future__ import annotations
 
+import atexit
 import os
 from datetime import timedelta
 from typing import Any
@@ -64,7 +65,7 @@ def rank_seed(seed: int, rank: int) -> int:
 
 
 def setup(device_name: str) -> torch.device:
-    """Join the process group ``torchrun`` started this process in; return this rank's device.
+    """Join the process group ``torchrun`` started this process in (once); return this rank's device.
 
     ``device_name`` is ``TrainConfig.device``: ``"auto"``, ``"cpu"`` or ``"cuda"`` (each process takes
     ``cuda:LOCAL_RANK``; gloo on CPU, NCCL on CUDA). A device index, Apple MPS, CUDA where there is
@@ -96,12 +97,18 @@ def setup(device_name: str) -> torch.device:
         backend = "nccl"
     else:
         device, backend = torch.device("cpu"), "gloo"
-    dist.init_process_group(backend, timeout=timedelta(seconds=TIMEOUT_S))
+    if not dist.is_initialized():
+        # Once per process: later calls (e.g. a second ``train``) reuse the group; it is left at exit.
+        dist.init_process_group(backend, timeout=timedelta(seconds=TIMEOUT_S))
+        atexit.register(teardown)
+    elif dist.get_backend() != backend:
+        raise RuntimeError(f"this process joined a {dist.get_backend()} group; TrainConfig.device={device_name!r} "
+                           f"needs {backend}: use the same device in every train call of one torchrun job")
     return device
 
 
 def teardown() -> None:
-    """Leave the process group (call it only where :func:`setup` created it)."""
+    """Leave the process group (:func:`setup` arranges this for the end of the process)."""
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
 

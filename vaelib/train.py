@@ -354,14 +354,9 @@ def train(model: nn.Module,
     each process loads its share, rank 0 alone writes ``run_dir``, and ``loss_fn`` receives the model
     wrapped in ``DistributedDataParallel`` (call it; its other methods are on ``model.module``).
     """
-    created = distributed.launched() and not distributed.active()
-    device = distributed.setup(config.device) if created else pick_device(config.device)
-    try:
-        return _train(model, loss_fn, sample_batch, config, Path(run_dir), device, val_fn, extra_config, resume,
-                      stop_at, optimizer_fn, progress)
-    finally:
-        if created:
-            distributed.teardown()
+    device = distributed.setup(config.device) if distributed.launched() else pick_device(config.device)
+    return _train(model, loss_fn, sample_batch, config, Path(run_dir), device, val_fn, extra_config, resume,
+                  stop_at, optimizer_fn, progress)
 
 
 def _train(model, loss_fn, sample_batch, config: TrainConfig, run_dir: Path, device: torch.device, val_fn,

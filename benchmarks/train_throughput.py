@@ -1,0 +1,184 @@
+"""Benchmark: training frames/s of the MMD-VAE default preset and of VoxEn in 1 and N processes; embedding frames/s.
+
+(a) Training throughput through ``vaelib.train.train`` itself (sampler, DDP, logging, checkpoints):
+    for each model and each process count in ``--nprocs``, the script starts itself under ``torchrun``
+    (gloo on CPU, NCCL on CUDA), trains ``--warmup-steps`` steps, then resumes for ``--seconds`` and
+    counts the frames of the steps done in that time (a VoxEn clip of T frames counts T frames). On a
+    CPU each case is P processes of T torch threads (``--cases``), e.g. 1x2 against 2x1 on two cores.
+(b) Embedding frames/s of the MMD-VAE default preset in one process: ``vaelib.mmdvae.embed`` (batched,
+    inference mode) against one frame at a time (inference mode).
+
+Frames are random uint8 pictures (the speed does not depend on what they show). Writes
+``benchmarks/results/train_throughput[_<device>].json`` with the device's name and prints the figures.
+GPU options: ``--device cuda --precision bf16 --channels-last --compile inductor``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vaelib import distributed
+from vaelib.data import ClipSampler, frame_sampler, to_tensor
+from vaelib.losses import MMDLossConfig, mmd_vae_loss_fn
+from vaelib.mmdvae import MMDVAE, MMDVAEConfig, embed, n_parameters
+from vaelib.paths import PROJECT_ROOT, atomic_path
+from vaelib.train import TrainConfig, pick_device, reproducibility, seed_everything, train
+from vaelib.voxen import VoxEn, VoxEnConfig, rd_loss
+
+MODELS = ("mmdvae", "voxen")
+
+
+class _Store:
+    """The two things ``ClipSampler`` needs of a frame store: frames and one movie's rows."""
+
+    def __init__(self, frames: np.ndarray):
+        self.frames = frames
+
+    def movie_rows(self, movie: str) -> slice:
+        return slice(0, len(self.frames))
+
+
+def random_frames(n: int, size: int = 64, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (n, size, size, 3), dtype=np.uint8)
+
+
+def worker(args: argparse.Namespace) -> None:
+    """One process of one timing (under torchrun, every process runs this); rank 0 writes ``--result``."""
+    torch.set_num_threads(args.threads_per_process)
+    frames = random_frames(args.n_frames)
+    seed_everything(0)
+    if args.model == "mmdvae":
+        model = MMDVAE(MMDVAEConfig.from_preset("default", image_size=64))
+        loss_fn, sampler = mmd_vae_loss_fn(MMDLossConfig()), frame_sampler(frames, np.arange(len(frames)), args.batch)
+        frames_per_item = 1
+    else:
+        cfg = VoxEnConfig()
+        model = VoxEn(cfg)
+        loss_fn = lambda m, b: rd_loss(m, b, 0.01)  # noqa: E731
+        sampler = ClipSampler(_Store(frames), ["all"], cfg.clip_len, args.batch)
+        frames_per_item = cfg.clip_len
+    tc = dict(batch_size=args.batch, lr=1e-4, device=args.device, precision=args.precision,
+              channels_last=args.channels_last, compile=args.compile, log_every=10, val_every=10**9,
+              checkpoint_every=10**9)
+    first = train(model, loss_fn, sampler, TrainConfig(steps=args.warmup_steps, **tc), args.run_dir, progress=False)
+    timed = train(model, loss_fn, sampler, TrainConfig(steps=10**9, max_seconds=args.seconds, **tc), args.run_dir,
+                  progress=False)
+    if distributed.is_main():
+        steps, seconds = timed.step - first.step, timed.seconds - first.seconds
+        out = {"model": args.model, "processes": int(os.environ.get("WORLD_SIZE", "1")),
+               "threads_per_process": args.threads_per_process, "global_batch": args.batch,
+               "frames_per_step": args.batch * frames_per_item, "parameters": n_parameters(model),
+               "steps": steps, "seconds": seconds,
+               "frames_per_s": steps * args.batch * frames_per_item / seconds}
+        Path(args.result).write_text(json.dumps(out))
+
+
+def embedding_speed(device: torch.device, n: int) -> dict[str, float]:
+    """Frames/s of the default preset's encoder: batched (``embed``) and one frame at a time, both in inference mode."""
+    seed_everything(0)
+    model = MMDVAE(MMDVAEConfig.from_preset("default", image_size=64)).to(device).eval()
+    frames = random_frames(n, seed=1)
+    embed(model, frames[:64], progress=False)  # warm up
+    t0 = time.perf_counter()
+    embed(model, frames, batch_size=256, progress=False)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    batched = n / (time.perf_counter() - t0)
+    with torch.inference_mode():
+        t0 = time.perf_counter()
+        for f in frames:
+            model.encode(to_tensor(f[None], device)).cpu()
+        single = n / (time.perf_counter() - t0)
+    return {"frames": n, "batched_frames_per_s": batched, "one_at_a_time_frames_per_s": single,
+            "batched_speedup": batched / single}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    ap.add_argument("--cases", nargs="+", help="PxT: P processes of T torch threads each (default on a CPU of C "
+                    "cores: 1x1 1xC 2x(C/2); on CUDA: 1x1, and Gx1 for G GPUs)")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (one GPU per process)")
+    ap.add_argument("--seconds", type=float, default=30.0, help="timed training per case")
+    ap.add_argument("--warmup-steps", type=int, default=3)
+    ap.add_argument("--mmdvae-batch", type=int, default=64, help="global batch of frames")
+    ap.add_argument("--voxen-batch", type=int, default=2, help="global batch of clips")
+    ap.add_argument("--n-frames", type=int, default=4096, help="random frames to sample from")
+    ap.add_argument("--embed-frames", type=int, default=1024)
+    ap.add_argument("--precision", default="fp32")
+    ap.add_argument("--channels-last", action="store_true")
+    ap.add_argument("--compile", help="a torch.compile backend, e.g. inductor")
+    ap.add_argument("--out", type=Path)
+    # a worker's own arguments (set by main when it starts the workers)
+    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--model", help=argparse.SUPPRESS)
+    ap.add_argument("--batch", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--threads-per-process", type=int, default=1, help=argparse.SUPPRESS)
+    ap.add_argument("--run-dir", help=argparse.SUPPRESS)
+    ap.add_argument("--result", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        return worker(args)
+
+    device = pick_device(args.device)
+    rec = reproducibility(device)
+    name = rec.get("gpu") or rec["cpu_model"]
+    out = args.out or PROJECT_ROOT / "benchmarks" / "results" / (
+        "train_throughput.json" if device.type == "cpu" else f"train_throughput_{device.type}.json")
+    cores = os.cpu_count() or 1
+    if args.cases:
+        cases = [tuple(int(v) for v in c.lower().split("x")) for c in args.cases]
+    elif device.type == "cuda":
+        cases = [(1, 1)] + ([(torch.cuda.device_count(), 1)] if torch.cuda.device_count() > 1 else [])
+    else:
+        cases = [(1, 1)] + ([(1, cores), (2, cores // 2)] if cores > 1 else [])
+    results = {"device": device.type, "device_name": name, "torch": torch.__version__, "cpu_count": cores,
+               "precision": args.precision, "channels_last": args.channels_last,
+               "compile": args.compile, "seconds_per_case": args.seconds, "load_average_before": os.getloadavg(),
+               "reproducibility": rec, "training": [], "embedding": {}}
+    print(f"{name} ({device.type}), torch {torch.__version__}, {cores} cores, load {os.getloadavg()[0]:.1f}")
+    env = {**os.environ}
+    for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(k, None)
+    with tempfile.TemporaryDirectory() as tmp:
+        for model in args.models:
+            for n, per in cases:
+                launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={n}"] \
+                    if n > 1 else [sys.executable]
+                result = Path(tmp) / f"{model}_{n}x{per}.json"
+                cmd = [*launcher, __file__, "--worker", "--model", model,
+                       "--batch", str(args.mmdvae_batch if model == "mmdvae" else args.voxen_batch),
+                       "--threads-per-process", str(per), "--run-dir", str(Path(tmp) / f"run_{model}_{n}x{per}"),
+                       "--result", str(result), "--device", args.device, "--seconds", str(args.seconds),
+                       "--warmup-steps", str(args.warmup_steps), "--n-frames", str(args.n_frames),
+                       "--precision", args.precision, *(["--channels-last"] if args.channels_last else []),
+                       *(["--compile", args.compile] if args.compile else [])]
+                p = subprocess.run(cmd, env={**env, "OMP_NUM_THREADS": str(per)}, capture_output=True, text=True,
+                                   timeout=20 * args.seconds + 600)
+                if p.returncode:
+                    raise SystemExit(f"{model} in {n} process(es) failed:\n{p.stderr[-4000:]}")
+                r = json.loads(result.read_text())
+                results["training"].append(r)
+                print(f"[{model}] {n} process(es) x {per} thread(s): {r['frames_per_s']:,.0f} frames/s "
+                      f"({r['steps']} steps of {r['frames_per_step']} frames in {r['seconds']:.1f} s)", flush=True)
+    torch.set_num_threads(cores)
+    results["embedding"] = e = embedding_speed(device, args.embed_frames)
+    print(f"[mmdvae] embedding frames/s: batched {e['batched_frames_per_s']:,.0f}, one at a time "
+          f"{e['one_at_a_time_frames_per_s']:,.0f} (x{e['batched_speedup']:.1f})")
+    results["load_average_after"] = os.getloadavg()
+    with atomic_path(out, suffix=".json") as tmp_out:
+        tmp_out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
