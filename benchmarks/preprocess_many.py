@@ -49,7 +49,8 @@ def run(folder: str, workers: int, limit: int) -> dict:
         n = len(fs)
     me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return {"workers": workers, "videos": len(videos), "frames": n, "seconds": seconds, "frames_per_s": n / seconds,
-            "cpu_s": me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime,
+            "cpu_s": (cpu := me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime),
+            "frames_per_cpu_s": n / cpu, "cores_busy": cpu / seconds,
             "peak_rss_main_mib": me.ru_maxrss / 1024,
             "peak_rss_worker_mib": float(report.peak_rss_mib.max()),
             "peak_rss_children_mib": kids.ru_maxrss / 1024}
@@ -76,14 +77,16 @@ def main() -> None:
         r = child(w, args.clips)
         runs.append(r)
         print(f"{w} worker(s): {r['videos']} videos, {r['frames']} frames in {r['seconds']:.1f} s = "
-              f"{r['frames_per_s']:.0f} frames/s; peak RSS main {r['peak_rss_main_mib']:.0f} MiB, "
+              f"{r['frames_per_s']:.0f} frames/s ({r['frames_per_cpu_s']:.0f} per CPU-s, {r['cores_busy']:.2f} cores "
+              f"busy); peak RSS main {r['peak_rss_main_mib']:.0f} MiB, "
               f"per worker {r['peak_rss_worker_mib']:.0f} MiB")
     small = child(1, max(1, args.clips // 5))
     print(f"1 worker over {small['videos']} videos: peak RSS per worker {small['peak_rss_worker_mib']:.0f} MiB "
           f"(vs {runs[0]['peak_rss_worker_mib']:.0f} MiB over {runs[0]['videos']})")
     speedup = runs[1]["frames_per_s"] / runs[0]["frames_per_s"] if len(runs) > 1 else None
     if speedup is not None:
-        print(f"speed-up with {runs[1]['workers']} workers: {speedup:.2f}x")
+        print(f"speed-up with {runs[1]['workers']} workers: {speedup:.2f}x (CPU cost per frame "
+              f"{runs[0]['frames_per_cpu_s'] / runs[1]['frames_per_cpu_s']:.2f}x of one worker's)")
     record = {"benchmark": "preprocess_many", "clips": args.clips, "clip": "160x120, 25 fps, 2 s, mpeg4 in AVI",
               "size": 64, "runs": runs, "fewer_videos": small, "speedup": speedup,
               "cpus": os.cpu_count(), "load_average_1min": os.getloadavg()[0],
