@@ -152,3 +152,42 @@ def test_lag_search_null_holds_its_size():
     assert 0.02 <= np.mean(np.asarray(ps) <= 0.05) <= 0.09
     with pytest.raises(ValueError, match="at least two movies"):
         st.crossfit_lag_test(xs[:1], ys[:1])
+
+
+def test_logistic_regression_recovers_weights():
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((4000, 2))
+    y = (rng.random(4000) < 1 / (1 + np.exp(-(-1.0 + 2.0 * x[:, 0])))).astype(float)
+    w = st.fit_logistic(x, y, l2=1e-6)
+    assert w == pytest.approx([-1.0, 2.0, 0.0], abs=0.15)
+    assert st.logistic_loss(w, x, y).mean() < st.logistic_loss(np.array([w[0], 0, 0]), x, y).mean()
+
+
+def _two_kinds(rng, tg, latent_informative):
+    """A pixel signal with bumps at the even true boundaries; a latent one at the odd ones, or unrelated noise."""
+    parts = []
+    for m, dur in tg.durations.items():
+        t = np.arange(0, dur, 0.1)
+        b = tg.truth[m]
+        pix = 0.3 * rng.standard_normal(len(t)) + sum(np.exp(-0.5 * ((t - c) / 0.4) ** 2) for c in b[::2])
+        lat = 0.3 * rng.standard_normal(len(t))
+        if latent_informative:
+            lat += sum(np.exp(-0.5 * ((t - c) / 0.4) ** 2) for c in b[1::2])
+        parts.append(pd.DataFrame({"movie": m, "frame": np.arange(len(t)), "time_s": t,
+                                   "flow_magnitude": pix, "latent_speed": lat}))
+    return pd.concat(parts, ignore_index=True)
+
+
+def test_combined_detector_asks_whether_latents_add_to_pixels():
+    rng = np.random.default_rng(7)
+    tg = _late_targets(rng, n_movies=4, duration=150.0)
+    helps = bd.combined_detector(_two_kinds(rng, tg, True), tg, n_perm=50, n_boot=300)
+    t = helps.table.set_index("model")
+    assert t.loc["all", "skill"] > t.loc["pixel", "skill"] > 0 and t.loc["latent", "skill"] > 0
+    assert helps.gain > 0.05 and helps.gain_lo > 0 and helps.p < 0.05
+    assert helps.target == "true coarse boundaries"
+    adds_nothing = bd.combined_detector(_two_kinds(rng, tg, False), tg, n_perm=50, n_boot=300)
+    assert adds_nothing.gain < 0.02 and adds_nothing.p > 0.05
+    assert adds_nothing.table.set_index("model").loc["latent", "skill"] < 0.02
+    with pytest.raises(ValueError, match="both pixel and latent"):
+        bd.combined_detector(_two_kinds(rng, tg, True).drop(columns="latent_speed"), tg)

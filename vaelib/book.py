@@ -25,7 +25,7 @@ SMOKE_PARAMETERS: dict[str, dict[str, Any]] = {
     "01_preprocess": {"synthetic_movies": 2, "synthetic_seconds": 20, "activity_seconds": [6.0, 9.0],
                       "n_observers": 8},
     "02_mmd_vae": {"steps": 60, "batch_size": 16, "z_dim": 4, "threads": 1},
-    "03_event_boundaries": {"n_null": 200, "n_boot": 200, "bin_sizes": [0.2, 1.0, 4.0]},
+    "03_event_boundaries": {"n_null": 200, "n_boot": 200, "n_perm": 20, "bin_sizes": [0.2, 1.0, 4.0]},
     "04_voxen": {"pretrained": False, "T": 8, "channels": [8, 16, 4], "strides": [[2, 2, 2], [2, 2, 2], [2, 1, 1]],
                  "lambdas": [0.003, 0.03], "steps": 15, "batch_size": 2, "threads": 1, "n_eval_clips": 2,
                  "real_videos": ["carphone_pristine"], "real_clips_per_video": 1,

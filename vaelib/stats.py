@@ -8,8 +8,10 @@ Everything here works on plain arrays, one per movie (or one per resampling unit
   autocorrelation, with random phases, given the series' two end values). Unlike circular shifts
   this stays calibrated for very persistent signals (AR(1) up to 0.99, random walks) against targets
   with slow trends, where a shift moves the signal's wrap-around jump into the middle;
+* :func:`crossfit_lag_test`: r at a lag chosen on the other movies, with the lag search in the null;
 * :func:`bootstrap_ci` and :func:`paired_sign_flip`: intervals and paired tests from per-unit sums
-  (an event, a movie), for statistics that are ratios of sums (pooled r, F1).
+  (an event, a movie), for statistics that are ratios of sums (pooled r, F1);
+* :func:`fit_logistic`: L2-penalized logistic regression (Newton's method), for the combined detector.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import expit
 
 
 def _standardize(x: np.ndarray) -> np.ndarray:
@@ -240,3 +243,35 @@ def paired_difference(units_a: np.ndarray, units_b: np.ndarray, statistic: Calla
     counts = np.stack([np.bincount(i, minlength=len(a)) for i in idx])
     lo, hi = np.nanpercentile(statistic(counts @ a) - statistic(counts @ b), [2.5, 97.5])
     return Paired(diff, float(lo), float(hi), p)
+
+
+# --------------------------------------------------------------------------- logistic regression
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, max_iter: int = 50) -> np.ndarray:
+    """Weights (intercept first) of a logistic regression of 0/1 ``y`` on the columns of ``x``, with an L2
+    penalty ``l2`` on every weight but the intercept, fitted by Newton's method."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    if x.ndim != 2 or len(x) != len(y):
+        raise ValueError(f"x must be (n, k) with one row per y; got {x.shape} and {y.shape}")
+    xx = np.c_[np.ones(len(x)), x]
+    pen = l2 * np.eye(xx.shape[1])
+    pen[0, 0] = 0.0
+    mean = np.clip(y.mean(), 1e-6, 1 - 1e-6)
+    w = np.zeros(xx.shape[1])
+    w[0] = np.log(mean / (1 - mean))
+    for _ in range(max_iter):
+        p = expit(xx @ w)
+        grad = xx.T @ (p - y) + pen @ w
+        hess = (xx * (p * (1 - p) + 1e-9)[:, None]).T @ xx + pen
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return w
+
+
+def logistic_loss(w: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Per-row log loss (nats) of :func:`fit_logistic`'s weights on ``x``, ``y``."""
+    p = np.clip(expit(w[0] + np.asarray(x, float) @ w[1:]), 1e-12, 1 - 1e-12)
+    return -(y * np.log(p) + (1 - y) * np.log(1 - p))
