@@ -253,6 +253,13 @@ def test_chapter_runs_on_tiny_data(tmp_path):
         assert all(0 <= r[k] <= 1 for k in ("precision", "recall", "f1", "p_truth"))
     assert res["meta"]["movies"] == fs.movies and res["meta"]["simulated_observers"] is True
     assert (data / "event_boundaries" / "comparison.csv").exists()
+    # the take-away is computed from this run: its sentences carry this run's numbers
+    metrics = json.loads((data / "event_boundaries" / "metrics.json").read_text())
+    assert "**Bottom line:**" in metrics["conclusion"]
+    best = max((r for r in res["results"] if r["kind"] != "human"), key=lambda r: r["r_observers"])
+    assert f"`{best['signal']}`" in metrics["conclusion"] and f"{best['r_observers']:.3f}" in metrics["conclusion"]
+    assert {v["metric"] for v in metrics["latent_vs_pixel"]} == {"r_observers", "r_truth", "f1", "f1_fine"}
+    assert metrics["combined_detector"]["models"][0]["model"] == "pixel"
     for name in ("03_trajectory", "03_signals", "03_r_by_bin", "03_scrubber"):
         assert (tmp_path / "fig" / f"{name}.png").stat().st_size > 1000
     # bad inputs name what is wrong

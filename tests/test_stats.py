@@ -191,3 +191,37 @@ def test_combined_detector_asks_whether_latents_add_to_pixels():
     assert adds_nothing.table.set_index("model").loc["latent", "skill"] < 0.02
     with pytest.raises(ValueError, match="both pixel and latent"):
         bd.combined_detector(_two_kinds(rng, tg, True).drop(columns="latent_speed"), tg)
+
+
+def _table(latent_f1, pixel_f1):
+    return pd.DataFrame([
+        {"signal": "latent_speed", "kind": "latent", "r_observers": 0.15, "r_observers_lo": 0.1, "r_observers_hi": 0.2,
+         "f1": latent_f1, "f1_lo": latent_f1 - 0.1, "f1_hi": latent_f1 + 0.1},
+        {"signal": "flow_magnitude", "kind": "pixel", "r_observers": 0.25, "r_observers_lo": 0.2,
+         "r_observers_hi": 0.3, "f1": pixel_f1, "f1_lo": pixel_f1 - 0.1, "f1_hi": pixel_f1 + 0.1}])
+
+
+def _versus(diff, p):
+    return pd.DataFrame([{"metric": "f1", "best_latent": "latent_speed", "best_pixel": "flow_magnitude",
+                          "latent": 0.0, "pixel": 0.0, "diff": diff, "lo": diff - 0.05, "hi": diff + 0.05, "p": p}])
+
+
+def test_conclusion_says_plainly_who_wins_and_what_retraining_allows():
+    lose = bd.conclusion(_table(0.3, 0.6), _versus(-0.3, 0.001))
+    assert "`flow_magnitude` (pixel), r = 0.250 [0.200, 0.300]" in lose
+    assert "**loses to** the best pixel baseline" in lose and "difference -0.300 [-0.350, -0.250]" in lose
+    assert "Bottom line:** the latent signals lose to the pixel baselines on F1 against the coarse truth" in lose
+    win = bd.conclusion(_table(0.7, 0.5), _versus(0.2, 0.01))
+    assert "beats the best pixel baseline" in win and "latent signals beat the pixel baselines" in win
+    tie = bd.conclusion(_table(0.5, 0.5), _versus(0.02, 0.6))
+    assert "does not differ detectably" in tie and "nothing latent beats the pixel baselines" in tie
+    bench = {"meta": {"train": {"seeds": [0, 1, 2]}}, "claim": {"text": "no claim holds for every seed"},
+             "summary": {"latent_speed": {"kind": "latent", "f1": {"mean": 0.5, "min": 0.35, "max": 0.6}},
+                         "flow_magnitude": {"kind": "pixel", "f1": {"mean": 0.5, "min": 0.5, "max": 0.5}}}}
+    spread = bd.seed_spread(bench)
+    assert spread["ranges"] == {"latent_speed": {"f1": pytest.approx(0.25)}}
+    retrained = bd.conclusion(_table(0.7, 0.5), _versus(0.2, 0.01), spread=spread)
+    assert "moves a latent figure like this one by 0.250" in retrained and "no claim either way" in retrained
+    assert "nothing latent beats" in retrained and "no claim holds for every seed" in retrained
+    assert "larger than the training-run spread" in bd.conclusion(_table(0.3, 0.6), _versus(-0.3, 0.001),
+                                                                  spread=spread)
