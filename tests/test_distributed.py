@@ -135,13 +135,15 @@ def test_shard_range_and_samplers_split_the_global_batch():
 
 
 def test_the_mmdvae_command_line_in_one_and_two_processes(small_frames, tmp_path):
+    """The README's torchrun command (on gloo), with the GPU path's compile and channels-last options."""
     from vaelib.mmdvae_train import main
     assert main(["--frames", str(small_frames.root), "--run-dir", str(tmp_path / "one"), "--steps", "2",
                  "--batch-size", "4", "--device", "cpu"]) == 0
     assert load_checkpoint(tmp_path / "one" / "checkpoint.pt")["step"] == 2
     p = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
                         "-m", "vaelib.mmdvae_train", "--frames", str(small_frames.root), "--run-dir",
-                        str(tmp_path / "two"), "--steps", "2", "--batch-size", "4", "--device", "cpu"],
+                        str(tmp_path / "two"), "--steps", "2", "--batch-size", "4", "--device", "cpu",
+                        "--compile", "eager", "--channels-last"],  # DDP with torch.compile's tracing and the layout
                        env=ENV, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr[-3000:]
     assert p.stdout.count("steps in") == 1 and "in 2 process(es)" in p.stdout  # rank 0 alone reports

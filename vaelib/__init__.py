@@ -15,6 +15,7 @@ One module per concern; imports point one way, from the top of this list down
 - ``train``       the generic training loop: run folders, checkpoints, exact resume, metrics
 - ``distributed`` several processes under torchrun: the process group, ranks, sharded batches, collectives
 - ``mmdvae``      the MMD-VAE model, embedding and reconstruction helpers
+- ``mmdvae_train`` the MMD-VAE trained on a frame store from the command line (one process or torchrun)
 - ``voxen_train`` training VoxEn reference models (`python -m vaelib.voxen_train`), its RD evaluation
 - ``voxen``       VoxEn, the 3D-convolution video codec (GDN, scale hyperprior), and its rate-distortion loss
 - ``losses``      MMD kernels and estimators, the MMD-VAE loss
