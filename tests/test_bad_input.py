@@ -12,7 +12,7 @@ import pytest
 
 from vaelib import annotations as ann
 from vaelib.book import check_parameters, run_chapter
-from vaelib.paths import atomic_dir
+from vaelib.paths import atomic_dir, atomic_path
 from vaelib.video import VideoWarning, load_frames, preprocess, store_lock
 
 
@@ -138,3 +138,18 @@ def test_disk_full_while_writing_names_the_folder(small_dataset, tmp_path, monke
                                       rf"{tmp_path / 'frames'}; nothing was kept"):
         preprocess(small_dataset.videos[:1], tmp_path / "frames", size=8, progress=False)
     assert not (tmp_path / "frames").exists()
+
+
+def test_disk_full_in_an_atomic_write_names_the_folder(tmp_path):
+    """Every atomic write (run folders' config/environment JSON, chapter metrics, figures) names a full disk's
+    folder and leaves neither the file nor its temporary."""
+    import errno
+
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(OSError, match=rf"no space left on the device of {tmp_path} while writing config.json "
+                                      r"\(.* are free there\); nothing half-written was kept") as e:
+        with atomic_path(tmp_path / "config.json", suffix=".json") as tmp:
+            tmp.write_text('{"half": ')
+            raise OSError(errno.ENOSPC, "No space left on device")
+    assert e.value.errno == errno.ENOSPC
+    assert [p.name for p in tmp_path.iterdir()] == ["config.json"] and (tmp_path / "config.json").read_text() == "{}"

@@ -244,3 +244,85 @@ def test_run_folder_records_what_decides_reproducibility(tmp_path):
                                                           "torch_threads": (1, 8)}
     with pytest.raises(FileNotFoundError, match="environment.json"):
         reproducibility_diff(a.run_dir, tmp_path)
+
+
+# --- a full disk: the run folder named, nothing half-written that a resume would read ------------------------------
+
+
+def test_disk_full_at_a_checkpoint(tmp_path, monkeypatch):
+    """torch.save onto a full disk said only "[enforce fail at inline_container.cc:672]"; now the folder is named,
+    the previous checkpoint stays whole, and the same command resumes to the uninterrupted run's weights."""
+    import errno
+    import pathlib
+
+    import vaelib.train
+
+    full, _ = run(tmp_path, "full")
+    real_write, calls = pathlib.Path.write_bytes, []
+
+    def fills_up(self, data):          # the second checkpoint finds the disk full halfway through
+        calls.append(self)
+        if len(calls) == 2:
+            real_write(self, bytes(memoryview(data)[: len(data) // 2]))
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(self, data)
+
+    monkeypatch.setattr(pathlib.Path, "write_bytes", fills_up)
+    run_dir = tmp_path / "d"
+    with pytest.raises(OSError, match=rf"no space left on the device of {run_dir} while writing the checkpoint "
+                                      r"checkpoint.pt \(it needs [\d.]+ KiB, .* are free there\).*resumes"):
+        run(tmp_path, "d")
+    monkeypatch.undo()
+    assert load_checkpoint(run_dir / "checkpoint.pt")["step"] == 5           # the previous one, whole
+    assert sorted(p.name for p in run_dir.iterdir()) == ["checkpoint.pt", "config.json", "environment.json",
+                                                         "metrics.csv"]
+    resumed, r = run(tmp_path, "d")
+    assert r.step == 12 and same_weights(resumed, full)
+    # too little room, known before writing: refused with both numbers, the old checkpoint untouched
+    usage = vaelib.train.shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(vaelib.train.shutil, "disk_usage", lambda p: usage._replace(free=1000))
+    with pytest.raises(OSError, match=rf"{run_dir} while writing the checkpoint checkpoint.pt \(it needs [\d.]+ KiB, "
+                                      r"1.0 KiB are free there\)"):
+        run(tmp_path, "d", steps=14)
+    assert load_checkpoint(run_dir / "checkpoint.pt")["step"] == 12
+
+
+def test_disk_full_while_logging_metrics(tmp_path, monkeypatch):
+    """A row cut by a full disk is named, and the resumed run's log is the uninterrupted run's, row for row."""
+    import builtins
+    import errno
+
+    import vaelib.train
+
+    writes = []
+
+    class FillingFile:                 # metrics.csv whose disk fills at step 6, after the checkpoint at step 5
+        def __init__(self, *args, **kwargs):
+            self.f = builtins.open(*args, **kwargs)
+
+        def write(self, s):
+            writes.append(s)
+            if len(writes) == 21:      # the header, 3 rows a step, 3 val rows at step 4: step 6's 2nd row, cut
+                self.f.write(s[: len(s) // 2])
+                self.f.flush()
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return self.f.write(s)
+
+        def flush(self):
+            self.f.flush()
+
+        def close(self):
+            self.f.close()
+
+    monkeypatch.setattr(vaelib.train, "open", FillingFile, raising=False)
+    run_dir = tmp_path / "m"
+    with pytest.raises(OSError, match=rf"no space left on the device of {run_dir} while writing metrics.csv \(.* "
+                                      r"are free there\).*drops the rows logged after it"):
+        run(tmp_path, "m", log_every=1)
+    monkeypatch.undo()
+    assert not (run_dir / "metrics.csv").read_text().endswith("\n")   # the cut row is there ...
+    assert load_checkpoint(run_dir / "checkpoint.pt")["step"] == 5
+    _, r = run(tmp_path, "m", log_every=1)                              # ... and never read back
+    _, ref = run(tmp_path, "ref", log_every=1)
+    pd.testing.assert_frame_equal(read_metrics(r.run_dir).drop(columns="time_s"),
+                                  read_metrics(ref.run_dir).drop(columns="time_s"))

@@ -1,6 +1,7 @@
 """Where things live: the project root, the data folder, the figures folder."""
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import tempfile
@@ -27,12 +28,43 @@ def resolve(path: str | os.PathLike) -> Path:
     return p if p.is_absolute() else PROJECT_ROOT / p
 
 
+class NoSpaceError(OSError):
+    """The disk is full (``errno.ENOSPC``); the message names the folder, what was written and the space."""
+
+
+def no_space(folder: str | os.PathLike, what: str, need: int | None = None, advice: str = "") -> NoSpaceError:
+    """A ``NoSpaceError`` naming ``folder``, ``what`` was being written, the bytes it ``need``s and those free."""
+    folder = Path(folder)
+    try:
+        free: int | None = shutil.disk_usage(folder).free
+    except OSError:
+        free = None
+    space = []
+    if need is not None:
+        space.append(f"it needs {_size(need)}")
+    if free is not None:
+        space.append(f"{_size(free)} are free there")
+    return NoSpaceError(errno.ENOSPC, f"no space left on the device of {folder} while writing {what}"
+                        + (f" ({', '.join(space)})" if space else "")
+                        + "; nothing half-written was kept under its name. Free some space or use another folder"
+                        + (f", {advice}" if advice else ""))
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**20:.1f} MiB" if n >= 2**20 else f"{n / 2**10:.1f} KiB"
+
+
+def disk_full(e: BaseException) -> bool:
+    """Whether ``e`` is the operating system saying the disk (or the user's quota) is full."""
+    return isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
 @contextmanager
 def atomic_path(final: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path beside ``final``; rename it onto ``final`` only if the block succeeds.
 
     An interrupted or failed write leaves no file under the final name, so a later step can never
-    mistake a half-written output for a complete one.
+    mistake a half-written output for a complete one. A full disk raises ``NoSpaceError`` naming the folder.
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -45,6 +77,10 @@ def atomic_path(final: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     try:
         yield tmp_path
         os.replace(tmp_path, final)
+    except OSError as e:
+        if disk_full(e) and not isinstance(e, NoSpaceError):
+            raise no_space(final.parent, final.name) from e
+        raise
     finally:
         if tmp_path.exists():
             tmp_path.unlink()

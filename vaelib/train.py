@@ -27,10 +27,12 @@ from __future__ import annotations
 
 import csv
 import inspect
+import io
 import json
 import os
 import platform
 import re
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -47,7 +49,7 @@ from tqdm.auto import tqdm
 
 from . import __version__, distributed
 from .config import JSONConfig
-from .paths import atomic_path
+from .paths import atomic_path, disk_full, no_space
 
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.csv"
@@ -216,12 +218,26 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer: torch.
     """Write a checkpoint atomically (a crash mid-write leaves the previous one intact).
 
     ``world_size``: the number of processes that trained (``rng["ranks"]`` then holds each one's RNG state).
+    A disk without room for it raises ``vaelib.paths.NoSpaceError`` naming the folder and the space.
     """
     state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
              "config": json.dumps(config), "rng": rng, "seconds": seconds,
              "log_sums": dict(log_sums or {}), "log_count": log_count, "world_size": world_size}
-    with atomic_path(path, suffix=".pt") as tmp:
-        torch.save(state, tmp)
+    # Serialized in memory first: torch.save onto a full disk says only "[enforce fail at inline_container.cc]"
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    path = Path(path)
+    advice = "then run the same command again: it resumes from the last checkpoint"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if buf.tell() > shutil.disk_usage(path.parent).free:
+        raise no_space(path.parent, f"the checkpoint {path.name}", need=buf.tell(), advice=advice)
+    try:
+        with atomic_path(path, suffix=".pt") as tmp:
+            tmp.write_bytes(buf.getbuffer())
+    except OSError as e:
+        if disk_full(e):
+            raise no_space(path.parent, f"the checkpoint {path.name}", need=buf.tell(), advice=advice) from e
+        raise
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -249,7 +265,9 @@ def read_metrics(run_dir: str | os.PathLike) -> pd.DataFrame:
     path = Path(run_dir) / METRICS
     if not path.exists():
         return pd.DataFrame(columns=METRICS_FIELDS)
-    return pd.read_csv(path)
+    text = path.read_text()
+    # a row cut by a full disk or a kill has no line end yet: it was never logged
+    return pd.read_csv(io.StringIO(text[:text.rfind("\n") + 1]))
 
 
 def _truncate_metrics(run_dir: Path, step: int) -> None:
@@ -272,12 +290,26 @@ class _MetricsWriter:
             self.writer.writerow(METRICS_FIELDS)
 
     def write(self, step: int, split: str, values: dict[str, float], time_s: float) -> None:
-        for k, v in values.items():
-            self.writer.writerow([step, split, k, f"{float(v):.8g}", f"{time_s:.3f}"])
-        self.file.flush()
+        try:
+            for k, v in values.items():
+                self.writer.writerow([step, split, k, f"{float(v):.8g}", f"{time_s:.3f}"])
+            self.file.flush()
+        except OSError as e:
+            if disk_full(e):
+                raise self._no_space() from e
+            raise
 
     def close(self) -> None:
-        self.file.close()
+        try:
+            self.file.close()
+        except OSError as e:
+            if disk_full(e):
+                raise self._no_space() from e
+            raise
+
+    def _no_space(self) -> OSError:
+        return no_space(self.path.parent, self.path.name, advice="then run the same command again: it resumes "
+                        "from the last checkpoint and drops the rows logged after it")
 
 
 # ---------------------------------------------------------------------------------------------
