@@ -179,6 +179,19 @@ def test_frames_on_the_device_give_the_same_batches():
         assert sampler.to("cpu", max_bytes=100).store is None  # does not fit: stays on the host
 
 
+def test_frames_stay_on_the_host_when_they_do_not_fit(monkeypatch):
+    from vaelib.data import fits
+    pages = {"SC_AVPHYS_PAGES": 1000, "SC_PAGE_SIZE": 4096}  # 4 MB of free RAM: 1 MB may hold frames
+    monkeypatch.setattr("os.sysconf", lambda name: pages[name])
+    cpu = torch.device("cpu")
+    assert fits(1_024_000, cpu) and not fits(1_024_001, cpu)
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")  # four processes on this machine, a copy each
+    assert fits(256_000, cpu) and not fits(256_001, cpu)
+    assert frame_sampler(frames(), np.arange(40), 8).to(cpu).store is not None  # 40 frames: 30,720 bytes
+    pages["SC_AVPHYS_PAGES"] = 100  # now 25,600 bytes per process
+    assert frame_sampler(frames(), np.arange(40), 8).to(cpu).store is None
+
+
 def test_data_on_device_changes_nothing_but_speed(tmp_path):
     a, ra = run(tmp_path, "on")  # the default: on the CPU the frames are held as one torch tensor
     b, rb = run(tmp_path, "off", data_on_device=False)

@@ -71,7 +71,8 @@ class FrameSampler:
 
 def fits(n_bytes: int, device: torch.device, max_bytes: int | None = None) -> bool:
     """Whether ``n_bytes`` of data may live on ``device``: at most ``max_bytes`` if given, else half of the
-    GPU's free memory (CUDA), or a quarter of the available RAM (CPU and others)."""
+    GPU's free memory (CUDA), or a quarter of the available RAM shared by the processes torchrun started
+    on this machine (CPU and others: each holds its own copy)."""
     if max_bytes is None:
         if device.type == "cuda":
             max_bytes = torch.cuda.mem_get_info(device)[0] // 2
@@ -80,6 +81,7 @@ def fits(n_bytes: int, device: torch.device, max_bytes: int | None = None) -> bo
                 max_bytes = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 4
             except (ValueError, OSError, AttributeError):
                 max_bytes = 0
+            max_bytes //= max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
     return n_bytes <= max_bytes
 
 
