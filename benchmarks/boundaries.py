@@ -18,7 +18,7 @@ of the same model can rank the latent signals differently. So this benchmark
 The claim "latents beat pixels" is made only when it holds, with p < 0.05, for every seed.
 Slow steps are cached in ``--work`` (rerun to redo only the statistics). Writes
 ``benchmarks/results/boundaries.json`` and prints a summary. With one thread the defaults take
-about 15-20 minutes.
+about 11 minutes (on a shared 2-core machine under load), most of it training.
 """
 from __future__ import annotations
 
@@ -203,8 +203,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", type=Path, default=PROJECT_ROOT / "data" / "bench_boundaries",
                     help="cache of data, runs and signals (reused when present)")
-    ap.add_argument("--movies", type=int, default=5)
-    ap.add_argument("--seconds", type=float, default=90.0)
+    ap.add_argument("--movies", type=int, default=8)
+    ap.add_argument("--seconds", type=float, default=100.0)
     ap.add_argument("--data-seed", type=int, default=11, help="synthetic data seed (the book's default is 0)")
     ap.add_argument("--stride", type=int, default=3, help="store every stride-th frame (30 fps / 3 = 10 fps)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="MMD-VAE training seeds")
