@@ -112,3 +112,48 @@ def test_killed_run_redoes_only_the_files_in_flight(tmp_path):
     assert (fs.report().status == "reused").sum() == finished
     _same_store(fs, preprocess(videos, tmp_path / "fresh", size=16, progress=False))
     assert load_frames(out).manifest["n_frames"] == 120
+
+
+_DYING_WORKER = '''
+import os
+import signal
+
+from vaelib import video
+
+
+class _Dies(video.VideoReader):
+    def __iter__(self):
+        for k, item in enumerate(super().__iter__()):
+            if k == 3:                                  # halfway through its unit, as the out-of-memory killer would
+                os.kill(os.getpid(), signal.SIGKILL)
+            yield item
+
+
+def unit_job(path, units, settings, threads):
+    if path.endswith(os.environ["DIE_ON"]):
+        video.VideoReader = _Dies
+    return video._unit_job(path, units, settings, threads)
+'''
+
+
+def test_a_worker_that_dies_is_named_by_its_video(tree, tmp_path, monkeypatch):
+    """A worker process killed mid-video (kill -9) stops the run with an error naming that video; the videos
+    finished are kept and the rerun makes the same store as an uninterrupted run."""
+    import vaelib.video
+
+    (tmp_path / "dying_worker.py").write_text(_DYING_WORKER)
+    monkeypatch.syspath_prepend(str(tmp_path))                     # spawned workers get the same sys.path
+    import dying_worker
+
+    monkeypatch.setenv("DIE_ON", "cartwheel/a.avi")
+    monkeypatch.setattr(vaelib.video, "_unit_job", dying_worker.unit_job)
+    out = tmp_path / "frames"
+    with pytest.raises(VideoError, match=r"a worker process died while decoding (\S+ or )?\S*cartwheel/a.avi.*"
+                                         r"killed.*finished so far \(\d\) are kept: run again") as e:
+        preprocess(tree, out, size=16, progress=False, workers=2)
+    assert str(e.value).count(".avi") <= 2                          # at most the two videos in flight
+    assert not out.exists()
+    monkeypatch.undo()
+    fs = preprocess(tree, out, size=16, progress=False, workers=2)
+    assert "reused" in fs.report().status.tolist()                  # the finished units were kept
+    _same_store(fs, preprocess(tree, tmp_path / "fresh", size=16, progress=False))

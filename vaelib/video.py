@@ -25,6 +25,7 @@ import re
 import shutil
 import subprocess
 import threading
+import time
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -651,6 +652,7 @@ def _make_units(names: list[str], paths: list[Path], infos: dict[str, VideoInfo]
     from multiprocessing import get_context
 
     units.mkdir(parents=True, exist_ok=True)
+    started = time.time()
     done = {name: m for name, p in zip(names, paths) if name in infos and (m := _verified_unit(units, p)) is not None}
     todo = [(name, p) for name, p in zip(names, paths) if name in infos and name not in done]
     size, stride = settings["size"], settings["stride"]
@@ -672,8 +674,11 @@ def _make_units(names: list[str], paths: list[Path], infos: dict[str, VideoInfo]
             for w in done[name]["warnings"]:
                 warnings.warn(w, VideoWarning, stacklevel=4)
         except BrokenProcessPool as e:
-            raise VideoError(f"{paths[names.index(name)]}: the worker process decoding it died ({e}); the videos "
-                             "finished so far are kept: run again to go on") from e
+            suspects = _in_flight(units, names, paths, done, started) or [paths[names.index(name)]]
+            raise VideoError(f"a worker process died while decoding {' or '.join(map(str, suspects))} (killed, "
+                             f"e.g. for want of memory, or crashed: {e}). The videos finished so far ({len(done)}) "
+                             "are kept: run again to go on; if it dies again, preprocess that video alone with "
+                             "workers=1 to see why") from e
         except (VideoError, FileNotFoundError) as e:
             if on_error == "stop":
                 raise
@@ -708,6 +713,14 @@ def _make_units(names: list[str], paths: list[Path], infos: dict[str, VideoInfo]
                      "decode_s": m.get("decode_s") if m else None, "peak_rss_mib": m.get("peak_rss_mib") if m else None,
                      "warnings": " | ".join(m["warnings"]) if m else "", "error": errors.get(name, "")})
     return pd.DataFrame(rows, columns=REPORT_COLUMNS)
+
+
+def _in_flight(units: Path, names: list[str], paths: list[Path], done: dict, since: float) -> list[Path]:
+    """The unfinished videos whose unit this run began to write (a temporary file of its own is there)."""
+    def begun(p: Path) -> bool:
+        data = _unit_paths(units, p)[0]
+        return any(t.stat().st_mtime >= since - 1 for t in units.glob(f".{data.name}.*.tmp*"))
+    return [p for name, p in zip(names, paths) if name not in done and begun(p)]
 
 
 def _merge_units(report: pd.DataFrame, units: Path, out: Path, settings: dict) -> None:
