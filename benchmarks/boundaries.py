@@ -11,9 +11,9 @@ of the same model can rank the latent signals differently. So this benchmark
    the event models of :mod:`vaelib.events`, the ``_memory`` signals on codes that know time; the
    pixel baselines once, they do not depend on the seed), and each signal's r with the observers,
    r and F1 against the coarse truth and F1 against the fine truth (:func:`vaelib.boundaries.comparison_table`),
-   with bootstrap intervals over blocks of ``--block-s`` seconds;
-4. per seed, a paired test of the best latent signal against the best pixel baseline (F1 against
-   coarse truth and r with the observers), and over seeds each figure's mean, min and max.
+   with bootstrap intervals over events;
+4. per seed, a paired test of the best latent signal against the best pixel baseline for each
+   metric (:func:`vaelib.boundaries.best_latent_vs_pixel`), and over seeds each figure's mean, min and max.
 
 The claim "latents beat pixels" is made only when it holds, with p < 0.05, for every seed.
 Slow steps are cached in ``--work`` (rerun to redo only the statistics). Writes
@@ -42,12 +42,11 @@ from vaelib.losses import MMDLossConfig, mmd_vae_loss_fn
 from vaelib.metrics import psnr
 from vaelib.mmdvae import MMDVAE, MMDVAEConfig, embed, reconstruct
 from vaelib.paths import PROJECT_ROOT, atomic_path
-from vaelib.stats import bootstrap_ci, paired_sign_flip
 from vaelib.synthetic import make_synthetic_dataset
 from vaelib.train import TrainConfig, seed_everything, train
 from vaelib.video import preprocess
 
-METRICS = ("r_observers", "r_truth", "f1", "f1_fine")
+METRICS = bd.METRICS
 
 
 def cpu_model() -> str:
@@ -84,116 +83,19 @@ def train_and_embed(fs, seed: int, steps: int, batch_size: int, z_dim: int, work
     return z, record
 
 
-# --------------------------------------------------------------------------- resampling units: blocks of time
-
-
-def _blocks(duration: float, block_s: float) -> int:
-    return max(1, int(np.ceil(duration / block_s)))
-
-
-def matched_truth(detected: np.ndarray, truth: np.ndarray, tolerance_s: float) -> np.ndarray:
-    """Which true boundaries :func:`vaelib.boundaries.match_boundaries` matches (the same greedy one-to-one
-    matching, closest pairs first), as a boolean array over ``truth``."""
-    hit = np.zeros(len(truth), dtype=bool)
-    if len(detected) == 0 or len(truth) == 0:
-        return hit
-    dist = np.abs(detected[:, None] - truth[None, :])
-    pairs = np.argwhere(dist <= tolerance_s)
-    pairs = pairs[np.argsort(dist[pairs[:, 0], pairs[:, 1]], kind="stable")]
-    used = set()
-    for i, j in pairs:
-        if i not in used and not hit[j]:
-            used.add(i)
-            hit[j] = True
-    return hit
-
-
-def f1_units(det: dict, truth: dict, durations: dict, block_s: float, tolerance_s: float) -> np.ndarray:
-    """Per block of ``block_s`` seconds of every movie: (hits, detections, true boundaries); a hit counts in
-    the block of its true boundary."""
-    rows = []
-    for m, dur in durations.items():
-        d, t = np.asarray(det[m], float), np.asarray(truth[m], float)
-        nb = _blocks(dur, block_s)
-        u = np.zeros((nb, 3))
-        np.add.at(u[:, 1], np.minimum((d / block_s).astype(int), nb - 1), 1)
-        np.add.at(u[:, 2], np.minimum((t / block_s).astype(int), nb - 1), 1)
-        hit = matched_truth(d, t, tolerance_s)
-        np.add.at(u[:, 0], np.minimum((t[hit] / block_s).astype(int), nb - 1), 1)
-        rows.append(u)
-    return np.concatenate(rows)
-
-
-def f1_of(totals: np.ndarray) -> np.ndarray:
-    h, d, t = totals[..., 0], totals[..., 1], totals[..., 2]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(d + t > 0, 2 * h / (d + t), 0.0)
-
-
-def r_units(xs: list, ys: list, bin_s: float, block_s: float) -> np.ndarray:
-    """Per block: (sum of x*y, number of bins) of the within-movie standardized binned signal x and target y."""
-    rows = []
-    per = max(1, int(round(block_s / bin_s)))
-    for x, y in zip(xs, ys):
-        p = sg.standardize(x) * sg.standardize(y)
-        b = np.arange(len(p)) // per
-        rows.append(np.c_[np.bincount(b, weights=p), np.bincount(b)])
-    return np.concatenate(rows)
-
-
-def r_of(totals: np.ndarray) -> np.ndarray:
-    return totals[..., 0] / totals[..., 1]
-
-
-def paired(ua: np.ndarray, ub: np.ndarray, stat, n_boot: int, rng: np.random.Generator) -> dict:
-    """Difference ``stat(A) - stat(B)`` on the same units: a two-sided sign-flip permutation p and the
-    difference's 95% bootstrap interval (both from :mod:`vaelib.stats`)."""
-    k = ua.shape[1]
-    diff, p = paired_sign_flip(ua, ub, stat, n_perm=n_boot, rng=rng)
-    ci = bootstrap_ci(np.hstack([ua, ub]), lambda t: stat(t[..., :k]) - stat(t[..., k:]), n_boot=n_boot, rng=rng)
-    return {"diff": diff, "p": p, "lo": ci.lo, "hi": ci.hi}
-
-
 # --------------------------------------------------------------------------- one seed's statistics
 
 
-def seed_statistics(signals: pd.DataFrame, coarse: bd.Targets, fine: bd.Targets, args, rng) -> dict:
-    """The comparison table (coarse truth and observers, plus F1 against the fine truth) with bootstrap
-    intervals over blocks, and the paired tests of the best latent signal against the best pixel one."""
-    movies = list(coarse.durations)
-    k_coarse = {m: len(coarse.truth[m]) for m in movies}
-    k_fine = {m: len(fine.truth[m]) for m in movies}
-    table = bd.comparison_table(signals, coarse, bin_s=args.bin_s, tolerance_s=args.tolerance_s,
-                                n_null=args.n_null, seed=0, n_boundaries=k_coarse)
-    fine_t = bd.comparison_table(signals, fine, bin_s=args.bin_s, tolerance_s=args.tolerance_s,
-                                 n_null=args.n_null, seed=0, n_boundaries=k_fine).set_index("signal")
-    table = table.set_index("signal")
-    table["f1_fine"] = fine_t["f1"]
-    table["r_truth_fine"] = fine_t["r_truth"]
-    units = {}
-    for name in sg.signal_names(signals):
-        ys_obs = [coarse.frequency(m, args.bin_s) for m in movies]
-        ys_true = [coarse.truth_marks(m, args.bin_s) for m in movies]
-        xs = [bd._binned(signals, name, m, coarse, args.bin_s) for m in movies]
-        det_c = {m: bd.detected_times(signals, name, m, k_coarse[m]) for m in movies}
-        det_f = {m: bd.detected_times(signals, name, m, k_fine[m]) for m in movies}
-        units[name] = {
-            "r_observers": (r_units(xs, ys_obs, args.bin_s, args.block_s), r_of),
-            "r_truth": (r_units(xs, ys_true, args.bin_s, args.block_s), r_of),
-            "f1": (f1_units(det_c, coarse.truth, coarse.durations, args.block_s, args.tolerance_s), f1_of),
-            "f1_fine": (f1_units(det_f, fine.truth, fine.durations, args.block_s, args.tolerance_s), f1_of),
-        }
-        for metric, (u, stat) in units[name].items():
-            ci = bootstrap_ci(u, stat, n_boot=args.n_boot, rng=rng)
-            table.loc[name, f"{metric}_lo"], table.loc[name, f"{metric}_hi"] = ci.lo, ci.hi
-    kinds = table["kind"]
-    tests = {}
-    for metric in ("f1", "r_observers"):
-        lat = table[kinds == "latent"][metric].idxmax()
-        pix = table[kinds == "pixel"][metric].idxmax()
-        (ua, stat), (ub, _) = units[lat][metric], units[pix][metric]
-        tests[metric] = {"best_latent": lat, "best_pixel": pix, **paired(ua, ub, stat, args.n_boot, rng)}
-    return {"table": table.reset_index(), "paired": tests}
+def seed_statistics(signals: pd.DataFrame, targets: bd.Targets, args) -> dict:
+    """The comparison table (observers, coarse and fine truth; bootstrap intervals over events) and the
+    paired tests of the best latent signal against the best pixel one (:mod:`vaelib.boundaries`)."""
+    table = bd.comparison_table(signals, targets, bin_s=args.bin_s, tolerance_s=args.tolerance_s,
+                                n_null=args.n_null, seed=0, n_boot=args.n_boot)
+    versus = bd.best_latent_vs_pixel(signals, targets, table, bin_s=args.bin_s, tolerance_s=args.tolerance_s,
+                                     n_boot=args.n_boot, seed=0)
+    paired = {r["metric"]: {k: r[k] for k in ("best_latent", "best_pixel", "diff", "p", "lo", "hi")}
+              for r in versus.to_dict("records")}
+    return {"table": table, "paired": paired}
 
 
 # --------------------------------------------------------------------------- main
@@ -213,7 +115,6 @@ def main() -> None:
     ap.add_argument("--z-dim", type=int, default=16)
     ap.add_argument("--bin-s", type=float, default=1.0)
     ap.add_argument("--tolerance-s", type=float, default=1.0)
-    ap.add_argument("--block-s", type=float, default=10.0, help="bootstrap unit: blocks of this many seconds")
     ap.add_argument("--n-null", type=int, default=500, help="null draws per r")
     ap.add_argument("--n-boot", type=int, default=1000, help="bootstrap and permutation draws")
     ap.add_argument("--threads", type=int, default=1)
@@ -237,8 +138,7 @@ def main() -> None:
     truth = {lvl: {m: tb[(tb.movie == m) & (tb.level == lvl)].time_s.to_numpy() for m in fs.movies}
              for lvl in ("coarse", "fine")}
     durations, fps = fs.durations(), {m: fs.fps(m) for m in fs.movies}
-    coarse = bd.Targets(durations, presses, truth["coarse"])
-    fine = bd.Targets(durations, None, truth["fine"])
+    targets = bd.Targets(durations, presses, truth["coarse"], truth["fine"])
     count = boundary_counts(fs.movies, truth["coarse"], presses)
     n_coarse, n_fine = (sum(map(len, truth[lvl].values())) for lvl in ("coarse", "fine"))
     print(f"{len(fs)} frames, {len(fs.movies)} movies at {fps[fs.movies[0]]:g} fps; {n_coarse} coarse and "
@@ -253,12 +153,11 @@ def main() -> None:
         pixels = pixels[["movie", "frame", "time_s", *[n for n, (k, _) in sg.SIGNALS.items() if k == "pixel"]]]
         pixels.to_csv(pixel_cache, index=False)
     per_seed = {}
-    rng = np.random.default_rng(0)
     for seed in args.seeds:
         z, record = train_and_embed(fs, seed, args.steps, args.batch_size, args.z_dim, work)
         latent = sg.compute_signals(fs.index, z, None, fps, n_bkps=count, progress=False)
         signals = pd.concat([latent, pixels.drop(columns=["movie", "frame", "time_s"])], axis=1)
-        res = seed_statistics(signals, coarse, fine, args, rng)
+        res = seed_statistics(signals, targets, args)
         per_seed[str(seed)] = {"val_psnr": record["val_psnr"], "train_seconds": record["seconds"],
                                "table": json.loads(res["table"].to_json(orient="records", double_precision=6)),
                                "paired": res["paired"]}
@@ -276,8 +175,8 @@ def main() -> None:
             if vals:
                 summary[n][m] = {"mean": float(np.mean(vals)), "min": float(np.min(vals)), "max": float(np.max(vals))}
     claim = {}
-    for metric in ("f1", "r_observers"):
-        tests = [v["paired"][metric] for v in per_seed.values()]
+    for metric in METRICS:
+        tests = [v["paired"][metric] for v in per_seed.values() if metric in v["paired"]]
         claim[metric] = {"best_latent": [t["best_latent"] for t in tests],
                          "best_pixel": [t["best_pixel"] for t in tests],
                          "latent_beats_pixel_every_seed": all(t["diff"] > 0 and t["p"] < 0.05 for t in tests),
@@ -298,7 +197,7 @@ def main() -> None:
                           "n_fine": n_fine, "n_observers": int(presses.subject.nunique())},
                  "train": {"seeds": args.seeds, "steps": args.steps, "batch_size": args.batch_size,
                            "z_dim": args.z_dim, "preset": "default"},
-                 "bin_s": args.bin_s, "tolerance_s": args.tolerance_s, "block_s": args.block_s,
+                 "bin_s": args.bin_s, "tolerance_s": args.tolerance_s, "units": "events",
                  "n_null": args.n_null, "n_boot": args.n_boot, "torch": torch.__version__,
                  "threads": args.threads, "cpu": cpu_model(), "platform": platform.platform(),
                  "seconds_this_run": round(time.perf_counter() - t_start, 1)},
