@@ -153,3 +153,13 @@ def test_disk_full_in_an_atomic_write_names_the_folder(tmp_path):
             raise OSError(errno.ENOSPC, "No space left on device")
     assert e.value.errno == errno.ENOSPC
     assert [p.name for p in tmp_path.iterdir()] == ["config.json"] and (tmp_path / "config.json").read_text() == "{}"
+
+
+def test_no_file_locks_on_this_system_is_a_clear_error(small_dataset, tmp_path, monkeypatch):
+    """Where Python has no fcntl (Windows outside WSL) the store lock says so, naming the store; nothing is written."""
+    monkeypatch.setitem(sys.modules, "fcntl", None)                  # `import fcntl` now fails as on Windows
+    out = tmp_path / "frames"
+    with pytest.raises(RuntimeError, match=rf"cannot lock the frame store {out} on this system .*POSIX file locks "
+                                           r"\(Python's fcntl module.*WSL"):
+        preprocess(small_dataset.videos[:1], out, size=8, progress=False)
+    assert not out.exists() and not list(tmp_path.glob(".frames.partial*"))

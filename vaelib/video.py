@@ -24,6 +24,7 @@ import queue
 import re
 import shutil
 import subprocess
+import sys
 import threading
 import time
 import warnings
@@ -611,7 +612,6 @@ def _unit_job(path: str, units: str, settings: dict, threads: int) -> dict:
 
     Runs in a worker process: only paths and numbers cross, one frame is in memory at a time.
     """
-    import resource
     import time
     import zlib
 
@@ -638,10 +638,19 @@ def _unit_job(path: str, units: str, settings: dict, threads: int) -> dict:
                        "height": reader.source_size[0], "width": reader.source_size[1], "n_stored": n_stored},
             "warnings": [str(w.message) for w in said if issubclass(w.category, VideoWarning)],
             "decode_s": time.perf_counter() - t0,
-            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            "peak_rss_mib": _peak_rss_mib()}
     with atomic_path(meta_path, suffix=".json") as tmp:
         tmp.write_text(json.dumps(meta))
     return meta
+
+
+def _peak_rss_mib() -> float | None:
+    """This process's peak resident memory in MiB (None where the system does not say: no ``resource`` module)."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024 if sys.platform != "darwin" else 2**20)
 
 
 def _make_units(names: list[str], paths: list[Path], infos: dict[str, VideoInfo], failed: dict[str, str],
@@ -803,9 +812,15 @@ def store_lock(out: Path) -> Iterator[None]:
     """Hold ``.NAME.lock`` beside the store ``out`` while writing it; another run into it is refused, named.
 
     The lock dies with its process (even ``kill -9``), so a killed run never blocks the next; the
-    leftovers of killed runs (``.NAME.partial-*``) are removed once the lock is held.
+    leftovers of killed runs (``.NAME.partial-*``) are removed once the lock is held. Needs POSIX file locks
+    (``fcntl``: Linux, macOS, WSL); elsewhere a ``RuntimeError`` says so before anything is written.
     """
-    import fcntl
+    try:
+        import fcntl
+    except ImportError:
+        raise RuntimeError(f"preprocess cannot lock the frame store {out} on this system ({sys.platform}): it needs "
+                           "POSIX file locks (Python's fcntl module: Linux, macOS, or WSL on Windows) so that two "
+                           "runs never write one store. Run it there, e.g. under WSL") from None
 
     out.parent.mkdir(parents=True, exist_ok=True)
     lock = out.parent / f".{out.name}.lock"
