@@ -395,10 +395,10 @@ def _train(model, loss_fn, sample_batch, config: TrainConfig, run_dir: Path, dev
            extra_config, resume, stop_at, optimizer_fn, progress) -> TrainResult:
     world, rank, main = distributed.world_size(), distributed.rank(), distributed.is_main()
     if config.batch_size % world:
-        divisors = [n for n in range(1, config.batch_size + 1) if config.batch_size % n == 0]
+        divisors = [n for n in range(1, min(config.batch_size, 64) + 1) if config.batch_size % n == 0]
         raise ValueError(f"TrainConfig.batch_size={config.batch_size} (the global batch) cannot be split evenly "
                          f"over the {world} processes torchrun started; start a number of processes that "
-                         f"divides it ({divisors[:8]}...) or change the batch size")
+                         f"divides it (one of {divisors}) or make the batch size a multiple of {world}")
     shard = distributed.shard_range(config.batch_size) if world > 1 else None
     resident = False
     if config.data_on_device and hasattr(sample_batch, "to"):  # vaelib.data's samplers
