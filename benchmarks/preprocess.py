@@ -4,6 +4,9 @@ On the same videos, each mode in a fresh process (so peak RSS is its own):
 
 - ``decode``:  decode every frame and drop it with ``vaelib.video.read_video`` (the floor: no pipeline on the
                same decoder can be faster);
+- ``decode_accurate``: ``read_video(accurate=True)``: full-size frames with accurate colours (chroma at full
+               resolution before RGB) instead of swscale's fast 4:2:0 path;
+- ``decode_ffmpeg``: ffmpeg decoding alone into its null sink (no RGB conversion, no pipe): the decoder's own cost;
 - ``decode_opencv``: the same with OpenCV's decoder (the reader before frame times came from ffmpeg);
 - ``vaelib``:  ``vaelib.video.preprocess`` (streams area-resized uint8 frames into a .npy on disk);
 - ``naive``:   decode into a Python list, stack with ``np.array``, convert to float64, then resize,
@@ -51,6 +54,18 @@ def run_mode(mode: str, videos: list[str], size: int) -> dict:
         for v in videos:
             for _ in read_video(v):
                 n += 1
+    elif mode == "decode_accurate":
+        for v in videos:
+            for _ in read_video(v, accurate=True):
+                n += 1
+    elif mode == "decode_ffmpeg":
+        import re
+
+        from vaelib.video import ffmpeg_exe
+        for v in videos:
+            log = subprocess.run([ffmpeg_exe(), "-nostdin", "-hide_banner", "-i", v, "-map", "0:v:0", "-f", "null",
+                                  "-"], check=True, capture_output=True, text=True).stderr
+            n += int(re.findall(r"frame=\s*(\d+)", log)[-1])
     elif mode == "decode_opencv":
         for v in videos:
             cap = cv2.VideoCapture(v)
@@ -87,7 +102,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("videos", nargs="*", help="video files (default: the synthetic dataset)")
     ap.add_argument("--size", type=int, default=64)
-    ap.add_argument("--modes", default="decode,decode_opencv,vaelib,naive",
+    ap.add_argument("--modes", default="decode,decode_accurate,decode_ffmpeg,decode_opencv,vaelib,naive",
                     help="modes to run, comma-separated (naive needs about 8 GB for the default videos)")
     ap.add_argument("--mode", help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, default=PROJECT_ROOT / "benchmarks" / "results" / "preprocess.json")

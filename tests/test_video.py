@@ -46,7 +46,12 @@ def test_store_shapes_index_and_dtype(small_dataset, small_frames):
 
 
 def _exact_area(video, k: int, size: int) -> np.ndarray:
-    """Frame k by exact arithmetic: its YUV 4:2:0 planes, BT.601 limited range to RGB in floats, area-averaged."""
+    """Frame k by exact arithmetic, area-averaged to ``size`` x ``size``."""
+    return cv2.resize(_exact(video, k), (size, size), interpolation=cv2.INTER_AREA)
+
+
+def _exact(video, k: int) -> np.ndarray:
+    """Frame k by exact arithmetic: its YUV 4:2:0 planes, BT.601 limited range to RGB in floats."""
     from vaelib.video import ffmpeg_exe
 
     raw = subprocess.run([ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-i", str(video), "-vf",
@@ -57,8 +62,24 @@ def _exact_area(video, k: int, size: int) -> np.ndarray:
     u, v = (np.frombuffer(raw[w * h + i * w * h // 4:w * h + (i + 1) * w * h // 4], np.uint8)
             .reshape(h // 2, w // 2).repeat(2, 0).repeat(2, 1).astype(float) for i in (0, 1))
     y, u, v = (y - 16) * 255 / 219, (u - 128) * 255 / 224, (v - 128) * 255 / 224
-    rgb = np.stack([y + 1.402 * v, y - 0.344136 * u - 0.714136 * v, y + 1.772 * u], -1)
-    return cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA)
+    return np.stack([y + 1.402 * v, y - 0.344136 * u - 0.714136 * v, y + 1.772 * u], -1)
+
+
+def test_full_size_frames_with_accurate_colours(small_dataset, small_frames):
+    """read_frame_at and read_video(accurate=True) convert to RGB within half a level of exact arithmetic; the
+    default full-size read_video keeps swscale's fast path, about 1.4 levels dark; the stored small frame is
+    the accurate frame's area average."""
+    from vaelib.video import read_frame_at
+
+    video = small_dataset.videos[1]
+    exact = np.clip(_exact(video, 123), 0, 255)
+    full = [f for k, f in enumerate(read_video(video, accurate=True)) if k == 123][0].astype(float)
+    assert np.abs(full - exact).mean() < 0.7 and abs((full - exact).mean()) < 0.3
+    fast = [f for k, f in enumerate(read_video(video)) if k == 123][0].astype(float)
+    assert (fast - exact).mean() < -0.9                             # what accurate=True is for
+    np.testing.assert_array_equal(read_frame_at(video, 123 / 30), full)
+    stored = small_frames.frames[small_frames.movie_rows("synth02").start + 123].astype(float)
+    assert np.abs(stored - downsample(full.astype(np.uint8), 32)).mean() < 0.7
 
 
 def test_stored_frames_match_direct_decoding(small_dataset, small_frames):
@@ -67,7 +88,7 @@ def test_stored_frames_match_direct_decoding(small_dataset, small_frames):
     row = small_frames.movie_rows("synth02").start + 123
     stored = small_frames.frames[row].astype(float)
     # the decoder's area filter, before the conversion to RGB, is within half a level of exact arithmetic
-    # on average; OpenCV's area filter after swscale's full-size conversion (about 1.4 levels dark) is near
+    # on average; OpenCV's area filter on the full-size frame is near
     exact = _exact_area(video, 123, 32)
     assert np.abs(stored - exact).mean() < 0.6 and np.abs(stored - exact).max() < 8
     assert np.abs(stored - downsample(frames[123], 32)).mean() < 2

@@ -130,7 +130,7 @@ def test_full_resolution_frame_is_found_by_time(made):
     offset = VideoReader(made["offset"])
     assert [t for t, _ in offset][:2] == pytest.approx([0, 0.04], abs=1e-3)   # times from the file's start
     for name in ("vfr", "header", "offset"):
-        reader = VideoReader(made[name])
+        reader = VideoReader(made[name], accurate=True)             # read_frame_at's colours
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", VideoWarning)
             decoded = list(reader)
@@ -183,7 +183,7 @@ def test_scrubber_shows_the_rows_own_full_resolution_frame(made, tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", VideoWarning)
         fs = preprocess([made["vfr"]], tmp_path / "frames", size=16, stride=3, progress=False)
-        decoded = list(VideoReader(made["vfr"]))
+        decoded = list(VideoReader(made["vfr"], accurate=True))     # read_frame_at's colours
     w = frame_scrubber(fs)
     slider, full = w.children[0].children[2], w.children[2].children[1].children[1]
     for row in (5, 11, 12):                                  # rows 10 and up are the 30-fps part

@@ -171,15 +171,18 @@ class VideoReader:
     ``size``: shrink every frame to ``size`` x ``size`` in the decoder, with an area filter (ffmpeg's
     area scaler, in the stream's colour space; within about 1.4 levels on average of :func:`downsample`
     on a full-size frame), after cutting the centred square when ``crop="center"``: the pipe then carries
-    small frames only. ``threads``: decoder threads (0: ffmpeg's choice).
+    small frames only. ``threads``: decoder threads (0: ffmpeg's choice). ``accurate``: full-size frames
+    converted to RGB within half a level of exact BT.601 arithmetic on average (chroma to full resolution
+    first), at about 3x the CPU of swscale's fast 4:2:0 path, which reads about 1.4 levels dark (the default
+    for full-size frames; shrunk frames are always accurate; benchmarks/preprocess.py measures both).
     """
 
     def __init__(self, path: str | os.PathLike, strict: bool = True, size: int | None = None, crop: str = "squash",
-                 threads: int = 0):
+                 threads: int = 0, accurate: bool = False):
         if crop not in CROP_MODES:
             raise ValueError(f"crop must be one of {CROP_MODES}, not {crop!r}")
         self.info = probe(path)
-        self.path, self.strict, self.threads = self.info.path, strict, int(threads)
+        self.path, self.strict, self.threads, self.accurate = self.info.path, strict, int(threads), bool(accurate)
         self.size, self.crop = (None if size is None else int(size)), crop
         self.times: list[float] = []
         self.timing: StreamTiming | None = None
@@ -192,7 +195,9 @@ class VideoReader:
             # converting every full-size frame first, and nearer exact arithmetic (swscale's fast full-size
             # YUV->RGB path reads about 1.4 levels dark; see tests/test_video.py)
             square = "crop=w='min(iw,ih)':h='min(iw,ih)'," if self.crop == "center" else ""
-            vf += f",{square}scale={self.size}:{self.size}:flags=area,format=yuv444p|yuvj444p|gbrp"
+            vf += f",{square}scale={self.size}:{self.size}:flags=area,{_ACCURATE_RGB}"
+        elif self.accurate:
+            vf += f",{_ACCURATE_RGB}"
         return [ffmpeg_exe(), "-nostdin", "-hide_banner", "-nostats", "-loglevel", "level+info",
                 "-threads", str(self.threads), "-i", str(self.path), "-map", "0:v:0", "-an", "-sn", "-dn",
                 "-vf", vf, "-fps_mode", "passthrough", "-enc_time_base", "filter",
@@ -268,6 +273,10 @@ class VideoReader:
         return timing
 
 
+# Chroma at full resolution before RGB: swscale's accurate conversion (its fast 4:2:0 path reads 1.4 levels dark)
+_ACCURATE_RGB = "format=yuv444p|yuvj444p|gbrp"
+
+
 def _widen_pipe(pipe) -> None:
     """Let the pipe hold a few full frames (fewer wake-ups per frame); harmless where not possible."""
     try:
@@ -289,14 +298,15 @@ def _read_exactly(stream, buf: memoryview) -> bool:
 
 
 def read_video(path: str | os.PathLike, strict: bool = True, size: int | None = None,
-               crop: str = "squash") -> Iterator[np.ndarray]:
+               crop: str = "squash", accurate: bool = False) -> Iterator[np.ndarray]:
     """Yield a video's frames as RGB uint8 arrays (H, W, 3), decoding once, in order (see :class:`VideoReader`).
 
     With ``strict`` (the default), a truncated or corrupt file raises ``VideoError`` after the last good
     frame: it is never taken silently for a short one. With ``size``, frames come shrunk to ``size`` x
-    ``size`` by the decoder (area filter; ``crop`` as in :func:`downsample`).
+    ``size`` by the decoder (area filter; ``crop`` as in :func:`downsample`). ``accurate``: full-size frames
+    with accurate colours, as :func:`read_frame_at` gives them, at about 3x the CPU.
     """
-    for _, frame in VideoReader(path, strict=strict, size=size, crop=crop):
+    for _, frame in VideoReader(path, strict=strict, size=size, crop=crop, accurate=accurate):
         yield frame
 
 
@@ -878,7 +888,8 @@ _SEEK_MARGIN_S = 2.0
 
 
 def read_frame_at(path: str | os.PathLike, time_s: float) -> np.ndarray:
-    """Decode the RGB frame shown at ``time_s`` (a stored row's ``time_s``) at full resolution, by time.
+    """Decode the RGB frame shown at ``time_s`` (a stored row's ``time_s``) at full resolution, by time,
+    with accurate colours (``read_video(..., accurate=True)``'s frame).
 
     For viewers: one ffmpeg run per frame. The first frame whose presentation time is at least
     ``time_s`` (less 0.1 ms) is returned, on the very timeline of the index, whatever the frame rate; a
@@ -904,7 +915,7 @@ def _frame_at(path: Path, time_s: float, seek: bool) -> np.ndarray | None:
     # after an input seek; -noaccurate_seek leaves the choice of the frame to the select filter alone.
     where = ["-copyts", "-start_at_zero", "-noaccurate_seek", "-ss", f"{time_s - _SEEK_MARGIN_S:.6f}"] if seek else []
     cmd = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "info", *where, "-i", str(path), "-map", "0:v:0",
-           "-vf", f"select=gte(t\\,{time_s - 1e-4:.6f}),showinfo=checksum=0", "-frames:v", "1",
+           "-vf", f"select=gte(t\\,{time_s - 1e-4:.6f}),showinfo=checksum=0,{_ACCURATE_RGB}", "-frames:v", "1",
            "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]
     run = subprocess.run(cmd, capture_output=True)
     m = _SHOWINFO.search(run.stderr)
