@@ -142,8 +142,10 @@ def test_full_resolution_frame_is_found_by_time(made):
 
 
 def test_rotation_metadata_is_applied(made):
-    _, frames, _ = _decode(made["rotated"])
+    reader, frames, _ = _decode(made["rotated"])
     assert frames[0].shape == (64, 48, 3)                         # 64x48 turned a quarter: 48 wide, 64 tall
+    assert len(frames) == 10
+    np.testing.assert_allclose(reader.times, ffmpeg_frame_times(made["rotated"]), atol=1e-3)
     bright = frames[0].mean(axis=(1, 2))
     assert abs(bright[:32].mean() - bright[32:].mean()) > 100     # the bright half is now the top or bottom one
 
