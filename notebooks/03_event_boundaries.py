@@ -275,12 +275,20 @@ if cross_fit:
           f"[{detector.gain_lo:+.3f}, {detector.gain_hi:+.3f}], permutation p = {detector.p:.3f}")
 
 # %% [markdown]
-# Temporal context, signal by signal: the same latent signal on the single-frame codes and on the
-# codes filtered with a memory.
+# **Does temporal context help?** Each latent signal on the codes with a memory (`a`) against the same
+# signal on the single-frame codes (`b`), paired on the same events as above.
 
 # %%
 if temporal:
-    display(sg.temporal_comparison(table))
+    with_memory = bd.paired_table(signals, targets, sg.temporal_pairs(signals), bin_s=bin_s, tolerance_s=tolerance_s,
+                                  n_boundaries=count, n_boot=n_boot, seed=seed)
+    boundary_data.save_results(with_memory, out_dir, "temporal_context", meta)
+    display(with_memory)
+    up, down = with_memory[(with_memory.p < 0.05) & (with_memory["diff"] > 0)], \
+        with_memory[(with_memory.p < 0.05) & (with_memory["diff"] < 0)]
+    memory = f"a memory of {memory_s} s" if memory_s is not None else "a memory fitted per movie"
+    print(f"With {memory} the latent signals match better in {len(up)} and worse in {len(down)} of "
+          f"{len(with_memory)} signal x measure pairs (paired p < 0.05); no difference in the rest.")
 
 # %% [markdown]
 # ## 6 · Scrub through it

@@ -280,10 +280,12 @@ def _other_movie_presses(tmp_path):
     return f
 
 
-def test_temporal_comparison_pairs_each_signal_with_its_filtered_twin():
-    table = pd.DataFrame({"signal": ["latent_speed", "latent_speed_memory", "sem_surprise", "flow_magnitude"],
-                          "r_observers": [0.1, 0.3, 0.2, 0.5], "f1": [0.4, 0.2, 0.5, 0.6]})
-    out = sg.temporal_comparison(table).set_index("signal")
-    assert list(out.index) == ["latent_speed"]          # sem_surprise has no twin in this table
-    assert out.loc["latent_speed", "r_observers_gain"] == pytest.approx(0.2)
-    assert out.loc["latent_speed", "f1_gain"] == pytest.approx(-0.2)
+def test_paired_table_tells_a_better_signal_from_a_worse_one():
+    tg = _targets()
+    good, far = _signals(tg), _signals(tg, shift_s=6.0)
+    sig = good.assign(latent_speed=good["bump"], latent_speed_memory=far["bump"], prediction_error=good["bump"])
+    assert sg.temporal_pairs(sig) == [("latent_speed_memory", "latent_speed")]   # prediction_error has no twin
+    pt = bd.paired_table(sig, tg, sg.temporal_pairs(sig), n_boot=300).set_index("metric")
+    assert set(pt.index) == {"r_observers", "r_truth", "f1"}
+    assert (pt["diff"] < -0.3).all() and (pt["p"] < 0.01).all() and (pt["hi"] < 0).all()
+    assert pt.loc["f1", "value_b"] > 0.9 > 0.2 > pt.loc["f1", "value_a"]

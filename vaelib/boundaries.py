@@ -390,6 +390,23 @@ def best_latent_vs_pixel(signals: pd.DataFrame, targets: Targets, table: pd.Data
                                        "p"])
 
 
+def paired_table(signals: pd.DataFrame, targets: Targets, pairs: Sequence[tuple[str, str]], bin_s: float = 1.0,
+                 tolerance_s: float = 1.0, n_boundaries: Callable[[str], int] | dict[str, int] | None = None,
+                 n_boot: int = 2000, seed: int = 0, units: str = "events") -> pd.DataFrame:
+    """``a`` minus ``b`` for each pair of signals and each metric the targets allow, paired on the same
+    resampling units (:meth:`Comparison.paired`). Columns ``a, b, metric, value_a, value_b, diff, lo, hi, p``."""
+    cmp = Comparison(signals, targets, bin_s, tolerance_s, n_boundaries, units)
+    rows = []
+    for a, b in pairs:
+        for metric in cmp.metrics():
+            stat = STATISTICS[metric[:2].rstrip("_")]
+            res = cmp.paired(a, b, metric, n_boot, seed)
+            rows.append({"a": a, "b": b, "metric": metric, "value_a": float(stat(cmp.units(a, metric).sum(0))),
+                         "value_b": float(stat(cmp.units(b, metric).sum(0))), "diff": res.diff, "lo": res.lo,
+                         "hi": res.hi, "p": res.p})
+    return pd.DataFrame(rows, columns=["a", "b", "metric", "value_a", "value_b", "diff", "lo", "hi", "p"])
+
+
 def lag_table(signals: pd.DataFrame, targets: Targets, bin_s: float = 1.0,
               lags_s: Sequence[float] = tuple(np.round(np.arange(0.0, 2.01, 0.1), 2)), n_null: int = 1000,
               seed: int = 0) -> pd.DataFrame:

@@ -293,21 +293,11 @@ def compute_signals(index: pd.DataFrame, z: np.ndarray, frames: np.ndarray | Non
     return out[["movie", "frame", "time_s", *[n for n in SIGNALS if n in out], *[n for n in LABELS if n in out]]]
 
 
-def temporal_comparison(table: pd.DataFrame, metrics: Sequence[str] = ("r_observers", "r_truth", "f1")
-                        ) -> pd.DataFrame:
-    """Each signal of ``TEMPORAL`` on single-frame codes beside its ``_memory`` twin, from a comparison table
-    (one row per signal): per metric the two values and ``<metric>_gain`` (with memory minus single-frame)."""
-    t = table.set_index("signal")
-    metrics = [m for m in metrics if m in t.columns]
-    rows = []
-    for n in TEMPORAL:
-        if n in t.index and n + TEMPORAL_SUFFIX in t.index:
-            row = {"signal": n}
-            for m in metrics:
-                a, b = float(t.loc[n, m]), float(t.loc[n + TEMPORAL_SUFFIX, m])
-                row.update({f"{m}_frame": a, f"{m}_memory": b, f"{m}_gain": b - a})
-            rows.append(row)
-    return pd.DataFrame(rows)
+def temporal_pairs(signals: pd.DataFrame) -> list[tuple[str, str]]:
+    """``(name_memory, name)`` for every signal of ``TEMPORAL`` present in a signal table with its twin on the
+    codes with a memory: the pairs that ask whether temporal context helps."""
+    cols = set(signals.columns)
+    return [(n + TEMPORAL_SUFFIX, n) for n in TEMPORAL if n in cols and n + TEMPORAL_SUFFIX in cols]
 
 
 def standardize(x: np.ndarray) -> np.ndarray:
