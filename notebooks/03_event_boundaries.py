@@ -59,7 +59,7 @@ bin_sizes = [0.2, 0.5, 1.0, 2.0, 4.0, 8.0]
 tolerance_s = 1.0              # a detected boundary within this of a true one is a hit
 n_null = 1000                  # surrogate signals in the null (phase-randomized)
 n_boot = 1000                  # bootstrap resamples (over events) for intervals and paired tests
-max_lag_s = 2.0                # observers may press up to this late; the lag is searched in steps of 0.1 s
+lag_range_s = [-1.0, 2.0]      # lags searched (steps of 0.1 s): presses up to 2 s late, or a signal up to 1 s late
 n_perm = 200                   # permutations for the combined detector's test (latents beyond pixels)
 spread_path = "benchmarks/results/boundaries.json"   # the training-run spread (MMD-VAE trained with several seeds)
 smooth_s = 0.25                # Gaussian smoothing of the latent signals (s)
@@ -241,7 +241,8 @@ display(versus)
 # %% [markdown]
 # **Response lag.** Observers press a little after the moment they perceive a boundary. The table
 # above allows no lag; here each signal's r with the observers is taken with the presses moved
-# earlier by a lag between 0 and `max_lag_s`. So that picking the best lag cannot flatter a signal,
+# earlier by a lag in `lag_range_s` (a negative lag: the signal itself responds late, e.g. motion that
+# builds up after a boundary). So that picking the best lag cannot flatter a signal,
 # the lag for each movie is chosen on the *other* movies only (`fold_lags_s`), and the null repeats
 # the whole search on surrogate signals. `lag_s` is the lag that fits all movies best; the row
 # `truth` asks how late the observers press after a true boundary.
@@ -250,7 +251,7 @@ display(versus)
 cross_fit = len(fs.movies) >= 2     # a lag or a detector fitted on other movies needs other movies
 lags = detector = None
 if cross_fit:
-    lag_grid = [round(0.1 * i, 1) for i in range(int(max_lag_s * 10) + 1)]
+    lag_grid = [round(0.1 * i, 1) for i in range(round(lag_range_s[0] * 10), round(lag_range_s[1] * 10) + 1)]
     lags = bd.lag_table(signals, targets, bin_s=bin_s, lags_s=lag_grid, n_null=n_null, seed=seed)
     boundary_data.save_results(lags, out_dir, "response_lag", meta)
     print(lags.to_string(index=False, float_format=lambda v: f"{v:.3f}"))

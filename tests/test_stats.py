@@ -131,6 +131,11 @@ def test_response_lag_is_found_on_other_movies():
         assert abs(row["lag_s"] - 0.7) <= 0.25, row
         assert row["r_lag"] > row["r_0"] + 0.1 and row["p_lag"] < 0.01
         assert all(abs(float(v) - 0.7) <= 0.3 for v in row["fold_lags_s"].split())
+    # a signal that itself responds 1.2 s after the boundary is found 0.5 s *after* the presses: a negative lag
+    late = sig.assign(bump=sig.groupby("movie")["bump"].shift(12).bfill())
+    grid = np.round(np.arange(-1.0, 2.01, 0.1), 2)
+    row = bd.lag_table(late, tg, bin_s=0.5, lags_s=grid, n_null=100).set_index("signal").loc["bump"]
+    assert abs(row["lag_s"] + 0.5) <= 0.25 and row["r_lag"] > row["r_0"]
 
 
 def test_lag_search_null_holds_its_size():
@@ -161,6 +166,16 @@ def test_logistic_regression_recovers_weights():
     w = st.fit_logistic(x, y, l2=1e-6)
     assert w == pytest.approx([-1.0, 2.0, 0.0], abs=0.15)
     assert st.logistic_loss(w, x, y).mean() < st.logistic_loss(np.array([w[0], 0, 0]), x, y).mean()
+    # heavy-tailed, nearly collinear features (a flow signal and its shifted copies): plain Newton diverged here
+    spikes = np.zeros(3000)
+    spikes[rng.choice(3000, 60, replace=False)] = rng.uniform(10, 40, 60)
+    hx = np.stack([spikes, np.roll(spikes, 1), np.roll(spikes, -1)], axis=1)
+    hx = (hx - hx.mean(0)) / hx.std(0)
+    hy = (spikes > 0).astype(float)
+    hw = st.fit_logistic(hx, hy)
+    assert np.isfinite(hw).all() and np.abs(hw).max() < 50
+    assert st.logistic_loss(hw, hx, hy).mean() < 0.2 * st.logistic_loss(np.array([np.log(0.02 / 0.98)]), hx[:, :0],
+                                                                         hy).mean()
 
 
 def _two_kinds(rng, tg, latent_informative):

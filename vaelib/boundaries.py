@@ -117,11 +117,12 @@ class Targets:
     fine: dict[str, np.ndarray] | None = None      # true boundaries of a finer grain, for F1 against them
 
     def frequency(self, movie: str, bin_s: float, lag_s: float = 0.0) -> np.ndarray:
-        """The group boundary frequency; with ``lag_s``, of the presses moved ``lag_s`` earlier (kept in the movie),
-        to line up presses that come ``lag_s`` after what prompted them."""
+        """The group boundary frequency; with ``lag_s``, of the presses moved ``lag_s`` earlier (later when
+        negative; kept within the movie), to line up presses that come ``lag_s`` after what prompted them."""
         presses = self.presses
         if lag_s:
-            presses = presses.assign(time_s=np.clip(presses["time_s"] - lag_s, 0.0, None))
+            end = presses["movie"].map(self.durations).fillna(np.inf)
+            presses = presses.assign(time_s=np.clip(presses["time_s"] - lag_s, 0.0, end))
         return group_frequency(presses, movie, self.durations[movie], bin_s)
 
     def truth_marks(self, movie: str, bin_s: float) -> np.ndarray:
@@ -509,15 +510,21 @@ def combined_detector(signals: pd.DataFrame, targets: Targets, bin_s: float = 1.
     y_all = np.concatenate(ys)
     movie_of = np.concatenate([np.full(len(y), i) for i, y in enumerate(ys)])
 
+    tests = [np.isin(movie_of, np.flatnonzero(fold == f)) for f in np.unique(fold)]
+    const = np.empty(len(y_all))
+    for test in tests:                   # the constant model: the training folds' boundary rate
+        rate = np.clip(y_all[~test].mean(), 1e-6, 1 - 1e-6)
+        const[test] = logistic_loss(np.array([np.log(rate / (1 - rate))]), np.zeros((test.sum(), 0)), y_all[test])
+    fitted: dict[tuple[int, int], np.ndarray] = {}
+
     def losses(x_by_movie: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         x_all = np.concatenate(x_by_movie)
-        model, const = np.empty(len(y_all)), np.empty(len(y_all))
-        for f in np.unique(fold):
-            test = np.isin(movie_of, np.flatnonzero(fold == f))
-            w = fit_logistic(x_all[~test], y_all[~test], l2)
+        model = np.empty(len(y_all))
+        for i, test in enumerate(tests):
+            key = (i, x_all.shape[1])
+            w = fit_logistic(x_all[~test], y_all[~test], l2, start=fitted.get(key))
+            fitted.setdefault(key, w)     # permuted refits start from the real fit: fewer Newton steps
             model[test] = logistic_loss(w, x_all[test], y_all[test])
-            const[test] = logistic_loss(fit_logistic(x_all[~test][:, :0], y_all[~test], l2), x_all[test][:, :0],
-                                        y_all[test])
         return const, model
 
     def unit_sums(const: np.ndarray, model: np.ndarray) -> np.ndarray:
