@@ -163,3 +163,29 @@ def test_no_file_locks_on_this_system_is_a_clear_error(small_dataset, tmp_path, 
                                            r"\(Python's fcntl module.*WSL"):
         preprocess(small_dataset.videos[:1], out, size=8, progress=False)
     assert not out.exists() and not list(tmp_path.glob(".frames.partial*"))
+
+
+def test_a_reader_while_another_run_replaces_the_store_sees_one_whole_store(small_dataset, tmp_path, monkeypatch):
+    """The issue's reader during a write: the store is replaced (renamed into place) between load_frames reading
+    its manifest and its frames; the reader gets the old store whole, not the old manifest with the new frames."""
+    import os
+
+    import vaelib.video
+
+    out, other = tmp_path / "frames", tmp_path / "other"
+    old = np.array(preprocess(small_dataset.videos[:1], out, size=8, progress=False).frames)
+    preprocess(small_dataset.videos[:1], other, size=16, stride=2, progress=False)
+    read_magic = vaelib.video.np.lib.format.read_magic
+
+    def replaced_meanwhile(f):
+        if not (tmp_path / "aside").exists():                    # what atomic_dir does to a store it replaces
+            os.replace(out, tmp_path / "aside")
+            os.replace(other, out)
+        return read_magic(f)
+
+    monkeypatch.setattr(vaelib.video.np.lib.format, "read_magic", replaced_meanwhile)
+    fs = load_frames(out)
+    assert fs.size == 8 and fs.frames.shape == (600, 8, 8, 3) and len(fs.index) == 600
+    np.testing.assert_array_equal(fs.frames, old)
+    monkeypatch.undo()
+    assert load_frames(out).frames.shape == (300, 16, 16, 3)             # the next reader gets the new one

@@ -413,31 +413,51 @@ def load_frames(frames_dir: str | os.PathLike) -> FrameSet:
     """Open a frame store written by :func:`preprocess` (the frames are memory-mapped, read-only).
 
     A store whose files are missing, cut short or disagree is refused with a ``ValueError`` naming it.
+    Its files are opened through one handle on the folder, so a store that another run replaces meanwhile
+    (renaming the new one into place) is read whole, old or new, never half of each.
     """
     root = resolve(frames_dir)
-    manifest_path = root / "manifest.json"
-    if not manifest_path.exists():
-        raise FileNotFoundError(
-            f"no complete frame store in {root} (manifest.json missing): run the preprocessing chapter first")
+    missing = FileNotFoundError(
+        f"no complete frame store in {root} (manifest.json missing): run the preprocessing chapter first")
+    try:
+        folder = os.open(root, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)) if os.open in os.supports_dir_fd else None
+    except (FileNotFoundError, NotADirectoryError):
+        raise missing from None
+
+    def open_in_store(name: str, mode: str = "rb"):
+        if folder is None:
+            return open(root / name, mode)
+        return open(name, mode, opener=lambda p, flags: os.open(p, flags, dir_fd=folder))
+
     again = f"preprocess again (delete {root}, or pass overwrite=True)"
     try:
-        manifest = json.loads(manifest_path.read_text())
-        with open(root / "frames.npy", "rb") as f:
-            major, _ = np.lib.format.read_magic(f)
-            read_header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
-            shape, _, dtype = read_header(f)
-            expected = f.tell() + int(np.prod(shape)) * dtype.itemsize
-        actual = (root / "frames.npy").stat().st_size
-    except (OSError, ValueError) as e:
-        raise ValueError(f"{root}: the frame store is damaged ({e}); {again}") from e
-    if actual < expected:
-        raise ValueError(f"{root}: frames.npy is cut short ({actual} of {expected} bytes): the store is damaged; "
-                         f"{again}")
-    frames = np.load(root / "frames.npy", mmap_mode="r")
-    try:
-        index = pd.read_csv(root / "index.csv", dtype={"movie": str})
-    except (OSError, ValueError) as e:
-        raise ValueError(f"{root}: index.csv cannot be read ({e}); {again}") from e
+        try:
+            with open_in_store("manifest.json", "r") as f:
+                manifest = json.load(f)
+            with open_in_store("frames.npy") as f:
+                major, _ = np.lib.format.read_magic(f)
+                read_header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+                shape, _, dtype = read_header(f)
+                expected, actual = f.tell() + int(np.prod(shape)) * dtype.itemsize, os.fstat(f.fileno()).st_size
+                short = actual < expected
+                frames = None if short else np.memmap(f, dtype=dtype, mode="r", offset=f.tell(), shape=shape)
+        except FileNotFoundError as e:
+            if os.path.basename(str(e.filename)) == "manifest.json":
+                raise missing from None
+            raise ValueError(f"{root}: the frame store is damaged ({e}); {again}") from e
+        except (OSError, ValueError) as e:
+            raise ValueError(f"{root}: the frame store is damaged ({e}); {again}") from e
+        if short:
+            raise ValueError(f"{root}: frames.npy is cut short ({actual} of {expected} bytes): the store is damaged; "
+                             f"{again}")
+        try:
+            with open_in_store("index.csv", "r") as f:
+                index = pd.read_csv(f, dtype={"movie": str})
+        except (OSError, ValueError) as e:
+            raise ValueError(f"{root}: index.csv cannot be read ({e}); {again}") from e
+    finally:
+        if folder is not None:
+            os.close(folder)
     if len(frames) != len(index) or len(frames) != manifest["n_frames"]:
         raise ValueError(f"{root}: frames.npy has {len(frames)} rows, index.csv {len(index)}, "
                          f"manifest {manifest['n_frames']}: the store is inconsistent; {again}")
