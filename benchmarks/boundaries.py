@@ -96,7 +96,9 @@ def seed_statistics(signals: pd.DataFrame, targets: bd.Targets, args) -> dict:
                                      n_boot=args.n_boot, seed=0)
     paired = {r["metric"]: {k: r[k] for k in ("best_latent", "best_pixel", "diff", "p", "lo", "hi")}
               for r in versus.to_dict("records")}
-    return {"table": table, "paired": paired}
+    memory = bd.paired_table(signals, targets, sg.temporal_pairs(signals), bin_s=args.bin_s,
+                             tolerance_s=args.tolerance_s, n_boot=args.n_boot, seed=0)
+    return {"table": table, "paired": paired, "temporal": memory}
 
 
 def event_model_speed(n: int = 10_000, dims: tuple[int, ...] = (8, 16)) -> dict:
@@ -132,6 +134,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=800)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--z-dim", type=int, default=16)
+    ap.add_argument("--memory-s", type=float, default=1.0, help="time constant of the codes with a memory (s)")
     ap.add_argument("--bin-s", type=float, default=1.0)
     ap.add_argument("--tolerance-s", type=float, default=1.0)
     ap.add_argument("--n-null", type=int, default=500, help="null draws per r")
@@ -176,12 +179,13 @@ def main() -> None:
     per_seed = {}
     for seed in args.seeds:
         z, record = train_and_embed(fs, seed, args.steps, args.batch_size, args.z_dim, work)
-        latent = sg.compute_signals(fs.index, z, None, fps, n_bkps=count, progress=False)
+        latent = sg.compute_signals(fs.index, z, None, fps, n_bkps=count, memory_s=args.memory_s, progress=False)
         signals = pd.concat([latent, pixels.drop(columns=["movie", "frame", "time_s"])], axis=1)
         res = seed_statistics(signals, targets, args)
         per_seed[str(seed)] = {"val_psnr": record["val_psnr"], "train_seconds": record["seconds"],
                                "table": json.loads(res["table"].to_json(orient="records", double_precision=6)),
-                               "paired": res["paired"]}
+                               "paired": res["paired"],
+                               "temporal": res["temporal"].to_dict("records")}
         for metric, t in res["paired"].items():
             print(f"  seed {seed} {metric}: best latent {t['best_latent']} - best pixel {t['best_pixel']} = "
                   f"{t['diff']:+.3f} [{t['lo']:+.3f}, {t['hi']:+.3f}], p = {t['p']:.3f}", flush=True)
@@ -212,17 +216,30 @@ def main() -> None:
         lines.append(f"{metric}: {verdict} (best latent minus best pixel per seed: "
                      f"{', '.join(f'{d:+.3f}' for d in diffs)})")
     claim["text"] = "; ".join(lines)
+    temporal = {}
+    for r in (r for v in per_seed.values() for r in v["temporal"]):
+        t = temporal.setdefault(f"{r['a']} vs {r['b']}", {}).setdefault(r["metric"], {"diffs": [], "better": 0,
+                                                                                      "worse": 0})
+        t["diffs"].append(r["diff"])
+        t["better"] += int(r["p"] < 0.05 and r["diff"] > 0)
+        t["worse"] += int(r["p"] < 0.05 and r["diff"] < 0)
+    n_better = sum(m["better"] for t in temporal.values() for m in t.values())
+    n_worse = sum(m["worse"] for t in temporal.values() for m in t.values())
+    n_all = sum(len(m["diffs"]) for t in temporal.values() for m in t.values())
+    temporal_text = (f"codes with a memory of {args.memory_s} s against single-frame codes: better in {n_better}, "
+                     f"worse in {n_worse} of {n_all} signal x measure x seed comparisons (paired p < 0.05)")
     results = {
         "meta": {"data": {"movies": args.movies, "seconds": args.seconds, "data_seed": args.data_seed,
                           "stride": args.stride, "fps": fps[fs.movies[0]], "frames": len(fs), "n_coarse": n_coarse,
                           "n_fine": n_fine, "n_observers": int(presses.subject.nunique())},
                  "train": {"seeds": args.seeds, "steps": args.steps, "batch_size": args.batch_size,
                            "z_dim": args.z_dim, "preset": "default"},
-                 "bin_s": args.bin_s, "tolerance_s": args.tolerance_s, "units": "events",
+                 "bin_s": args.bin_s, "tolerance_s": args.tolerance_s, "units": "events", "memory_s": args.memory_s,
                  "n_null": args.n_null, "n_boot": args.n_boot, "torch": torch.__version__,
                  "threads": args.threads, "cpu": cpu_model(), "platform": platform.platform(),
                  "seconds_this_run": round(time.perf_counter() - t_start, 1)},
         "event_model_speed": speed, "per_seed": per_seed, "summary": summary, "claim": claim,
+        "temporal_context": {"pairs": temporal, "text": temporal_text},
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(args.out, suffix=".json") as tmp:
@@ -232,6 +249,7 @@ def main() -> None:
         print(f"  {n:24s} " + "  ".join(f"{m} {s[m]['mean']:.3f} [{s[m]['min']:.3f}, {s[m]['max']:.3f}]"
                                          for m in METRICS if m in s))
     print(claim["text"])
+    print(temporal_text)
     print(f"wrote {args.out} in {results['meta']['seconds_this_run']:.0f} s (cached steps reused)")
 
 

@@ -85,6 +85,10 @@ def test_segment_frames_maps_blocks_back_to_frames():
     assert _recovered(seg.boundaries, 3 * truth, tol=15) == len(truth)
     with pytest.raises(ValueError, match="unknown event model"):
         ev.segment_frames(z, 12.0, model="hmm")
+    short = ev.segment_frames(z[:3], fps=30.0, model="bocpd")       # 3 frames at 30 fps: still two samples
+    assert short.labels.shape == (3,) and np.isfinite(short.surprise).all()
+    with pytest.raises(ValueError, match=">= 2 frames"):
+        ev.segment_frames(z[:1], fps=30.0)
 
 
 def test_local_level_filter_is_causal_and_tracks_the_level():

@@ -256,17 +256,18 @@ def segment_frames(z: np.ndarray, fps: float, model: str = "sem", rate_hz: float
                    mean_event_s: float = 5.0, min_event_s: float = 1.0, **settings) -> EventSegmentation:
     """Run an event model (``"sem"`` or ``"bocpd"``, with its ``settings``) on one movie's codes averaged
     in blocks of ``round(fps / rate_hz)`` frames; labels and surprise are repeated over each block's
-    frames, a boundary falls on the first frame of its block. The prior mean length of an event,
+    frames (fewer when the movie is too short for two blocks), a boundary falls on the first frame of its
+    block. The prior mean length of an event,
     ``mean_event_s`` seconds, sets SEM's ``stay`` and BOCPD's ``hazard`` (unless given in ``settings``).
     Events shorter than ``min_event_s`` seconds go to the next sustained one (:func:`merge_short_events`)."""
     if model not in MODELS:
         raise ValueError(f"unknown event model {model!r}; choose from {sorted(MODELS)}")
     z = np.asarray(z, dtype=float)
-    step = max(1, int(round(fps / rate_hz)))
     n = len(z)
+    if z.ndim != 2 or n < 2:
+        raise ValueError(f"an event model needs a 2-D series (frames x dims) of >= 2 frames, got shape {z.shape}")
+    step = max(1, min(int(round(fps / rate_hz)), n // 2))     # a short movie still gives two samples
     nb = -(-n // step)
-    if nb < 2:
-        raise ValueError(f"{n} frames at {fps} fps give fewer than 2 samples at {rate_hz} Hz")
     block = np.arange(n) // step
     zb = np.zeros((nb, z.shape[1]))
     np.add.at(zb, block, z)
