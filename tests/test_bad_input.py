@@ -153,6 +153,11 @@ def test_disk_full_in_an_atomic_write_names_the_folder(tmp_path):
             raise OSError(errno.ENOSPC, "No space left on device")
     assert e.value.errno == errno.ENOSPC
     assert [p.name for p in tmp_path.iterdir()] == ["config.json"] and (tmp_path / "config.json").read_text() == "{}"
+    with pytest.raises(OSError, match=rf"no space left on the device of {tmp_path} while writing weights/ "):
+        with atomic_dir(tmp_path / "weights") as tmp:                  # a folder written whole (exported models)
+            (tmp / "weights.pt").write_bytes(b"half")
+            raise OSError(errno.ENOSPC, "No space left on device")
+    assert [p.name for p in tmp_path.iterdir()] == ["config.json"]
 
 
 def test_no_file_locks_on_this_system_is_a_clear_error(small_dataset, tmp_path, monkeypatch):

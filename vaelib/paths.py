@@ -91,7 +91,8 @@ def atomic_dir(final: str | os.PathLike) -> Iterator[Path]:
     """Yield an empty temporary folder beside ``final``; it replaces ``final`` only if the block succeeds.
 
     A failure or interruption leaves ``final`` as it was (complete, or absent) and removes the temporary
-    folder. Each call gets its own temporary name (``.NAME.partial-XXXX``), so two writers never share one;
+    folder (a full disk raises ``NoSpaceError`` naming it). Each call gets its own temporary name
+    (``.NAME.partial-XXXX``), so two writers never share one;
     an old ``final`` is renamed aside before the new one takes its name, so a reader sees the old folder,
     the new one, or none, never a half-deleted one.
     """
@@ -110,6 +111,10 @@ def atomic_dir(final: str | os.PathLike) -> Iterator[Path]:
         os.replace(tmp, final)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
+    except OSError as e:
+        if disk_full(e) and not isinstance(e, NoSpaceError):
+            raise no_space(final.parent, f"{final.name}/") from e
+        raise
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)

@@ -223,20 +223,27 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer: torch.
     state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
              "config": json.dumps(config), "rng": rng, "seconds": seconds,
              "log_sums": dict(log_sums or {}), "log_count": log_count, "world_size": world_size}
-    # Serialized in memory first: torch.save onto a full disk says only "[enforce fail at inline_container.cc]"
-    buf = io.BytesIO()
-    torch.save(state, buf)
+    save_torch(state, path, f"the checkpoint {Path(path).name}",
+               advice="then run the same command again: it resumes from the last checkpoint")
+
+
+def save_torch(obj: Any, path: str | os.PathLike, what: str = "", advice: str = "") -> None:
+    """``torch.save`` atomically; a disk without room raises ``vaelib.paths.NoSpaceError`` naming the folder,
+    the bytes needed and those free (torch.save onto a full disk says only "[enforce fail at inline_container.cc]").
+    """
+    buf = io.BytesIO()                    # serialized in memory first: its size is known before writing
+    torch.save(obj, buf)
     path = Path(path)
-    advice = "then run the same command again: it resumes from the last checkpoint"
+    what = what or path.name
     path.parent.mkdir(parents=True, exist_ok=True)
     if buf.tell() > shutil.disk_usage(path.parent).free:
-        raise no_space(path.parent, f"the checkpoint {path.name}", need=buf.tell(), advice=advice)
+        raise no_space(path.parent, what, need=buf.tell(), advice=advice)
     try:
-        with atomic_path(path, suffix=".pt") as tmp:
+        with atomic_path(path, suffix=path.suffix) as tmp:
             tmp.write_bytes(buf.getbuffer())
     except OSError as e:
         if disk_full(e):
-            raise no_space(path.parent, f"the checkpoint {path.name}", need=buf.tell(), advice=advice) from e
+            raise no_space(path.parent, what, need=buf.tell(), advice=advice) from e
         raise
 
 

@@ -34,7 +34,7 @@ from .codecs import CLASSIC_CODECS, RDPoint, classic_rd, clip_rates, rd_point
 from .data import ClipSampler, clips_to_tensor
 from .metrics import psnr
 from .paths import PROJECT_ROOT, atomic_dir, resolve
-from .train import TrainConfig, load_checkpoint, seed_everything, train
+from .train import TrainConfig, load_checkpoint, save_torch, seed_everything, train
 from .voxen import VoxEn, VoxEnConfig, rd_loss
 
 WEIGHTS_DIR = PROJECT_ROOT / "weights" / "voxen"
@@ -229,7 +229,7 @@ def export_model(run_dir: str | Path, out_dir: str | Path) -> Path:
     config = VoxEnConfig(**run_config["voxen"])
     half = {k: (v.half() if v.is_floating_point() else v) for k, v in state["model"].items()}
     with atomic_dir(resolve(out_dir)) as tmp:
-        torch.save(half, tmp / "weights.pt")
+        save_torch(half, tmp / "weights.pt")
         config.to_json(tmp / "voxen.json")
         for name in ("config.json", "environment.json", "metrics.csv"):
             shutil.copy2(run_dir / name, tmp / name)
