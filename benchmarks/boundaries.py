@@ -17,13 +17,15 @@ of the same model can rank the latent signals differently. So this benchmark
    metric (:func:`vaelib.boundaries.best_latent_vs_pixel`), and over seeds each figure's mean, min and max.
 
 The claim "latents beat pixels" is made only when it holds, with p < 0.05, for every seed.
-Slow steps are cached in ``--work`` (rerun to redo only the statistics). Writes
+Slow steps are cached in ``--work``, in a folder named by a digest of the frames (rerun to redo only
+the statistics; frames made by other preprocessing code get their own cache). Writes
 ``benchmarks/results/boundaries.json`` and prints a summary. With one thread the defaults take
 about 11 minutes (on a shared 2-core machine under load), most of it training.
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -58,6 +60,15 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or "unknown"
+
+
+def frames_digest(path: Path) -> str:
+    """The first 12 hex digits of the SHA-1 of a frame store's frames: cached results belong to these frames."""
+    h = hashlib.sha1()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 24), b""):
+            h.update(block)
+    return h.hexdigest()[:12]
 
 
 def train_and_embed(fs, seed: int, steps: int, batch_size: int, z_dim: int, work: Path) -> tuple[np.ndarray, dict]:
@@ -155,6 +166,8 @@ def main() -> None:
     ds = make_synthetic_dataset(work / "synthetic", n_movies=args.movies, seconds=args.seconds,
                                 seed=args.data_seed, n_observers=16, progress=False)
     fs = preprocess(ds.videos, work / "frames", stride=args.stride, progress=False)
+    cache = work / f"cache-{frames_digest(fs.root / 'frames.npy')}"   # runs, codes, pixel signals of these frames
+    cache.mkdir(exist_ok=True)
     presses = for_movies(read_presses(ds.root / "observers.dat"), fs.movies)
     tb = for_movies(read_boundary_csv(ds.boundaries_csv), fs.movies)
     truth = {lvl: {m: tb[(tb.movie == m) & (tb.level == lvl)].time_s.to_numpy() for m in fs.movies}
@@ -166,7 +179,7 @@ def main() -> None:
     print(f"{len(fs)} frames, {len(fs.movies)} movies at {fps[fs.movies[0]]:g} fps; {n_coarse} coarse and "
           f"{n_fine} fine true boundaries; {presses.subject.nunique()} observers", flush=True)
 
-    pixel_cache = work / "pixel_signals.csv"
+    pixel_cache = cache / "pixel_signals.csv"
     if pixel_cache.exists():
         pixels = pd.read_csv(pixel_cache)
     else:
@@ -178,7 +191,7 @@ def main() -> None:
     print("event models, seconds per 10k steps:", speed, flush=True)
     per_seed = {}
     for seed in args.seeds:
-        z, record = train_and_embed(fs, seed, args.steps, args.batch_size, args.z_dim, work)
+        z, record = train_and_embed(fs, seed, args.steps, args.batch_size, args.z_dim, cache)
         latent = sg.compute_signals(fs.index, z, None, fps, n_bkps=count, memory_s=args.memory_s, progress=False)
         signals = pd.concat([latent, pixels.drop(columns=["movie", "frame", "time_s"])], axis=1)
         res = seed_statistics(signals, targets, args)

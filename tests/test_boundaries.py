@@ -187,6 +187,12 @@ def test_compute_signals_and_bad_inputs():
     lone = pd.concat([index, pd.DataFrame({"movie": ["c"], "frame": [0], "time_s": [0.0]})], ignore_index=True)
     with pytest.raises(ValueError, match="movie 'c' has 1 frame"):
         sg.compute_signals(lone, np.vstack([z, z[:1]]), None, {"a": FPS, "b": FPS, "c": FPS}, progress=False)
+    short = pd.concat([index, pd.DataFrame({"movie": ["c"] * 5, "frame": range(5), "time_s": np.arange(5) / FPS})],
+                      ignore_index=True)
+    with pytest.raises(ValueError, match="movie 'c' has 5 frames; the prediction error needs at least 11"):
+        sg.compute_signals(short, np.vstack([z, z[:5]]), None, {"a": FPS, "b": FPS, "c": FPS}, progress=False)
+    flat = sg.compute_signals(index, np.zeros_like(z), None, {"a": FPS, "b": FPS}, progress=False)
+    assert np.isfinite(flat[sg.signal_names(flat)].to_numpy()).all()       # constant latents: finite, no events
     tg = bd.Targets({"a": 8.0, "b": 6.0},
                     pd.DataFrame({"subject": ["s", "s"], "condition": "c", "movie": ["a", "x"], "time_s": [1.0, 2.0]}))
     with pytest.raises(ValueError, match="movie 'b' is absent from the annotations"):

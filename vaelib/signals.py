@@ -264,6 +264,12 @@ def compute_signals(index: pd.DataFrame, z: np.ndarray, frames: np.ndarray | Non
             raise ValueError(f"no frame rate given for movie {m!r}")
     out = index[["movie", "frame", "time_s"]].copy().reset_index(drop=True)
     common_lag = min(max(1, int(round(lag_s * fps[m]))) for m in movies)
+    need = n_lags * common_lag + n_folds
+    for m in movies:
+        if len(rows[m]) < need:
+            raise ValueError(f"movie {m!r} has {len(rows[m])} frames; the prediction error needs at least {need} "
+                             f"({n_lags} lags of {common_lag} frames and {n_folds} folds): lower n_lags, lag_s or "
+                             "n_folds, or leave the movie out")
     f_list = [fps[m] for m in movies]
     k_list = [None if n_bkps is None else n_bkps.get(m) for m in movies]
     settings = dict(smooth_s=smooth_s, n_lags=n_lags, lag=common_lag, n_folds=n_folds, n_bkps=k_list,
