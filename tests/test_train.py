@@ -1,5 +1,6 @@
 """The trainer: configs round-trip, runs are deterministic, a stopped-and-resumed run ends bitwise identical."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -339,3 +340,55 @@ def test_disk_full_while_logging_metrics(tmp_path, monkeypatch):
     _, ref = run(tmp_path, "ref", log_every=1)
     pd.testing.assert_frame_equal(read_metrics(r.run_dir).drop(columns="time_s"),
                                   read_metrics(ref.run_dir).drop(columns="time_s"))
+
+
+# --- what already held (issue 14), now each with a test -------------------------------------------------------------
+
+
+def test_a_checkpoint_whose_pickle_would_run_code_is_refused(tmp_path):
+    """load_checkpoint reads with weights_only=True: a pickle that would call a function is refused, named, and the
+    function never runs."""
+    import pathlib
+
+    marker = tmp_path / "ran"
+
+    class Payload:
+        def __reduce__(self):
+            return pathlib.Path.touch, (marker,)
+
+    torch.save({"model": {}, "optimizer": {}, "step": 1, "config": "{}", "rng": Payload()}, tmp_path / "checkpoint.pt")
+    with pytest.raises(ValueError, match=rf"{tmp_path / 'checkpoint.pt'} is not a readable checkpoint"):
+        load_checkpoint(tmp_path / "checkpoint.pt")
+    assert not marker.exists()
+
+
+def test_a_killed_training_resumes_bitwise(tmp_path):
+    """kill -9 at an arbitrary moment (mid-step, mid-log row or mid-checkpoint), then the same command: the weights
+    and the logged values are bitwise those of a run that was never killed."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    steps = dict(steps=500, checkpoint_every=50, log_every=10, val_every=100)
+    code = (f"import sys, torch\nsys.path.insert(0, {str(Path(__file__).parent)!r})\nfrom test_train import run\n"
+            f"from pathlib import Path\nmodel, _ = run(Path({str(tmp_path)!r}), 'killed', **{steps!r})\n"
+            f"torch.save(model.state_dict(), Path({str(tmp_path)!r}) / 'weights.pt')\n")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env)
+    ckpt = tmp_path / "killed" / "checkpoint.pt"
+    deadline = time.time() + 120
+    while time.time() < deadline and not ckpt.exists() and proc.poll() is None:
+        time.sleep(0.005)
+    time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL                             # killed before it finished
+    assert load_checkpoint(ckpt)["step"] < 500
+    subprocess.run([sys.executable, "-c", code], env=env, check=True)  # the same command again
+    resumed = torch.load(tmp_path / "weights.pt", weights_only=True)
+    full, _ = run(tmp_path, "full", **steps)
+    assert resumed.keys() == full.state_dict().keys()
+    assert all(torch.equal(resumed[k], v) for k, v in full.state_dict().items())
+    pd.testing.assert_frame_equal(read_metrics(tmp_path / "killed").drop(columns="time_s"),
+                                  read_metrics(tmp_path / "full").drop(columns="time_s"))
