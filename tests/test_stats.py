@@ -240,3 +240,17 @@ def test_conclusion_says_plainly_who_wins_and_what_retraining_allows():
     assert "nothing latent beats" in retrained and "no claim holds for every seed" in retrained
     assert "larger than the training-run spread" in bd.conclusion(_table(0.3, 0.6), _versus(-0.3, 0.001),
                                                                   spread=spread)
+
+
+def test_default_data_holds_enough_coarse_boundaries():
+    """Chapter 1's default synthetic movies hold >= 60 true coarse boundaries (planned, not rendered), so chapter 3's
+    F1 moves in steps of < 0.02 and its intervals over events have enough events to resample."""
+    from vaelib.book import declared_parameters
+    from vaelib.synthetic import SyntheticConfig, plan_movie
+
+    p = declared_parameters("01_preprocess")
+    cfg = SyntheticConfig(n_movies=p["synthetic_movies"], seconds=p["synthetic_seconds"], seed=p["seed"],
+                          activity_seconds=tuple(p["activity_seconds"]))
+    coarse = sum(len({e["coarse"] for e in plan_movie(cfg, np.random.default_rng([cfg.seed, m]))[1]}) - 1
+                 for m in range(cfg.n_movies))
+    assert coarse >= 60
