@@ -222,6 +222,7 @@ meta = {"data_dir": str(data), "movies": fs.movies, "bin_s": bin_s, "tolerance_s
 boundary_data.save_results(table, out_dir, "comparison", meta)
 boundary_data.save_results(pd.concat([across, truth_across]), out_dir, "r_across_bins", meta)
 show = ["signal", "kind"] + [c for c in ("r_observers", "p_observers", "r_truth", "f1", "f1_fine") if c in table]
+show += ["note"] if table["note"].astype(bool).any() else []
 print(table[show].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 print("\n95% intervals over events:")
 print(table[["signal"] + [c for c in table if c.endswith(("_lo", "_hi"))]].to_string(

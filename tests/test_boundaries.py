@@ -74,6 +74,9 @@ def test_paired_comparison_and_fine_truth():
     assert cmp.metrics() == ["r_observers", "r_truth", "f1", "f1_fine"]
     res = cmp.paired("aligned", "late", "f1", n_boot=500)
     assert res.diff > 0.5 and res.p < 0.01 and res.lo > 0
+    flat = bd.comparison_table(sig.assign(late=0.0), tg, n_null=20, n_boot=50).set_index("signal")
+    assert flat.loc["late", "r_observers"] == 0 and flat.loc["late", "note"].startswith("constant in every movie")
+    assert flat.loc["aligned", "note"] == ""
     same = cmp.paired("aligned", "aligned", "f1", n_boot=200)
     assert same.diff == 0 and same.p == 1.0
     table = bd.comparison_table(sig, tg, n_null=50, n_boot=200)

@@ -346,8 +346,9 @@ def comparison_table(signals: pd.DataFrame, targets: Targets, bin_s: float = 1.0
     boundaries: ``r_truth``, ``p_truth`` (r with the 0/1 true-boundary bins), ``precision``, ``recall``,
     ``f1`` within +-``tolerance_s`` (continuous signals place as many boundaries per movie as
     ``n_boundaries`` gives, by default the number of true ones); with ``targets.fine``: ``f1_fine``.
-    Each figure ``m`` has ``m_lo`` and ``m_hi`` (:class:`Comparison`). With presses and truth, a row
-    ``observers`` scores the group frequency itself as a detector against the truth.
+    Each figure ``m`` has ``m_lo`` and ``m_hi`` (:class:`Comparison`). ``note`` says when a signal is
+    constant (binned) in some or all movies, where it carries no information. With presses and truth, a
+    row ``observers`` scores the group frequency itself as a detector against the truth.
     """
     cmp = Comparison(signals, targets, bin_s, tolerance_s, n_boundaries, units)
     metrics = cmp.metrics()
@@ -355,6 +356,9 @@ def comparison_table(signals: pd.DataFrame, targets: Targets, bin_s: float = 1.0
     if targets.presses is not None and targets.truth is not None:
         rows["observers"] = {"signal": "observers", "kind": "human"}
     for n, row in rows.items():
+        flat = [m for m, x in zip(cmp.movies, cmp.xs(n)) if not np.ptp(x) > 0]
+        row["note"] = ("constant in every movie: its r is 0 by definition" if len(flat) == len(cmp.movies) else
+                       f"constant in {', '.join(flat)}: no r there" if flat else "")
         for metric in metrics:
             if n == "observers" and metric == "r_observers":
                 continue
