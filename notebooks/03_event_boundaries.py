@@ -192,14 +192,16 @@ plots.save_figure(fig, figures_dir, "03_signals.png")
 #
 # For each bin width, Pearson r between the binned signal and the group boundary frequency, pooled
 # over movies (both standardized within each movie; for the 0/1 change points this is the
-# point-biserial r). The grey band is the 95% range of r when each movie's signal is replaced by a
-# surrogate with the same autocorrelation and random Fourier phases (given its two end values):
-# a signal that is merely smooth, or merely busy, stays inside it.
+# point-biserial r), with its 95% interval over events (vertical bars). The grey band is the 95% range
+# of r when each movie's signal is replaced by a surrogate with the same autocorrelation and random
+# Fourier phases (given its two end values): a signal that is merely smooth, or merely busy, stays
+# inside it.
 
 # %%
-across = bd.r_across_bins(signals, targets, bin_sizes, "observers", n_null=n_null, seed=seed)
-truth_across = (bd.r_across_bins(signals, targets, bin_sizes, "truth", n_null=n_null, seed=seed)
+across = bd.r_across_bins(signals, targets, bin_sizes, "observers", n_null=n_null, seed=seed, n_boot=n_boot)
+truth_across = (bd.r_across_bins(signals, targets, bin_sizes, "truth", n_null=n_null, seed=seed, n_boot=n_boot)
                 if truth is not None else None)
+by_bin = bd.latent_vs_pixel_by_bin(signals, targets, across, n_boot=n_boot, seed=seed)
 fig = plots.r_by_bin(across, truth_across)
 plots.save_figure(fig, figures_dir, "03_r_by_bin.png")
 
@@ -327,11 +329,12 @@ plots.save_figure(fig, figures_dir, "03_scrubber.png", dpi=60)
 spread_file = resolve(spread_path) if spread_path else None
 spread = (bd.seed_spread(json.loads(spread_file.read_text())) if spread_file is not None and spread_file.exists()
           else None)
-take_away = bd.conclusion(table, versus, across, lags, detector, spread, bin_s=bin_s)
+take_away = bd.conclusion(table, versus, by_bin, lags, detector, spread, bin_s=bin_s)
 display(Markdown(take_away))
 write_metrics({**meta, "results": {r.signal: {k: v for k, v in r._asdict().items() if k not in ("signal", "kind")}
                                    for r in table.itertuples(index=False)},
                "latent_vs_pixel": versus.to_dict(orient="records"),
+               "latent_vs_pixel_by_bin": by_bin.to_dict(orient="records"),
                "response_lag": None if lags is None else lags.to_dict(orient="records"),
                "combined_detector": None if detector is None else {
                    "target": detector.target, "models": detector.table.to_dict(orient="records"),

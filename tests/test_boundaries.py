@@ -74,6 +74,14 @@ def test_paired_comparison_and_fine_truth():
     assert cmp.metrics() == ["r_observers", "r_truth", "f1", "f1_fine"]
     res = cmp.paired("aligned", "late", "f1", n_boot=500)
     assert res.diff > 0.5 and res.p < 0.01 and res.lo > 0
+    kinds = sig.rename(columns={"aligned": "latent_speed", "late": "flow_magnitude"})
+    across = bd.r_across_bins(kinds, tg, bin_sizes=(0.5, 2), n_null=20, n_boot=200)
+    assert (across["r_lo"] <= across["r"]).all() and (across["r"] <= across["r_hi"]).all()
+    by_bin = bd.latent_vs_pixel_by_bin(kinds, tg, across, n_boot=200)
+    assert list(by_bin["bin_s"]) == [0.5, 2.0] and by_bin.loc[0, "best_latent"] == "latent_speed"
+    assert by_bin.loc[0, "diff"] > 0.3 and by_bin.loc[0, "lo"] > 0 and by_bin.loc[0, "p"] < 0.01
+    text = bd.conclusion(bd.comparison_table(kinds, tg, n_null=20, n_boot=100), pd.DataFrame(), by_bin)
+    assert "The latents lead at 0.5" in text
     flat = bd.comparison_table(sig.assign(late=0.0), tg, n_null=20, n_boot=50).set_index("signal")
     assert flat.loc["late", "r_observers"] == 0 and flat.loc["late", "note"].startswith("constant in every movie")
     assert flat.loc["aligned", "note"] == ""

@@ -152,20 +152,42 @@ def _binned(signals: pd.DataFrame, name: str, movie: str, targets: Targets, bin_
 
 
 def r_across_bins(signals: pd.DataFrame, targets: Targets, bin_sizes: Sequence[float] = (0.2, 0.5, 1, 2, 4, 8),
-                  target: str = "observers", n_null: int = 500, seed: int = 0) -> pd.DataFrame:
+                  target: str = "observers", n_null: int = 500, seed: int = 0, n_boot: int = 1000,
+                  units: str = "events") -> pd.DataFrame:
     """For each signal and bin width: r with the group frequency (``target="observers"``) or the true
-    boundaries (``"truth"``), its surrogate p-value and null band. One tidy row per (signal, bin_s)."""
-    movies = list(dict.fromkeys(signals["movie"]))
+    boundaries (``"truth"``), its 95% bootstrap interval over ``units`` (``r_lo``, ``r_hi``), its surrogate
+    p-value and null band. One tidy row per (signal, bin_s)."""
+    metric = "r_observers" if target == "observers" else "r_truth"
     rows = []
     for b in bin_sizes:
-        ys = [targets.frequency(m, b) if target == "observers" else targets.truth_marks(m, b) for m in movies]
-        for name in signal_names(signals):
-            xs = [_binned(signals, name, m, targets, b) for m in movies]
+        cmp = Comparison(signals, targets, b, units=units)
+        ys = cmp.ys(metric)
+        for name in cmp.names:
+            xs = cmp.xs(name)
             t = surrogate_test(xs, ys, n_null=n_null, rng=seed)
+            iv = cmp.interval(name, metric, n_boot, seed)
             lo, hi = t.null_band
-            rows.append({"signal": name, "target": target, "bin_s": float(b), "r": t.r, "p": t.p,
-                         "null_lo": lo, "null_hi": hi, "null_mean": float(t.null.mean())})
+            rows.append({"signal": name, "target": target, "bin_s": float(b), "r": t.r, "r_lo": iv.lo, "r_hi": iv.hi,
+                         "p": t.p, "null_lo": lo, "null_hi": hi, "null_mean": float(t.null.mean())})
     return pd.DataFrame(rows)
+
+
+def latent_vs_pixel_by_bin(signals: pd.DataFrame, targets: Targets, across: pd.DataFrame, n_boot: int = 1000,
+                           seed: int = 0, units: str = "events") -> pd.DataFrame:
+    """At each bin width of an :func:`r_across_bins` table: the best latent signal's r minus the best pixel
+    baseline's, paired on the same events (difference, 95% interval, sign-flip p)."""
+    metric = "r_observers" if (across["target"] == "observers").all() else "r_truth"
+    kinds = across["signal"].map(lambda n: SIGNALS.get(n, ("other", False))[0])
+    rows = []
+    for b, sub in across.assign(kind=kinds).groupby("bin_s"):
+        table = sub.rename(columns={"r": metric})
+        a, p = best_of_kind(table, metric, "latent"), best_of_kind(table, metric, "pixel")
+        if a is None or p is None:
+            continue
+        res = Comparison(signals, targets, float(b), units=units).paired(a, p, metric, n_boot, seed)
+        rows.append({"bin_s": float(b), "best_latent": a, "best_pixel": p, "diff": res.diff, "lo": res.lo,
+                     "hi": res.hi, "p": res.p})
+    return pd.DataFrame(rows, columns=["bin_s", "best_latent", "best_pixel", "diff", "lo", "hi", "p"])
 
 
 def detected_times(signals: pd.DataFrame, name: str, movie: str, n: int, min_distance_s: float = 2.0) -> np.ndarray:
@@ -587,13 +609,14 @@ def _iv(row: pd.Series, metric: str) -> str:
     return f"{row[metric]:.3f}{ci}"
 
 
-def conclusion(table: pd.DataFrame, versus: pd.DataFrame, across: pd.DataFrame | None = None,
+def conclusion(table: pd.DataFrame, versus: pd.DataFrame, by_bin: pd.DataFrame | None = None,
                lags: pd.DataFrame | None = None, detector: CombinedDetector | None = None,
                spread: dict | None = None, bin_s: float = 1.0, alpha: float = 0.05) -> str:
     """Chapter 3's take-away as sentences computed from this run: which signal wins, by how much, with
-    intervals and paired tests, at which bin widths, at the observers' lag, in the combined detector, and
-    whether a difference is larger than the training-run ``spread`` (:func:`seed_spread`). Says plainly
-    when the latent signals lose or when nothing beats the pixel baselines. Markdown, one paragraph per point.
+    intervals and paired tests, at which bin widths (``by_bin``: :func:`latent_vs_pixel_by_bin`), at the
+    observers' lag, in the combined detector, and whether a difference is larger than the training-run
+    ``spread`` (:func:`seed_spread`). Says plainly when the latent signals lose or when nothing beats the
+    pixel baselines. Markdown, one paragraph per point.
     """
     t = table.set_index("signal")
     out, verdicts = [], {}
@@ -621,19 +644,15 @@ def conclusion(table: pd.DataFrame, versus: pd.DataFrame, across: pd.DataFrame |
                 line += f" That is larger than the training-run spread of this figure ({rng:.3f})."
         verdicts[v.metric] = verdict
         out.append(line)
-    if across is not None and len(across):
-        obs = across[across["target"] == "observers"] if "target" in across else across
-        kinds = obs["signal"].map(lambda n: SIGNALS.get(n, ("other", False))[0])
-        wins, widths = [], sorted(obs["bin_s"].unique())
-        for b in widths:
-            sub = obs[obs["bin_s"] == b]
-            lat, pix = sub[kinds[sub.index] == "latent"]["r"], sub[kinds[sub.index] == "pixel"]["r"]
-            if len(lat) and len(pix) and lat.max() > pix.max():
-                wins.append(b)
-        out.append(f"**Across bin widths** ({', '.join(f'{b:g}' for b in widths)} s): the best latent r with the "
-                   f"observers is above the best pixel r at {len(wins)} of {len(widths)} widths"
-                   + (f" ({', '.join(f'{b:g} s' for b in wins)})." if wins else ".")
-                   + " These are point estimates; the intervals above are for the summary bin width.")
+    if by_bin is not None and len(by_bin):
+        parts = [f"{r.bin_s:g} s: {r.diff:+.3f} [{r.lo:+.3f}, {r.hi:+.3f}]" + ("*" if r.p < alpha else "")
+                 for r in by_bin.itertuples(index=False)]
+        ahead = [r.bin_s for r in by_bin.itertuples(index=False) if r.p < alpha and r.diff > 0]
+        behind = [r.bin_s for r in by_bin.itertuples(index=False) if r.p < alpha and r.diff < 0]
+        out.append("**Across bin widths**, the best latent r with the observers minus the best pixel r "
+                   f"(* paired p < {alpha:g}): " + "; ".join(parts) + ". The latents lead at "
+                   + (", ".join(f"{b:g}" for b in ahead) + " s" if ahead else "no width")
+                   + " and trail at " + (", ".join(f"{b:g}" for b in behind) + " s." if behind else "no width."))
     if lags is not None and len(lags):
         lt = lags.set_index("signal")
         parts = []

@@ -286,7 +286,8 @@ def boundary_signals(signals: pd.DataFrame, movie: str, frequency: tuple[np.ndar
 
 
 def r_by_bin(across: pd.DataFrame, truth_across: pd.DataFrame | None = None):
-    """r of each signal with the group frequency across bin widths, with the surrogate null's 95% band."""
+    """r of each signal with the group frequency across bin widths, its 95% interval over events (when the
+    table has ``r_lo``/``r_hi``) and the surrogate null's 95% band."""
     names = list(dict.fromkeys(across["signal"]))
     ncols = min(3, len(names))
     nrows = int(np.ceil(len(names) / ncols))
@@ -296,6 +297,8 @@ def r_by_bin(across: pd.DataFrame, truth_across: pd.DataFrame | None = None):
         d = across[across["signal"] == n].sort_values("bin_s")
         a.fill_between(d["bin_s"], d["null_lo"], d["null_hi"], color="0.8", lw=0, label="null 95%, observers")
         a.plot(d["bin_s"], d["r"], "o-", color="tab:blue", ms=3, label="vs observers")
+        if "r_lo" in d:
+            a.vlines(d["bin_s"], d["r_lo"], d["r_hi"], color="tab:blue", lw=1, label="95% interval (events)")
         if truth_across is not None:
             e = truth_across[truth_across["signal"] == n].sort_values("bin_s")
             a.fill_between(e["bin_s"], e["null_lo"], e["null_hi"], color="tab:red", alpha=0.12, lw=0,
