@@ -79,6 +79,7 @@ def atomic_path(final: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
         os.replace(tmp_path, final)
     except OSError as e:
         if disk_full(e) and not isinstance(e, NoSpaceError):
+            tmp_path.unlink(missing_ok=True)           # first, so that the free space said is what is left
             raise no_space(final.parent, final.name) from e
         raise
     finally:
@@ -113,6 +114,7 @@ def atomic_dir(final: str | os.PathLike) -> Iterator[Path]:
             shutil.rmtree(old, ignore_errors=True)
     except OSError as e:
         if disk_full(e) and not isinstance(e, NoSpaceError):
+            shutil.rmtree(tmp, ignore_errors=True)     # first, so that the free space said is what is left
             raise no_space(final.parent, f"{final.name}/") from e
         raise
     finally:
