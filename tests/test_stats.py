@@ -125,11 +125,12 @@ def test_response_lag_is_found_on_other_movies():
         v = 0.3 * rng.standard_normal(len(t)) + sum(np.exp(-0.5 * ((t - b) / 0.4) ** 2) for b in tg.truth[m])
         parts.append(pd.DataFrame({"movie": m, "frame": np.arange(len(t)), "time_s": t, "bump": v}))
     sig = pd.concat(parts, ignore_index=True)
-    lags = bd.lag_table(sig, tg, bin_s=0.5, n_null=200).set_index("signal")
+    lags = bd.lag_table(sig, tg, bin_s=0.5, lags_s=np.round(np.arange(0, 2.01, 0.1), 2), n_null=200).set_index("signal")
     for name in ("bump", "truth"):        # the signal and the true boundaries both see observers 0.7 s late
         row = lags.loc[name]
         assert abs(row["lag_s"] - 0.7) <= 0.25, row
         assert row["r_lag"] > row["r_0"] + 0.1 and row["p_lag"] < 0.01
+        assert row["r_lag_lo"] < row["r_lag"] < row["r_lag_hi"] and row["r_lag_lo"] > row["r_0"]
         assert all(abs(float(v) - 0.7) <= 0.3 for v in row["fold_lags_s"].split())
     # a signal that itself responds 1.2 s after the boundary is found 0.5 s *after* the presses: a negative lag
     late = sig.assign(bump=sig.groupby("movie")["bump"].shift(12).bfill())

@@ -435,29 +435,34 @@ def paired_table(signals: pd.DataFrame, targets: Targets, pairs: Sequence[tuple[
 
 
 def lag_table(signals: pd.DataFrame, targets: Targets, bin_s: float = 1.0,
-              lags_s: Sequence[float] = tuple(np.round(np.arange(0.0, 2.01, 0.1), 2)), n_null: int = 1000,
-              seed: int = 0) -> pd.DataFrame:
+              lags_s: Sequence[float] = tuple(np.round(np.arange(-1.0, 2.01, 0.1), 2)), n_null: int = 1000,
+              seed: int = 0, n_boot: int = 1000, units: str = "events") -> pd.DataFrame:
     """r with the observers when they may press late: per signal, the lag (presses moved earlier by it)
     chosen on the other movies (:func:`vaelib.stats.crossfit_lag_test`).
 
     Columns ``signal, kind, lag_s`` (the lag that fits all movies best), ``fold_lags_s`` (the lags chosen
-    without each movie, as text), ``r_lag`` (cross-fitted r), ``p_lag`` (null with the lag search), and
-    ``r_0`` (r with no lag). With true boundaries a row ``truth`` asks the same of the 0/1 true-boundary
-    bins: how late the observers press after a true boundary.
+    without each movie, as text), ``r_lag`` (cross-fitted r) with its 95% interval over ``units``
+    (``r_lag_lo``, ``r_lag_hi``; each movie at its cross-fitted lag), ``p_lag`` (null with the lag
+    search), and ``r_0`` (r with no lag). With true boundaries a row ``truth`` asks the same of the 0/1
+    true-boundary bins: how late the observers press after a true boundary.
     """
     if targets.presses is None:
         raise ValueError("a response lag needs presses")
     movies = list(dict.fromkeys(signals["movie"]))
     ys = [np.stack([targets.frequency(m, bin_s, lag) for lag in lags_s]) for m in movies]
+    y0 = [targets.frequency(m, bin_s) for m in movies]
+    edges = [unit_edges(targets, m, units) for m in movies]
     names = signal_names(signals) + (["truth"] if targets.truth is not None else [])
     rows = []
     for name in names:
         xs = ([targets.truth_marks(m, bin_s) for m in movies] if name == "truth"
               else [_binned(signals, name, m, targets, bin_s) for m in movies])
         t = crossfit_lag_test(xs, ys, n_null, seed)
+        at_lag = [y[i] for y, i in zip(ys, t.fold_lags)]
+        iv = bootstrap_ci(r_units(xs, at_lag, edges, bin_s), r_from_sums, n_boot, rng=seed)
         rows.append({"signal": name, "kind": "truth" if name == "truth" else SIGNALS.get(name, ("other", False))[0],
                      "lag_s": float(lags_s[t.lag]), "fold_lags_s": " ".join(f"{lags_s[i]:g}" for i in t.fold_lags),
-                     "r_lag": t.r, "p_lag": t.p, "r_0": pooled_r(xs, [y[0] for y in ys])})
+                     "r_lag": t.r, "r_lag_lo": iv.lo, "r_lag_hi": iv.hi, "p_lag": t.p, "r_0": pooled_r(xs, y0)})
     return pd.DataFrame(rows)
 
 
@@ -664,7 +669,7 @@ def conclusion(table: pd.DataFrame, versus: pd.DataFrame, by_bin: pd.DataFrame |
             best = {k: sigs[sigs["kind"] == k]["r_lag"].idxmax() for k in ("latent", "pixel")
                     if (sigs["kind"] == k).any()}
             parts.append("with each signal at its own cross-fitted lag, " + " and ".join(
-                f"the best {k} signal is `{n}` (r = {lt.loc[n, 'r_lag']:.3f} at {lt.loc[n, 'lag_s']:.1f} s, "
+                f"the best {k} signal is `{n}` (r = {_iv(lt.loc[n], 'r_lag')} at {lt.loc[n, 'lag_s']:.1f} s, "
                 f"p = {lt.loc[n, 'p_lag']:.3f}, against {lt.loc[n, 'r_0']:.3f} with no lag)" for k, n in best.items()))
         out.append("**Response lag:** " + "; ".join(parts) + ".")
     if detector is not None:
