@@ -255,3 +255,23 @@ def test_default_data_holds_enough_coarse_boundaries():
     coarse = sum(len({e["coarse"] for e in plan_movie(cfg, np.random.default_rng([cfg.seed, m]))[1]}) - 1
                  for m in range(cfg.n_movies))
     assert coarse >= 60
+
+
+def test_everything_runs_without_ground_truth():
+    """Real movies have presses but no true boundaries: events come from the observers' boundaries."""
+    rng = np.random.default_rng(3)
+    tg = _late_targets(rng, n_movies=3, duration=150.0)
+    sig = _two_kinds(rng, tg, True)
+    nt = bd.Targets(tg.durations, tg.presses, None)
+    table = bd.comparison_table(sig, nt, n_null=50, n_boot=100)
+    assert "f1" not in table and table["r_observers_lo"].notna().all()
+    versus = bd.best_latent_vs_pixel(sig, nt, table, n_boot=100)
+    assert list(versus["metric"]) == ["r_observers"]
+    by_bin = bd.latent_vs_pixel_by_bin(sig, nt, bd.r_across_bins(sig, nt, (0.5, 2), n_null=20, n_boot=100),
+                                       n_boot=100)
+    lags = bd.lag_table(sig, nt, n_null=50, n_boot=100)
+    assert "truth" not in set(lags["signal"])
+    det = bd.combined_detector(sig, nt, n_perm=20, n_boot=100)
+    assert det.target == "observers' boundaries"
+    text = bd.conclusion(table, versus, by_bin, lags, det)
+    assert "predicting the observers' boundaries" in text and "**Bottom line:**" in text

@@ -585,7 +585,8 @@ def combined_detector(signals: pd.DataFrame, targets: Targets, bin_s: float = 1.
 # --------------------------------------------------------------------------- the computed conclusion
 
 LABELS = {"r_observers": "r with the observers", "r_truth": "r with the true boundaries",
-          "f1": "F1 against the coarse truth", "f1_fine": "F1 against the fine truth"}
+          "f1": "F1 against the coarse truth", "f1_fine": "F1 against the fine truth",
+          "detector": "held-out prediction by the combined detector"}
 
 
 def seed_spread(results: dict) -> dict:
