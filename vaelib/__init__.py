@@ -8,7 +8,12 @@ One module per concern; imports point one way, from the top of this list down
 - ``chapter``     what every chapter shares: its threads, output folder and metrics JSON
 - ``widgets``     latent sliders, frame scrubbers, clip comparisons (ipywidgets)
 - ``plots``       figures shared by chapters, written to ``figures/``
-- ``boundaries``  boundary signals from latents and pixels, comparison statistics
+- ``boundary_data`` chapter 3's inputs (frames, codes, presses, true boundaries) and result files
+- ``boundaries``  how boundary signals match observers and truth: binning, nulls, intervals over events, paired
+  tests, the response lag, the combined detector, chapter 3's computed conclusion
+- ``signals``     event-boundary signals, one per frame, from the latents and from the pixels
+- ``stats``       generic statistics on arrays: phase-surrogate nulls, bootstrap intervals, paired and lag tests,
+  logistic regression
 - ``events``      event models over a latent trajectory: a Structured-Event-Memory-like model, online change points
 - ``annotations`` event-segmentation files; group boundary frequency; observer agreement
 - ``codecs``      entropy coding of latents, classic codecs through ffmpeg, rate-distortion (RD) records
