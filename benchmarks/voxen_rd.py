@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--frames", type=Path, help="chapter-1 frame store (default: data/frames, else synthetic)")
     ap.add_argument("--pretrained", default=str(PROJECT_ROOT / "weights" / "voxen"),
                     help="reference models to evaluate ('': train one per lambda here)")
-    ap.add_argument("--lambdas", default="0.0004,0.0018,0.013", help="lambdas to train when --pretrained ''")
+    ap.add_argument("--lambdas", default="0.0001,0.0004,0.0018", help="lambdas to train when --pretrained ''")
     ap.add_argument("--steps", type=int, default=1200)
     ap.add_argument("--batch-size", type=int, default=4)
     ap.add_argument("--lr", type=float, default=1e-3)
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--eval-clips", type=int, default=6)
     ap.add_argument("--real", default="carphone_pristine,bikes,bigbuckbunny")
     ap.add_argument("--real-clips-per-video", type=int, default=2)
-    ap.add_argument("--spread-lambda", type=float, default=0.0018)
+    ap.add_argument("--spread-lambda", type=float, default=0.0004)
     ap.add_argument("--spread-seeds", default="0,1,2", help="training seeds for --spread-lambda ('': none)")
     ap.add_argument("--spread-steps", type=int, default=300)
     ap.add_argument("--out", type=Path, default=PROJECT_ROOT / "benchmarks" / "results" / "voxen_rd.json")

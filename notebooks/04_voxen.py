@@ -50,13 +50,13 @@ metrics_path = ""             # the chapter's numbers as JSON ("": run_dir/metri
 pretrained = False            # True: load the reference models of weights_dir; False: train the models below here
 weights_dir = "weights/voxen"  # made by `python -m vaelib.voxen_train`
 # model (when pretrained = False): a clip of T frames; g_a layer i has channels[i] outputs and stride strides[i]
-T = 16                        # clip length
+T = 32                        # clip length
 channels = [48, 48, 96]       # the last entry is the number of latent channels
 strides = [[2, 2, 2], [2, 2, 2], [4, 2, 2]]   # total stride 16 along time, 8 along space
 entropy = "hyperprior"        # "hyperprior" (a Gaussian scale per latent value) or "factorized" (the ablation)
 quantization = "noise"        # training stand-in for rounding: "noise" (additive uniform) or "ste" (straight-through)
 # training (when pretrained = False): loss = bpp + lambda * 255^2 * MSE; one model per lambda
-lambdas = [0.0004, 0.0018, 0.013]
+lambdas = [0.0001, 0.0004, 0.0018]
 steps = 1200
 batch_size = 4
 photo_fraction = 0.5          # share of each batch that is camera-motion clips of scikit-image photographs

@@ -6,7 +6,7 @@
 - ``evaluate_voxen`` / ``rd_comparison``: real bytes and decoded clips, scored as ``RDPoint`` records
   beside the classic codecs.
 - ``python -m vaelib.voxen_train --warm-start``: trains the reference models, one per lambda
-  (the first from scratch, the others starting from it), resumable, and exports each (half-precision
+  (the first from scratch, each other starting from the one before), resumable, and exports each (half-precision
   weights, config, environment, training curve, the RD point of one check clip) to
   ``weights/voxen/lambda_*``; ``load_pretrained`` reads them back.
 
@@ -300,31 +300,33 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work", default="data/voxen/reference", help="training movies and run folders")
     ap.add_argument("--out", default=str(WEIGHTS_DIR), help="where the exported models go")
     ap.add_argument("--config", default="", help="VoxEnConfig JSON (file or text); default: VoxEnConfig()")
-    ap.add_argument("--lambdas", default="0.0018,0.0004,0.013", help="the first is trained from scratch, the "
-                    "others (with --warm-start) from it")
+    ap.add_argument("--lambdas", default="0.0018,0.0004,0.0001", help="the first is trained from scratch, "
+                    "each other (with --warm-start) from the one before")
     ap.add_argument("--steps", type=int, default=1500)
     ap.add_argument("--batch-size", type=int, default=4)
     ap.add_argument("--photo-fraction", type=float, default=0.5)
     ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--grad-clip", type=float, default=None, help="clip the gradient norm (a low lambda can diverge)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--warm-start", action="store_true",
-                    help="start every lambda after the first from the first lambda's trained weights")
+                    help="start every lambda after the first from the previous lambda's trained weights")
+    ap.add_argument("--init-from", default="", help="run folder (under --work/runs) every lambda starts from")
     ap.add_argument("--no-export", action="store_true", help="train only")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     fs = reference_frames(args.work)
     config = VoxEnConfig.from_json(args.config) if args.config else VoxEnConfig()
     val = CameraClipSampler(config.clip_len, config.image_size, 4).clips(torch.Generator().manual_seed(10 ** 6), 4)
-    first = None
+    first = resolve(args.work) / "runs" / args.init_from if args.init_from else None  # the run to start from
     for lmbda in [float(x) for x in args.lambdas.split(",")]:
         tc = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed, device="cpu",
-                         log_every=10, val_every=250, checkpoint_every=50)
+                         log_every=10, val_every=250, checkpoint_every=50, grad_clip=args.grad_clip)
         name = f"lambda_{lmbda:g}_seed{args.seed}" + (f"_from_{first.name}" if first is not None else "")
         run = resolve(args.work) / "runs" / name
         train_voxen(fs, fs.movies, config, lmbda, tc, run, val_clips=val, photo_fraction=args.photo_fraction,
                     init_from=first)
-        if args.warm_start and first is None:
+        if args.warm_start:
             first = run
         if not args.no_export:
             print(f"exported {export_model(run, Path(args.out) / f'lambda_{lmbda:g}')}", flush=True)
