@@ -114,7 +114,7 @@ def seed_statistics(signals: pd.DataFrame, targets: bd.Targets, args) -> dict:
 
 def event_model_speed(n: int = 10_000, dims: tuple[int, ...] = (8, 16)) -> dict:
     """Seconds each event model takes for ``n`` steps of a ``dims``-dimensional series (a random walk with
-    planted switches), one call each after a short warm-up."""
+    planted switches): the fastest of three calls, after a short warm-up (the machine may be shared)."""
     from vaelib import events as ev
 
     rng = np.random.default_rng(0)
@@ -124,9 +124,12 @@ def event_model_speed(n: int = 10_000, dims: tuple[int, ...] = (8, 16)) -> dict:
                                                                              500, axis=0)
         for name, fn in (("sem", ev.sem_segment), ("bocpd", ev.bocpd_segment)):
             fn(z[:200])
-            t0 = time.perf_counter()
-            fn(z)
-            out[f"{name}_{n}x{d}_s"] = round(time.perf_counter() - t0, 3)
+            best = np.inf
+            for _ in range(3):
+                t0 = time.perf_counter()
+                fn(z)
+                best = min(best, time.perf_counter() - t0)
+            out[f"{name}_{n}x{d}_s"] = round(best, 3)
     return out
 
 
@@ -160,6 +163,7 @@ def main() -> None:
     import cv2
     cv2.setNumThreads(args.threads)
     t_start = time.perf_counter()
+    cached_before = set(args.work.glob("cache-*/embeddings_seed*.npy"))
     work = args.work
     work.mkdir(parents=True, exist_ok=True)
 
@@ -250,7 +254,8 @@ def main() -> None:
                  "bin_s": args.bin_s, "tolerance_s": args.tolerance_s, "units": "events", "memory_s": args.memory_s,
                  "n_null": args.n_null, "n_boot": args.n_boot, "torch": torch.__version__,
                  "threads": args.threads, "cpu": cpu_model(), "platform": platform.platform(),
-                 "seconds_this_run": round(time.perf_counter() - t_start, 1)},
+                 "seconds_this_run": round(time.perf_counter() - t_start, 1),
+                 "reused_cached_codes": sorted(p.name for p in cached_before)},
         "event_model_speed": speed, "per_seed": per_seed, "summary": summary, "claim": claim,
         "temporal_context": {"pairs": temporal, "text": temporal_text},
     }
@@ -263,7 +268,7 @@ def main() -> None:
                                          for m in METRICS if m in s))
     print(claim["text"])
     print(temporal_text)
-    print(f"wrote {args.out} in {results['meta']['seconds_this_run']:.0f} s (cached steps reused)")
+    print(f"wrote {args.out} in {results['meta']['seconds_this_run']:.0f} s")
 
 
 if __name__ == "__main__":
