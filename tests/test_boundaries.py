@@ -104,7 +104,7 @@ def _ar1(n, phi, rng):
     return x
 
 
-@pytest.mark.parametrize("phi", [0.0, 0.8, 0.99, 1.0])
+@pytest.mark.parametrize("phi", [0.0, 0.8, 0.95, 0.99, 1.0])
 def test_null_p_values_are_uniform_for_unrelated_signals(phi):
     """Unrelated signals, from white noise to a random walk, are called significant at 0.05 about 5% of the
     time, against boundary frequencies as they are and with a slow trend added (where the old circular-shift
