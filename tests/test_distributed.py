@@ -46,6 +46,7 @@ def runs(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow  # starts torchrun
 def test_two_processes_match_one(runs):
     one, two = weights(runs / "one"), weights(runs / "two")
     assert one.keys() == two.keys()
@@ -62,6 +63,7 @@ def test_two_processes_match_one(runs):
     assert not list((runs / "two").glob(".*tmp*"))
 
 
+@pytest.mark.slow  # starts torchrun
 def test_killed_distributed_run_resumes_exactly(runs, tmp_path):
     p = launch(tmp_path / "r", "--die-at", 8, "--die-how", "kill")  # rank 1 killed (SIGKILL) in step 8
     assert p.returncode != 0
@@ -73,6 +75,7 @@ def test_killed_distributed_run_resumes_exactly(runs, tmp_path):
     assert read_metrics(tmp_path / "r").drop(columns="time_s").equals(read_metrics(runs / "two").drop(columns="time_s"))
 
 
+@pytest.mark.slow  # starts torchrun
 def test_a_dying_rank_is_named_and_the_folder_stays_resumable(tmp_path):
     p = launch(tmp_path / "d", "--die-at", 7, "--die-rank", 1)
     assert p.returncode != 0
@@ -81,6 +84,7 @@ def test_a_dying_rank_is_named_and_the_folder_stays_resumable(tmp_path):
     assert load_checkpoint(tmp_path / "d" / "checkpoint.pt")["step"] == 5
 
 
+@pytest.mark.slow  # starts torchrun
 def test_world_size_must_divide_the_batch(tmp_path):
     p = launch(tmp_path / "b", "--batch-size", 7)
     assert p.returncode != 0
@@ -88,6 +92,7 @@ def test_world_size_must_divide_the_batch(tmp_path):
     assert not (tmp_path / "b").exists()  # nothing written
 
 
+@pytest.mark.slow  # starts torchrun
 def test_resume_with_another_world_size_is_refused(runs, tmp_path):
     import shutil
     shutil.copytree(runs / "two", tmp_path / "w")
@@ -134,6 +139,7 @@ def test_shard_range_and_samplers_split_the_global_batch():
     assert distributed.rank_seed(5, 0) == 5 and distributed.rank_seed(0, 1) != distributed.rank_seed(1, 0)
 
 
+@pytest.mark.slow  # starts torchrun
 def test_the_mmdvae_command_line_in_one_and_two_processes(small_frames, tmp_path):
     """The README's torchrun command (on gloo), with the GPU path's compile and channels-last options."""
     from vaelib.mmdvae_train import main
