@@ -169,7 +169,10 @@ plots.save_figure(fig, figures_dir, "03_trajectory.png")
 # is how badly the running event predicted the step ($-\log$ predictive density), `sem_boundaries`
 # marks where the inferred event changes. Its simpler rival, Bayesian online change-point detection
 # (Adams & MacKay 2007), only asks how long the current stretch of similar codes has run
-# (`bocpd_*`). Both see the codes averaged to `event_rate_hz` samples per second.
+# (`bocpd_*`). Both see the codes averaged to at most `event_rate_hz` samples per second, expect an
+# event to last about 5 s, and give an event shorter than 1 s to the next one (in a transition the SEM
+# model flickers between events; the boundary is where the flicker begins). The colour bands of the
+# scrubber below show the events they inferred.
 #
 # **A trajectory that knows time.** The MMD-VAE codes every frame on its own. With `temporal`, the
 # latent signals marked `_memory` are computed again on codes filtered causally with a memory of
