@@ -34,9 +34,12 @@
 #    memory); and pixel baselines (frame difference, PySceneDetect's content score, optical-flow
 #    magnitude);
 # 4. the comparison: Pearson r with the boundary frequency for bins of 0.2 to 8 s, against a null of
-#    phase-randomized surrogates (which keep each signal's own smoothness), and precision / recall / F1 against
-#    the true boundaries within ±1 s;
-# 5. a scrubber to watch it all at once.
+#    phase-randomized surrogates (which keep each signal's own smoothness), and precision / recall /
+#    F1 against the coarse and the fine true boundaries within ±1 s; every figure with a 95% interval
+#    over events, the best latent signal against the best pixel baseline in a paired test, the
+#    observers' response lag (chosen on other movies), and a detector that combines all signals and
+#    asks whether the latents add anything to the pixels;
+# 5. a scrubber to watch it all at once, and a take-away computed from this run's numbers.
 #
 # **On the default data the observers are simulated** by the synthetic generator (chapter 1), not
 # people: they tell us whether the pipeline works, not how humans segment. Point the parameters at
