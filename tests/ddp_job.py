@@ -58,7 +58,8 @@ def main() -> None:
     cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=3e-3, seed=0, device=args.device,
                       log_every=2, val_every=4, checkpoint_every=5)
     train(model, loss_fn, frame_sampler(data, np.arange(len(data)), args.batch_size), cfg, args.run_dir,
-          val_fn=lambda m: base_loss(m, val_x), extra_config={"model": TINY.to_dict()}, stop_at=args.stop_at,
+          val_fn=lambda m: base_loss(m, val_x.to(next(m.parameters()).device)),
+          extra_config={"model": TINY.to_dict()}, stop_at=args.stop_at,
           progress=False)
 
 

@@ -156,3 +156,15 @@ def test_the_mmdvae_command_line_in_one_and_two_processes(small_frames, tmp_path
     one, two = weights(tmp_path / "one"), weights(tmp_path / "two")
     for k in one:
         torch.testing.assert_close(two[k], one[k], rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.slow  # starts torchrun
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="NCCL across 2 GPUs needs 2 GPUs (fewer here)")
+def test_two_gpus_match_one(tmp_path):
+    for name, nproc in (("one", 1), ("two", 2)):
+        p = launch(tmp_path / name, "--device", "cuda", nproc=nproc)
+        assert p.returncode == 0, p.stderr[-3000:]
+    one, two = weights(tmp_path / "one"), weights(tmp_path / "two")
+    for k in one:
+        torch.testing.assert_close(two[k], one[k], rtol=1e-3, atol=1e-4)
+    assert json.loads((tmp_path / "two" / "environment.json").read_text())["reproducibility"]["world_size"] == 2

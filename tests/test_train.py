@@ -392,3 +392,25 @@ def test_a_killed_training_resumes_bitwise(tmp_path):
     assert all(torch.equal(resumed[k], v) for k, v in full.state_dict().items())
     pd.testing.assert_frame_equal(read_metrics(tmp_path / "killed").drop(columns="time_s"),
                                   read_metrics(tmp_path / "full").drop(columns="time_s"))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="the CUDA path needs a GPU (none here)")
+def test_the_cuda_path(tmp_path):
+    """On a GPU: frames resident on it, bf16 + channels-last, and resume; compared within float tolerance."""
+    def cpu_state(m):
+        return {k: v.detach().cpu() for k, v in m.state_dict().items()}
+
+    def close(a, b, **tol):
+        for k, v in a.items():
+            torch.testing.assert_close(b[k], v, **tol)
+    gpu, r = run(tmp_path, "gpu", steps=6, val=False, device="cuda")
+    assert next(gpu.parameters()).is_cuda and all(torch.isfinite(v).all() for v in cpu_state(gpu).values())
+    env = json.loads((r.run_dir / "environment.json").read_text())
+    assert env["data_on_device"] is True and env["reproducibility"]["gpu"] and env["device"].startswith("cuda")
+    host, _ = run(tmp_path, "host", steps=6, val=False, device="cuda", data_on_device=False)
+    close(cpu_state(gpu), cpu_state(host), rtol=1e-3, atol=1e-4)  # the same batches, only where they were cut
+    fast, _ = run(tmp_path, "fast", steps=6, val=False, device="cuda", precision="bf16", channels_last=True)
+    close(cpu_state(gpu), cpu_state(fast), rtol=0.05, atol=0.02)
+    run(tmp_path, "part", steps=6, val=False, device="cuda", stop_at=3)
+    resumed, _ = run(tmp_path, "part", steps=6, val=False, device="cuda")
+    close(cpu_state(gpu), cpu_state(resumed), rtol=1e-4, atol=1e-5)
