@@ -304,6 +304,8 @@ def r_by_bin(across: pd.DataFrame, truth_across: pd.DataFrame | None = None):
             a.fill_between(e["bin_s"], e["null_lo"], e["null_hi"], color="tab:red", alpha=0.12, lw=0,
                            label="null 95%, truth")
             a.plot(e["bin_s"], e["r"], "s--", color="tab:red", ms=3, label="vs truth")
+            if "r_lo" in e:
+                a.vlines(e["bin_s"] * 1.06, e["r_lo"], e["r_hi"], color="tab:red", lw=1)
         a.axhline(0, color="k", lw=0.5)
         a.set_xscale("log")
         a.set_xticks(sorted(d["bin_s"].unique()))
