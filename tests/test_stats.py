@@ -229,6 +229,8 @@ def test_conclusion_says_plainly_who_wins_and_what_retraining_allows():
     assert "Bottom line:** the latent signals lose to the pixel baselines on F1 against the coarse truth" in lose
     win = bd.conclusion(_table(0.7, 0.5), _versus(0.2, 0.01))
     assert "beats the best pixel baseline" in win and "latent signals beat the pixel baselines" in win
+    lucky = bd.conclusion(_table(0.7, 0.5), _versus(0.2, 0.01).assign(p_best=0.2))   # the best of many, by luck
+    assert "does not differ detectably" in lucky and "latent signal in the null: p = 0.200" in lucky
     tie = bd.conclusion(_table(0.5, 0.5), _versus(0.02, 0.6))
     assert "does not differ detectably" in tie and "nothing latent beats the pixel baselines" in tie
     bench = {"meta": {"train": {"seeds": [0, 1, 2]}}, "claim": {"text": "no claim holds for every seed"},
@@ -275,3 +277,24 @@ def test_everything_runs_without_ground_truth():
     assert det.target == "observers' boundaries"
     text = bd.conclusion(table, versus, by_bin, lags, det)
     assert "predicting the observers' boundaries" in text and "**Bottom line:**" in text
+
+
+def test_choosing_the_best_of_many_is_in_the_null():
+    """Ten latent detectors and one pixel detector, all equally good: the winner of the ten 'beats' the pixel one in
+    a plain paired test several times more often than it should; with the choice in the null (max-T) it does not,
+    and a really better one is still found."""
+    rng = np.random.default_rng(8)
+    truth, durations = _events(rng, n_movies=3, per_movie=15)
+    naive = fixed = 0
+    reps = 200
+    for _ in range(reps):
+        lat = [_f1_units(rng, 0.6, 0.3, truth, durations)[0] for _ in range(10)]
+        pix = _f1_units(rng, 0.6, 0.3, truth, durations)[0]
+        best = lat[int(np.argmax([bd.f1_from_sums(u.sum(0)) for u in lat]))]
+        res = st.paired_difference(best, pix, bd.f1_from_sums, n_boot=300, rng=rng)
+        naive += res.p < 0.05 and res.diff > 0
+        fixed += st.best_of_many_p(lat, pix, bd.f1_from_sums, n_perm=300, rng=rng) < 0.05
+    # the plain test's one-sided rate should be 2.5% (p < 0.05 two-sided, in one direction); it is ~4x that
+    assert fixed / reps <= 0.07 and naive / reps > 0.06
+    lat[3] = _f1_units(rng, 0.95, 0.1, truth, durations)[0]
+    assert st.best_of_many_p(lat, pix, bd.f1_from_sums, n_perm=300, rng=rng) < 0.01
