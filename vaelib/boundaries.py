@@ -9,7 +9,14 @@ The comparison bins signals and human presses on the same grid of ``bin_s`` seco
   (:func:`vaelib.stats.surrogate_test`), which keep the signal's autocorrelation and break only its
   alignment with the boundaries;
 * against ground-truth boundary times: precision, recall and F1 of the signal's boundaries
-  (its highest peaks, as many as there are true boundaries) within +-``tolerance_s``.
+  (its highest peaks, as many as there are true boundaries) within +-``tolerance_s``, against the
+  coarse and the fine truth;
+* every figure with a 95% bootstrap interval over events (:class:`Comparison`), the best latent signal
+  against the best pixel baseline in paired tests (:func:`best_latent_vs_pixel`), overall and per bin
+  width;
+* the observers' response lag, chosen on other movies (:func:`lag_table`); a cross-fitted logistic
+  detector on all signals and whether the latents add to the pixels (:func:`combined_detector`);
+* chapter 3's take-away, computed from all of the above and the training-seed spread (:func:`conclusion`).
 """
 from __future__ import annotations
 

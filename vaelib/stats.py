@@ -9,9 +9,10 @@ Everything here works on plain arrays, one per movie (or one per resampling unit
   this stays calibrated for very persistent signals (AR(1) up to 0.99, random walks) against targets
   with slow trends, where a shift moves the signal's wrap-around jump into the middle;
 * :func:`crossfit_lag_test`: r at a lag chosen on the other movies, with the lag search in the null;
-* :func:`bootstrap_ci` and :func:`paired_sign_flip`: intervals and paired tests from per-unit sums
-  (an event, a movie), for statistics that are ratios of sums (pooled r, F1);
-* :func:`fit_logistic`: L2-penalized logistic regression (Newton's method), for the combined detector.
+* :func:`bootstrap_ci`, :func:`paired_sign_flip` and :func:`paired_difference`: intervals and paired
+  tests from per-unit sums (an event, a movie), for statistics that are ratios of sums (pooled r, F1);
+  :func:`best_of_many_p`: the same with the choice of the best of several methods in the null;
+* :func:`fit_logistic`: L2-penalized logistic regression (damped Newton), for the combined detector.
 """
 from __future__ import annotations
 
