@@ -168,3 +168,80 @@ def test_two_gpus_match_one(tmp_path):
     for k in one:
         torch.testing.assert_close(two[k], one[k], rtol=1e-3, atol=1e-4)
     assert json.loads((tmp_path / "two" / "environment.json").read_text())["reproducibility"]["world_size"] == 2
+
+
+def test_the_mixed_sampler_loads_only_its_shard():
+    """VoxEn's sampler: each shard (also one that cuts a part or misses it) is its rows of the whole batch."""
+    from vaelib.camera import CameraClipSampler, MixedClipSampler
+
+    class Store:
+        frames = np.random.default_rng(3).integers(0, 256, (40, 16, 16, 3)).astype(np.uint8)
+
+        def movie_rows(self, movie):
+            return slice(0, 40)
+    mixed = MixedClipSampler([CameraClipSampler(4, 16, 1, photos=["camera", "coins"]),
+                              ClipSampler(Store(), ["a"], length=4, batch_size=3)])
+    whole = mixed(torch.Generator().manual_seed(4))
+    assert whole.shape == (4, 3, 4, 16, 16)
+    for shards in ((slice(0, 2), slice(2, 4)), (slice(0, 1), slice(1, 2), slice(2, 3), slice(3, 4))):
+        gens = [torch.Generator().manual_seed(4) for _ in shards]
+        parts = [mixed(g, shard=sh) for g, sh in zip(gens, shards)]
+        assert torch.equal(torch.cat(parts), whole)
+        # every rank's generator moved as far as the whole batch's: the next batches agree too
+        nxt = torch.Generator().manual_seed(4)
+        mixed(nxt)
+        assert all(torch.equal(g.get_state(), nxt.get_state()) for g in gens)
+    assert mixed.store is None and mixed.to("cpu").store is not None and mixed.device == torch.device("cpu")
+    assert torch.equal(mixed(torch.Generator().manual_seed(4), shard=slice(2, 4)), whole[2:])  # cut from the store
+
+
+def launch_voxen(work, out, *args, nproc=2):
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}"] \
+        if nproc > 1 else [sys.executable]
+    return subprocess.run([*cmd, str(JOB.with_name("ddp_voxen_job.py")), str(work), str(out), *map(str, args)],
+                          env=ENV, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.slow  # starts torchrun
+def test_the_voxen_command_line_in_two_processes_matches_one(tmp_path):
+    """``python -m vaelib.voxen_train`` with the mixed sampler (photo clips + movie clips, a shard cutting the
+    movie part and one missing the photo part), a warm start: 2 processes end with 1 process's weights;
+    rank 0 alone makes the movies and writes the exports."""
+    # "ste" quantization: the training noise is per rank (like any loss's own randomness), rounding is not
+    args = ["--steps", 3, "--batch-size", 4, "--photo-fraction", 0.25, "--lambdas", "0.01,0.03", "--warm-start",
+            "--config-ste"]
+    for name, nproc in (("one", 1), ("two", 2)):
+        p = launch_voxen(tmp_path / name, tmp_path / name / "out", *args, nproc=nproc)
+        assert p.returncode == 0, p.stderr[-3000:]
+    two = tmp_path / "two"
+    assert (two / "exports.log").read_text().splitlines() == ["0 lambda_0.01", "0 lambda_0.03"]
+    assert (two / "made.log").read_text().splitlines() == ["0", "1"]  # rank 0 first, then rank 1 reads
+    for lmbda, run in (("0.01", "runs/lambda_0.01_seed0"), ("0.03", "runs/lambda_0.03_seed0_from_lambda_0.01_seed0")):
+        one_w, two_w = weights(tmp_path / "one" / run), weights(two / run)
+        for k in one_w:
+            torch.testing.assert_close(two_w[k], one_w[k], rtol=1e-4, atol=1e-5)
+        assert json.loads((two / run / "environment.json").read_text())["data_on_device"]  # the movies' frames
+        assert (two / "out" / f"lambda_{lmbda}" / "model.json").exists()
+        m1, m2 = read_metrics(tmp_path / "one" / run), read_metrics(two / run)
+        loss = (m1.metric == "loss").to_numpy()
+        np.testing.assert_allclose(m2.value[loss], m1.value[loss], rtol=1e-4)
+
+
+@pytest.mark.slow  # starts torchrun
+def test_every_rank_stops_at_the_first_step_any_rank_is_out_of_time(tmp_path):
+    """Rank 1's clock jumps past the budget at step 3 (not a log or checkpoint step): both stop there, saved."""
+    p = launch(tmp_path / "run", "--max-seconds", 100, "--late-at", 3)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert load_checkpoint(tmp_path / "run" / "checkpoint.pt")["step"] == 3
+    assert read_metrics(tmp_path / "run").step.max() == 3
+
+
+@pytest.mark.slow  # starts torchrun
+def test_a_nan_on_one_rank_stops_every_rank_before_the_next_checkpoint(tmp_path):
+    """Rank 1's loss is NaN at step 9 (checkpoints every 5): both ranks stop naming step 9 at step 10, whose
+    checkpoint is never written; the folder still holds step 5's finite weights."""
+    p = launch(tmp_path / "run", "--die-at", 9, "--die-how", "nan")
+    assert p.returncode != 0
+    assert p.stderr.count("loss is nan at step 9") >= 2, p.stderr[-3000:]  # every rank says so
+    state = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    assert state["step"] == 5 and all(torch.isfinite(v).all() for v in state["model"].values())

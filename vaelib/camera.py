@@ -110,29 +110,66 @@ class CameraClipSampler:
         self.photos = [load_photo(p) for p in photos]
         if not self.photos:
             raise ValueError("CameraClipSampler needs at least one photo")
+        self.device = torch.device("cpu")  # where batches go (as uint8, turned into floats there); see ``to``
 
-    def clips(self, generator: torch.Generator | None, n: int) -> np.ndarray:
-        """``n`` uint8 clips (n, T, S, S, 3)."""
+    def to(self, device: torch.device | str, max_bytes: int | None = None) -> CameraClipSampler:
+        """Send batches to ``device`` (clips are rendered on the host; ``max_bytes`` is unused)."""
+        self.device = torch.device(device)
+        return self
+
+    def clips(self, generator: torch.Generator | None, n: int, shard: slice | None = None) -> np.ndarray:
+        """``n`` uint8 clips (n, T, S, S, 3), or only the ``shard`` of them (all ``n`` seeds are drawn)."""
         seeds = torch.randint(0, 2 ** 62, (n,), generator=generator).tolist()
-        out = []
-        for s in seeds:
+        out = [np.empty((0, self.length, self.size, self.size, 3), np.uint8)]
+        for s in seeds[shard] if shard is not None else seeds:
             rng = np.random.default_rng(s)
             i, j = rng.integers(0, len(self.photos), size=2)
             overlay = self.photos[j] if rng.random() < 0.7 else None
-            out.append(camera_clip(self.photos[i], self.length, self.size, rng, overlay))
-        return np.stack(out)
+            out.append(camera_clip(self.photos[i], self.length, self.size, rng, overlay)[None])
+        return np.concatenate(out)
 
-    def __call__(self, generator: torch.Generator | None = None) -> Tensor:
-        return clips_to_tensor(self.clips(generator, self.batch_size))
+    def __call__(self, generator: torch.Generator | None = None, shard: slice | None = None) -> Tensor:
+        return clips_to_tensor(self.clips(generator, self.batch_size, shard), self.device)
 
 
 class MixedClipSampler:
-    """Batches joined from several samplers (each with its own batch size), in the order given."""
+    """Batches joined from several samplers (each with its own batch size), in the order given.
+
+    ``shard`` (a slice of the joined batch, under torchrun) asks each sampler for its overlap only;
+    every sampler still draws its whole batch's random numbers, so all ranks' generators stay in step.
+    ``to(device)`` passes the device on to the samplers (``vaelib.data``'s keep their frames there).
+    """
 
     def __init__(self, samplers: Sequence):
         if not samplers:
             raise ValueError("MixedClipSampler needs at least one sampler")
         self.samplers = list(samplers)
+        self.device: torch.device | None = None
 
-    def __call__(self, generator: torch.Generator | None = None) -> Tensor:
-        return torch.cat([sampler(generator) for sampler in self.samplers])
+    @property
+    def store(self) -> list[Tensor] | None:
+        """The samplers' frames on the device, or None unless every sampler with a store has it there."""
+        stores = [getattr(s, "store", None) for s in self.samplers if hasattr(s, "store")]
+        return stores if stores and all(t is not None for t in stores) else None
+
+    def to(self, device: torch.device | str, max_bytes: int | None = None) -> MixedClipSampler:
+        """Put each sampler's data (or batches) on ``device`` where it can (see the samplers' ``to``)."""
+        self.device = torch.device(device)
+        for sampler in self.samplers:
+            if hasattr(sampler, "to"):
+                sampler.to(device, max_bytes)
+        return self
+
+    def __call__(self, generator: torch.Generator | None = None, shard: slice | None = None) -> Tensor:
+        parts, start = [], 0
+        for sampler in self.samplers:
+            n = sampler.batch_size
+            if shard is None:
+                parts.append(sampler(generator))
+            else:  # this sampler's rows of the joined batch that fall in the shard, maybe none
+                lo, hi = max(shard.start - start, 0), min(shard.stop - start, n)
+                parts.append(sampler(generator, shard=slice(lo, max(lo, hi))))
+            start += n
+        if self.device is not None:
+            parts = [p.to(self.device, non_blocking=True) for p in parts]
+        return torch.cat(parts)

@@ -202,10 +202,11 @@ class ClipSampler:
         if shard is not None:  # under torchrun: this rank's part of the global batch
             starts = starts[shard]
         if self.store is not None:  # the same clips, cut on the device
-            at = torch.tensor(starts) - self.lo
+            at = torch.tensor(starts, dtype=torch.int64) - self.lo
             at = (at[:, None] + torch.arange(self.length)).to(self.store.device, non_blocking=True)
             return self.store[at].permute(0, 4, 1, 2, 3).float().div_(255.0)
-        clips = np.stack([np.asarray(self.fs.frames[s:s + self.length]) for s in starts])
+        clips = np.stack([np.asarray(self.fs.frames[s:s + self.length]) for s in starts]) if starts else \
+            np.empty((0, self.length, *self.fs.frames.shape[1:]), np.uint8)  # an empty shard (MixedClipSampler)
         return clips_to_tensor(clips)
 
 

@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import atexit
 import os
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
 import torch.distributed as dist
+
+T = TypeVar("T")
 
 # How long a collective waits for the other ranks before failing (a rank that died or hangs).
 TIMEOUT_S = float(os.environ.get("VAELIB_DIST_TIMEOUT_S", 600))
@@ -101,10 +104,16 @@ def setup(device_name: str) -> torch.device:
         # Once per process: later calls (e.g. a second ``train``) reuse the group; it is left at exit.
         dist.init_process_group(backend, timeout=timedelta(seconds=TIMEOUT_S))
         atexit.register(teardown)
+        global _HOST_GROUP
+        # flags the ranks agree on every step (``any_rank``) go over gloo on the host: no GPU sync for them
+        _HOST_GROUP = dist.new_group(backend="gloo") if backend != "gloo" else None
     elif dist.get_backend() != backend:
         raise RuntimeError(f"this process joined a {dist.get_backend()} group; TrainConfig.device={device_name!r} "
                            f"needs {backend}: use the same device in every train call of one torchrun job")
     return device
+
+
+_HOST_GROUP = None  # a gloo group for host-side flags when the main group is NCCL (set by ``setup``)
 
 
 def teardown() -> None:
@@ -192,3 +201,37 @@ def broadcast_object(obj: Any) -> Any:
     box = [obj if is_main() else None]
     dist.broadcast_object_list(box, src=0)
     return box[0]
+
+
+def any_rank(flag: bool) -> bool:
+    """Whether ``flag`` is true on any rank: one byte over gloo on the host, no device sync (``flag`` itself)."""
+    if not active():
+        return flag
+    t = torch.tensor([int(flag)], dtype=torch.uint8)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX, group=_HOST_GROUP)
+    return bool(t.item())
+
+
+def barrier() -> None:
+    """Wait until every rank gets here (nothing in a single process); host-side, over gloo."""
+    if active():
+        dist.barrier(group=_HOST_GROUP)
+
+
+def main_first(fn: Callable[[], T]) -> T:
+    """``fn()`` on rank 0, then on the other ranks once it is done (rank 0 may write what they read).
+
+    An error on rank 0 is raised on every rank (they do not call ``fn``), so none waits for a rank that failed.
+    """
+    if not active():
+        return fn()
+    error = None
+    if is_main():
+        try:
+            out = fn()
+        except Exception as e:  # noqa: BLE001 - sent to the other ranks, raised below
+            error = e
+    error = broadcast_object(error)
+    if error is not None:
+        raise error
+    return out if is_main() else fn()

@@ -500,19 +500,19 @@ def _train(model, loss_fn, sample_batch, config: TrainConfig, run_dir: Path, dev
             bar.update(1)
 
             elapsed = seconds_before + time.perf_counter() - t0
-            out_of_time = config.max_seconds is not None and elapsed - seconds_before >= config.max_seconds
-            if out_of_time and world == 1:
-                target = step  # out of time: finish this step properly (log, validate, save)
+            if config.max_seconds is not None:
+                # Under torchrun every rank stops at the first step at which any rank ran out of time: one
+                # byte over gloo on the host per step (no device sync), only when there is a budget.
+                if distributed.any_rank(elapsed - seconds_before >= config.max_seconds):
+                    target = step  # out of time: finish this step properly (log, validate, save)
             sync = (step % config.log_every == 0 or step % config.val_every == 0
                     or step % config.checkpoint_every == 0 or step == target)
             if sync:
-                # The only host copy and collective between steps: each step's losses since the last sync,
-                # averaged over ranks, and (under torchrun) whether any rank ran out of time.
-                flag = torch.tensor([float(out_of_time)], dtype=torch.float64, device=device)
-                flat = distributed.all_mean(torch.cat([torch.stack(pending).flatten(), flag])).tolist()
-                if world > 1 and flat[-1] > 0:
-                    target = step
-                rows = [flat[i:i + len(keys)] for i in range(0, len(flat) - 1, len(keys))]
+                # The only host copy between steps (and the losses' collective): each step's losses since
+                # the last sync, averaged over ranks. Every checkpoint step is a sync step, so a
+                # non-finite loss on any rank stops the run before a checkpoint holds its weights.
+                flat = distributed.all_mean(torch.stack(pending).flatten()).tolist()
+                rows = [flat[i:i + len(keys)] for i in range(0, len(flat), len(keys))]
                 pending = []
                 for i, row in enumerate(rows):
                     values = dict(zip(keys, row))
@@ -554,6 +554,7 @@ def _train(model, loss_fn, sample_batch, config: TrainConfig, run_dir: Path, dev
         bar.close()
         if log is not None:
             log.close()
+    distributed.barrier()  # rank 0's last checkpoint is written before any rank returns (and may read it)
     model.eval()
     if val_fn is not None and not last_val:  # nothing left to train: still report validation
         last_val = _validate(model, val_fn, device)

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import distributed
 from .camera import CameraClipSampler, MixedClipSampler
 from .codecs import CLASSIC_CODECS, RDPoint, classic_rd, clip_rates, rd_point
 from .data import ClipSampler, clips_to_tensor
@@ -86,7 +87,8 @@ def train_voxen(frameset, movies: Sequence[str], config: VoxEnConfig, lmbda: flo
                         "photo_fraction": float(photo_fraction),
                         **({"init_from": Path(init_from).name} if init_from is not None else {})},
           progress=progress)
-    config.to_json(Path(run_dir) / "voxen.json")
+    if distributed.is_main():  # under torchrun rank 0 alone writes the run folder
+        config.to_json(Path(run_dir) / "voxen.json")
     return model.cpu().eval()
 
 
@@ -315,7 +317,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-export", action="store_true", help="train only")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    fs = reference_frames(args.work)
+    if distributed.launched():  # torchrun: join the group now, so that rank 0 alone makes the movies
+        distributed.setup("cpu")
+    fs = distributed.main_first(lambda: reference_frames(args.work))
     config = VoxEnConfig.from_json(args.config) if args.config else VoxEnConfig()
     val = CameraClipSampler(config.clip_len, config.image_size, 4).clips(torch.Generator().manual_seed(10 ** 6), 4)
     first = resolve(args.work) / "runs" / args.init_from if args.init_from else None  # the run to start from
@@ -328,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
                     init_from=first)
         if args.warm_start:
             first = run
-        if not args.no_export:
+        if not args.no_export and distributed.is_main():
             print(f"exported {export_model(run, Path(args.out) / f'lambda_{lmbda:g}')}", flush=True)
     return 0
 
