@@ -14,9 +14,10 @@ Two models segment a series ``z`` (frames x dims) online, one frame at a time, n
 
 Both return an :class:`EventSegmentation`: per-frame event labels, surprise (``-log`` predictive
 density of the frame before it is assigned) and boundary frames (where the label changes). Both
-standardize ``z`` per dimension first, so their settings mean the same for any latent scale.
-:func:`segment_frames` runs either on a movie's codes averaged down to a few samples per second
-(single frames differ mostly by noise) and maps the result back to every frame.
+standardize ``z`` per dimension first (with the whole movie's mean and SD), so their settings mean
+the same for any latent scale. :func:`segment_frames` runs either on a movie's codes averaged down
+to at most ``rate_hz`` samples per second, gives events shorter than ``min_event_s`` to the next
+event (a decision that waits that long), and maps the result back to every frame.
 
 :func:`memory_filter` gives the single-frame codes a memory: a causal exponential filter with a
 memory of a given number of seconds, or, fitted per movie, the steady-state Kalman filter of a
@@ -31,9 +32,6 @@ from scipy.special import gammaln
 
 __all__ = ["EventSegmentation", "sem_segment", "bocpd_segment", "segment_frames", "memory_filter",
            "local_level_filter", "standardize_dims"]
-
-_LOG2PI = float(np.log(2 * np.pi))
-
 
 @dataclass
 class EventSegmentation:
