@@ -47,7 +47,7 @@ data_dir = "data"             # reads data_dir/frames (chapter 1)
 figures_dir = "figures"
 run_dir = ""                  # where the runs and RD results go ("": data_dir/voxen)
 metrics_path = ""             # the chapter's numbers as JSON ("": run_dir/metrics.json), e.g. for sweeps
-pretrained = False            # True: load the reference models of weights_dir; False: train the models below here
+pretrained = True             # load the reference models of weights_dir; False: train the models below here
 weights_dir = "weights/voxen"  # made by `python -m vaelib.voxen_train`
 # model (when pretrained = False): a clip of T frames; g_a layer i has channels[i] outputs and stride strides[i]
 T = 32                        # clip length
@@ -334,6 +334,6 @@ write_metrics(summary, metrics_path, out_dir)
 # What the numbers above do not show: VoxEn codes every 16-frame clip on its own, with no motion
 # compensation and no prediction from the clip before, while x264, x265, VP9 and AV1 search for
 # motion in every block and refine their choices with decades of engineering. The reference models
-# trained for about an hour each on two shared CPU cores; learned video codecs train for days on
-# GPUs. What would close the gap, in the order learned codecs took: much longer training, a
+# trained for 600 to 1,500 steps each (a chain of warm starts, under an hour in all) on two shared
+# CPU cores; learned codecs train for hundreds of thousands of steps on GPUs. What would close the gap, in the order learned codecs took: much longer training, a
 # context model over neighbouring latents, and motion-compensated prediction between clips.

@@ -167,3 +167,24 @@ def test_warm_start_from_another_lambda(tmp_path):
     assert not all(torch.allclose(cold.state_dict()[k], v, atol=1e-6) for k, v in first.state_dict().items())
     assert load_checkpoint(tmp_path / "b" / "checkpoint.pt")["config"]["init_from"] == "a"
 
+
+
+def test_committed_reference_models_reproduce_their_rd_point():
+    """The weights in weights/voxen load with weights_only=True and code the check clip as recorded."""
+    from vaelib.metrics import psnr
+    from vaelib.voxen_train import WEIGHTS_DIR, check_clip, pretrained_records
+
+    models, records = load_pretrained(WEIGHTS_DIR), pretrained_records(WEIGHTS_DIR)
+    assert len(models) >= 3 and set(models) == set(records)
+    total = sum(p.stat().st_size for p in WEIGHTS_DIR.rglob("*"))
+    assert total <= 20 * 2 ** 20                              # all rate points together <= 20 MB
+    sizes = []
+    for lmbda, model in models.items():
+        rec = records[lmbda]["check"]
+        clip = check_clip(model.config)
+        data, _ = model.compress(clip)
+        assert abs(len(data) - rec["n_bytes"]) <= 0.02 * rec["n_bytes"]
+        assert abs(psnr(clip, model.decompress(data)) - rec["psnr"]) <= 0.1
+        assert abs(len(data) - rec["estimated_bytes"]) <= 0.03 * len(data)   # estimate within 3% of the bytes
+        sizes.append(len(data))
+    assert sizes == sorted(sizes) and len(set(sizes)) == len(sizes)   # a larger lambda, more bytes: rate control

@@ -167,6 +167,8 @@ def rd_summary(points: Sequence[RDPoint], dataset: str) -> dict:
         ratios = [rate_at_quality(mjpeg, p.psnr) / p.bpp for p in vox]
         ratios = [r for r in ratios if np.isfinite(r)]
         out["mjpeg_bytes_ratio_min"] = min(ratios) if ratios else float("nan")
+        low = min(mjpeg, key=lambda p: p.psnr)
+        out.update({"mjpeg_min_psnr": low.psnr, "mjpeg_min_bpp": low.bpp})
     return out
 
 
@@ -180,6 +182,10 @@ def conclusion(summary: dict, spread: dict | None = None) -> str:
         verdict = "fewer" if bd < 0 else "more"
         lines.append(f"Against x264 it needs {abs(bd):.0f}% {verdict} bits at equal PSNR (BD-rate over "
                      f"{rng[0]:.1f}-{rng[1]:.1f} dB, a {rng[1] - rng[0]:.1f}-dB overlap).")
+        if rng[1] - rng[0] < 4.0:
+            lines.append(f"That overlap is narrower than the 4 dB a BD-rate needs to say much: it compares the "
+                         f"two only at {'x264' if bd < 0 else 'VoxEn'}'s lowest qualities, and above "
+                         f"{rng[1]:.1f} dB VoxEn has no point at all.")
     else:
         lines.append("Its curve and x264's share no PSNR range, so no BD-rate can be given.")
     x = s["x264_bpp_at_best"]
@@ -188,6 +194,9 @@ def conclusion(summary: dict, spread: dict | None = None) -> str:
     m = s.get("mjpeg_bytes_ratio_min", float("nan"))
     if np.isfinite(m):
         lines.append(f"At equal PSNR VoxEn writes at least {m:.1f}x fewer bytes than MJPEG.")
+    elif np.isfinite(s.get("mjpeg_min_psnr", float("nan"))) and s["mjpeg_min_psnr"] > s["best_psnr"]:
+        lines.append(f"MJPEG's lowest quality ({s['mjpeg_min_psnr']:.1f} dB) is already above VoxEn's best, at "
+                     f"{s['mjpeg_min_bpp'] / s['best_bpp']:.0f}x its rate.")
     if spread:
         lines.append(f"Retraining lambda={spread['lambda']:g} with seeds {spread['seeds']} moves its PSNR by up to "
                      f"{spread['psnr_range_db']:.2f} dB and its rate by {spread['bpp_range_%']:.0f}%: smaller "
