@@ -331,9 +331,11 @@ summary = {"latent_shape": list(config.latent_shape), "compression_ratio": confi
 write_metrics(summary, metrics_path, out_dir)
 
 # %% [markdown]
-# What the numbers above do not show: VoxEn codes every 16-frame clip on its own, with no motion
+# What the numbers above do not show: VoxEn codes every clip of T frames on its own, with no motion
 # compensation and no prediction from the clip before, while x264, x265, VP9 and AV1 search for
 # motion in every block and refine their choices with decades of engineering. The reference models
 # trained for 600 to 1,500 steps each (a chain of warm starts, under an hour in all) on two shared
-# CPU cores; learned codecs train for hundreds of thousands of steps on GPUs. What would close the gap, in the order learned codecs took: much longer training, a
+# CPU cores; learned codecs train for hundreds of thousands of steps on GPUs. At this budget the
+# larger lambdas do not yet buy quality: the distortion is set by how far training got, not by the
+# rate. What would close the gap, in the order learned codecs took: much longer training, a
 # context model over neighbouring latents, and motion-compensated prediction between clips.
