@@ -239,7 +239,9 @@ print(table[["signal"] + [c for c in table if c.endswith(("_lo", "_hi"))]].to_st
 # %% [markdown]
 # **The best latent signal against the best pixel baseline**, on each measure: the difference, its
 # 95% interval from resampling the same events for both, and the p-value of a paired permutation test
-# (each event's two scores swapped at random).
+# (each event's two scores swapped at random). The best of many latent signals is lucky by
+# construction, so `p_best` asks again with that choice in the null (each swap pattern applied to
+# every latent signal, the largest difference kept); a "beats" needs both.
 
 # %%
 versus = bd.best_latent_vs_pixel(signals, targets, table, bin_s=bin_s, tolerance_s=tolerance_s,
@@ -261,7 +263,7 @@ cross_fit = len(fs.movies) >= 2     # a lag or a detector fitted on other movies
 lags = detector = None
 if cross_fit:
     lag_grid = [round(0.1 * i, 1) for i in range(round(lag_range_s[0] * 10), round(lag_range_s[1] * 10) + 1)]
-    lags = bd.lag_table(signals, targets, bin_s=bin_s, lags_s=lag_grid, n_null=n_null, seed=seed)
+    lags = bd.lag_table(signals, targets, bin_s=bin_s, lags_s=lag_grid, n_null=n_null, seed=seed, n_boot=n_boot)
     boundary_data.save_results(lags, out_dir, "response_lag", meta)
     print(lags.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 else:
