@@ -122,3 +122,17 @@ def test_merge_short_events_keeps_sustained_changes_only():
     assert "".join(merged) == "aaaa" + "cccccccc" + "ddddddd"       # the flicker belongs to the next event
     assert "".join(ev.merge_short_events(np.array(list("aaaabc")), 3)) == "aaaaaa"     # a short end
     assert "".join(ev.merge_short_events(np.array(list("abab")), 3)) == "abab"         # nothing long: as is
+
+
+def test_sem_and_bocpd_are_online():
+    """Given the scaling (standardization and SEM's default noise scale use the whole series), what a model
+    says about step t does not depend on anything after t (BOCPD's labels may move a recent boundary, by
+    design, so only its surprise is checked)."""
+    z, _ = _switching(n_seg=6, seed=3)
+    later = z.copy()
+    later[300:] += np.random.default_rng(0).standard_normal(later[300:].shape)
+    a, b = (ev.sem_segment(x, standardize=False, noise_scale=0.05) for x in (z, later))
+    np.testing.assert_array_equal(a.labels[:300], b.labels[:300])
+    np.testing.assert_allclose(a.surprise[:300], b.surprise[:300])
+    np.testing.assert_allclose(ev.bocpd_segment(z, standardize=False).surprise[:300],
+                               ev.bocpd_segment(later, standardize=False).surprise[:300])

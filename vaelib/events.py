@@ -79,7 +79,8 @@ def sem_segment(z: np.ndarray, alpha: float = 1.0, stay: float = 0.95, prior_pre
 
     Each event's dynamics ``z[t] = W^T [z[t-1], 1] + e``, ``e ~ N(0, s^2 I)``, start from the prior
     ``W ~ N([I; 0], s^2 / prior_precision)`` (stay where you are), ``s^2 ~ InvGamma(noise_dof,
-    noise_dof * noise_scale)``; ``noise_scale`` defaults to the mean squared step per dimension.
+    noise_dof * noise_scale)``; ``noise_scale`` defaults to the mean squared step per dimension
+    (of the whole series, like the standardization; everything else is online).
     Recursive least squares keeps every event's posterior exact (Sherman-Morrison), so one step
     costs a few small vectorized operations.
 
