@@ -30,12 +30,13 @@ import numpy as np
 import torch
 
 from vaelib import distributed
-from vaelib.data import ClipSampler, frame_sampler, to_tensor
+from vaelib.data import frame_sampler, to_tensor
 from vaelib.losses import MMDLossConfig, mmd_vae_loss_fn
 from vaelib.mmdvae import MMDVAE, MMDVAEConfig, embed, n_parameters
 from vaelib.paths import PROJECT_ROOT, atomic_path
 from vaelib.train import TrainConfig, pick_device, reproducibility, seed_everything, train
 from vaelib.voxen import VoxEn, VoxEnConfig, rd_loss
+from vaelib.voxen_train import training_sampler
 
 MODELS = ("mmdvae", "voxen")
 
@@ -67,7 +68,8 @@ def worker(args: argparse.Namespace) -> None:
         cfg = VoxEnConfig()
         model = VoxEn(cfg)
         loss_fn = lambda m, b: rd_loss(m, b, 0.01)  # noqa: E731
-        sampler = ClipSampler(_Store(frames), ["all"], cfg.clip_len, args.batch)
+        # the reference training's batches: camera clips of photos (rendered per step), then movie clips
+        sampler = training_sampler(_Store(frames), ["all"], cfg, args.batch, args.voxen_photo_fraction)
         frames_per_item = cfg.clip_len
     tc = dict(batch_size=args.batch, lr=1e-4, device=args.device, precision=args.precision,
               channels_last=args.channels_last, compile=args.compile, log_every=10, val_every=10**9,
@@ -81,7 +83,8 @@ def worker(args: argparse.Namespace) -> None:
                "threads_per_process": args.threads_per_process, "global_batch": args.batch,
                "frames_per_step": args.batch * frames_per_item, "parameters": n_parameters(model),
                "steps": steps, "seconds": seconds,
-               "frames_per_s": steps * args.batch * frames_per_item / seconds}
+               "frames_per_s": steps * args.batch * frames_per_item / seconds,
+               **({"photo_fraction": args.voxen_photo_fraction} if args.model == "voxen" else {})}
         Path(args.result).write_text(json.dumps(out))
 
 
@@ -131,6 +134,8 @@ def main() -> None:
     ap.add_argument("--warmup-steps", type=int, default=3)
     ap.add_argument("--mmdvae-batch", type=int, default=64, help="global batch of frames")
     ap.add_argument("--voxen-batch", type=int, default=2, help="global batch of clips")
+    ap.add_argument("--voxen-photo-fraction", type=float, default=0.0,
+                    help="share of VoxEn's batch rendered from photos (voxen_train's default is 0.5)")
     ap.add_argument("--n-frames", type=int, default=4096, help="random frames to sample from")
     ap.add_argument("--embed-frames", type=int, default=1024)
     ap.add_argument("--out", type=Path)
@@ -184,6 +189,7 @@ def main() -> None:
                        "--threads-per-process", str(per), "--run-dir", str(Path(tmp) / f"run_{tag}"),
                        "--result", str(result), "--device", args.device, "--seconds", str(args.seconds),
                        "--warmup-steps", str(args.warmup_steps), "--n-frames", str(args.n_frames),
+                       "--voxen-photo-fraction", str(args.voxen_photo_fraction),
                        *variant_flags(variant)]
                 p = subprocess.run(cmd, env={**env, "OMP_NUM_THREADS": str(per)}, capture_output=True, text=True,
                                    timeout=20 * args.seconds + 900)
@@ -196,7 +202,8 @@ def main() -> None:
     for (model, n, per, variant), rs in runs.items():
         fps = [r["frames_per_s"] for r in rs]
         results["training"].append({**{k: rs[0][k] for k in ("model", "processes", "threads_per_process",
-                                                              "global_batch", "frames_per_step", "parameters")},
+                                                              "global_batch", "frames_per_step", "parameters",
+                                                              "photo_fraction") if k in rs[0]},
                                     "variant": variant, "frames_per_s": float(np.median(fps)),
                                     "frames_per_s_runs": fps})
         print(f"{model:6s} {variant:28s} {n} x {per}: median {np.median(fps):,.0f} frames/s "
