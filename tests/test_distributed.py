@@ -209,7 +209,7 @@ def test_the_voxen_command_line_in_two_processes_matches_one(tmp_path):
     rank 0 alone makes the movies and writes the exports."""
     # "ste" quantization: the training noise is per rank (like any loss's own randomness), rounding is not
     args = ["--steps", 3, "--batch-size", 4, "--photo-fraction", 0.25, "--lambdas", "0.01,0.03", "--warm-start",
-            "--config-ste"]
+            "--device", "cpu", "--config-ste"]
     for name, nproc in (("one", 1), ("two", 2)):
         p = launch_voxen(tmp_path / name, tmp_path / name / "out", *args, nproc=nproc)
         assert p.returncode == 0, p.stderr[-3000:]

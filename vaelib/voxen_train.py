@@ -320,6 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--grad-clip", type=float, default=None, help="clip the gradient norm (a low lambda can diverge)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--device", default="cpu", help="cpu, cuda or auto (under torchrun each process takes one GPU)")
     ap.add_argument("--warm-start", action="store_true",
                     help="start every lambda after the first from the previous lambda's trained weights")
     ap.add_argument("--init-from", default="", help="run folder (under --work/runs) every lambda starts from")
@@ -327,13 +328,13 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     if distributed.launched():  # torchrun: join the group now, so that rank 0 alone makes the movies
-        distributed.setup("cpu")
+        distributed.setup(args.device)
     fs = distributed.main_first(lambda: reference_frames(args.work))
     config = VoxEnConfig.from_json(args.config) if args.config else VoxEnConfig()
     val = CameraClipSampler(config.clip_len, config.image_size, 4).clips(torch.Generator().manual_seed(10 ** 6), 4)
     first = resolve(args.work) / "runs" / args.init_from if args.init_from else None  # the run to start from
     for lmbda in [float(x) for x in args.lambdas.split(",")]:
-        tc = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed, device="cpu",
+        tc = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device,
                          log_every=10, val_every=250, checkpoint_every=50, grad_clip=args.grad_clip)
         name = f"lambda_{lmbda:g}_seed{args.seed}" + (f"_from_{first.name}" if first is not None else "")
         run = resolve(args.work) / "runs" / name
