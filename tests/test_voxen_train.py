@@ -148,7 +148,8 @@ def test_rd_summary_conclusion_and_spread():
     sp = training_spread(x264 + vox + spread, "d")
     assert sp["lambda"] == 0.01 and sp["seeds"] == [0, 1] and sp["psnr_range_db"] == pytest.approx(0.5)
     text = conclusion(s, sp)
-    assert "100% more bits" in text and "6.0x fewer bytes than MJPEG" in text and "0.50 dB" in text
+    assert "100% more bits" in text and "6.0x fewer bytes than MJPEG" in text and "0.50 dB apart" in text
+    assert "for 50 steps" in text
     assert training_spread(x264 + vox, "d") is None
 
 
