@@ -241,8 +241,8 @@ def test_conclusion_says_plainly_who_wins_and_what_retraining_allows():
     retrained = bd.conclusion(_table(0.7, 0.5), _versus(0.2, 0.01), spread=spread)
     assert "moves a latent figure like this one by 0.250" in retrained and "no claim either way" in retrained
     assert "nothing latent beats" in retrained and "no claim holds for every seed" in retrained
-    assert "larger than the training-run spread" in bd.conclusion(_table(0.3, 0.6), _versus(-0.3, 0.001),
-                                                                  spread=spread)
+    lost = bd.conclusion(_table(0.3, 0.6), _versus(-0.3, 0.001), spread=spread)
+    assert "(0.300) is larger than the training-run spread of this figure (0.250)" in lost
 
 
 def test_default_data_holds_enough_coarse_boundaries():

@@ -669,7 +669,8 @@ def conclusion(table: pd.DataFrame, versus: pd.DataFrame, by_bin: pd.DataFrame |
                          f"either way survives retraining.")
                 verdict = "does not differ detectably from"
             else:
-                line += f" That is larger than the training-run spread of this figure ({rng:.3f})."
+                line += (f" The difference ({abs(v.diff):.3f}) is larger than the training-run spread of this "
+                         f"figure ({rng:.3f}).")
         verdicts[v.metric] = verdict
         out.append(line)
     if by_bin is not None and len(by_bin):
