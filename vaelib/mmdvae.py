@@ -132,12 +132,12 @@ def decode(model: MMDVAE, z: np.ndarray, batch_size: int = 256) -> np.ndarray:
     model.eval()
     device = _device_of(model)
     z = np.atleast_2d(np.asarray(z, dtype=np.float32))
-    parts = []
+    size = model.config.image_size
+    out = np.empty((len(z), size, size, 3), dtype=np.uint8)  # filled in place: no second copy of all frames
     with torch.inference_mode():
         for i in range(0, len(z), batch_size):
-            parts.append(to_uint8(model.decode(torch.from_numpy(z[i:i + batch_size]).to(device))))
-    size = model.config.image_size
-    return np.concatenate(parts) if parts else np.empty((0, size, size, 3), np.uint8)
+            out[i:i + batch_size] = to_uint8(model.decode(torch.from_numpy(z[i:i + batch_size]).to(device)))
+    return out
 
 
 def reconstruct(model: MMDVAE, frames: np.ndarray, batch_size: int = 256, progress: bool = True) -> np.ndarray:
