@@ -67,7 +67,17 @@ from vaelib.chapter import output_dir, use_threads, write_metrics
 from vaelib.data import frame_sampler, split_frames
 from vaelib.losses import MMDLossConfig, mmd_vae_loss_fn
 from vaelib.metrics import psnr, ssim
-from vaelib.mmdvae import MMDVAE, MMDVAEConfig, embed, mmd_vae_val_fn, n_parameters, reconstruct, sample_prior, save_npy
+from vaelib.mmdvae import (
+    MMDVAE,
+    MMDVAEConfig,
+    decode,
+    embed,
+    mmd_vae_val_fn,
+    n_parameters,
+    reconstruct,
+    sample_prior,
+    save_npy,
+)
 from vaelib.paths import resolve
 from vaelib.train import TrainConfig, read_metrics, seed_everything, train
 from vaelib.video import load_frames
@@ -147,11 +157,12 @@ plots.save_figure(fig, figures_dir, "02_reconstructions.png")
 # Now every frame of every movie goes through the encoder, in batches and without gradients
 # (`torch.inference_mode()`); the original project embedded one frame at a time with gradients on.
 # The codes `embeddings.npy` (float32, one row per frame, in the frame index's order) and the
-# reconstructions are what chapter 3 reads. Held-out PSNR and SSIM go to `metrics.json`.
+# reconstructions (those codes decoded, so the encoder runs once per frame) are what chapter 3
+# reads. Held-out PSNR and SSIM go to `metrics.json`.
 
 # %%
 Z = embed(model, fs.frames)
-R = reconstruct(model, fs.frames)
+R = decode(model, Z)  # the same frames as reconstruct(model, fs.frames), without encoding them twice
 save_npy(out_dir / "embeddings.npy", Z)
 save_npy(out_dir / "reconstructions.npy", R)
 metrics = {"preset": preset, "z_dim": model_cfg.z_dim, "n_parameters": n_parameters(model), "kernel": kernel,
