@@ -50,20 +50,10 @@ from vaelib.metrics import psnr
 from vaelib.mmdvae import MMDVAE, MMDVAEConfig, embed, reconstruct
 from vaelib.paths import PROJECT_ROOT, atomic_path
 from vaelib.synthetic import make_synthetic_dataset
-from vaelib.train import TrainConfig, seed_everything, train
+from vaelib.train import TrainConfig, cpu_model, seed_everything, train
 from vaelib.video import preprocess
 
 METRICS = bd.METRICS
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def frames_digest(path: Path) -> str:

@@ -148,7 +148,7 @@ def reproducibility(device: torch.device) -> dict[str, Any]:
     onednn = re.search(r"MKL-DNN v[\w.]+", info)
     rec: dict[str, Any] = {
         "torch": torch.__version__, "numpy": np.__version__, "machine": platform.machine(),
-        "cpu_model": _cpu_model(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "cpu_model": cpu_model(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "onednn": onednn.group(0) if onednn else None,
         "torch_threads": torch.get_num_threads(), "interop_threads": torch.get_num_interop_threads(),
         "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"), "MKL_NUM_THREADS": os.environ.get("MKL_NUM_THREADS"),
@@ -168,7 +168,8 @@ def reproducibility(device: torch.device) -> dict[str, Any]:
     return rec
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (Linux), else what ``platform`` knows."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
