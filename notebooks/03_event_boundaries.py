@@ -87,6 +87,7 @@ from vaelib import boundary_data, plots, widgets
 from vaelib import signals as sg
 from vaelib.chapter import output_dir, use_threads, write_metrics
 from vaelib.paths import resolve
+from vaelib.stats import standardize
 
 pd.set_option("display.width", 160, "display.max_columns", 20, "display.precision", 3)
 use_threads(threads)
@@ -312,7 +313,7 @@ if temporal:
 # widget is stored but not shown; the static figure below shows the same view at a few moments.)
 
 # %%
-sig_movie = {n: sg.standardize(sg.fill_nan(signals[n].to_numpy()[rows])) for n in sg.signal_names(signals)}
+sig_movie = {n: standardize(sg.fill_nan(signals[n].to_numpy()[rows])) for n in sg.signal_names(signals)}
 event_rows = {f"{name} events": signals[f"{name.lower()}_event"].to_numpy()[rows] for name in ("SEM", "BOCPD")}
 pics = widgets.EventScrubberPictures(fs.frames[rows], recon[rows], xy[rows], t_movie, sig_movie,
                                      boundaries=marks, frequency=freq, events=sg.segment_labels(t_movie, marks),

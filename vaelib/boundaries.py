@@ -28,7 +28,7 @@ import pandas as pd
 from scipy.signal import find_peaks
 
 from .annotations import bin_centers, group_frequency, n_bins
-from .signals import SIGNALS, fill_nan, signal_names, smooth, standardize
+from .signals import SIGNALS, fill_nan, signal_names, smooth
 from .stats import (
     Interval,
     Paired,
@@ -39,6 +39,7 @@ from .stats import (
     logistic_loss,
     paired_difference,
     pooled_r,
+    standardize,
     surrogate_test,
 )
 

@@ -22,7 +22,8 @@ import pandas as pd
 
 from .annotations import bin_centers, group_frequency
 from .paths import atomic_path, resolve
-from .signals import SIGNALS, fill_nan, signal_names, standardize
+from .signals import SIGNALS, fill_nan, signal_names
+from .stats import standardize
 from .video import read_frame_at
 
 

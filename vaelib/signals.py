@@ -306,13 +306,6 @@ def temporal_pairs(signals: pd.DataFrame) -> list[tuple[str, str]]:
     return [(n + TEMPORAL_SUFFIX, n) for n in TEMPORAL if n in cols and n + TEMPORAL_SUFFIX in cols]
 
 
-def standardize(x: np.ndarray) -> np.ndarray:
-    """``(x - mean) / sd``; zeros for a constant series."""
-    x = np.asarray(x, dtype=float)
-    sd = x.std()
-    return (x - x.mean()) / sd if sd > 0 else np.zeros_like(x)
-
-
 def pca_2d(z: np.ndarray) -> np.ndarray:
     """Project latents onto their first two principal components."""
     z = np.asarray(z, dtype=float)

@@ -23,7 +23,8 @@ import numpy as np
 from scipy.special import expit
 
 
-def _standardize(x: np.ndarray) -> np.ndarray:
+def standardize(x: np.ndarray) -> np.ndarray:
+    """``(x - mean) / sd``; zeros for a constant series."""
     x = np.asarray(x, dtype=float)
     sd = x.std()
     return (x - x.mean()) / sd if sd > 0 else np.zeros_like(x)
@@ -97,7 +98,7 @@ class NullTest:
 
 def pooled_r(xs: Sequence[np.ndarray], ys: Sequence[np.ndarray]) -> float:
     """Pearson r pooled over movies after standardizing signal and target within each movie."""
-    xs, ys = [_standardize(x) for x in xs], [_standardize(y) for y in ys]
+    xs, ys = [standardize(x) for x in xs], [standardize(y) for y in ys]
     if any(len(x) != len(y) for x, y in zip(xs, ys)):
         raise ValueError("signal and target have different numbers of bins")
     return float(sum((x * y).sum() for x, y in zip(xs, ys)) / sum(len(x) for x in xs))
@@ -115,7 +116,7 @@ def surrogate_test(xs: Sequence[np.ndarray], ys: Sequence[np.ndarray], n_null: i
     total = sum(len(x) for x in xs)
     null = np.zeros(n_null)
     for x, y in zip(xs, ys):
-        x, y = _standardize(x), _standardize(y)
+        x, y = standardize(x), standardize(y)
         if not y.any() or not x.any():
             continue                # a constant signal or target adds nothing, observed or null
         null += _rows_standardized(phase_surrogates(x, n_null, rng)) @ y
@@ -167,7 +168,7 @@ def crossfit_lag_test(xs: Sequence[np.ndarray], ys_by_lag: Sequence[np.ndarray],
         if ys.ndim != 2 or ys.shape[1] != len(x):
             raise ValueError(f"targets by lag must be (n_lags, {len(x)}), got {ys.shape}")
         ys = _rows_standardized(ys)
-        x = _standardize(x)
+        x = standardize(x)
         obs.append(ys @ x)
         null.append(_rows_standardized(phase_surrogates(x, n_null, rng)) @ ys.T if x.any()
                     else np.zeros((n_null, len(ys))))
