@@ -15,6 +15,7 @@ and containers whose header disagrees with their stream are timed right; rotatio
 from __future__ import annotations
 
 import errno
+import hashlib
 import importlib.util
 import io
 import json
@@ -28,6 +29,7 @@ import sys
 import threading
 import time
 import warnings
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -604,7 +606,6 @@ def _stamp(path: Path) -> list[int]:
 
 
 def _digest(obj) -> str:
-    import hashlib
     return hashlib.sha1(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -619,8 +620,6 @@ def _unit_paths(units: Path, path: Path) -> tuple[Path, Path]:
 
 def _verified_unit(units: Path, path: Path) -> dict | None:
     """The record of ``path``'s finished unit if it is there, whole, and made from the file as it is now."""
-    import zlib
-
     data_path, meta_path = _unit_paths(units, path)
     try:
         meta = json.loads(meta_path.read_text())
@@ -642,9 +641,6 @@ def _unit_job(path: str, units: str, settings: dict, threads: int) -> dict:
 
     Runs in a worker process: only paths and numbers cross, one frame is in memory at a time.
     """
-    import time
-    import zlib
-
     path_, units_ = Path(path), Path(units)
     data_path, meta_path = _unit_paths(units_, path_)
     size, stride = settings["size"], settings["stride"]

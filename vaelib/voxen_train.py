@@ -31,11 +31,22 @@ import torch
 
 from . import distributed
 from .camera import CameraClipSampler, MixedClipSampler
-from .codecs import CLASSIC_CODECS, RDPoint, classic_rd, clip_rates, rd_point
-from .data import ClipSampler, clips_to_tensor
+from .codecs import (
+    CLASSIC_CODECS,
+    RDPoint,
+    bd_rate_points,
+    classic_rd,
+    clip_rates,
+    pareto_front,
+    rate_at_quality,
+    rd_point,
+)
+from .data import ClipSampler, clips_to_tensor, load_real_clips
 from .metrics import psnr
 from .paths import PROJECT_ROOT, atomic_dir, resolve
+from .synthetic import make_synthetic_dataset
 from .train import TrainConfig, load_checkpoint, save_torch, seed_everything, train
+from .video import load_frames, preprocess
 from .voxen import VoxEn, VoxEnConfig, rd_loss
 
 WEIGHTS_DIR = PROJECT_ROOT / "weights" / "voxen"
@@ -147,8 +158,6 @@ def rd_summary(points: Sequence[RDPoint], dataset: str) -> dict:
     """VoxEn against the classic codecs on one dataset, as numbers: best point, PSNR span over lambdas,
     BD-rate against x264 and the PSNR range it covers, bytes against MJPEG at equal PSNR, and what x264
     needs at VoxEn's best PSNR."""
-    from .codecs import bd_rate_points, pareto_front, rate_at_quality
-
     pts = [p for p in points if p.dataset == dataset and p.seed == 0]
     vox = sorted((p for p in pts if p.codec == "voxen"), key=lambda p: p.setting)
     x264 = [p for p in pts if p.codec == "x264"]
@@ -207,9 +216,6 @@ def conclusion(summary: dict, spread: dict | None = None) -> str:
 
 def reference_frames(work_dir: str | Path, n_movies: int = 4, seconds: float = 60.0, size: int = 64):
     """The synthetic movies the reference models train on (seed ``REFERENCE_SEED``), made once under ``work_dir``."""
-    from .synthetic import make_synthetic_dataset
-    from .video import load_frames, preprocess
-
     work = resolve(work_dir)
     frames = work / "frames"
     if (frames / "manifest.json").exists():
@@ -221,8 +227,6 @@ def reference_frames(work_dir: str | Path, n_movies: int = 4, seconds: float = 6
 
 def check_clip(config: VoxEnConfig) -> np.ndarray:
     """The one real clip (``CHECK_CLIP``) whose RD point every exported model records."""
-    from .data import load_real_clips
-
     name, i = CHECK_CLIP
     return load_real_clips([name], config.clip_len, config.image_size, max_clips_per_video=i + 1)[name][i]
 
