@@ -157,3 +157,15 @@ def test_a_worker_that_dies_is_named_by_its_video(tree, tmp_path, monkeypatch):
     fs = preprocess(tree, out, size=16, progress=False, workers=2)
     assert "reused" in fs.report().status.tolist()                  # the finished units were kept
     _same_store(fs, preprocess(tree, tmp_path / "fresh", size=16, progress=False))
+
+
+def test_workers_started_from_an_unguarded_script_say_so(tree, tmp_path):
+    """A script without the ``if __name__ == "__main__":`` guard cannot start spawned workers: the error says
+    what to change, not that a worker ran out of memory."""
+    script = tmp_path / "unguarded.py"
+    script.write_text("from vaelib.video import preprocess\n"
+                      f"preprocess({str(tree)!r}, {str(tmp_path / 'frames')!r}, size=16, progress=False, workers=2)\n")
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert run.returncode != 0
+    assert "died before they began any video" in run.stderr and 'if __name__ == "__main__":' in run.stderr
+    assert not (tmp_path / "frames").exists()

@@ -709,7 +709,14 @@ def _make_units(names: list[str], paths: list[Path], infos: dict[str, VideoInfo]
             for w in done[name]["warnings"]:
                 warnings.warn(w, VideoWarning, stacklevel=4)
         except BrokenProcessPool as e:
-            suspects = _in_flight(units, names, paths, done, started) or [paths[names.index(name)]]
+            suspects = _in_flight(units, names, paths, done, started)
+            if not suspects and not done:
+                raise VideoError(f"the worker processes for {out or units} died before they began any "
+                                 "video. They are started with 'spawn', which imports the main module again: a "
+                                 "script that calls preprocess(workers > 1) must make the call under "
+                                 "`if __name__ == \"__main__\":`. Otherwise run with workers=1 to see the "
+                                 f"error ({e})") from e
+            suspects = suspects or [paths[names.index(name)]]
             raise VideoError(f"a worker process died while decoding {' or '.join(map(str, suspects))} (killed, "
                              f"e.g. for want of memory, or crashed: {e}). The videos finished so far ({len(done)}) "
                              "are kept: run again to go on; if it dies again, preprocess that video alone with "
