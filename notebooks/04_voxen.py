@@ -215,7 +215,7 @@ shown = [lambdas[0], lambdas[len(lambdas) // 2], lambdas[-1]] if len(lambdas) > 
 decoded = {}
 for lmbda in shown:
     mdl = models[lmbda]
-    decoded[lmbda] = np.stack([mdl.decompress(mdl.compress(c)[0]) for c in test_clips[:1]])[0]
+    decoded[lmbda] = mdl.decompress(mdl.compress(test_clips[0])[0])
     gif = plots.save_side_by_side_gif(test_clips[0], decoded[lmbda], figures_dir, f"04_voxen_lambda{lmbda:g}.gif",
                                       fps=fs.fps(test_movies[0]) / 2, scale=1, every=2)
     print(f"lambda={lmbda:g}: {gif.name}")
