@@ -1,12 +1,32 @@
 """Shared fixtures: a small synthetic dataset and its frame store, made once per test session."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from vaelib.synthetic import make_synthetic_dataset
 from vaelib.video import preprocess
 
 SMALL = dict(n_movies=2, seconds=20.0, seed=7, n_observers=6, activity_seconds=(6.0, 9.0))
+
+
+class FakeFrameSet:
+    """What the clip samplers read of a FrameSet (frames, movies, movie_rows): movies m0, m1, ... of 16x16
+    frames of the given lengths; each movie's frames hold its number, or random values (seeded) if ``random``."""
+
+    def __init__(self, lengths, random=False):
+        if random:
+            self.frames = (np.random.default_rng(0).random((sum(lengths), 16, 16, 3)) * 255).astype(np.uint8)
+        else:
+            self.frames = np.concatenate([np.full((n, 16, 16, 3), i, np.uint8) for i, n in enumerate(lengths)])
+        self._rows, start = {}, 0
+        for i, n in enumerate(lengths):
+            self._rows[f"m{i}"] = slice(start, start + n)
+            start += n
+        self.movies = list(self._rows)
+
+    def movie_rows(self, movie):
+        return self._rows[movie]
 
 
 @pytest.fixture(scope="session")

