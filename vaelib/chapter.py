@@ -10,6 +10,7 @@ Every chapter's parameters cell declares the same three parameters with the same
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -40,16 +41,25 @@ def output_dir(run_dir: str | os.PathLike, default: str | os.PathLike) -> Path:
 def write_metrics(metrics: dict[str, Any], metrics_path: str | os.PathLike, out_dir: str | os.PathLike) -> Path:
     """Write the chapter's headline ``metrics`` as JSON (atomically) to ``metrics_path`` or ``out_dir/metrics.json``."""
     path = resolve(metrics_path) if str(metrics_path) else resolve(out_dir) / "metrics.json"
-    text = json.dumps(metrics, indent=2, default=_plain)
+    text = json.dumps(_strict(metrics), indent=2, allow_nan=False)
     with atomic_path(path, suffix=".json") as tmp:
         tmp.write_text(text + "\n")
     return path
 
 
-def _plain(value: Any) -> Any:
-    """numpy scalars and arrays, paths: as plain JSON values."""
+def _strict(value: Any) -> Any:
+    """``value`` as strict JSON values: numpy scalars and arrays as numbers and lists, paths as strings,
+    NaN and infinities as null (JSON has no NaN; a reader of metrics.json must not meet one)."""
+    if isinstance(value, dict):
+        return {str(k): _strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(v) for v in value]
     if hasattr(value, "tolist"):
-        return value.tolist()
+        return _strict(value.tolist())
     if isinstance(value, os.PathLike):
         return str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value is None or isinstance(value, (str, int, float)):
+        return value
     raise TypeError(f"metric value {value!r} of type {type(value).__name__} is not JSON-serializable")
