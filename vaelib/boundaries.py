@@ -135,7 +135,7 @@ class Targets:
         return group_frequency(presses, movie, self.durations[movie], bin_s)
 
     def truth_marks(self, movie: str, bin_s: float) -> np.ndarray:
-
+        """One number per ``bin_s`` bin of ``movie``: 1 where a true boundary falls, else 0."""
         nb = n_bins(self.durations[movie], bin_s)
         m = np.zeros(nb)
         t = np.asarray(self.truth.get(movie, []), dtype=float)

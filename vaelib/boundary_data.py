@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -29,9 +31,9 @@ def boundary_counts(movies: Sequence[str], truth: dict[str, np.ndarray] | None,
     return out
 
 
-def save_results(table: pd.DataFrame, out_dir, name: str, meta: dict | None = None) -> tuple:
+def save_results(table: pd.DataFrame, out_dir: str | os.PathLike, name: str,
+                 meta: dict | None = None) -> tuple[Path, Path]:
     """Write ``table`` as ``out_dir/name.csv`` and ``out_dir/name.json`` (``{"meta", "results"}``), atomically."""
-
     out = resolve(out_dir)
     csv, js = out / f"{name}.csv", out / f"{name}.json"
     with atomic_path(csv, ".csv") as tmp:
@@ -55,10 +57,11 @@ class BoundaryData:
     fps: dict[str, float]
 
     def targets(self) -> Targets:
+        """The boundary targets (observers, truth) that the comparisons of ``vaelib.boundaries`` score against."""
         return Targets(self.durations, self.presses, self.truth, self.fine)
 
 
-def load_boundary_data(data_dir, annotations: str = "", boundaries_csv: str = "",
+def load_boundary_data(data_dir: str | os.PathLike, annotations: str = "", boundaries_csv: str = "",
                        truth_level: str = "coarse") -> BoundaryData:
     """Read ``data_dir/frames``, ``data_dir/mmd_vae/{embeddings,reconstructions}.npy``, the presses and the truth.
 

@@ -46,7 +46,7 @@ from .metrics import psnr
 from .paths import PROJECT_ROOT, atomic_dir, resolve
 from .synthetic import make_synthetic_dataset
 from .train import TrainConfig, load_checkpoint, save_torch, seed_everything, train
-from .video import load_frames, preprocess
+from .video import FrameSet, load_frames, preprocess
 from .voxen import VoxEn, VoxEnConfig, rd_loss
 
 WEIGHTS_DIR = PROJECT_ROOT / "weights" / "voxen"
@@ -55,7 +55,7 @@ CHECK_CLIP = ("carphone_pristine", 0)  # the clip whose RD point each exported m
 
 
 def training_sampler(frameset, movies: Sequence[str], config: VoxEnConfig, batch_size: int,
-                     photo_fraction: float = 0.5):
+                     photo_fraction: float = 0.5) -> MixedClipSampler:
     """Batches of ``batch_size`` clips: ``photo_fraction`` of them camera-motion clips of photos, the rest
     clips of ``movies`` of ``frameset`` (photos first in each batch)."""
     if not 0.0 <= photo_fraction <= 1.0:
@@ -214,7 +214,7 @@ def conclusion(summary: dict, spread: dict | None = None) -> str:
     return " ".join(lines)
 
 
-def reference_frames(work_dir: str | Path, n_movies: int = 4, seconds: float = 60.0, size: int = 64):
+def reference_frames(work_dir: str | Path, n_movies: int = 4, seconds: float = 60.0, size: int = 64) -> FrameSet:
     """The synthetic movies the reference models train on (seed ``REFERENCE_SEED``), made once under ``work_dir``."""
     work = resolve(work_dir)
     frames = work / "frames"
