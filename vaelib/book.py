@@ -90,8 +90,12 @@ def declared_parameters(notebook: str | Path) -> dict[str, Any]:
 
     A default that is not a plain literal (an expression) is given as ``None`` and accepts any value.
     """
+    return _defaults(_parameters_cell(notebook)[2])
+
+
+def _defaults(tree: ast.Module) -> dict[str, Any]:
     declared: dict[str, Any] = {}
-    for name, node in _assignments(_parameters_cell(notebook)[2]):
+    for name, node in _assignments(tree):
         if name not in declared:
             try:
                 declared[name] = ast.literal_eval(node.value) if node.value is not None else None
@@ -128,19 +132,19 @@ def check_parameters(notebook: str | Path, parameters: dict[str, Any]) -> dict[s
     Papermill itself would inject an unknown name silently (the run goes on with the default) and pass
     ``steps="ten"`` through to fail deep inside. Returns the parameters with paths as strings.
     """
-    declared = declared_parameters(notebook)
-    _, source, tree = _parameters_cell(notebook)
+    src, source, tree = _parameters_cell(notebook)  # read and parsed once
+    declared = _defaults(tree)
     lines = source.splitlines()
     # a parameter whose comment offers None (``z_dim = 16  # None: the preset's own``) also takes None
     nullable = {name for name, node in _assignments(tree) if "None" in lines[node.lineno - 1].partition("#")[2]}
     listing = ", ".join(f"{k}={v!r}" for k, v in declared.items())
     unknown = [k for k in parameters if k not in declared]
     if unknown:
-        raise ValueError(f"{notebook_source(notebook).name} has no parameter(s) {unknown}; "
+        raise ValueError(f"{src.name} has no parameter(s) {unknown}; "
                          f"its parameters (with defaults) are: {listing}")
     for k, v in parameters.items():
         if not _fits(v, declared[k]) and not (v is None and k in nullable):
-            raise TypeError(f"{notebook_source(notebook).name}: parameter {k} must be {_type_name(declared[k])} "
+            raise TypeError(f"{src.name}: parameter {k} must be {_type_name(declared[k])} "
                             f"like its default {declared[k]!r}, not {v!r} ({type(v).__name__})")
     return {k: os.fspath(v) if isinstance(v, os.PathLike) else v for k, v in parameters.items()}
 
