@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from vaelib import codecs
-from vaelib.data import load_real_clips, movie_clips, real_clip_fps, split_movies
+from vaelib.data import eval_clips, load_real_clips, real_clip_fps, split_movies
 from vaelib.paths import PROJECT_ROOT
 from vaelib.train import TrainConfig
 from vaelib.video import load_frames, preprocess
@@ -98,8 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             config, models = VoxEnConfig(image_size=fs.frames.shape[1]), {}
         T = config.clip_len
-        test = np.concatenate([movie_clips(fs.frames[fs.movie_rows(m)], T, T) for m in test_movies])
-        test = test[np.linspace(0, len(test) - 1, min(args.eval_clips, len(test))).astype(int)]
+        test = eval_clips(fs, test_movies, T, args.eval_clips)
         real_by = load_real_clips(args.real.split(","), T, config.image_size, args.real_clips_per_video)
         real = np.concatenate(list(real_by.values()))
         rates = real_clip_fps(list(real_by))

@@ -85,7 +85,7 @@ from IPython.display import Image, display
 
 from vaelib import codecs, plots, widgets
 from vaelib.chapter import output_dir, use_threads, write_metrics
-from vaelib.data import load_real_clips, movie_clips, real_clip_fps, split_movies
+from vaelib.data import eval_clips, load_real_clips, real_clip_fps, split_movies
 from vaelib.paths import resolve
 from vaelib.train import TrainConfig, read_metrics
 from vaelib.video import load_frames
@@ -117,10 +117,7 @@ if config.image_size != fs.frames.shape[1]:
     raise ValueError(f"the models code {config.image_size}x{config.image_size} frames but {data / 'frames'} holds "
                      f"{fs.frames.shape[1]}x{fs.frames.shape[2]}: preprocess with size={config.image_size}")
 train_movies, test_movies = split_movies(fs.movies, n_heldout)
-test_clips = np.concatenate([movie_clips(fs.frames[fs.movie_rows(m)], T, T) for m in test_movies])
-test_clips = test_clips[np.linspace(0, len(test_clips) - 1, min(n_eval_clips, len(test_clips))).astype(int)]
-if len(test_clips) == 0:
-    raise ValueError(f"held-out movies {test_movies} of {data / 'frames'} are shorter than one clip of T={T} frames")
+test_clips = eval_clips(fs, test_movies, T, n_eval_clips)
 print(f"{len(fs)} frames of {fs.frames.shape[1]}x{fs.frames.shape[2]}; "
       f"{'reference models' if pretrained else f'train on {train_movies}'}; "
       f"evaluate on {len(test_clips)} clips of {T} frames from {test_movies}")

@@ -5,7 +5,7 @@ import torch
 from conftest import FakeFrameSet
 
 from vaelib import codecs
-from vaelib.data import ClipSampler, clips_to_tensor, movie_clips, split_movies, tensor_to_clips
+from vaelib.data import ClipSampler, clips_to_tensor, eval_clips, movie_clips, split_movies, tensor_to_clips
 from vaelib.voxen import GDN, EntropyModel, VoxEn, VoxEnConfig, gaussian_likelihood, rd_loss
 
 torch.set_num_threads(1)
@@ -184,6 +184,17 @@ def test_training_steps_lower_the_rd_loss():
         loss.backward()
         opt.step()
     assert loss.item() < 0.5 * first
+
+
+def test_eval_clips_spread_over_the_heldout_movies():
+    fs = FakeFrameSet([20, 30, 12])
+    fs.root = "store"
+    every = np.concatenate([movie_clips(fs.frames[fs.movie_rows(m)], 4, 4) for m in ("m1", "m2")])  # 7 + 3 clips
+    picked = eval_clips(fs, ["m1", "m2"], 4, 4)
+    assert np.array_equal(picked, every[[0, 3, 6, 9]])      # first and last clip, evenly between
+    assert np.array_equal(eval_clips(fs, ["m1", "m2"], 4, 50), every)
+    with pytest.raises(ValueError, match=r"held-out movies \['m2'\] of store are shorter than one clip of T=16"):
+        eval_clips(fs, ["m2"], 16, 4)
 
 
 def test_clips_split_and_sampler():

