@@ -699,12 +699,15 @@ def _make_units(names: list[str], paths: list[Path], infos: dict[str, VideoInfo]
     errors = dict(failed)
     bar = tqdm(total=len(names), unit="video", desc="preprocess", disable=not progress, initial=len(done) + len(failed))
     threads = 0 if workers == 1 else max(1, (os.cpu_count() or 1) // workers)
+    stored = have_frames  # frames in the finished units, for the progress bar (kept, not summed again per video)
 
     def finish(name: str, job) -> None:
         from concurrent.futures.process import BrokenProcessPool
 
+        nonlocal stored
         try:
             done[name] = job()
+            stored += done[name]["record"]["n_stored"]
             statuses[name] = "ok"
             for w in done[name]["warnings"]:
                 warnings.warn(w, VideoWarning, stacklevel=4)
@@ -726,7 +729,7 @@ def _make_units(names: list[str], paths: list[Path], infos: dict[str, VideoInfo]
                 raise
             errors[name] = str(e)
         bar.update(1)
-        bar.set_postfix(frames=sum(m["record"]["n_stored"] for m in done.values()), refresh=False)
+        bar.set_postfix(frames=stored, refresh=False)
 
     try:
         if workers == 1 or len(todo) <= 1:
@@ -772,8 +775,8 @@ def _merge_units(report: pd.DataFrame, units: Path, out: Path, settings: dict) -
     with atomic_dir(out) as tmp:
         with open(tmp / "frames.npy", "wb") as f:
             f.write(b"\0" * _NPY_HEADER_BYTES)
-            for movie, path in zip(report.movie, report.path):
-                if report.loc[report.movie == movie, "status"].iloc[0] == "failed":
+            for movie, path, status in zip(report.movie, report.path, report.status):
+                if status == "failed":
                     continue
                 data_path, meta_path = _unit_paths(units, Path(path))
                 meta = json.loads(meta_path.read_text())
