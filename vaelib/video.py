@@ -379,10 +379,8 @@ class FrameSet:
 
     def movie_rows(self, movie: str) -> slice:
         """The rows of ``frames`` and ``index`` that belong to ``movie``."""
-        for v in self.manifest["videos"]:
-            if v["movie"] == movie:
-                return slice(v["first_row"], v["first_row"] + v["n_stored"])
-        raise KeyError(f"movie {movie!r} is not in {self.root} (it has {self.movies})")
+        v = self._video(movie)
+        return slice(v["first_row"], v["first_row"] + v["n_stored"])
 
     def _video(self, movie: str) -> dict:
         for v in self.manifest["videos"]:
