@@ -37,6 +37,7 @@ from tqdm.auto import tqdm
 
 from .metrics import ms_ssim, psnr, psnr_yuv
 from .paths import atomic_path, resolve
+from .video import ffmpeg_exe
 
 # ---------------------------------------------------------------------------------------------
 # Entropy coding of a quantized latent
@@ -200,13 +201,6 @@ def bits_per_pixel(n_bytes: int, n_frames: int, height: int, width: int) -> floa
 CLASSIC_CODECS = ("x264", "x265", "vp9", "av1", "mjpeg")
 DEFAULT_SETTINGS = {"x264": [20, 26, 32, 38, 44], "x265": [20, 26, 32, 38, 44], "vp9": [20, 32, 44, 56, 63],
                     "av1": [20, 32, 44, 56, 63], "mjpeg": [2, 5, 10, 20, 31]}
-
-
-def ffmpeg_exe() -> str:
-    """Path of the ffmpeg binary shipped with ``imageio-ffmpeg``."""
-    import imageio_ffmpeg
-
-    return imageio_ffmpeg.get_ffmpeg_exe()
 
 
 @lru_cache(maxsize=1)
