@@ -44,13 +44,14 @@ from vaelib import boundaries as bd
 from vaelib import signals as sg
 from vaelib.annotations import for_movies, read_boundary_csv, read_presses
 from vaelib.boundary_data import boundary_counts
-from vaelib.data import frame_sampler, split_frames
-from vaelib.losses import MMDLossConfig, mmd_vae_loss_fn
+from vaelib.data import split_frames
+from vaelib.losses import MMDLossConfig
 from vaelib.metrics import psnr
-from vaelib.mmdvae import MMDVAE, MMDVAEConfig, embed, reconstruct
+from vaelib.mmdvae import MMDVAEConfig, embed, reconstruct
+from vaelib.mmdvae_train import train_mmdvae
 from vaelib.paths import PROJECT_ROOT, atomic_path
 from vaelib.synthetic import make_synthetic_dataset
-from vaelib.train import TrainConfig, cpu_model, seed_everything, train
+from vaelib.train import TrainConfig, cpu_model
 from vaelib.video import preprocess
 
 METRICS = bd.METRICS
@@ -73,12 +74,9 @@ def train_and_embed(fs, seed: int, steps: int, batch_size: int, z_dim: int, work
         return np.load(cache), json.loads(info.read_text())
     split = split_frames(fs.index, how="time", val_fraction=0.2)
     cfg = MMDVAEConfig.from_preset("default", z_dim=z_dim, image_size=fs.size)
-    seed_everything(seed)
-    model = MMDVAE(cfg)
     tc = TrainConfig(steps=steps, batch_size=batch_size, lr=1e-3, seed=seed, device="cpu",
                      val_every=10**9, checkpoint_every=10**9, log_every=50)
-    res = train(model, mmd_vae_loss_fn(MMDLossConfig()), frame_sampler(fs.frames, split.train, batch_size), tc,
-                work / f"run_seed{seed}", resume=True, progress=False)
+    model, res = train_mmdvae(fs, split, work / f"run_seed{seed}", cfg, MMDLossConfig(), tc, progress=False)
     z = embed(model, fs.frames, progress=False)
     val = fs.frames[split.val[np.linspace(0, len(split.val) - 1, 256).astype(int)]]
     val_psnr = float(psnr(val, reconstruct(model, val, progress=False)))

@@ -64,22 +64,21 @@ from IPython.display import display
 
 from vaelib import plots, widgets
 from vaelib.chapter import output_dir, use_threads, write_metrics
-from vaelib.data import frame_sampler, split_frames
-from vaelib.losses import MMDLossConfig, mmd_vae_loss_fn
+from vaelib.data import split_frames
+from vaelib.losses import MMDLossConfig
 from vaelib.metrics import psnr, ssim
 from vaelib.mmdvae import (
-    MMDVAE,
     MMDVAEConfig,
     decode,
     embed,
-    mmd_vae_val_fn,
     n_parameters,
     reconstruct,
     sample_prior,
     save_npy,
 )
+from vaelib.mmdvae_train import train_mmdvae
 from vaelib.paths import resolve
-from vaelib.train import TrainConfig, read_metrics, seed_everything, train
+from vaelib.train import TrainConfig, read_metrics
 from vaelib.video import load_frames
 
 use_threads(threads)
@@ -113,13 +112,8 @@ model_cfg = MMDVAEConfig.from_preset(preset, z_dim=z_dim, image_size=fs.size)
 loss_cfg = MMDLossConfig(mmd_weight=mmd_weight, kernel=kernel, scales=tuple(kernel_scales), unbiased=unbiased)
 train_cfg = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, seed=seed, device=device,
                         val_every=max(1, steps // 10), checkpoint_every=max(1, steps // 10))
-seed_everything(seed)
-model = MMDVAE(model_cfg)
+model, result = train_mmdvae(fs, split, out_dir / "run", model_cfg, loss_cfg, train_cfg, resume=resume)
 print(f"{preset} preset: {n_parameters(model) / 1e6:.2f} M parameters, z_dim {model_cfg.z_dim}")
-result = train(model, mmd_vae_loss_fn(loss_cfg), frame_sampler(fs.frames, split.train, batch_size), train_cfg,
-               out_dir / "run", val_fn=mmd_vae_val_fn(fs.frames[split.val], loss_cfg),
-               extra_config={"model": model_cfg.to_dict(), "loss": loss_cfg.to_dict()},
-               resume=resume)
 print(f"{result.step} steps in {result.seconds:.0f} s on {next(model.parameters()).device}; validation:",
       {k: round(v, 4) for k, v in result.last_val.items()})
 

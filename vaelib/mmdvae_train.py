@@ -13,30 +13,30 @@ import argparse
 from pathlib import Path
 
 from . import distributed
-from .data import frame_sampler, split_frames
+from .data import Split, frame_sampler, split_frames
 from .losses import MMDLossConfig, mmd_vae_loss_fn
 from .mmdvae import MMDVAE, MMDVAEConfig, mmd_vae_val_fn, n_parameters
 from .train import TrainConfig, TrainResult, seed_everything, train
-from .video import load_frames
+from .video import FrameSet, load_frames
 
 
-def train_mmdvae(frames_dir: str | Path, run_dir: str | Path, model_cfg: MMDVAEConfig | None = None,
+def train_mmdvae(fs: FrameSet, split: Split, run_dir: str | Path, model_cfg: MMDVAEConfig | None = None,
                  loss_cfg: MMDLossConfig | None = None, train_cfg: TrainConfig | None = None,
-                 val_split: str = "time", resume: bool = True, progress: bool = True) -> tuple[MMDVAE, TrainResult]:
-    """Train an MMD-VAE on the frame store ``frames_dir`` (chapter 1's output) in ``run_dir``; return (model, result).
+                 resume: bool = True, progress: bool = True,
+                 extra_config: dict | None = None) -> tuple[MMDVAE, TrainResult]:
+    """Train an MMD-VAE on the frames ``split.train`` of ``fs`` in ``run_dir``; return (model, result).
 
-    ``model_cfg`` defaults to the ``default`` preset at the store's frame size; held-out frames are
-    contiguous time blocks (``split_frames``), scored every ``val_every`` steps.
+    Chapter 2 and the command line both train through here. ``model_cfg`` defaults to the ``default``
+    preset at the store's frame size; the frames ``split.val`` are scored every ``val_every`` steps.
+    ``extra_config`` is recorded in the run folder's config beside the model and loss configs.
     """
-    fs = load_frames(frames_dir)
     model_cfg = model_cfg or MMDVAEConfig.from_preset("default", image_size=fs.size)
     loss_cfg, train_cfg = loss_cfg or MMDLossConfig(), train_cfg or TrainConfig()
-    split = split_frames(fs.index, how=val_split)
     seed_everything(train_cfg.seed)
     model = MMDVAE(model_cfg)
     result = train(model, mmd_vae_loss_fn(loss_cfg), frame_sampler(fs.frames, split.train, train_cfg.batch_size),
                    train_cfg, run_dir, val_fn=mmd_vae_val_fn(fs.frames[split.val], loss_cfg),
-                   extra_config={"model": model_cfg.to_dict(), "loss": loss_cfg.to_dict(), "frames": str(frames_dir)},
+                   extra_config={"model": model_cfg.to_dict(), "loss": loss_cfg.to_dict(), **(extra_config or {})},
                    resume=resume, progress=progress)
     return model, result
 
@@ -57,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--channels-last", action="store_true")
     ap.add_argument("--compile", help="a torch.compile backend, e.g. inductor")
     ap.add_argument("--max-seconds", type=float)
+    ap.add_argument("--val-split", default="time", help="time (held-out blocks of every movie) or movie")
     ap.add_argument("--restart", action="store_true", help="start over instead of resuming the run folder")
     args = ap.parse_args(argv)
     every = max(1, args.steps // 10)
@@ -64,10 +65,11 @@ def main(argv: list[str] | None = None) -> int:
                             device=args.device, precision=args.precision, channels_last=args.channels_last,
                             compile=args.compile, max_seconds=args.max_seconds, val_every=every,
                             checkpoint_every=every)
-    size = load_frames(args.frames).size
-    model_cfg = MMDVAEConfig.from_preset(args.preset, image_size=size, z_dim=args.z_dim)
-    model, result = train_mmdvae(args.frames, args.run_dir, model_cfg, MMDLossConfig(mmd_weight=args.mmd_weight),
-                                 train_cfg, resume=not args.restart)
+    fs = load_frames(args.frames)
+    model_cfg = MMDVAEConfig.from_preset(args.preset, image_size=fs.size, z_dim=args.z_dim)
+    model, result = train_mmdvae(fs, split_frames(fs.index, how=args.val_split), args.run_dir, model_cfg,
+                                 MMDLossConfig(mmd_weight=args.mmd_weight), train_cfg, resume=not args.restart,
+                                 extra_config={"frames": str(args.frames)})
     if distributed.is_main():
         print(f"{n_parameters(model) / 1e6:.2f} M parameters; {result.step} steps in {result.seconds:.0f} s "
               f"in {distributed.world_size()} process(es); validation: "
