@@ -19,7 +19,9 @@ training: the JSON records their steps.
 
 The committed ``benchmarks/results/voxen_rd.json`` came from ``python benchmarks/voxen_rd.py`` (the
 defaults: reference models, chapter 1's default frames, 6 + 6 clips of 32 frames, spread 3 seeds x
-250 steps) on one thread of a shared 2-core machine, in about 17 minutes.
+250 steps) on one thread of a shared 2-core machine, in about 17 minutes; after lambda 0.0004 and
+0.0018 were trained further, their curve was measured again with ``--spread-seeds ''`` and the
+spread records (from-scratch runs, independent of the reference weights) were kept from that run.
 """
 from __future__ import annotations
 
