@@ -3,9 +3,24 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from vaelib.synthetic import make_synthetic_dataset
 from vaelib.video import preprocess
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``gpu(n)`` run where torch sees at least n CUDA devices; elsewhere they are deselected
+    (not skipped: on a CPU machine there is nothing they could check), and the count is reported."""
+    have = torch.cuda.device_count()
+    keep, drop = [], []
+    for item in items:
+        mark = item.get_closest_marker("gpu")
+        (drop if mark is not None and have < (mark.args[0] if mark.args else 1) else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
 
 SMALL = dict(n_movies=2, seconds=20.0, seed=7, n_observers=6, activity_seconds=(6.0, 9.0))
 

@@ -159,7 +159,7 @@ def test_the_mmdvae_command_line_in_one_and_two_processes(small_frames, tmp_path
 
 
 @pytest.mark.slow  # starts torchrun
-@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="NCCL across 2 GPUs needs 2 GPUs (fewer here)")
+@pytest.mark.gpu(2)  # NCCL across 2 GPUs (deselected where there are fewer)
 def test_two_gpus_match_one(tmp_path):
     for name, nproc in (("one", 1), ("two", 2)):
         p = launch(tmp_path / name, "--device", "cuda", nproc=nproc)

@@ -396,7 +396,7 @@ def test_a_killed_training_resumes_bitwise(tmp_path):
                                   read_metrics(tmp_path / "full").drop(columns="time_s"))
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="the CUDA path needs a GPU (none here)")
+@pytest.mark.gpu(1)  # the CUDA path (deselected where there is no GPU)
 def test_the_cuda_path(tmp_path):
     """On a GPU: frames resident on it, bf16 + channels-last, and resume; compared within float tolerance."""
     def cpu_state(m):
