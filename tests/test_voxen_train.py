@@ -156,6 +156,29 @@ def test_warm_start_from_another_lambda(tmp_path):
     assert load_checkpoint(tmp_path / "b" / "checkpoint.pt")["config"]["init_from"] == "a"
 
 
+def test_continue_from_an_exported_model_counts_its_steps(tmp_path, monkeypatch):
+    """Training can go on from committed weights (the original run folders need not exist), and the
+    exported record counts the steps before and after."""
+    from vaelib import voxen_train
+    from vaelib.train import TrainConfig
+
+    fs, cfg = FakeFrameSet([30, 30], random=True), VoxEnConfig(**SMALL)
+    monkeypatch.setattr(voxen_train, "check_clip", lambda config: np.random.default_rng(0).integers(
+        0, 256, (config.clip_len, config.image_size, config.image_size, 3), dtype=np.uint8))
+    tc = TrainConfig(steps=3, batch_size=2, device="cpu", log_every=1, val_every=3, checkpoint_every=3)
+    voxen_train.train_voxen(fs, ["m0"], cfg, 0.01, tc, tmp_path / "a", progress=False)
+    exported = voxen_train.export_model(tmp_path / "a", tmp_path / "w" / "lambda_0.01")
+    start = voxen_train._load_weights(exported / "weights.pt", cfg)
+    tiny = TrainConfig(**{**tc.to_dict(), "lr": 1e-12, "steps": 2})
+    more = voxen_train.train_voxen(fs, ["m0"], cfg, 0.01, tiny, tmp_path / "b", progress=False, init_from=exported)
+    for k, v in start.state_dict().items():
+        assert torch.allclose(more.state_dict()[k], v, atol=1e-6)
+    again = voxen_train.export_model(tmp_path / "b", tmp_path / "w2" / "lambda_0.01")
+    assert json.loads((again / "model.json").read_text())["steps"] == 3 + 2
+    with pytest.raises(FileNotFoundError, match="neither a training checkpoint"):
+        voxen_train.train_voxen(fs, ["m0"], cfg, 0.01, tiny, tmp_path / "c", progress=False, init_from=tmp_path)
+
+
 
 def test_committed_reference_models_reproduce_their_rd_point():
     """The weights in weights/voxen load with weights_only=True and code the check clip as recorded."""

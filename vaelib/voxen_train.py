@@ -78,12 +78,15 @@ def train_voxen(frameset, movies: Sequence[str], config: VoxEnConfig, lmbda: flo
     camera-motion clips of photographs (``training_sampler``); ``val_clips`` (uint8, a few held-out
     clips) are scored on rate and PSNR every ``val_every`` steps. Calling it again on a finished run
     folder with the same configs loads the trained weights instead of training again; on an unfinished
-    one it resumes exactly.
+    one it resumes exactly. ``init_from`` (a run folder, or an exported model folder such as
+    ``weights/voxen/lambda_0.0018``) gives the starting weights.
     """
     seed_everything(train_config.seed)
     model = VoxEn(config)
+    init_steps = 0
     if init_from is not None:
-        model.load_state_dict(load_checkpoint(Path(init_from) / "checkpoint.pt")["model"])
+        start, init_steps = _initial_weights(Path(init_from), config)
+        model.load_state_dict(start.state_dict())
     sampler = training_sampler(frameset, movies, config, train_config.batch_size, photo_fraction)
     val_fn = None
     if val_clips is not None and len(val_clips):
@@ -96,11 +99,27 @@ def train_voxen(frameset, movies: Sequence[str], config: VoxEnConfig, lmbda: flo
     train(model, partial(rd_loss, lmbda=lmbda), sampler, train_config, run_dir, val_fn=val_fn,
           extra_config={"voxen": asdict(config), "lmbda": float(lmbda), "movies": list(movies),
                         "photo_fraction": float(photo_fraction),
-                        **({"init_from": Path(init_from).name} if init_from is not None else {})},
+                        **({"init_from": Path(init_from).name, "init_steps": init_steps}
+                           if init_from is not None else {})},
           progress=progress)
     if distributed.is_main():  # under torchrun rank 0 alone writes the run folder
         config.to_json(Path(run_dir) / "voxen.json")
     return model.cpu().eval()
+
+
+def _initial_weights(folder: Path, config: VoxEnConfig) -> tuple[VoxEn, int]:
+    """The weights to start from (a run folder's checkpoint, or an exported model's ``weights.pt``) and
+    how many training steps they already had."""
+    if (folder / "checkpoint.pt").exists():
+        state = load_checkpoint(folder / "checkpoint.pt")
+        model = VoxEn(config)
+        model.load_state_dict(state["model"])
+        return model, int(state["step"]) + int(state["config"].get("init_steps", 0))
+    if (folder / "weights.pt").exists():
+        steps = json.loads((folder / "model.json").read_text())["steps"] if (folder / "model.json").exists() else 0
+        return _load_weights(folder / "weights.pt", config), int(steps)
+    raise FileNotFoundError(f"init_from={folder} holds neither a training checkpoint (checkpoint.pt) nor an "
+                            f"exported model (weights.pt)")
 
 
 def evaluate_voxen(model: VoxEn, clips: np.ndarray, setting: float, dataset: str = "",
@@ -252,7 +271,8 @@ def export_model(run_dir: str | Path, out_dir: str | Path) -> Path:
         model = _load_weights(tmp / "weights.pt", config)
         clip = check_clip(config)
         data, _ = model.compress(clip)
-        record = {"lmbda": run_config["lmbda"], "steps": int(state["step"]), "train_s": float(state.get("seconds", 0)),
+        record = {"lmbda": run_config["lmbda"], "steps": int(state["step"]) + int(run_config.get("init_steps", 0)),
+                  "train_s": float(state.get("seconds", 0)),
                   "sha256": _sha256(tmp / "weights.pt"),
                   "check": {"clip": list(CHECK_CLIP), "n_bytes": len(data),
                             "psnr": psnr(clip, model.decompress(data)),
@@ -328,7 +348,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="cpu", help="cpu, cuda or auto (under torchrun each process takes one GPU)")
     ap.add_argument("--warm-start", action="store_true",
                     help="start every lambda after the first from the previous lambda's trained weights")
-    ap.add_argument("--init-from", default="", help="run folder (under --work/runs) every lambda starts from")
+    ap.add_argument("--init-from", default="", help="run folder (under --work/runs), or an exported model folder "
+                    "such as weights/voxen/lambda_0.0018, that every lambda starts from")
     ap.add_argument("--no-export", action="store_true", help="train only")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -337,7 +358,9 @@ def main(argv: list[str] | None = None) -> int:
     fs = distributed.main_first(lambda: reference_frames(args.work))
     config = VoxEnConfig.from_json(args.config) if args.config else VoxEnConfig()
     val = CameraClipSampler(config.clip_len, config.image_size, 4).clips(torch.Generator().manual_seed(10 ** 6), 4)
-    first = resolve(args.work) / "runs" / args.init_from if args.init_from else None  # the run to start from
+    first = None  # the run (or exported model) to start from
+    if args.init_from:
+        first = Path(args.init_from) if Path(args.init_from).is_dir() else resolve(args.work) / "runs" / args.init_from
     for lmbda in [float(x) for x in args.lambdas.split(",")]:
         tc = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device,
                          log_every=10, val_every=250, checkpoint_every=50, grad_clip=args.grad_clip)
