@@ -21,6 +21,13 @@ of the same model can rank the latent signals differently. So this benchmark
    metric (:func:`vaelib.boundaries.best_latent_vs_pixel`), and over seeds each figure's mean, min and max.
 
 The claim "latents beat pixels" is made only when it holds, with p < 0.05, for every seed.
+
+With ``--preregistered benchmarks/preregistered.json`` the data draw, training seeds and statistics come
+from that declaration (committed before the draw was first made), and each declared hypothesis (a latent
+signal against the best pixel baseline of the draw, that choice inside a max-T null:
+:func:`vaelib.boundaries.declared_vs_best_pixel`) gets a test per seed and a verdict: ``holds`` in every
+seed, ``opposite`` or ``no verdict`` (:func:`vaelib.boundaries.preregistered_verdict`). Writes
+``benchmarks/results/boundaries_prereg.json``.
 Slow steps are cached in ``--work``, in a folder named by a digest of the frames (rerun to redo only
 the statistics; frames made by other preprocessing code get their own cache). Writes
 ``benchmarks/results/boundaries.json`` and prints a summary. With one thread the defaults take
@@ -33,6 +40,7 @@ import hashlib
 import json
 import os
 import platform
+import subprocess
 import time
 from pathlib import Path
 
@@ -43,7 +51,7 @@ import torch
 from vaelib import boundaries as bd
 from vaelib import signals as sg
 from vaelib.annotations import for_movies, read_boundary_csv, read_presses
-from vaelib.boundary_data import boundary_counts
+from vaelib.boundary_data import boundary_counts, read_preregistration
 from vaelib.data import split_frames
 from vaelib.losses import MMDLossConfig
 from vaelib.metrics import psnr
@@ -132,13 +140,54 @@ def event_model_speed(n: int = 10_000, dims: tuple[int, ...] = (8, 16)) -> dict:
     return out
 
 
+def apply_preregistration(args, decl: dict) -> None:
+    """Replace the data, training and statistics settings of ``args`` by the declaration's."""
+    d, t, a = decl["data"], decl["train"], decl["analysis"]
+    args.movies, args.seconds, args.data_seed, args.stride = d["movies"], d["seconds"], d["data_seed"], d["stride"]
+    args.observers = d["n_observers"]
+    args.seeds, args.steps, args.batch_size, args.z_dim = t["seeds"], t["steps"], t["batch_size"], t["z_dim"]
+    args.bin_s, args.tolerance_s, args.memory_s = a["bin_s"], a["tolerance_s"], a["memory_s"]
+    args.n_null, args.n_boot = a["n_null"], a["n_boot"]
+
+
+def declaration_commit(path: Path) -> str | None:
+    """The git commit that first added the declaration file (its time stamps the declaration), if known."""
+    try:
+        out = subprocess.run(["git", "log", "--diff-filter=A", "--format=%H %cI", "--", path.name],
+                             cwd=path.parent, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    lines = out.stdout.strip().splitlines()
+    return lines[-1] if out.returncode == 0 and lines else None
+
+
+def preregistered_tests(decl: dict, signals_by_seed: dict[str, pd.DataFrame], targets: bd.Targets, args) -> dict:
+    """Each declared hypothesis tested in every training seed, and its verdict."""
+    out, lines = [], []
+    for h in decl["hypotheses"]:
+        per_seed = {s: bd.declared_vs_best_pixel(sig, targets, h["latent"], h["metric"], h["direction"],
+                                                 bin_s=args.bin_s, tolerance_s=args.tolerance_s,
+                                                 n_boot=args.n_boot, seed=0)
+                    for s, sig in signals_by_seed.items()}
+        verdict = bd.preregistered_verdict(list(per_seed.values()), float(h["alpha"]))
+        out.append({**h, "per_seed": per_seed, "verdict": verdict})
+        lines.append(f"{h['id']} ({h['latent']}, {h['metric']}, {h['direction']}, alpha {h['alpha']}): {verdict} "
+                     "(" + ", ".join(f"seed {s}: {t['diff']:+.3f} vs {t['rival']}, p {t['p']:.3f}"
+                                     for s, t in per_seed.items()) + ")")
+    return {"hypotheses": out, "text": "; ".join(lines)}
+
+
 # --------------------------------------------------------------------------- main
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--work", type=Path, default=PROJECT_ROOT / "data" / "bench_boundaries",
-                    help="cache of data, runs and signals (reused when present)")
+    ap.add_argument("--preregistered", type=Path, default=None,
+                    help="a pre-registration (benchmarks/preregistered.json): its data, seeds and statistics replace "
+                         "the flags below, and its hypotheses get verdicts; default output boundaries_prereg.json")
+    ap.add_argument("--work", type=Path, default=None,
+                    help="cache of data, runs and signals (reused when present; default data/bench_boundaries, "
+                         "with --preregistered data/bench_boundaries_prereg)")
     ap.add_argument("--movies", type=int, default=8)
     ap.add_argument("--seconds", type=float, default=100.0)
     ap.add_argument("--data-seed", type=int, default=11, help="synthetic data seed (the book's default is 0)")
@@ -155,8 +204,23 @@ def main() -> None:
     ap.add_argument("--n-null", type=int, default=500, help="null draws per r")
     ap.add_argument("--n-boot", type=int, default=1000, help="bootstrap and permutation draws")
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--out", type=Path, default=PROJECT_ROOT / "benchmarks" / "results" / "boundaries.json")
+    ap.add_argument("--observers", type=int, default=16, help="simulated observers")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="results JSON (default benchmarks/results/boundaries.json, with --preregistered "
+                         "boundaries_prereg.json)")
     args = ap.parse_args()
+    decl = None
+    if args.preregistered is not None:
+        try:
+            decl = read_preregistration(args.preregistered)
+        except ValueError as e:
+            ap.error(str(e))
+        apply_preregistration(args, decl)
+        print(f"pre-registered ({args.preregistered}): {args.movies} x {args.seconds:g} s, data seed "
+              f"{args.data_seed}, training seeds {args.seeds}; {len(decl['hypotheses'])} hypotheses", flush=True)
+    suffix = "_prereg" if decl is not None else ""
+    args.work = args.work or PROJECT_ROOT / "data" / f"bench_boundaries{suffix}"
+    args.out = args.out or PROJECT_ROOT / "benchmarks" / "results" / f"boundaries{suffix}.json"
     if len(args.seeds) < 2:
         ap.error("give at least two training seeds (--seeds): the point is the spread over them")
     torch.set_num_threads(args.threads)
@@ -169,7 +233,7 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
 
     ds = make_synthetic_dataset(work / "synthetic", n_movies=args.movies, seconds=args.seconds,
-                                seed=args.data_seed, n_observers=16, progress=False)
+                                seed=args.data_seed, n_observers=args.observers, progress=False)
     fs = preprocess(ds.videos, work / "frames", stride=args.stride, progress=False)
     cache = work / f"cache-{frames_digest(fs.root / 'frames.npy')}"   # runs, codes, pixel signals of these frames
     cache.mkdir(exist_ok=True)
@@ -194,12 +258,14 @@ def main() -> None:
         pixels.to_csv(pixel_cache, index=False)
     speed = event_model_speed()
     print("event models, seconds per 10k steps:", speed, flush=True)
-    per_seed = {}
+    per_seed, signals_by_seed = {}, {}
     for seed in args.seeds:
         z, record = train_and_embed(fs, seed, args.steps, args.batch_size, args.z_dim, cache)
         latent = sg.compute_signals(fs.index, z, None, fps, n_bkps=count, memory_s=args.memory_s, progress=False)
         signals = pd.concat([latent, pixels.drop(columns=["movie", "frame", "time_s"])], axis=1)
         res = seed_statistics(signals, targets, args)
+        if decl is not None:
+            signals_by_seed[str(seed)] = signals
         per_seed[str(seed)] = {"val_psnr": record["val_psnr"], "train_seconds": record["seconds"],
                                "table": json.loads(res["table"].to_json(orient="records", double_precision=6)),
                                "paired": res["paired"],
@@ -259,6 +325,10 @@ def main() -> None:
     n_all = sum(len(m["diffs"]) for t in temporal.values() for m in t.values())
     temporal_text = (f"codes with a memory of {args.memory_s} s against single-frame codes: better in {n_better}, "
                      f"worse in {n_worse} of {n_all} signal x measure x seed comparisons (paired p < 0.05)")
+    prereg = None
+    if decl is not None:
+        prereg = {"file": str(args.preregistered), "declared_in_commit": declaration_commit(args.preregistered),
+                  "declaration": decl, **preregistered_tests(decl, signals_by_seed, targets, args)}
     results = {
         "meta": {"data": {"movies": args.movies, "seconds": args.seconds, "data_seed": args.data_seed,
                           "stride": args.stride, "fps": fps[fs.movies[0]], "frames": len(fs), "n_coarse": n_coarse,
@@ -273,6 +343,7 @@ def main() -> None:
                  "reused_cached_codes": sorted(p.name for p in cached_before)},
         "event_model_speed": speed, "per_seed": per_seed, "summary": summary, "claim": claim,
         "temporal_context": {"pairs": temporal, "text": temporal_text},
+        **({"preregistered": prereg} if prereg is not None else {}),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(args.out, suffix=".json") as tmp:
@@ -283,6 +354,8 @@ def main() -> None:
                                          for m in METRICS if m in s))
     print(claim["text"])
     print(temporal_text)
+    if prereg is not None:
+        print("pre-registered:", prereg["text"])
     print(f"wrote {args.out} in {results['meta']['seconds_this_run']:.0f} s")
 
 

@@ -306,3 +306,82 @@ def test_paired_table_tells_a_better_signal_from_a_worse_one():
     assert set(pt.index) == {"r_observers", "r_truth", "f1"}
     assert (pt["diff"] < -0.3).all() and (pt["p"] < 0.01).all() and (pt["hi"] < 0).all()
     assert pt.loc["f1", "value_b"] > 0.9 > 0.2 > pt.loc["f1", "value_a"]
+
+
+def _declared_signals(tg):
+    """A good latent signal (bumps at the truth), a pixel one that is late and one that is noise."""
+    sig = _signals(tg).rename(columns={"bump": "sem_surprise"})
+    sig["flow_magnitude"] = _signals(tg, shift_s=1.0, seed=2)["bump"]
+    sig["frame_difference"] = np.random.default_rng(3).standard_normal(len(sig))
+    return sig
+
+
+def test_declared_signal_against_the_best_pixel_baseline():
+    """The rival is the best pixel baseline on these data; the declared direction is tested with every pixel
+    baseline in the null, the other direction as p_opposite; verdicts need every seed; bad requests are refused."""
+    tg = _targets()
+    sig = _declared_signals(tg)
+    up = bd.declared_vs_best_pixel(sig, tg, "sem_surprise", "r_truth", n_boot=300)
+    assert up["rival"] == "flow_magnitude" and set(up["rivals"]) == {"flow_magnitude", "frame_difference"}
+    assert up["diff"] > 0.5 and up["lo"] > 0 and up["p"] < 0.01 and up["p_opposite"] > 0.5
+    down = bd.declared_vs_best_pixel(sig, tg, "sem_surprise", "r_truth", "pixel_beats_latent", n_boot=300)
+    assert down["diff"] == pytest.approx(-up["diff"]) and down["hi"] == pytest.approx(-up["lo"])
+    assert down["p"] == up["p_opposite"] and down["p_opposite"] == up["p"]
+    assert bd.preregistered_verdict([up, up], 0.05) == "holds"
+    assert bd.preregistered_verdict([down, down], 0.05) == "opposite"
+    assert bd.preregistered_verdict([up, {**up, "p": 0.2}], 0.05) == "no verdict"
+    with pytest.raises(ValueError, match="no test results"):
+        bd.preregistered_verdict([], 0.05)
+    with pytest.raises(ValueError, match="'latent_speed' is not in the signal table"):
+        bd.declared_vs_best_pixel(sig, tg, "latent_speed", "f1")
+    with pytest.raises(ValueError, match="direction must be one of"):
+        bd.declared_vs_best_pixel(sig, tg, "sem_surprise", "f1", "sideways")
+    with pytest.raises(ValueError, match="'f1_fine' is not available"):
+        bd.declared_vs_best_pixel(sig, tg, "sem_surprise", "f1_fine")
+    with pytest.raises(ValueError, match="no pixel baseline"):
+        bd.declared_vs_best_pixel(sig.drop(columns=["flow_magnitude", "frame_difference"]), tg, "sem_surprise", "f1")
+
+
+def test_preregistration_is_read_checked_and_quoted(tmp_path):
+    """The committed declaration reads; a broken one is refused naming the file and the field; chapter 3's conclusion
+    quotes each verdict with its per-seed numbers, and says so plainly when a hypothesis fails."""
+    import json
+
+    from vaelib.paths import PROJECT_ROOT
+
+    decl = boundary_data.read_preregistration(PROJECT_ROOT / "benchmarks" / "preregistered.json")
+    assert decl["data"]["data_seed"] == 23 and [h["id"] for h in decl["hypotheses"]][0] == "H1"
+    for change, message in (({"data": {}}, "section 'data' lacks"),
+                            ({"hypotheses": [{**decl["hypotheses"][0], "latent": "flow_magnitude"}]},
+                             "'flow_magnitude' is not a latent signal"),
+                            ({"hypotheses": [{**decl["hypotheses"][0], "metric": "auc"}]}, "metric 'auc'"),
+                            ({"hypotheses": [{**decl["hypotheses"][0], "alpha": 5}]}, "alpha 5 must lie"),
+                            ({"hypotheses": decl["hypotheses"][:1] * 2}, "ids repeat"),
+                            ({"train": {**decl["train"], "seeds": [0]}}, "at least two training seeds")):
+        bad = tmp_path / "bad.json"
+        bad.write_text(json.dumps({**decl, **change}))
+        with pytest.raises(ValueError, match=f"bad.json.*{message}|{message}"):
+            boundary_data.read_preregistration(bad)
+    (tmp_path / "cut.json").write_text("{")
+    with pytest.raises(ValueError, match="cut.json: cannot read"):
+        boundary_data.read_preregistration(tmp_path / "cut.json")
+    tg = _targets()
+    test = bd.declared_vs_best_pixel(_declared_signals(tg), tg, "sem_surprise", "r_truth", n_boot=200)
+    h1, h2 = decl["hypotheses"][:2]
+    results = {"preregistered": {"file": "benchmarks/preregistered.json", "declared_in_commit": "fd9d5d5abc 2026",
+                                 "declaration": decl, "hypotheses": [
+                                     {**h1, "per_seed": {"7": test, "8": test}, "verdict": "holds"},
+                                     {**h2, "per_seed": {"7": test, "8": {**test, "diff": -0.01}},
+                                      "verdict": "no verdict"}]}}
+    pre = bd.preregistered_summary(results)
+    assert pre["commit"] == "fd9d5d5" and pre["hypotheses"][1]["diffs"][1] == -0.01
+    assert bd.preregistered_summary({"summary": {}}) is None
+    text = bd.conclusion(_table_for_prereg(), pd.DataFrame(), prereg=pre)
+    assert "declared in commit fd9d5d5" in text and "data seed 23" in text
+    assert "H1, SEM surprise" in text and "**holds** in every seed" in text
+    assert "H2, " in text and "**fails** (not in every seed)" in text and "rival `flow_magnitude`" in text
+
+
+def _table_for_prereg():
+    return pd.DataFrame([{"signal": "sem_surprise", "kind": "latent", "r_observers": 0.1, "r_observers_lo": 0.0,
+                          "r_observers_hi": 0.2}])

@@ -298,3 +298,26 @@ def test_choosing_the_best_of_many_is_in_the_null():
     assert fixed / reps <= 0.07 and naive / reps > 0.06
     lat[3] = _f1_units(rng, 0.95, 0.1, truth, durations)[0]
     assert st.best_of_many_p(lat, pix, bd.f1_from_sums, n_perm=300, rng=rng) < 0.01
+
+
+def test_declared_method_against_the_best_of_several_rivals():
+    """One declared latent detector against three pixel rivals, all equally good: with the best rival picked on the
+    data and every rival in the max-T null, the declared one 'beats' it at most at the nominal rate; a really
+    better declared one is found; with one rival the function is the single-rival test; bad shapes are refused."""
+    rng = np.random.default_rng(9)
+    truth, durations = _events(rng, n_movies=3, per_movie=15)
+    false = 0
+    reps = 150
+    for _ in range(reps):
+        lat = _f1_units(rng, 0.6, 0.3, truth, durations)[0]
+        pix = [_f1_units(rng, 0.6, 0.3, truth, durations)[0] for _ in range(3)]
+        false += st.best_of_many_p([lat], pix, bd.f1_from_sums, n_perm=300, rng=rng) < 0.05
+    assert false / reps <= 0.05
+    good = _f1_units(rng, 0.95, 0.1, truth, durations)[0]
+    assert st.best_of_many_p([good], pix, bd.f1_from_sums, n_perm=300, rng=rng) < 0.01
+    # the reverse question (the best rival beats the declared one) is the same function with the sides swapped
+    assert st.best_of_many_p(pix, good, bd.f1_from_sums, n_perm=300, rng=rng) > 0.5
+    assert (st.best_of_many_p([good], pix[0], bd.f1_from_sums, n_perm=300, rng=1)
+            == st.best_of_many_p([good], [pix[0]], bd.f1_from_sums, n_perm=300, rng=1))
+    with pytest.raises(ValueError, match="one \\(n_units, k\\) shape"):
+        st.best_of_many_p([good], [pix[0][:-1]], bd.f1_from_sums)

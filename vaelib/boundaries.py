@@ -453,6 +453,61 @@ def paired_table(signals: pd.DataFrame, targets: Targets, pairs: Sequence[tuple[
     return pd.DataFrame(rows, columns=["a", "b", "metric", "value_a", "value_b", "diff", "lo", "hi", "p"])
 
 
+DIRECTIONS = ("latent_beats_pixel", "pixel_beats_latent")
+
+
+def declared_vs_best_pixel(signals: pd.DataFrame, targets: Targets, latent: str, metric: str,
+                           direction: str = "latent_beats_pixel", bin_s: float = 1.0, tolerance_s: float = 1.0,
+                           n_boundaries: Callable[[str], int] | dict[str, int] | None = None, n_boot: int = 2000,
+                           seed: int = 0, units: str = "events") -> dict:
+    """A latent signal declared in advance against the best pixel baseline of these data, on one metric.
+
+    The rival is the pixel baseline (``SIGNALS`` kind ``pixel``) with the highest ``metric`` here; its
+    choice is in the null: the one-sided p is a max-T sign-flip test with every pixel baseline as a rival
+    (:func:`vaelib.stats.best_of_many_p`), in the ``direction`` asked (``latent_beats_pixel`` or
+    ``pixel_beats_latent``). Returns ``latent, rival, rivals, metric, direction, value_latent, value_rival``,
+    ``diff`` (in the declared direction: positive when the declared side is ahead), its paired 95% interval
+    ``lo, hi``, ``p`` and ``p_opposite`` (the same max-T test the other way round). Raises ValueError for an
+    unknown signal, metric or direction."""
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
+    cmp = Comparison(signals, targets, bin_s, tolerance_s, n_boundaries, units)
+    if latent not in cmp.names:
+        raise ValueError(f"declared signal {latent!r} is not in the signal table (it has {cmp.names})")
+    if metric not in cmp.metrics():
+        raise ValueError(f"metric {metric!r} is not available for these targets (available: {cmp.metrics()})")
+    rivals = [n for n in cmp.names if SIGNALS.get(n, ("other",))[0] == "pixel"]
+    if not rivals:
+        raise ValueError("the signal table has no pixel baseline to compare with")
+    stat = STATISTICS[metric[:2].rstrip("_")]
+    value = {n: float(stat(cmp.units(n, metric).sum(0))) for n in [latent, *rivals]}
+    rival = max(rivals, key=value.__getitem__)
+    res = cmp.paired(latent, rival, metric, n_boot, seed)
+    lat_units, pix_units = [cmp.units(latent, metric)], [cmp.units(n, metric) for n in rivals]
+    p_up = best_of_many_p(lat_units, pix_units, stat, n_boot, seed)          # the latent ahead of the best pixel
+    p_down = best_of_many_p(pix_units, lat_units[0], stat, n_boot, seed)     # the best pixel ahead of the latent
+    if direction == "latent_beats_pixel":
+        p, p_opp, diff, lo, hi = p_up, p_down, res.diff, res.lo, res.hi
+    else:
+        p, p_opp, diff, lo, hi = p_down, p_up, -res.diff, -res.hi, -res.lo
+    return {"latent": latent, "rival": rival, "rivals": rivals, "metric": metric, "direction": direction,
+            "value_latent": value[latent], "value_rival": value[rival], "diff": float(diff), "lo": float(lo),
+            "hi": float(hi), "p": float(p), "p_opposite": float(p_opp)}
+
+
+def preregistered_verdict(tests: Sequence[dict], alpha: float) -> str:
+    """The verdict on one declared hypothesis from its test in every training seed
+    (:func:`declared_vs_best_pixel` records): ``holds`` (the declared side ahead with p < ``alpha`` in every
+    seed), ``opposite`` (the other side ahead with ``p_opposite`` < ``alpha`` in every seed) or ``no verdict``."""
+    if not tests:
+        raise ValueError("no test results to judge: the hypothesis was run on no seed")
+    if all(t["diff"] > 0 and t["p"] < alpha for t in tests):
+        return "holds"
+    if all(t["diff"] < 0 and t["p_opposite"] < alpha for t in tests):
+        return "opposite"
+    return "no verdict"
+
+
 def lag_table(signals: pd.DataFrame, targets: Targets, bin_s: float = 1.0,
               lags_s: Sequence[float] = tuple(np.round(np.arange(-1.0, 2.01, 0.1), 2)), n_null: int = 1000,
               seed: int = 0, n_boot: int = 1000, units: str = "events") -> pd.DataFrame:
@@ -617,6 +672,39 @@ def seed_spread(results: dict) -> dict:
             "claim": results.get("claim", {}).get("text", "")}
 
 
+def preregistered_summary(results: dict) -> dict | None:
+    """The pre-registered verdicts in a boundary benchmark's results (``benchmarks/results/boundaries_prereg.json``,
+    ``benchmarks/boundaries.py --preregistered``): the draw, the training seeds, the declaring commit and, per
+    hypothesis, its text, verdict, per-seed differences, p-values and rivals. None when the results hold none."""
+    pre = results.get("preregistered")
+    if not pre:
+        return None
+    decl = pre["declaration"]
+    hyps = [{"id": h["id"], "text": h.get("text", f"{h['latent']} {h['direction']} on {h['metric']}"),
+             "metric": h["metric"], "direction": h["direction"], "alpha": float(h["alpha"]), "verdict": h["verdict"],
+             "diffs": [t["diff"] for t in h["per_seed"].values()], "ps": [t["p"] for t in h["per_seed"].values()],
+             "rivals": sorted({t["rival"] for t in h["per_seed"].values()})}
+            for h in pre["hypotheses"]]
+    return {"file": pre.get("file", ""), "commit": (pre.get("declared_in_commit") or "").split(" ")[0][:7],
+            "data": decl["data"], "seeds": decl["train"]["seeds"], "hypotheses": hyps}
+
+
+def _preregistered_text(pre: dict) -> str:
+    """One paragraph: each pre-registered hypothesis with its verdict and per-seed numbers."""
+    d = pre["data"]
+    said = {"holds": "**holds** in every seed", "opposite": "**fails: the opposite holds** in every seed",
+            "no verdict": "**fails** (not in every seed)"}
+    parts = [f"{h['id']}, {h['text']} (alpha {h['alpha']:g}): {said.get(h['verdict'], h['verdict'])}; "
+             f"difference per seed " + ", ".join(f"{x:+.3f} (p {q:.3f})" for x, q in zip(h["diffs"], h["ps"]))
+             + f", rival {' / '.join(f'`{r}`' for r in h['rivals'])}"
+             for h in pre["hypotheses"]]
+    commit = f" in commit {pre['commit']}" if pre.get("commit") else ""
+    return (f"**Pre-registered test** (hypotheses declared{commit} before a new draw was made: {d['movies']} movies "
+            f"x {d['seconds']:g} s, data seed {d['data_seed']}; MMD-VAE training seeds {pre['seeds']}; the rival is "
+            f"the best pixel baseline of that draw, its choice inside a max-T null; a hypothesis holds only when it "
+            f"does in every seed): " + "; ".join(parts) + ".")
+
+
 def _spread_of(spread: dict | None, signal: str, metric: str) -> float | None:
     """The training-run range of ``signal``'s ``metric``; for a signal the benchmark lacks, the largest latent one."""
     if not spread or not spread["ranges"]:
@@ -636,11 +724,13 @@ def _iv(row: pd.Series, metric: str) -> str:
 
 def conclusion(table: pd.DataFrame, versus: pd.DataFrame, by_bin: pd.DataFrame | None = None,
                lags: pd.DataFrame | None = None, detector: CombinedDetector | None = None,
-               spread: dict | None = None, bin_s: float = 1.0, alpha: float = 0.05) -> str:
+               spread: dict | None = None, bin_s: float = 1.0, alpha: float = 0.05,
+               prereg: dict | None = None) -> str:
     """Chapter 3's take-away as sentences computed from this run: which signal wins, by how much, with
     intervals and paired tests, at which bin widths (``by_bin``: :func:`latent_vs_pixel_by_bin`), at the
     observers' lag, in the combined detector, and whether a difference is larger than the training-run
-    ``spread`` (:func:`seed_spread`). Says plainly when the latent signals lose or when nothing beats the
+    ``spread`` (:func:`seed_spread`), and the pre-registered verdicts on a new draw (``prereg``:
+    :func:`preregistered_summary`). Says plainly when the latent signals lose or when nothing beats the
     pixel baselines. Markdown, one paragraph per point.
     """
     t = table.set_index("signal")
@@ -713,6 +803,8 @@ def conclusion(table: pd.DataFrame, versus: pd.DataFrame, by_bin: pd.DataFrame |
     if spread and spread.get("claim"):
         out.append(f"The benchmark over training seeds {spread['seeds']} (other synthetic data) says: "
                    f"{spread['claim']}.")
+    if prereg:
+        out.append(_preregistered_text(prereg))
     won = [m for m, v in verdicts.items() if v == "beats"]
     lost = [m for m, v in verdicts.items() if "loses" in v]
     if won and not lost:

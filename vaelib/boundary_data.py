@@ -11,8 +11,9 @@ import numpy as np
 import pandas as pd
 
 from .annotations import for_movies, read_boundary_csv, read_presses
-from .boundaries import Targets
+from .boundaries import DIRECTIONS, METRICS, Targets
 from .paths import atomic_path, resolve
+from .signals import SIGNALS
 from .video import load_frames
 
 
@@ -97,3 +98,48 @@ def load_boundary_data(data_dir: str | os.PathLike, annotations: str = "", bound
                 raise
             print(f"the default ground truth {truth_path} does not fit these movies ({e}); going on without it")
     return BoundaryData(fs, z, recon, presses, truth, fine, fs.durations(), {m: fs.fps(m) for m in fs.movies})
+
+
+PREREGISTRATION_KEYS = {"data": ("movies", "seconds", "data_seed", "stride", "n_observers"),
+                        "train": ("seeds", "steps", "batch_size", "z_dim"),
+                        "analysis": ("bin_s", "tolerance_s", "memory_s", "n_null", "n_boot")}
+
+
+def read_preregistration(path: str | os.PathLike) -> dict:
+    """A pre-registration of boundary hypotheses (``benchmarks/preregistered.json``), checked.
+
+    It fixes the data draw (``data``), the MMD-VAE training seeds (``train``), the statistics
+    (``analysis``) and the ``hypotheses``: each an ``id``, a latent signal (``latent``, a ``SIGNALS`` name of
+    kind ``latent``), a ``metric`` (``METRICS``), a ``direction`` (``DIRECTIONS``) and an ``alpha`` in (0, 1).
+    Raises ValueError naming the file and the field that is missing or wrong."""
+    path = resolve(path)
+    try:
+        decl = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path}: cannot read the pre-registration ({e})") from e
+    for section, keys in PREREGISTRATION_KEYS.items():
+        missing = [k for k in keys if k not in decl.get(section, {})]
+        if missing:
+            raise ValueError(f"{path}: section {section!r} lacks {missing}")
+    if len(decl["train"]["seeds"]) < 2:
+        raise ValueError(f"{path}: give at least two training seeds (train.seeds): the verdict needs every seed")
+    hyps = decl.get("hypotheses") or []
+    if not hyps:
+        raise ValueError(f"{path}: no hypotheses declared")
+    for i, h in enumerate(hyps):
+        where = f"{path}: hypothesis {h.get('id', i)!r}"
+        missing = [k for k in ("id", "latent", "metric", "direction", "alpha") if k not in h]
+        if missing:
+            raise ValueError(f"{where} lacks {missing}")
+        if SIGNALS.get(h["latent"], ("",))[0] != "latent":
+            raise ValueError(f"{where}: {h['latent']!r} is not a latent signal "
+                             f"({[n for n, (k, _) in SIGNALS.items() if k == 'latent']})")
+        if h["metric"] not in METRICS:
+            raise ValueError(f"{where}: metric {h['metric']!r} is not one of {METRICS}")
+        if h["direction"] not in DIRECTIONS:
+            raise ValueError(f"{where}: direction {h['direction']!r} is not one of {DIRECTIONS}")
+        if not 0 < float(h["alpha"]) < 1:
+            raise ValueError(f"{where}: alpha {h['alpha']!r} must lie in (0, 1)")
+    if len({h["id"] for h in hyps}) != len(hyps):
+        raise ValueError(f"{path}: hypothesis ids repeat")
+    return decl

@@ -255,21 +255,29 @@ def paired_difference(units_a: np.ndarray, units_b: np.ndarray, statistic: Calla
     return Paired(diff, float(lo), float(hi), p)
 
 
-def best_of_many_p(units_a: Sequence[np.ndarray], units_b: np.ndarray, statistic: Callable[[np.ndarray], np.ndarray],
-                   n_perm: int = 2000, rng: np.random.Generator | int | None = 0) -> float:
-    """One-sided p-value that the best of several methods A beats method B, the choice of the best included.
+def best_of_many_p(units_a: Sequence[np.ndarray], units_b: np.ndarray | Sequence[np.ndarray],
+                   statistic: Callable[[np.ndarray], np.ndarray], n_perm: int = 2000,
+                   rng: np.random.Generator | int | None = 0) -> float:
+    """One-sided p-value that the best of several methods A beats the best of methods B, both choices included.
 
-    The observed statistic is ``max_i statistic(A_i) - statistic(B)``. Its null (a max-T sign-flip test):
-    one random swap pattern of units is applied to every pair (A_i, B) and the largest difference kept, so
-    that picking the winner among many is as lucky in the null as in the data. A plain paired test of the
-    winner against B ignores that luck.
+    The observed statistic is ``max_i statistic(A_i) - max_j statistic(B_j)``. Its null (a max-T sign-flip
+    test): one random swap pattern of units is applied to every pair (A_i, B_j) and the largest difference
+    kept, so that picking the winner among many is as lucky in the null as in the data. A plain paired test
+    of the winner against B ignores that luck. ``units_b`` is one ``(n_units, k)`` array (one rival) or a
+    sequence of them: with several rivals the best one on these data is the rival, and keeping every pair in
+    the null's maximum keeps the test valid whichever rival is truly best (conservative otherwise).
     """
     rng = np.random.default_rng(rng)
     a = [np.asarray(u, float) for u in units_a]
-    b = np.asarray(units_b, float)
-    obs = max(float(statistic(u.sum(0))) for u in a) - float(statistic(b.sum(0)))
-    swap = rng.random((n_perm, len(b))) < 0.5
-    null = np.max([statistic((~swap) @ u + swap @ b) - statistic(swap @ u + (~swap) @ b) for u in a], axis=0)
+    bs = [np.asarray(units_b, float)] if np.ndim(units_b[0]) == 1 else [np.asarray(u, float) for u in units_b]
+    if not a or not bs:
+        raise ValueError("best_of_many_p needs at least one method on each side")
+    if any(u.shape != bs[0].shape or u.ndim != 2 for u in a + bs):
+        raise ValueError(f"paired units must share one (n_units, k) shape, got {sorted({u.shape for u in a + bs})}")
+    obs = max(float(statistic(u.sum(0))) for u in a) - max(float(statistic(b.sum(0))) for b in bs)
+    swap = rng.random((n_perm, len(bs[0]))) < 0.5
+    null = np.max([statistic((~swap) @ u + swap @ b) - statistic(swap @ u + (~swap) @ b) for u in a for b in bs],
+                  axis=0)
     return float((1 + (null >= obs - 1e-12).sum()) / (1 + n_perm))
 
 
