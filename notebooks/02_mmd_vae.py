@@ -36,7 +36,7 @@
 # %% tags=["parameters"]
 data_dir = "data"             # reads data_dir/frames (chapter 1), writes data_dir/mmd_vae
 figures_dir = "figures"
-run_dir = ""                  # where the model run, codes and reconstructions go ("": data_dir/mmd_vae)
+run_dir = ""                  # where the model run and the codes go ("": data_dir/mmd_vae)
 metrics_path = ""             # the chapter's metrics as JSON ("": run_dir/metrics.json), e.g. for sweeps
 # model
 preset = "default"            # "default" (~4.5 M parameters, fine on a CPU) or "original" (~314 M)
@@ -150,15 +150,15 @@ plots.save_figure(fig, figures_dir, "02_reconstructions.png")
 #
 # Now every frame of every movie goes through the encoder, in batches and without gradients
 # (`torch.inference_mode()`); the original project embedded one frame at a time with gradients on.
-# The codes `embeddings.npy` (float32, one row per frame, in the frame index's order) and the
-# reconstructions (those codes decoded, so the encoder runs once per frame) are what chapter 3
-# reads. Held-out PSNR and SSIM go to `metrics.json`.
+# The codes `embeddings.npy` (float32, one row per frame, in the frame index's order) and the model
+# in `run/` are what chapter 3 reads: it decodes the codes of the movie it shows, so no copy of every
+# frame's reconstruction is stored (at 64 x 64 that would be 12 KB a frame, against 64 bytes a code).
+# Held-out PSNR and SSIM, of the codes decoded (the encoder runs once per frame), go to `metrics.json`.
 
 # %%
 Z = embed(model, fs.frames)
 R = decode(model, Z)  # the same frames as reconstruct(model, fs.frames), without encoding them twice
 save_npy(out_dir / "embeddings.npy", Z)
-save_npy(out_dir / "reconstructions.npy", R)
 metrics = {"preset": preset, "z_dim": model_cfg.z_dim, "n_parameters": n_parameters(model), "kernel": kernel,
            "mmd_weight": mmd_weight, "steps": result.step, "train_seconds": round(result.seconds, 1),
            "val_psnr": float(psnr(fs.frames[split.val], R[split.val])),

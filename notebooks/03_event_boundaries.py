@@ -125,12 +125,13 @@ else:
 # %% [markdown]
 # ## 2 · This book's movies, latents and observers
 #
-# The frames of chapter 1, the latents and reconstructions of chapter 2 (one row per frame, in frame
-# order), the presses, and the true boundaries when there are any.
+# The frames of chapter 1, the latents of chapter 2 (one row per frame, in frame order; its model
+# decodes them into reconstructions for the scrubber below), the presses, and the true boundaries
+# when there are any.
 
 # %%
 inputs = boundary_data.load_boundary_data(data, annotations, boundaries_csv, truth_level)
-fs, z, recon, presses, truth = inputs.fs, inputs.z, inputs.reconstructions, inputs.presses, inputs.truth
+fs, z, presses, truth = inputs.fs, inputs.z, inputs.presses, inputs.truth
 durations, fps = inputs.durations, inputs.fps
 movie = show_movie or fs.movies[0]
 print(f"{len(fs)} frames, {len(fs.movies)} movies, latents {z.shape}; {presses.subject.nunique()} observers; "
@@ -315,7 +316,7 @@ if temporal:
 # %%
 sig_movie = {n: standardize(sg.fill_nan(signals[n].to_numpy()[rows])) for n in sg.signal_names(signals)}
 event_rows = {f"{name} events": signals[f"{name.lower()}_event"].to_numpy()[rows] for name in ("SEM", "BOCPD")}
-pics = widgets.EventScrubberPictures(fs.frames[rows], recon[rows], xy[rows], t_movie, sig_movie,
+pics = widgets.EventScrubberPictures(fs.frames[rows], inputs.reconstruct(rows), xy[rows], t_movie, sig_movie,
                                      boundaries=marks, frequency=freq, events=sg.segment_labels(t_movie, marks),
                                      labels=event_rows)
 display(widgets.event_scrubber(pics, movie))

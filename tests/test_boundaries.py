@@ -243,11 +243,16 @@ def test_event_scrubber_moves_its_cursor():
 
 @pytest.mark.slow
 def test_chapter_runs_on_tiny_data(tmp_path):
-    """Chapter 3 end to end on a tiny synthetic set, with stand-in latents (pixel PCA) for chapter 2's."""
+    """Chapter 3 end to end on a tiny synthetic set, with stand-in latents (pixel PCA) for chapter 2's
+    and an untrained MMD-VAE run folder (chapter 3 decodes the shown movie's codes with its model)."""
     import json
 
     from vaelib.book import SMOKE_PARAMETERS, run_chapter
+    from vaelib.data import split_frames
+    from vaelib.mmdvae import MMDVAEConfig
+    from vaelib.mmdvae_train import train_mmdvae
     from vaelib.synthetic import make_synthetic_dataset
+    from vaelib.train import TrainConfig
     from vaelib.video import preprocess
 
     data = tmp_path / "data"
@@ -259,7 +264,9 @@ def test_chapter_runs_on_tiny_data(tmp_path):
     z = x @ np.linalg.svd(x, full_matrices=False)[2][:8].T
     (data / "mmd_vae").mkdir()
     np.save(data / "mmd_vae" / "embeddings.npy", z.astype(np.float32))
-    np.save(data / "mmd_vae" / "reconstructions.npy", np.asarray(fs.frames))
+    cfg = MMDVAEConfig.from_preset("default", z_dim=8, image_size=32)
+    train_mmdvae(fs, split_frames(fs.index), data / "mmd_vae" / "run", cfg,
+                 train_cfg=TrainConfig(steps=1, batch_size=4, device="cpu"), progress=False)
     params = dict(SMOKE_PARAMETERS["03_event_boundaries"], data_dir=str(data), figures_dir=str(tmp_path / "fig"))
     run_chapter("03_event_boundaries", params, out_dir=tmp_path / "nb", progress=False)
     res = json.loads((data / "event_boundaries" / "comparison.json").read_text())
@@ -286,6 +293,16 @@ def test_chapter_runs_on_tiny_data(tmp_path):
     assert boundary_data.load_boundary_data(data).truth is None     # the default truth does not fit: skipped
     with pytest.raises(ValueError, match="absent"):
         boundary_data.load_boundary_data(data, boundaries_csv=str(data / "synthetic" / "boundaries.csv"))
+    inputs = boundary_data.load_boundary_data(data)
+    rows = fs.movie_rows(fs.movies[1])
+    recon = inputs.reconstruct(rows)
+    assert recon.shape == fs.frames[rows].shape and recon.dtype == np.uint8
+    np.save(data / "mmd_vae" / "embeddings.npy", z[:, :4].astype(np.float32))
+    with pytest.raises(ValueError, match="z_dim 8"):
+        boundary_data.load_boundary_data(data).reconstruct(rows)
+    (data / "mmd_vae" / "run" / "checkpoint.pt").unlink()
+    with pytest.raises(FileNotFoundError, match="run chapter 2"):
+        boundary_data.load_boundary_data(data).reconstruct(rows)
     np.save(data / "mmd_vae" / "embeddings.npy", z[:-1].astype(np.float32))
     with pytest.raises(ValueError, match="do not match"):
         boundary_data.load_boundary_data(data)

@@ -12,6 +12,8 @@ import pandas as pd
 
 from .annotations import for_movies, read_boundary_csv, read_presses
 from .boundaries import DIRECTIONS, METRICS, Targets
+from .mmdvae import decode
+from .mmdvae_train import load_mmdvae
 from .paths import atomic_path, resolve
 from .signals import SIGNALS
 from .video import load_frames
@@ -47,10 +49,10 @@ def save_results(table: pd.DataFrame, out_dir: str | os.PathLike, name: str,
 
 @dataclass
 class BoundaryData:
-    """Everything chapter 3 compares: frames, latents, reconstructions, presses, true boundaries."""
+    """Everything chapter 3 compares: frames, latents, presses, true boundaries; ``reconstruct`` decodes latents."""
     fs: object                      # vaelib.video.FrameSet
     z: np.ndarray
-    reconstructions: np.ndarray
+    model_dir: Path                 # chapter 2's run folder: the MMD-VAE that wrote ``z``
     presses: pd.DataFrame
     truth: dict[str, np.ndarray] | None
     fine: dict[str, np.ndarray] | None
@@ -61,10 +63,18 @@ class BoundaryData:
         """The boundary targets (observers, truth) that the comparisons of ``vaelib.boundaries`` score against."""
         return Targets(self.durations, self.presses, self.truth, self.fine)
 
+    def reconstruct(self, rows: np.ndarray) -> np.ndarray:
+        """Reconstructions (uint8 frames) of the frames ``rows``: their codes decoded by chapter 2's model."""
+        model = load_mmdvae(self.model_dir)
+        if model.config.z_dim != self.z.shape[1]:
+            raise ValueError(f"the model in {self.model_dir} has z_dim {model.config.z_dim}, the latents "
+                             f"{self.z.shape[1]} columns; rerun chapter 2")
+        return decode(model, np.array(self.z[rows]))  # a writable copy of the memory-mapped rows
+
 
 def load_boundary_data(data_dir: str | os.PathLike, annotations: str = "", boundaries_csv: str = "",
                        truth_level: str = "coarse") -> BoundaryData:
-    """Read ``data_dir/frames``, ``data_dir/mmd_vae/{embeddings,reconstructions}.npy``, the presses and the truth.
+    """Read ``data_dir/frames``, ``data_dir/mmd_vae/embeddings.npy``, the presses and the truth.
 
     ``annotations``: a Zacks-format file (default ``data_dir/synthetic/observers.dat``), relabelled to
     the movies (every movie must be covered). ``boundaries_csv``: true boundaries (default
@@ -75,10 +85,9 @@ def load_boundary_data(data_dir: str | os.PathLike, annotations: str = "", bound
     data = resolve(data_dir)
     fs = load_frames(data / "frames")
     z = np.load(data / "mmd_vae" / "embeddings.npy", mmap_mode="r")
-    recon = np.load(data / "mmd_vae" / "reconstructions.npy", mmap_mode="r")
-    if len(z) != len(fs) or recon.shape != fs.frames.shape:
-        raise ValueError(f"{data / 'mmd_vae'}: embeddings {z.shape} / reconstructions {recon.shape} do not match "
-                         f"the {len(fs)} frames {fs.frames.shape} in {fs.root}; rerun chapter 2 on these frames")
+    if len(z) != len(fs):
+        raise ValueError(f"{data / 'mmd_vae'}: embeddings {z.shape} do not match the {len(fs)} frames in "
+                         f"{fs.root}; rerun chapter 2 on these frames")
     presses = for_movies(read_presses(resolve(annotations) if annotations else
                                       data / "synthetic" / "observers.dat"), fs.movies)
     truth_path = (None if boundaries_csv == "none" else resolve(boundaries_csv) if boundaries_csv
@@ -97,7 +106,8 @@ def load_boundary_data(data_dir: str | os.PathLike, annotations: str = "", bound
             if boundaries_csv:       # asked for explicitly: it must fit
                 raise
             print(f"the default ground truth {truth_path} does not fit these movies ({e}); going on without it")
-    return BoundaryData(fs, z, recon, presses, truth, fine, fs.durations(), {m: fs.fps(m) for m in fs.movies})
+    return BoundaryData(fs, z, data / "mmd_vae" / "run", presses, truth, fine, fs.durations(),
+                        {m: fs.fps(m) for m in fs.movies})
 
 
 PREREGISTRATION_KEYS = {"data": ("movies", "seconds", "data_seed", "stride", "n_observers"),
