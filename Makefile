@@ -49,7 +49,7 @@ lab: setup
 
 ## Benchmarks: each prints its figures and writes JSON to benchmarks/results/.
 bench: setup
-	for b in benchmarks/*.py; do $(PY) $$b || exit 1; done
+	for b in benchmarks/[!_]*.py; do $(PY) $$b || exit 1; done
 
 clean-data:
 	rm -rf data build

@@ -47,6 +47,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from _common import write_results
 
 from vaelib import boundaries as bd
 from vaelib import signals as sg
@@ -57,7 +58,7 @@ from vaelib.losses import MMDLossConfig
 from vaelib.metrics import psnr
 from vaelib.mmdvae import MMDVAEConfig, embed, reconstruct
 from vaelib.mmdvae_train import train_mmdvae
-from vaelib.paths import PROJECT_ROOT, atomic_path
+from vaelib.paths import PROJECT_ROOT
 from vaelib.synthetic import make_synthetic_dataset
 from vaelib.train import TrainConfig, cpu_model
 from vaelib.video import preprocess
@@ -345,9 +346,6 @@ def main() -> None:
         "temporal_context": {"pairs": temporal, "text": temporal_text},
         **({"preregistered": prereg} if prereg is not None else {}),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(args.out, suffix=".json") as tmp:
-        tmp.write_text(json.dumps(results, indent=2) + "\n")
     print("\nmean [min, max] over seeds:")
     for n, s in summary.items():
         print(f"  {n:24s} " + "  ".join(f"{m} {s[m]['mean']:.3f} [{s[m]['min']:.3f}, {s[m]['max']:.3f}]"
@@ -356,7 +354,7 @@ def main() -> None:
     print(temporal_text)
     if prereg is not None:
         print("pre-registered:", prereg["text"])
-    print(f"wrote {args.out} in {results['meta']['seconds_this_run']:.0f} s")
+    write_results(results, args.out, f" in {results['meta']['seconds_this_run']:.0f} s")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ Writes ``benchmarks/results/mmd_vae.json`` and prints the figures.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import tempfile
 import time
@@ -20,26 +19,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _common import embedding_speed, frames_or_synthetic, write_results
 
-from vaelib.data import frame_sampler, split_frames, to_tensor
+from vaelib.data import frame_sampler, split_frames
 from vaelib.losses import MMDLossConfig, mmd_vae_loss_fn
 from vaelib.metrics import psnr
-from vaelib.mmdvae import MMDVAE, MMDVAEConfig, embed, n_parameters, reconstruct
-from vaelib.paths import PROJECT_ROOT, atomic_path
+from vaelib.mmdvae import MMDVAE, MMDVAEConfig, n_parameters, reconstruct
+from vaelib.paths import PROJECT_ROOT
 from vaelib.train import TrainConfig, pick_device, seed_everything, train
-from vaelib.video import load_frames, preprocess
-
-
-def get_frames(path: Path | None, tmp: Path):
-    if path is None and (PROJECT_ROOT / "data" / "frames" / "manifest.json").exists():
-        path = PROJECT_ROOT / "data" / "frames"
-    if path is not None:
-        return load_frames(path)
-    from vaelib.synthetic import make_synthetic_dataset
-
-    ds = make_synthetic_dataset(tmp / "synthetic", n_movies=2, seconds=20.0, seed=0, n_observers=2,
-                                activity_seconds=(6.0, 9.0), progress=False)
-    return preprocess(ds.videos, tmp / "frames", progress=False)
 
 
 def seconds_per_step(model: MMDVAE, frames: np.ndarray, rows: np.ndarray, batch: int, steps: int) -> float:
@@ -63,27 +50,6 @@ def seconds_per_step(model: MMDVAE, frames: np.ndarray, rows: np.ndarray, batch:
     return float(np.mean(times))
 
 
-def embedding_speed(model: MMDVAE, frames: np.ndarray, n: int) -> dict[str, float]:
-    """frames/s: batched (vaelib.mmdvae.embed), one at a time in inference mode, one at a time with gradients."""
-    frames = np.asarray(frames[:n])
-    device = next(model.parameters()).device
-    out = {}
-    embed(model, frames[:8], progress=False)  # warm up
-    t0 = time.perf_counter()
-    embed(model, frames, batch_size=256, progress=False)
-    out["batched_inference_mode"] = len(frames) / (time.perf_counter() - t0)
-    with torch.inference_mode():
-        t0 = time.perf_counter()
-        for f in frames:
-            model.encode(to_tensor(f[None], device)).cpu()
-        out["one_at_a_time_inference_mode"] = len(frames) / (time.perf_counter() - t0)
-    t0 = time.perf_counter()
-    for f in frames:  # the original: one frame per call, autograd recording every operation
-        model.encode(to_tensor(f[None], device)).detach().cpu()
-    out["one_at_a_time_with_grad"] = len(frames) / (time.perf_counter() - t0)
-    return out
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--frames", type=Path, help="a chapter-1 frame store (default: data/frames, else synthetic)")
@@ -102,7 +68,8 @@ def main() -> None:
     device = pick_device(args.device)
 
     with tempfile.TemporaryDirectory() as tmp:
-        fs = get_frames(args.frames, Path(tmp))
+        fs = frames_or_synthetic(args.frames, Path(tmp), n_movies=2, seconds=20.0, seed=0, n_observers=2,
+                                 activity_seconds=(6.0, 9.0))
         split = split_frames(fs.index, "time", val_fraction=0.2)
         val_frames = np.asarray(fs.frames[split.val[np.linspace(0, len(split.val) - 1, 128).astype(int)]])
         print(f"{len(fs)} frames ({len(split.train)} train, {len(split.val)} held out) on {device}, "
@@ -132,7 +99,10 @@ def main() -> None:
                   flush=True)
 
             n = args.embed_frames if preset == "default" else max(16, args.embed_frames // 8)
-            r["embed_frames_per_s"] = embedding_speed(model, fs.frames, n)
+            speed = embedding_speed(model, fs.frames[:n], with_grad=True)
+            r["embed_frames_per_s"] = {"batched_inference_mode": speed["batched"],
+                                       "one_at_a_time_inference_mode": speed["one_at_a_time"],
+                                       "one_at_a_time_with_grad": speed["one_at_a_time_with_grad"]}
             e = r["embed_frames_per_s"]
             print(f"[{preset}] embedding frames/s: batched {e['batched_inference_mode']:.0f}, one at a time "
                   f"{e['one_at_a_time_inference_mode']:.0f} (inference mode), {e['one_at_a_time_with_grad']:.0f} "
@@ -146,9 +116,7 @@ def main() -> None:
         print(f"original / default time per step: x{results['original_over_default_s_per_step']:.1f}; "
               f"PSNR within {args.budget_s:.0f} s: default {d['budget_val_psnr']:.2f} dB, "
               f"original {o['budget_val_psnr']:.2f} dB")
-    with atomic_path(args.out, suffix=".json") as tmp_out:
-        tmp_out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    write_results(results, args.out)
 
 
 if __name__ == "__main__":

@@ -27,17 +27,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from _common import cpu_seconds, write_results
+
 from vaelib.paths import PROJECT_ROOT
 
 
 def _rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _cpu_s() -> float:
-    """CPU seconds of this process and its finished children (the ffmpeg decoders), user + system."""
-    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def run_mode(mode: str, videos: list[str], size: int) -> dict:
@@ -47,7 +43,7 @@ def run_mode(mode: str, videos: list[str], size: int) -> dict:
     from vaelib.video import preprocess, read_video
 
     base = _rss_mib()
-    cpu0 = _cpu_s()
+    cpu0 = cpu_seconds()
     t0 = time.perf_counter()
     n = 0
     if mode == "decode":
@@ -91,7 +87,7 @@ def run_mode(mode: str, videos: list[str], size: int) -> dict:
     else:
         raise ValueError(mode)
     seconds = time.perf_counter() - t0
-    cpu = _cpu_s() - cpu0
+    cpu = cpu_seconds() - cpu0
     return {"mode": mode, "frames": n, "seconds": seconds, "frames_per_s": n / seconds,
             "cpu_s": cpu, "frames_per_cpu_s": n / cpu,
             "peak_rss_mib": _rss_mib(), "baseline_rss_mib": base, "peak_above_baseline_mib": _rss_mib() - base,
@@ -135,9 +131,7 @@ def main() -> None:
         print(f"{k}: {v:.2f}")
     record = {"benchmark": "preprocess", "size": args.size, "videos": videos, "results": results,
               "ratios": ratios, "python": platform.python_version(), "machine": platform.machine()}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(record, indent=2))
-    print(f"wrote {args.out}")
+    write_results(record, args.out)
 
 
 if __name__ == "__main__":

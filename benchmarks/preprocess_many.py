@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _common import cpu_seconds, write_results
+
 from vaelib.paths import PROJECT_ROOT
 
 
@@ -49,7 +51,7 @@ def run(folder: str, workers: int, limit: int) -> dict:
         n = len(fs)
     me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return {"workers": workers, "videos": len(videos), "frames": n, "seconds": seconds, "frames_per_s": n / seconds,
-            "cpu_s": (cpu := me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime),
+            "cpu_s": (cpu := cpu_seconds()),
             "frames_per_cpu_s": n / cpu, "cores_busy": cpu / seconds,
             "peak_rss_main_mib": me.ru_maxrss / 1024,
             "peak_rss_worker_mib": float(report.peak_rss_mib.max()),
@@ -91,9 +93,7 @@ def main() -> None:
               "size": 64, "runs": runs, "fewer_videos": small, "speedup": speedup,
               "cpus": os.cpu_count(), "load_average_1min": os.getloadavg()[0],
               "python": platform.python_version(), "machine": platform.machine()}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(record, indent=2))
-    print(f"wrote {args.out}")
+    write_results(record, args.out)
 
 
 if __name__ == "__main__":

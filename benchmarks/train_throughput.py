@@ -23,17 +23,17 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from _common import embedding_speed, write_results
 
 from vaelib import distributed
-from vaelib.data import frame_sampler, to_tensor
+from vaelib.data import frame_sampler
 from vaelib.losses import MMDLossConfig, mmd_vae_loss_fn
-from vaelib.mmdvae import MMDVAE, MMDVAEConfig, embed, n_parameters
-from vaelib.paths import PROJECT_ROOT, atomic_path
+from vaelib.mmdvae import MMDVAE, MMDVAEConfig, n_parameters
+from vaelib.paths import PROJECT_ROOT
 from vaelib.train import TrainConfig, pick_device, reproducibility, seed_everything, train
 from vaelib.voxen import VoxEn, VoxEnConfig, rd_loss
 from vaelib.voxen_train import training_sampler
@@ -88,24 +88,14 @@ def worker(args: argparse.Namespace) -> None:
         Path(args.result).write_text(json.dumps(out))
 
 
-def embedding_speed(device: torch.device, n: int) -> dict[str, float]:
-    """Frames/s of the default preset's encoder: batched (``embed``) and one frame at a time, both in inference mode."""
+def embedding_speeds(device: torch.device, n: int) -> dict[str, float]:
+    """Frames/s of the default preset's encoder on ``n`` random frames: batched (``embed``) and one frame at a time,
+    both in inference mode."""
     seed_everything(0)
     model = MMDVAE(MMDVAEConfig.from_preset("default", image_size=64)).to(device).eval()
-    frames = random_frames(n, seed=1)
-    embed(model, frames[:64], progress=False)  # warm up
-    t0 = time.perf_counter()
-    embed(model, frames, batch_size=256, progress=False)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    batched = n / (time.perf_counter() - t0)
-    with torch.inference_mode():
-        t0 = time.perf_counter()
-        for f in frames:
-            model.encode(to_tensor(f[None], device)).cpu()
-        single = n / (time.perf_counter() - t0)
-    return {"frames": n, "batched_frames_per_s": batched, "one_at_a_time_frames_per_s": single,
-            "batched_speedup": batched / single}
+    speed = embedding_speed(model, random_frames(n, seed=1))
+    return {"frames": n, "batched_frames_per_s": speed["batched"], "one_at_a_time_frames_per_s": speed["one_at_a_time"],
+            "batched_speedup": speed["batched"] / speed["one_at_a_time"]}
 
 
 VARIANTS = {"fp32": [], "bf16": ["--precision", "bf16"], "channels_last": ["--channels-last"],
@@ -209,16 +199,14 @@ def main() -> None:
         print(f"{model:6s} {variant:28s} {n} x {per}: median {np.median(fps):,.0f} frames/s "
               f"(runs {', '.join(f'{f:,.0f}' for f in fps)})")
     torch.set_num_threads(cores)
-    emb = [embedding_speed(device, args.embed_frames) for _ in range(args.rounds)]
+    emb = [embedding_speeds(device, args.embed_frames) for _ in range(args.rounds)]
     results["embedding"] = e = {"frames": args.embed_frames, **{
         k: float(np.median([x[k] for x in emb])) for k in ("batched_frames_per_s", "one_at_a_time_frames_per_s")}}
     e["batched_speedup"] = e["batched_frames_per_s"] / e["one_at_a_time_frames_per_s"]
     print(f"[mmdvae] embedding frames/s (median of {args.rounds}): batched {e['batched_frames_per_s']:,.0f}, "
           f"one at a time {e['one_at_a_time_frames_per_s']:,.0f} (x{e['batched_speedup']:.1f})")
     results["load_average_after"] = os.getloadavg()
-    with atomic_path(out, suffix=".json") as tmp_out:
-        tmp_out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"wrote {out}")
+    write_results(results, out)
 
 
 if __name__ == "__main__":

@@ -33,12 +33,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _common import frames_or_synthetic
 
 from vaelib import codecs
 from vaelib.data import eval_clips, load_real_clips, real_clip_fps, split_movies
 from vaelib.paths import PROJECT_ROOT
 from vaelib.train import TrainConfig
-from vaelib.video import load_frames, preprocess
 from vaelib.voxen import VoxEnConfig
 from vaelib.voxen_train import (
     conclusion,
@@ -52,17 +52,6 @@ from vaelib.voxen_train import (
 )
 
 SPREAD_SEED_OFFSET = 100  # spread runs are recorded with seed 100 + s, apart from the curve's seed-0 points
-
-
-def get_frames(path: Path | None, tmp: Path):
-    if path is None and (PROJECT_ROOT / "data" / "frames" / "manifest.json").exists():
-        path = PROJECT_ROOT / "data" / "frames"
-    if path is not None:
-        return load_frames(path)
-    from vaelib.synthetic import make_synthetic_dataset
-
-    ds = make_synthetic_dataset(tmp / "synthetic", n_movies=3, seconds=60.0, seed=0, n_observers=2, progress=False)
-    return preprocess(ds.videos, tmp / "frames", progress=False)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="voxen-bench-") as tmp:
         tmp = Path(tmp)
-        fs = get_frames(args.frames, tmp)
+        fs = frames_or_synthetic(args.frames, tmp, n_movies=3, seconds=60.0, seed=0, n_observers=2)
         train_movies, test_movies = split_movies(fs.movies, 1)
         fields: dict[float, dict] = {}
         if args.pretrained:
