@@ -271,7 +271,7 @@ def test_disk_full_at_a_checkpoint(tmp_path, monkeypatch):
     import errno
     import pathlib
 
-    import vaelib.train
+    import vaelib.paths
 
     full, _ = run(tmp_path, "full")
     real_write, calls = pathlib.Path.write_bytes, []
@@ -295,8 +295,8 @@ def test_disk_full_at_a_checkpoint(tmp_path, monkeypatch):
     resumed, r = run(tmp_path, "d")
     assert r.step == 12 and same_weights(resumed, full)
     # too little room, known before writing: refused with both numbers, the old checkpoint untouched
-    usage = vaelib.train.shutil.disk_usage(tmp_path)
-    monkeypatch.setattr(vaelib.train.shutil, "disk_usage", lambda p: usage._replace(free=1000))
+    usage = vaelib.paths.shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(vaelib.paths.shutil, "disk_usage", lambda p: usage._replace(free=1000))
     with pytest.raises(OSError, match=rf"{run_dir} while writing the checkpoint checkpoint.pt \(it needs [\d.]+ KiB, "
                                       r"1.0 KiB are free there\)"):
         run(tmp_path, "d", steps=14)

@@ -50,6 +50,15 @@ def no_space(folder: str | os.PathLike, what: str, need: int | None = None, advi
                         + (f", {advice}" if advice else ""))
 
 
+def check_free_space(folder: str | os.PathLike, what: str, need: int, advice: str = "") -> None:
+    """Refuse before writing: ``no_space``'s ``NoSpaceError`` when ``need`` bytes of ``what`` will not fit in
+    ``folder`` (made if missing)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    if need > shutil.disk_usage(folder).free:
+        raise no_space(folder, what, need=need, advice=advice)
+
+
 def _size(n: int) -> str:
     return f"{n / 2**20:.1f} MiB" if n >= 2**20 else f"{n / 2**10:.1f} KiB"
 

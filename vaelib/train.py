@@ -32,7 +32,6 @@ import json
 import os
 import platform
 import re
-import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -49,7 +48,7 @@ from tqdm.auto import tqdm
 
 from . import __version__, distributed
 from .config import JSONConfig
-from .paths import atomic_path, disk_full, no_space
+from .paths import atomic_path, check_free_space, disk_full, no_space
 
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.csv"
@@ -237,8 +236,7 @@ def save_torch(obj: Any, path: str | os.PathLike, what: str = "", advice: str = 
     path = Path(path)
     what = what or path.name
     path.parent.mkdir(parents=True, exist_ok=True)
-    if buf.tell() > shutil.disk_usage(path.parent).free:
-        raise no_space(path.parent, what, need=buf.tell(), advice=advice)
+    check_free_space(path.parent, what, need=buf.tell(), advice=advice)
     try:
         with atomic_path(path, suffix=path.suffix) as tmp:
             tmp.write_bytes(buf.getbuffer())

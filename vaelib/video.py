@@ -14,7 +14,6 @@ and containers whose header disagrees with their stream are timed right; rotatio
 """
 from __future__ import annotations
 
-import errno
 import hashlib
 import importlib.util
 import io
@@ -41,7 +40,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .paths import atomic_dir, atomic_path, resolve
+from .paths import NoSpaceError, atomic_dir, atomic_path, check_free_space, disk_full, no_space, resolve
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg")
 CROP_MODES = ("squash", "center")
@@ -571,10 +570,8 @@ def preprocess(videos: Sequence[str | os.PathLike] | str | os.PathLike, out_dir:
                                  out)
             _merge_units(report, units, out, settings)
         except OSError as e:
-            if e.errno == errno.ENOSPC and not isinstance(e, _NoSpace):
-                raise OSError(errno.ENOSPC, f"no space left on the device of {out.parent} while writing the frame "
-                                            f"store {out}; nothing was kept. Free some space or give another "
-                                            "out_dir") from e
+            if disk_full(e) and not isinstance(e, NoSpaceError):
+                raise no_space(out.parent, f"the frame store {out}", advice="give another out_dir") from e
             raise
         shutil.rmtree(_work_dir(out), ignore_errors=True)
     bad = report[report.status == "failed"]
@@ -822,23 +819,12 @@ def _check_size_against_sources(size: int, infos: Sequence[VideoInfo]) -> None:
                           f"beyond the source's {min(i.width, i.height)} pixels", VideoWarning, stacklevel=3)
 
 
-class _NoSpace(OSError):
-    """Not enough free space, found before writing (its message already names the folder)."""
-
-
 def _check_free_space(out: Path, n_frames: int, size: int) -> None:
     """Refuse before decoding when ``n_frames`` frames (known from the frame counts) cannot fit on the disk."""
-    if n_frames == 0:
-        return
-    need = n_frames * size * size * 3 + n_frames * 40 + (1 << 20)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    free = shutil.disk_usage(out.parent).free
-    if need > free:
-        raise _NoSpace(errno.ENOSPC, f"not enough free space in {out.parent} for the frame store {out.name}: it needs "
-                                     f"about {need / 2**20:.0f} MiB ({n_frames} frames of {size}x{size}x3 bytes to "
-                                     "write), "
-                                     f"{free / 2**20:.0f} MiB are free. Free some space, give another out_dir, "
-                                     "or a smaller size or larger stride")
+    if n_frames:
+        check_free_space(out.parent, f"the {n_frames} frames of {size}x{size}x3 bytes of the frame store {out.name}",
+                         need=n_frames * size * size * 3 + n_frames * 40 + (1 << 20),
+                         advice="give another out_dir, or a smaller size or larger stride")
 
 
 @contextmanager
