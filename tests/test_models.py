@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from vaelib.data import to_tensor
-from vaelib.mmdvae import MMDVAE, MMDVAEConfig, decode, embed, n_parameters, reconstruct, sample_prior, to_uint8
+from vaelib.data import to_tensor, to_uint8
+from vaelib.mmdvae import MMDVAE, MMDVAEConfig, decode, embed, n_parameters, reconstruct, sample_prior
 
 torch.set_num_threads(1)
 

@@ -27,7 +27,7 @@ import tempfile
 import time
 import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from .config import JSONConfig
 from .metrics import ms_ssim, psnr, psnr_yuv
 from .paths import atomic_path, resolve
 from .video import ffmpeg_exe
@@ -303,7 +304,7 @@ def ivf_payload_bytes(data: bytes) -> int:
 
 
 @dataclass
-class RDPoint:
+class RDPoint(JSONConfig):
     """One point of a rate-distortion curve, averaged over clips: the one RD record of the book.
 
     Written by chapter 4 and ``benchmarks/voxen_rd.py`` alike (``save_rd``), read by ``load_rd``.
@@ -328,9 +329,6 @@ class RDPoint:
     train_steps: int = 0
     train_s: float = 0.0
     seed: int = 0
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
     @property
     def encode_fps(self) -> float:
@@ -457,17 +455,12 @@ def load_rd(path: str | Path) -> list[RDPoint]:
     path = resolve(path)
     if not path.exists():
         raise FileNotFoundError(f"no RD results at {path}")
-    known = set(RDPoint.__dataclass_fields__)
     try:
         records = json.loads(path.read_text())
         if not isinstance(records, list):
             raise TypeError(f"expected a JSON list, got {type(records).__name__}")
-        for r in records:
-            extra = set(r) - known
-            if extra:
-                raise TypeError(f"unknown fields {sorted(extra)}")
-        return [RDPoint(**r) for r in records]
-    except (json.JSONDecodeError, TypeError, AttributeError) as e:
+        return [RDPoint.from_dict(r) for r in records]
+    except (ValueError, TypeError, AttributeError) as e:   # bad JSON, unknown or missing fields
         raise ValueError(f"{path} is not a list of RD records: {e}") from e
 
 

@@ -31,6 +31,11 @@ def to_tensor(frames: np.ndarray, device: torch.device | str = "cpu") -> torch.T
     return torch.from_numpy(np.array(frames)).to(device).permute(0, 3, 1, 2).float().div_(255.0)
 
 
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """float tensor (N, 3, S, S) in [0, 1] -> uint8 frames (N, S, S, 3), rounded: ``to_tensor`` undone."""
+    return images.detach().clamp(0, 1).mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+
 def frame_sampler(frames: np.ndarray, rows: np.ndarray, batch_size: int) -> FrameSampler:
     """``sample_batch`` for ``train``: ``batch_size`` random frames (with replacement) from ``rows``."""
     return FrameSampler(frames, rows, batch_size)

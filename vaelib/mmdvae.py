@@ -27,7 +27,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .config import JSONConfig
-from .data import to_tensor
+from .data import to_tensor, to_uint8
 from .losses import MMDLossConfig, mmd_vae_loss
 from .metrics import psnr, ssim
 from .paths import atomic_path
@@ -105,11 +105,6 @@ class MMDVAE(nn.Module):
 def n_parameters(model: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
-def to_uint8(images: torch.Tensor) -> np.ndarray:
-    """float tensor (N, 3, S, S) in [0, 1] -> uint8 frames (N, S, S, 3), rounded."""
-    return images.detach().clamp(0, 1).mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
 
 def _device_of(model: nn.Module) -> torch.device:

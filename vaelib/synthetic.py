@@ -407,7 +407,7 @@ def make_synthetic_dataset(out_dir: str | os.PathLike, n_movies: int = 3, second
         presses = simulate_observers(bdf, durations, cfg.n_observers, np.random.default_rng([cfg.seed, 10_000]))
         presses.to_csv(tmp / "observers.dat", sep="\t", index=False)
         (tmp / "README.txt").write_text(_README.format(version=GENERATOR_VERSION, **asdict(cfg)))
-        (tmp / "config.json").write_text(json.dumps({"generator_version": GENERATOR_VERSION, **asdict(cfg)},
+        (tmp / "config.json").write_text(json.dumps({"generator_version": GENERATOR_VERSION, **cfg.to_dict()},
                                                     indent=2))
     return _dataset(root, cfg)
 

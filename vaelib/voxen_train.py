@@ -22,7 +22,6 @@ import shutil
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict
 from functools import partial
 from pathlib import Path
 
@@ -97,7 +96,7 @@ def train_voxen(frameset, movies: Sequence[str], config: VoxEnConfig, lmbda: flo
             return {k: float(v) for k, v in out.items()}
 
     train(model, partial(rd_loss, lmbda=lmbda), sampler, train_config, run_dir, val_fn=val_fn,
-          extra_config={"voxen": asdict(config), "lmbda": float(lmbda), "movies": list(movies),
+          extra_config={"voxen": config.to_dict(), "lmbda": float(lmbda), "movies": list(movies),
                         "photo_fraction": float(photo_fraction),
                         **({"init_from": Path(init_from).name, "init_steps": init_steps}
                            if init_from is not None else {})},
@@ -138,7 +137,7 @@ def evaluate_voxen(model: VoxEn, clips: np.ndarray, setting: float, dataset: str
         enc_s.append(t1 - t0)
         n_bytes.append(len(data))
     point = rd_point("voxen", setting, list(clips), decoded, n_bytes, enc_s, dec_s, dataset=dataset,
-                     settings=f"lambda={setting} " + json.dumps(asdict(model.config), separators=(",", ":")),
+                     settings=f"lambda={setting} " + json.dumps(model.config.to_dict(), separators=(",", ":")),
                      fps=float(np.mean(clip_rates(fps, len(clips)))), **fields)
     return point, np.stack(decoded)
 
