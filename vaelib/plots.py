@@ -49,6 +49,12 @@ def image_grid(images: np.ndarray, ncols: int, pad: int = 2, fill: int = 255) ->
     return grid
 
 
+def enlarge(images: np.ndarray, scale: int) -> np.ndarray:
+    """Images (..., H, W, C) enlarged ``scale`` times with nearest-neighbour (blocky) pixels."""
+    images = np.asarray(images)
+    return images if scale == 1 else np.repeat(np.repeat(images, scale, -3), scale, -2)
+
+
 def contact_sheet(frames, index, movies: list[str], rows_of, per_movie: int = 8):
     """One row of ``per_movie`` evenly spaced frames per movie, labelled with their times."""
     fig, axes = plt.subplots(len(movies), per_movie, figsize=(1.3 * per_movie, 1.45 * len(movies)), squeeze=False)
@@ -184,8 +190,7 @@ def save_side_by_side_gif(truth: np.ndarray, recon: np.ndarray, figures_dir: str
         raise ValueError(f"need two clips shaped (T, H, W, 3) alike, got {truth.shape} and {recon.shape}")
     fps = fps / every
     frames = [image_grid(np.stack([a, b]), ncols=2, pad=pad) for a, b in zip(truth[::every], recon[::every])]
-    if scale != 1:
-        frames = [np.repeat(np.repeat(f, scale, 0), scale, 1) for f in frames]
+    frames = [enlarge(f, scale) for f in frames]
     out = resolve(figures_dir) / (name if name.endswith(".gif") else f"{name}.gif")
     images = [Image.fromarray(f) for f in frames]
     with atomic_path(out, suffix=".gif") as tmp:

@@ -8,16 +8,15 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from .metrics import psnr
 from .mmdvae import decode
-from .plots import image_grid
+from .plots import enlarge, image_grid
 from .video import read_frame_at
 
 
 def png_bytes(image: np.ndarray, scale: int = 1) -> bytes:
     """Encode an RGB uint8 image as PNG, enlarged ``scale`` times with nearest-neighbour pixels."""
-    image = np.ascontiguousarray(image)
-    if scale != 1:
-        image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
+    image = np.ascontiguousarray(enlarge(image, scale))
     ok, buf = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
     if not ok:
         raise ValueError(f"could not encode an image of shape {image.shape} as PNG")
@@ -177,12 +176,10 @@ class EventScrubberPictures:
         return int(np.clip(np.searchsorted(self.times, t + 1e-9) - 1, 0, len(self.times) - 1))
 
     def frame(self, i: int) -> np.ndarray:
-        return cv2.resize(np.ascontiguousarray(self.frames[i]), None, fx=self.scale, fy=self.scale,
-                          interpolation=cv2.INTER_NEAREST)
+        return enlarge(self.frames[i], self.scale)
 
     def reconstruction(self, i: int) -> np.ndarray:
-        return cv2.resize(np.ascontiguousarray(self.recon[i]), None, fx=self.scale, fy=self.scale,
-                          interpolation=cv2.INTER_NEAREST)
+        return enlarge(self.recon[i], self.scale)
 
     def trajectory(self, i: int) -> np.ndarray:
         img = self._traj_bg.copy()
@@ -384,8 +381,8 @@ def clip_comparison(truth: np.ndarray, reconstructions: dict[str, np.ndarray], s
         t, r = truth[slider.value], np.asarray(reconstructions[pick.value][slider.value])
         err = np.clip(np.abs(t.astype(np.int16) - r.astype(np.int16)) * 4, 0, 255).astype(np.uint8)
         image.value = png_bytes(image_grid(np.stack([t, err, r]), ncols=3), scale)
-        mse = float(np.mean((t.astype(np.float64) - r) ** 2))
-        quality = "identical" if mse == 0 else f"PSNR {10 * np.log10(255 ** 2 / mse):.1f} dB"
+        db = psnr(t[None], r[None])
+        quality = "identical" if np.isinf(db) else f"PSNR {db:.1f} dB"
         info.value = f"ground truth | error x4 | {pick.value} &nbsp; frame {slider.value}: {quality}"
 
     pick.observe(show, names="value")
