@@ -483,22 +483,24 @@ def bd_table(points: Sequence[RDPoint], anchor: str = "x264") -> pd.DataFrame:
         if codec == anchor:
             continue
         enough = min(len(pts), len(by_codec[anchor])) >= 2  # a single point has no curve: NaN
+        common = common_range(by_codec[anchor], pts)
         rows.append({"codec": codec, "anchor": anchor,
                      "bd_rate_psnr_%": bd_rate_points(by_codec[anchor], pts, "psnr") if enough else float("nan"),
                      "bd_rate_ms_ssim_%": bd_rate_points(by_codec[anchor], pts, "ms_ssim") if enough else float("nan"),
                      "bpp_range": f"{min(p.bpp for p in pts):.3f}-{max(p.bpp for p in pts):.3f}",
                      "psnr_range": f"{min(p.psnr for p in pts):.1f}-{max(p.psnr for p in pts):.1f}",
-                     "common_psnr": _common_range(by_codec[anchor], pts, "psnr"),
+                     "common_psnr": f"{common[0]:.1f}-{common[1]:.1f}" if common else "none",
                      "efficient_points": len(pareto_front([p.bpp for p in pts], [p.psnr for p in pts])[0])})
     return pd.DataFrame(rows)
 
 
-def _common_range(a: Sequence[RDPoint], b: Sequence[RDPoint], metric: str) -> str:
-    """The quality range both curves reach (what a BD-rate averages over), as text; "none" if disjoint."""
+def common_range(a: Sequence[RDPoint], b: Sequence[RDPoint], metric: str = "psnr") -> tuple[float, float] | None:
+    """The quality range (lo, hi) both curves' efficient points reach (what a BD-rate averages over); None if
+    they share none."""
     qa = pareto_front([p.bpp for p in a], [getattr(p, metric) for p in a])[1]
     qb = pareto_front([p.bpp for p in b], [getattr(p, metric) for p in b])[1]
     lo, hi = max(qa.min(), qb.min()), min(qa.max(), qb.max())
-    return f"{lo:.1f}-{hi:.1f}" if hi > lo else "none"
+    return (float(lo), float(hi)) if hi > lo else None
 
 
 def rate_at_quality(points: Sequence[RDPoint], quality: float, metric: str = "psnr") -> float:

@@ -36,7 +36,7 @@ from .codecs import (
     bd_rate_points,
     classic_rd,
     clip_rates,
-    pareto_front,
+    common_range,
     rate_at_quality,
     rd_point,
 )
@@ -186,10 +186,8 @@ def rd_summary(points: Sequence[RDPoint], dataset: str) -> dict:
            "distinct_points": len({(round(p.bpp, 4), round(p.psnr, 2)) for p in vox}) == len(vox),
            "x264_bpp_at_best": rate_at_quality(x264, best.psnr) if x264 else float("nan")}
     if x264 and len(vox) > 1:
-        qa = pareto_front([p.bpp for p in x264], [p.psnr for p in x264])[1]
-        qb = pareto_front([p.bpp for p in vox], [p.psnr for p in vox])[1]
-        lo, hi = max(qa.min(), qb.min()), min(qa.max(), qb.max())
-        out.update({"bd_rate_vs_x264_%": bd_rate_points(x264, vox), "common_psnr_db": [lo, hi] if hi > lo else None})
+        common = common_range(x264, vox)
+        out.update({"bd_rate_vs_x264_%": bd_rate_points(x264, vox), "common_psnr_db": list(common) if common else None})
     if mjpeg:
         ratios = [rate_at_quality(mjpeg, p.psnr) / p.bpp for p in vox]
         ratios = [r for r in ratios if np.isfinite(r)]
