@@ -402,3 +402,74 @@ def test_preregistration_is_read_checked_and_quoted(tmp_path):
 def _table_for_prereg():
     return pd.DataFrame([{"signal": "sem_surprise", "kind": "latent", "r_observers": 0.1, "r_observers_lo": 0.0,
                           "r_observers_hi": 0.2}])
+
+
+def _scene_movie(n, change, a, b, rng):
+    """``n`` 64x64 frames of a blocky random scene ``a`` that cuts to scene ``b`` at frame ``change``, with noise."""
+    def scene(seed):
+        img = (np.random.default_rng(seed).random((8, 8, 3)) * 255).astype(np.uint8)
+        return np.kron(img, np.ones((8, 8, 1), np.uint8))
+    f = np.stack([scene(a)] * n)
+    f[change:] = scene(b)
+    return np.clip(f + rng.normal(0, 4, f.shape), 0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def voxen_model():
+    """The committed VoxEn reference model of the highest rate (weights/voxen/lambda_0.0018)."""
+    return boundary_data.pretrained_voxen(0.0018)
+
+
+def test_voxen_trajectory_shape_time_alignment_and_a_planted_change(voxen_model):
+    """One vector per 16-frame latent step brought back to every frame (held or interpolated), aligned with the
+    frame index of each movie; a cut in a static scene moves it most at the step boundaries next to the cut."""
+    rng = np.random.default_rng(0)
+    frames = np.concatenate([_scene_movie(100, 40, 1, 2, rng), _scene_movie(45, 20, 3, 4, rng)])
+    index = pd.DataFrame({"movie": ["a"] * 100 + ["b"] * 45, "frame": np.r_[0:100, 0:45]})
+    assert voxen_model.config.total_stride[0] == 16
+    full = boundary_data.voxen_trajectory(frames, index, voxen_model, how="hold", n_dims=None)
+    assert full.shape == (145, 96) and np.isfinite(full).all()
+    held = boundary_data.voxen_trajectory(frames, index, voxen_model, how="hold")
+    assert held.shape == (145, 10)          # 7 + 3 latent steps: at most 10 principal components
+    a = held[:100]
+    # held: constant within each 16-frame step (frames 0-15, 16-31, ...), the last step cut at the movie's end
+    assert all(np.allclose(a[k:k + 16], a[k]) for k in range(0, 100, 16))
+    speed = sg.latent_speed(a)
+    jumps = {k: speed[k] for k in range(16, 100, 16)}
+    assert max(jumps, key=jumps.get) in (32, 48)      # the step holding the cut (32-47) begins or ends there
+    assert min(jumps[32], jumps[48]) > 1.5 * max(v for k, v in jumps.items() if k not in (32, 48))
+    # movie order and rows follow the index, not the frame array's movie blocks
+    swapped = boundary_data.voxen_trajectory(frames[np.r_[100:145, 0:100]], index.iloc[np.r_[100:145, 0:100]],
+                                             voxen_model, how="hold", n_dims=None)
+    assert np.allclose(swapped[45:], full[:100], atol=1e-4) and np.allclose(swapped[:45], full[100:], atol=1e-4)
+    smooth = boundary_data.voxen_trajectory(frames, index, voxen_model)
+    peak = int(np.argmax(sg.latent_speed(smooth[:100])))
+    assert abs(peak - 40) <= 24                       # interpolated between step centres: within 1.5 steps
+    with pytest.raises(ValueError, match="frames have 144 rows but the frame index has 145"):
+        boundary_data.voxen_trajectory(frames[:-1], index, voxen_model)
+    with pytest.raises(ValueError, match="VoxEn codes 64x64 RGB frames, got frames shaped \\(32, 32, 3\\)"):
+        boundary_data.voxen_trajectory(frames[:, ::2, ::2], index, voxen_model)
+    with pytest.raises(ValueError, match="no VoxEn reference model with lambda 0.5"):
+        boundary_data.pretrained_voxen(0.5)
+
+
+def test_voxen_rows_are_latent_signals_of_the_comparison(voxen_model):
+    """The VoxEn trajectory gives the TEMPORAL signals again (suffix _voxen), scored and paired like every latent
+    signal; a trajectory whose length differs from the frame index is refused naming both lengths."""
+    rng = np.random.default_rng(1)
+    frames = np.concatenate([_scene_movie(160, 70, 1, 2, rng), _scene_movie(160, 90, 3, 4, rng)])
+    index = pd.DataFrame({"movie": ["a"] * 160 + ["b"] * 160, "frame": np.r_[0:160, 0:160],
+                          "time_s": np.r_[0:160, 0:160] / FPS})
+    z = rng.standard_normal((320, 4))
+    vox = boundary_data.voxen_trajectory(frames, index, voxen_model, n_dims=4)
+    sig = sg.compute_signals(index, z, None, {"a": FPS, "b": FPS}, temporal=False, voxen=vox, progress=False)
+    names = [n + sg.VOXEN_SUFFIX for n in sg.TEMPORAL]
+    assert all(n in sig and sg.SIGNALS[n][0] == "latent" for n in names)
+    assert sig["sem_boundaries_voxen"].isin([0, 1]).all() and np.isfinite(sig[names].to_numpy()).all()
+    assert ("latent_speed_voxen", "latent_speed") in sg.temporal_pairs(sig)
+    tg = bd.Targets({"a": 16.0, "b": 16.0}, None, {"a": np.array([7.0]), "b": np.array([9.0])})
+    table = bd.comparison_table(sig, tg, n_null=20, n_boot=50).set_index("signal")
+    assert table.loc["latent_speed_voxen", "kind"] == "latent" and pd.notna(table.loc["latent_speed_voxen", "r_truth"])
+    with pytest.raises(ValueError, match=r"VoxEn trajectory has shape \(319, 4\) \(319 rows\) but the frame index "
+                                         r"has 320 rows"):
+        sg.compute_signals(index, z, None, {"a": FPS, "b": FPS}, temporal=False, voxen=vox[:-1], progress=False)

@@ -1,4 +1,8 @@
-"""Chapter 3's inputs and outputs: frames, latents, presses and true boundaries in; result tables out."""
+"""Chapter 3's inputs and outputs: frames, latents, presses and true boundaries in; result tables out.
+
+Besides the MMD-VAE's per-frame codes, :func:`voxen_trajectory` gives a trajectory that knows time:
+VoxEn's latent of 32-frame clips, one vector per latent time step, brought back to the frames.
+"""
 from __future__ import annotations
 
 import json
@@ -9,14 +13,17 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
 from .annotations import for_movies, read_boundary_csv, read_presses
 from .boundaries import DIRECTIONS, METRICS, Targets
+from .data import clips_to_tensor
 from .mmdvae import decode
 from .mmdvae_train import load_mmdvae
 from .paths import atomic_path, resolve
 from .signals import SIGNALS
 from .video import load_frames
+from .voxen import VoxEn
 
 
 def boundary_counts(movies: Sequence[str], truth: dict[str, np.ndarray] | None,
@@ -108,6 +115,94 @@ def load_boundary_data(data_dir: str | os.PathLike, annotations: str = "", bound
             print(f"the default ground truth {truth_path} does not fit these movies ({e}); going on without it")
     return BoundaryData(fs, z, data / "mmd_vae" / "run", presses, truth, fine, fs.durations(),
                         {m: fs.fps(m) for m in fs.movies})
+
+
+def pretrained_voxen(lmbda: float, weights_dir: str | os.PathLike | None = None) -> VoxEn:
+    """The committed VoxEn reference model of rate-distortion weight ``lmbda`` (``weights/voxen``), for
+    :func:`voxen_trajectory`; a lambda that is not there is an error listing the ones that are."""
+    from .voxen_train import WEIGHTS_DIR, load_pretrained
+
+    models = load_pretrained(weights_dir or WEIGHTS_DIR)
+    for k, m in models.items():
+        if abs(k - float(lmbda)) <= 1e-9 * max(1.0, abs(k)):
+            return m
+    raise ValueError(f"no VoxEn reference model with lambda {lmbda}: there are {sorted(models)}")
+
+
+def _voxen_steps(model: VoxEn, frames: np.ndarray, batch: int) -> np.ndarray:
+    """One movie's VoxEn latent y, spatially pooled per channel: ``(n_steps, channels)``, step k covering frames
+    ``[k * step, (k + 1) * step)`` (the last clip padded with the last frame; steps of padding only dropped)."""
+    c = model.config
+    step = c.total_stride[0]
+    n = len(frames)
+    pad = -n % c.clip_len
+    idx = np.concatenate([np.arange(n), np.full(pad, n - 1)]).reshape(-1, c.clip_len)
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(idx), batch):
+            y = model.encode(clips_to_tensor(frames[idx[i:i + batch]]))       # (B, C, t, h, w)
+            out.append(y.mean(dim=(3, 4)).permute(0, 2, 1).reshape(-1, y.shape[1]).numpy())
+    return np.concatenate(out)[: -(-n // step)].astype(float)
+
+
+def voxen_trajectory(frames: np.ndarray, index: pd.DataFrame, model: VoxEn, how: str = "interpolate",
+                     n_dims: int | None = 16, batch: int = 8) -> np.ndarray:
+    """A per-frame trajectory from VoxEn's latent: one row per row of the frame ``index``, like the MMD-VAE codes.
+
+    Each movie's frames (they must be ``model.config.image_size`` square) are cut into clips of ``clip_len``
+    (32) frames; VoxEn's analysis transform gives the latent y (the one its hyperprior codes) of each clip,
+    ``total_stride[0]`` (16) frames per latent time step; y is averaged over space per channel, one vector
+    per step, less the mean of its position in the clip over all clips (else a static scene would move from
+    step to step). So the trajectory's **time resolution is one latent step, 16 frames** (1.6 s at 10 fps,
+    0.53 s at 30): each vector summarizes 16 frames it has seen together with the 16 around it in its clip.
+    ``how`` brings the steps back to frames: ``interpolate`` (linear between step centres, held before the
+    first and after the last) or ``hold`` (each frame takes its step's vector). With ``n_dims`` the vectors
+    are projected on their first ``n_dims`` principal components over all steps of all movies (most of the
+    wide latent's channels carry nothing at low rates; the event models then see as many dimensions as the
+    MMD-VAE codes); None keeps every channel. Raises ValueError when frames and index differ in length or
+    the frames are not the size VoxEn was trained on.
+    """
+    if len(frames) != len(index):
+        raise ValueError(f"frames have {len(frames)} rows but the frame index has {len(index)}: "
+                         "they must come from the same frame store")
+    c = model.config
+    if frames.ndim != 4 or frames.shape[1:] != (c.image_size, c.image_size, 3):
+        raise ValueError(f"VoxEn codes {c.image_size}x{c.image_size} RGB frames, got frames shaped "
+                         f"{tuple(frames.shape[1:])}: preprocess with size={c.image_size} (chapter 1) "
+                         "or leave VoxEn out")
+    if how not in ("interpolate", "hold"):
+        raise ValueError(f"how must be 'interpolate' or 'hold', got {how!r}")
+    model.eval()
+    step = c.total_stride[0]
+    movie_col = index["movie"].to_numpy()
+    movies = list(dict.fromkeys(movie_col))
+    rows = {m: np.flatnonzero(movie_col == m) for m in movies}
+    steps = {m: _voxen_steps(model, frames[rows[m]], batch) for m in movies}
+    # the latent steps of one clip differ by a fixed offset whatever the content (each position in the clip has
+    # its own code: a static scene moves ~3 units from step to step); removing each position's mean over all
+    # clips keeps what changes with the content
+    per_clip = c.clip_len // step
+    every = np.concatenate(list(steps.values()))
+    phase = np.concatenate([np.arange(len(v)) % per_clip for v in steps.values()])
+    offset = np.stack([every[phase == k].mean(0) if (phase == k).any() else np.zeros(every.shape[1])
+                       for k in range(per_clip)])
+    steps = {m: v - offset[np.arange(len(v)) % per_clip] for m, v in steps.items()}
+    if n_dims is not None:
+        every = np.concatenate(list(steps.values()))
+        mean = every.mean(0)
+        _, _, vt = np.linalg.svd(every - mean, full_matrices=False)
+        basis = vt[: min(n_dims, len(vt))].T
+        steps = {m: (v - mean) @ basis for m, v in steps.items()}
+    out = np.empty((len(index), next(iter(steps.values())).shape[1]))
+    for m in movies:
+        f = np.arange(len(rows[m]))
+        v = steps[m]
+        if how == "hold":
+            out[rows[m]] = v[f // step]
+        else:
+            centres = np.arange(len(v)) * step + (step - 1) / 2
+            out[rows[m]] = np.stack([np.interp(f, centres, v[:, j]) for j in range(v.shape[1])], axis=1)
+    return out
 
 
 PREREGISTRATION_KEYS = {"data": ("movies", "seconds", "data_seed", "stride", "n_observers"),

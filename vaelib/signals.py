@@ -3,7 +3,9 @@
 Latent signals: speed ``||z_t - z_{t-1}||``, the cross-fitted error of a linear predictor of ``z_t``
 from its recent past, change points of ``z`` (``ruptures``), and the signals of the event models in
 :mod:`vaelib.events`. Pixel baselines: frame difference, PySceneDetect's content score, optical-flow
-magnitude. :func:`compute_signals` makes the table of all of them, one row per frame.
+magnitude. :func:`compute_signals` makes the table of all of them, one row per frame; some latent signals
+are computed again on codes that know time: filtered with a memory (suffix ``_memory``) and on VoxEn's
+latent of 32-frame clips (suffix ``_voxen``, :func:`vaelib.boundary_data.voxen_trajectory`).
 """
 from __future__ import annotations
 
@@ -192,9 +194,12 @@ _LATENT: dict[str, bool] = {"latent_speed": False, "prediction_error": False, "c
 # the latent signals that are also computed on the codes filtered with a memory (events.memory_filter)
 TEMPORAL_SUFFIX = "_memory"
 TEMPORAL = ("latent_speed", "prediction_error", "sem_surprise", "sem_boundaries")
+# the same signals on VoxEn's latent trajectory (one vector per 16 frames, seen in 32-frame clips)
+VOXEN_SUFFIX = "_voxen"
 SIGNALS: dict[str, tuple[str, bool]] = {
     **{n: ("latent", d) for n, d in _LATENT.items()},
     **{n + TEMPORAL_SUFFIX: ("latent", _LATENT[n]) for n in TEMPORAL},
+    **{n + VOXEN_SUFFIX: ("latent", _LATENT[n]) for n in TEMPORAL},
     "frame_difference": ("pixel", False),
     "content_score": ("pixel", False),
     "flow_magnitude": ("pixel", False),
@@ -231,8 +236,8 @@ def compute_signals(index: pd.DataFrame, z: np.ndarray, frames: np.ndarray | Non
                     smooth_s: float = 0.25, n_lags: int = 3, lag_s: float = 0.2, n_folds: int = 5,
                     n_bkps: dict[str, int] | None = None, cpd_rate_hz: float = 4.0,
                     event_rate_hz: float = 10.0, temporal: bool = True, memory_s: float | None = 1.0,
-                    sem: dict | None = None,
-                    bocpd: dict | None = None, progress: bool = True) -> pd.DataFrame:
+                    sem: dict | None = None, bocpd: dict | None = None, voxen: np.ndarray | None = None,
+                    progress: bool = True) -> pd.DataFrame:
     """Every boundary signal, one row per frame: ``movie, frame, time_s`` and one column per signal.
 
     ``index`` is the frame index (movie, frame, time_s), ``z`` the latents (one row per index row),
@@ -243,7 +248,9 @@ def compute_signals(index: pd.DataFrame, z: np.ndarray, frames: np.ndarray | Non
     ``sem`` and ``bocpd``) run at ``event_rate_hz``; their per-frame labels are the columns in
     ``LABELS``. With ``temporal``, the signals in ``TEMPORAL`` are computed again on codes with a
     memory of ``memory_s`` seconds (None: fitted per movie; :func:`vaelib.events.memory_filter`),
-    suffix ``_memory``.
+    suffix ``_memory``. With ``voxen`` (another trajectory, one row per index row:
+    :func:`vaelib.boundary_data.voxen_trajectory`), the signals in ``TEMPORAL`` are computed on it too,
+    suffix ``_voxen``.
     """
     z = np.asarray(z)
     if z.ndim != 2:
@@ -255,6 +262,13 @@ def compute_signals(index: pd.DataFrame, z: np.ndarray, frames: np.ndarray | Non
         raise ValueError(f"frames have {len(frames)} rows but the frame index has {len(index)}")
     if not np.isfinite(z).all():
         raise ValueError("latents contain NaN or infinite values")
+    if voxen is not None:
+        voxen = np.asarray(voxen, dtype=float)
+        if voxen.ndim != 2 or len(voxen) != len(index):
+            raise ValueError(f"the VoxEn trajectory has shape {voxen.shape} ({len(voxen)} rows) but the frame index "
+                             f"has {len(index)} rows: make it from the same frame store (voxen_trajectory)")
+        if not np.isfinite(voxen).all():
+            raise ValueError("the VoxEn trajectory contains NaN or infinite values")
     movies = list(dict.fromkeys(index["movie"]))
     rows = {m: np.flatnonzero(index["movie"].to_numpy() == m) for m in movies}
     for m in movies:
@@ -281,6 +295,10 @@ def compute_signals(index: pd.DataFrame, z: np.ndarray, frames: np.ndarray | Non
         filtered = [ev.memory_filter(zm, f, memory_s) for zm, f in zip(z_movies, f_list)]
         parts.update({n + TEMPORAL_SUFFIX: v for n, v in
                       _latent_columns(filtered, f_list, which=TEMPORAL, **settings).items() if n in TEMPORAL})
+    if voxen is not None:
+        v_movies = [voxen[rows[m]] for m in movies]
+        parts.update({n + VOXEN_SUFFIX: v for n, v in
+                      _latent_columns(v_movies, f_list, which=TEMPORAL, **settings).items() if n in TEMPORAL})
     cols = {name: np.concatenate(v) for name, v in parts.items()}
     order = np.concatenate([rows[m] for m in movies])
     for name in [n for n in SIGNALS if n in cols] + [n for n in LABELS if n in cols]:
@@ -300,10 +318,12 @@ def compute_signals(index: pd.DataFrame, z: np.ndarray, frames: np.ndarray | Non
 
 
 def temporal_pairs(signals: pd.DataFrame) -> list[tuple[str, str]]:
-    """``(name_memory, name)`` for every signal of ``TEMPORAL`` present in a signal table with its twin on the
-    codes with a memory: the pairs that ask whether temporal context helps."""
+    """``(name_memory, name)`` and ``(name_voxen, name)`` for every signal of ``TEMPORAL`` present in a signal
+    table with its twin on the codes with a memory or on VoxEn's latent: the pairs that ask whether temporal
+    context helps."""
     cols = set(signals.columns)
-    return [(n + TEMPORAL_SUFFIX, n) for n in TEMPORAL if n in cols and n + TEMPORAL_SUFFIX in cols]
+    return [(n + suffix, n) for suffix in (TEMPORAL_SUFFIX, VOXEN_SUFFIX) for n in TEMPORAL
+            if n in cols and n + suffix in cols]
 
 
 def pca_2d(z: np.ndarray) -> np.ndarray:
