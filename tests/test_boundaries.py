@@ -189,9 +189,10 @@ def test_compute_signals_and_bad_inputs():
     frames = rng.integers(0, 255, (140, 16, 16, 3), dtype=np.uint8)
     sig = sg.compute_signals(index, z, frames, {"a": FPS, "b": FPS}, progress=False,
                              n_bkps={"a": 2, "b": 1})
-    assert list(sig.columns[3:]) == list(sg.SIGNALS) + list(sg.LABELS)
-    assert sg.signal_names(sig) == list(sg.SIGNALS)          # event labels are not signals
-    assert np.isfinite(sig[list(sg.SIGNALS) + list(sg.LABELS)].to_numpy()).all()
+    present = [n for n in sg.SIGNALS if not n.endswith(sg.VOXEN_SUFFIX)]      # no VoxEn trajectory given
+    assert list(sig.columns[3:]) == present + list(sg.LABELS)
+    assert sg.signal_names(sig) == present          # event labels are not signals
+    assert np.isfinite(sig[present + list(sg.LABELS)].to_numpy()).all()
     assert sig.groupby("movie")["change_points"].sum().to_dict() == {"a": 2, "b": 1}
     with pytest.raises(ValueError, match="latents have 139 rows but the frame index has 140"):
         sg.compute_signals(index, z[:-1], frames, {"a": FPS, "b": FPS}, progress=False)
@@ -258,7 +259,7 @@ def test_chapter_runs_on_tiny_data(tmp_path):
     data = tmp_path / "data"
     make_synthetic_dataset(data / "synthetic", n_movies=2, seconds=20, seed=1, n_observers=6,
                            activity_seconds=(6.0, 9.0))
-    fs = preprocess(data / "synthetic" / "videos", data / "frames", size=32, stride=3, progress=False)
+    fs = preprocess(data / "synthetic" / "videos", data / "frames", size=64, stride=3, progress=False)   # VoxEn: 64
     x = np.asarray(fs.frames, dtype=np.float32).reshape(len(fs), -1)
     x -= x.mean(0)
     z = x @ np.linalg.svd(x, full_matrices=False)[2][:8].T
@@ -271,7 +272,8 @@ def test_chapter_runs_on_tiny_data(tmp_path):
     run_chapter("03_event_boundaries", params, out_dir=tmp_path / "nb", progress=False)
     res = json.loads((data / "event_boundaries" / "comparison.json").read_text())
     rows = {r["signal"]: r for r in res["results"]}
-    assert set(rows) == set(sg.SIGNALS) | {"observers"}
+    assert set(rows) == set(sg.SIGNALS) | {"observers"}         # the _voxen rows too
+    assert res["meta"]["voxen_lambda"] == 0.0018
     assert all(-1 <= rows[s]["r_observers"] <= 1 for s in sg.SIGNALS)
     for r in rows.values():
         assert all(0 <= r[k] <= 1 for k in ("precision", "recall", "f1", "p_truth"))
