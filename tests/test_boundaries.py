@@ -265,7 +265,7 @@ def test_chapter_runs_on_tiny_data(tmp_path):
     z = x @ np.linalg.svd(x, full_matrices=False)[2][:8].T
     (data / "mmd_vae").mkdir()
     np.save(data / "mmd_vae" / "embeddings.npy", z.astype(np.float32))
-    cfg = MMDVAEConfig.from_preset("default", z_dim=8, image_size=32)
+    cfg = MMDVAEConfig.from_preset("default", z_dim=8, image_size=64)
     train_mmdvae(fs, split_frames(fs.index), data / "mmd_vae" / "run", cfg,
                  train_cfg=TrainConfig(steps=1, batch_size=4, device="cpu"), progress=False)
     params = dict(SMOKE_PARAMETERS["03_event_boundaries"], data_dir=str(data), figures_dir=str(tmp_path / "fig"))
