@@ -82,9 +82,9 @@ def train_voxen(frameset, movies: Sequence[str], config: VoxEnConfig, lmbda: flo
     """
     seed_everything(train_config.seed)
     model = VoxEn(config)
-    init_steps = 0
+    before = {}
     if init_from is not None:
-        start, init_steps = _initial_weights(Path(init_from), config)
+        start, before = _initial_weights(Path(init_from), config)
         model.load_state_dict(start.state_dict())
     sampler = training_sampler(frameset, movies, config, train_config.batch_size, photo_fraction)
     val_fn = None
@@ -98,25 +98,26 @@ def train_voxen(frameset, movies: Sequence[str], config: VoxEnConfig, lmbda: flo
     train(model, partial(rd_loss, lmbda=lmbda), sampler, train_config, run_dir, val_fn=val_fn,
           extra_config={"voxen": config.to_dict(), "lmbda": float(lmbda), "movies": list(movies),
                         "photo_fraction": float(photo_fraction),
-                        **({"init_from": Path(init_from).name, "init_steps": init_steps}
-                           if init_from is not None else {})},
+                        **({"init_from": Path(init_from).name, **before} if init_from is not None else {})},
           progress=progress)
     if distributed.is_main():  # under torchrun rank 0 alone writes the run folder
         config.to_json(Path(run_dir) / "voxen.json")
     return model.cpu().eval()
 
 
-def _initial_weights(folder: Path, config: VoxEnConfig) -> tuple[VoxEn, int]:
+def _initial_weights(folder: Path, config: VoxEnConfig) -> tuple[VoxEn, dict]:
     """The weights to start from (a run folder's checkpoint, or an exported model's ``weights.pt``) and
-    how many training steps they already had."""
+    the training they already had (``init_steps``, ``init_seconds``)."""
     if (folder / "checkpoint.pt").exists():
         state = load_checkpoint(folder / "checkpoint.pt")
         model = VoxEn(config)
         model.load_state_dict(state["model"])
-        return model, int(state["step"]) + int(state["config"].get("init_steps", 0))
+        return model, {"init_steps": int(state["step"]) + int(state["config"].get("init_steps", 0)),
+                       "init_seconds": float(state.get("seconds", 0)) + float(state["config"].get("init_seconds", 0))}
     if (folder / "weights.pt").exists():
-        steps = json.loads((folder / "model.json").read_text())["steps"] if (folder / "model.json").exists() else 0
-        return _load_weights(folder / "weights.pt", config), int(steps)
+        rec = json.loads((folder / "model.json").read_text()) if (folder / "model.json").exists() else {}
+        return (_load_weights(folder / "weights.pt", config),
+                {"init_steps": int(rec.get("steps", 0)), "init_seconds": float(rec.get("train_s", 0))})
     raise FileNotFoundError(f"init_from={folder} holds neither a training checkpoint (checkpoint.pt) nor an "
                             f"exported model (weights.pt)")
 
@@ -269,7 +270,7 @@ def export_model(run_dir: str | Path, out_dir: str | Path) -> Path:
         clip = check_clip(config)
         data, _ = model.compress(clip)
         record = {"lmbda": run_config["lmbda"], "steps": int(state["step"]) + int(run_config.get("init_steps", 0)),
-                  "train_s": float(state.get("seconds", 0)),
+                  "train_s": float(state.get("seconds", 0)) + float(run_config.get("init_seconds", 0)),
                   "sha256": _sha256(tmp / "weights.pt"),
                   "check": {"clip": list(CHECK_CLIP), "n_bytes": len(data),
                             "psnr": psnr(clip, model.decompress(data)),
