@@ -74,10 +74,9 @@ from vaelib.mmdvae import (
     n_parameters,
     reconstruct,
     sample_prior,
-    save_npy,
 )
 from vaelib.mmdvae_train import train_mmdvae
-from vaelib.paths import resolve
+from vaelib.paths import resolve, save_npy
 from vaelib.train import TrainConfig, read_metrics
 from vaelib.video import load_frames
 

@@ -16,7 +16,8 @@ One module per concern; imports point one way, from the top of this list down
   logistic regression
 - ``events``      event models over a latent trajectory: a Structured-Event-Memory-like model, online change points
 - ``annotations`` event-segmentation files; group boundary frequency; observer agreement
-- ``mmdvae_train`` the MMD-VAE trained on a frame store from the command line (one process or torchrun)
+- ``mmdvae_train`` the MMD-VAE trained on a frame store from the command line (one process or torchrun), and
+  loaded back from its run folder
 - ``voxen_train`` training VoxEn reference models (`python -m vaelib.voxen_train`), its RD evaluation
 - ``mmdvae``      the MMD-VAE model, embedding and reconstruction helpers
 - ``voxen``       VoxEn, the 3D-convolution video codec (GDN, scale hyperprior), and its rate-distortion loss

@@ -16,10 +16,8 @@ Two presets:
 """
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -30,7 +28,6 @@ from .config import JSONConfig
 from .data import to_tensor, to_uint8
 from .losses import MMDLossConfig, mmd_vae_loss
 from .metrics import psnr, ssim
-from .paths import atomic_path
 
 PRESETS: dict[str, dict] = {
     "default": {"channels": (32, 64, 128), "hidden": 256, "z_dim": 16},
@@ -175,10 +172,3 @@ def mmd_vae_val_fn(frames: np.ndarray, loss_cfg: MMDLossConfig, max_frames: int 
         return {**out, "psnr": psnr(chosen, rec), "ssim": ssim(chosen, rec)}
     return val_fn
 
-
-def save_npy(path: str | os.PathLike, array: np.ndarray) -> Path:
-    """``np.save`` written atomically (to a temporary name, then renamed); returns the path."""
-    path = Path(path)
-    with atomic_path(path, suffix=".npy") as tmp:
-        np.save(tmp, array)
-    return path

@@ -1,4 +1,5 @@
-"""Where things live: the project root, the data folder, the figures folder."""
+"""Where things live (the project root, the data and figures folders) and how files are written there: atomically,
+with a clear error when the disk is full."""
 from __future__ import annotations
 
 import errno
@@ -8,6 +9,8 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+import numpy as np
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = PROJECT_ROOT / "data"
@@ -129,3 +132,11 @@ def atomic_dir(final: str | os.PathLike) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
+
+
+def save_npy(path: str | os.PathLike, array: np.ndarray) -> Path:
+    """``np.save`` written atomically (to a temporary name, then renamed); returns the path."""
+    path = Path(path)
+    with atomic_path(path, suffix=".npy") as tmp:
+        np.save(tmp, array)
+    return path
