@@ -31,8 +31,8 @@
 #    change points of $z$ (`ruptures`); two **event models** that infer which event is running (a
 #    Structured-Event-Memory-like model and Bayesian online change-point detection), with their
 #    surprise and boundaries; the same latent signals on codes that **know time** (filtered with a
-#    memory); and pixel baselines (frame difference, PySceneDetect's content score, optical-flow
-#    magnitude);
+#    memory, and VoxEn's latent of 32-frame clips); and pixel baselines (frame difference,
+#    PySceneDetect's content score, optical-flow magnitude);
 # 4. the comparison: Pearson r with the boundary frequency for bins of 0.2 to 8 s, against a null of
 #    phase-randomized surrogates (which keep each signal's own smoothness), and precision / recall /
 #    F1 against the coarse and the fine true boundaries within ±1 s; every figure with a 95% interval
@@ -65,6 +65,7 @@ n_boot = 1000                  # bootstrap resamples (over events) for intervals
 lag_range_s = [-1.0, 2.0]      # lags searched (steps of 0.1 s): presses up to 2 s late, or a signal up to 1 s late
 n_perm = 200                   # permutations for the combined detector's test (latents beyond pixels)
 spread_path = "benchmarks/results/boundaries.json"   # the training-run spread (MMD-VAE trained with several seeds)
+prereg_path = "benchmarks/results/boundaries_prereg.json"   # verdicts of the pre-registered test on a new draw
 smooth_s = 0.25                # Gaussian smoothing of the latent signals (s)
 pred_lags = 3                  # the predictor sees z at t - lag, ..., t - pred_lags * lag
 pred_lag_s = 0.2
@@ -72,6 +73,9 @@ pred_folds = 5                 # blocks per movie for cross-fitting
 event_rate_hz = 10.0           # the event models see the codes averaged down to at most this many samples per second
 temporal = True                # also compute the latent signals on codes with a memory (suffix _memory)
 memory_s = 1.0                 # that memory's time constant (s); None: fitted per movie (a Kalman filter)
+voxen = True                   # also the latent signals on VoxEn's latent of 32-frame clips (suffix _voxen)
+voxen_lambda = 0.0018          # which committed VoxEn reference model (weights/voxen/lambda_*): the highest rate
+voxen_dims = 16                # principal components of its pooled latent kept (None: all 96 channels)
 show_movie = ""                # movie for the figures and the scrubber; empty: the first
 seed = 0
 
@@ -184,13 +188,31 @@ plots.save_figure(fig, figures_dir, "03_trajectory.png")
 # `memory_s` seconds (an exponential filter, $m_t = m_{t-1} + k\,(z_t - m_{t-1})$). With `memory_s = None`
 # the gain is fitted per movie and dimension as the Kalman gain of a local-level model (a slow random
 # walk seen through frame noise); on smooth movies the codes carry little frame noise and the fitted
-# filter remembers almost nothing, so a fixed memory is the default. Does temporal context help?
+# filter remembers almost nothing, so a fixed memory is the default.
+#
+# **VoxEn's latent** (chapter 4's codec; the committed reference models were trained on other synthetic
+# movies and photos, never on these) sees time by construction: it codes 32 frames at once with 3D
+# convolutions. Its latent $y$ (the one the hyperprior codes), averaged over space per channel, gives one
+# vector per latent time step of 16 frames; each step's vector less the mean of its position in the clip,
+# projected on `voxen_dims` principal components and interpolated between step centres, becomes a
+# per-frame trajectory. Its **time resolution is one step, 16 frames** (printed below in seconds).
+# The signals marked `_voxen` are the same latent signals on that trajectory. Does temporal context help?
 # The table after the comparison says.
 
 # %%
+vox = None
+vx_model = boundary_data.pretrained_voxen(voxen_lambda) if voxen else None
+if vx_model is not None and fs.size != vx_model.config.image_size:
+    print(f"VoxEn codes {vx_model.config.image_size}x{vx_model.config.image_size} frames and these are "
+          f"{fs.size}x{fs.size}: no _voxen signals in this run")
+elif vx_model is not None:
+    vox = boundary_data.voxen_trajectory(fs.frames, fs.index, vx_model, n_dims=voxen_dims)
+    step = vx_model.config.total_stride[0]
+    print(f"VoxEn latent (lambda {voxen_lambda}): {vox.shape[1]} dimensions, one step per {step} frames "
+          f"({step / fps[fs.movies[0]]:.2f} s at {fps[fs.movies[0]]:g} fps)")
 signals = sg.compute_signals(fs.index, z, fs.frames, fps, smooth_s=smooth_s, n_lags=pred_lags,
                              lag_s=pred_lag_s, n_folds=pred_folds, n_bkps=count, event_rate_hz=event_rate_hz,
-                             temporal=temporal, memory_s=memory_s)
+                             temporal=temporal, memory_s=memory_s, voxen=vox)
 freq = (ann.bin_centers(durations[movie], 0.5), ann.group_frequency(presses, movie, durations[movie], 0.5))
 fig = plots.boundary_signals(signals, movie, freq, truth[movie] if truth is not None else None)
 plots.save_figure(fig, figures_dir, "03_signals.png")
@@ -227,6 +249,7 @@ plots.save_figure(fig, figures_dir, "03_r_by_bin.png")
 table = bd.comparison_table(signals, targets, bin_s=bin_s, tolerance_s=tolerance_s, n_null=n_null,
                             seed=seed, n_boundaries=count, n_boot=n_boot)
 meta = {"data_dir": str(data), "movies": fs.movies, "bin_s": bin_s, "tolerance_s": tolerance_s,
+        "voxen_lambda": voxen_lambda if vox is not None else None,
         "n_null": n_null, "n_boot": n_boot, "observers": int(presses.subject.nunique()), "truth_level": truth_level,
         "simulated_observers": not annotations}
 boundary_data.save_results(table, out_dir, "comparison", meta)
@@ -289,20 +312,24 @@ if cross_fit:
           f"[{detector.gain_lo:+.3f}, {detector.gain_hi:+.3f}], permutation p = {detector.p:.3f}")
 
 # %% [markdown]
-# **Does temporal context help?** Each latent signal on the codes with a memory (`a`) against the same
-# signal on the single-frame codes (`b`), paired on the same events as above.
+# **Does temporal context help?** Each latent signal on the codes with a memory or on VoxEn's latent
+# (`a`) against the same signal on the single-frame codes (`b`), paired on the same events as above.
 
 # %%
-if temporal:
+if sg.temporal_pairs(signals):
     with_memory = bd.paired_table(signals, targets, sg.temporal_pairs(signals), bin_s=bin_s, tolerance_s=tolerance_s,
                                   n_boundaries=count, n_boot=n_boot, seed=seed)
     boundary_data.save_results(with_memory, out_dir, "temporal_context", meta)
     display(with_memory)
     up, down = with_memory[(with_memory.p < 0.05) & (with_memory["diff"] > 0)], \
         with_memory[(with_memory.p < 0.05) & (with_memory["diff"] < 0)]
-    memory = f"a memory of {memory_s} s" if memory_s is not None else "a memory fitted per movie"
-    print(f"With {memory} the latent signals match better in {len(up)} and worse in {len(down)} of "
-          f"{len(with_memory)} signal x measure pairs (paired p < 0.05); no difference in the rest.")
+    for suffix, what in ((sg.TEMPORAL_SUFFIX, f"a memory of {memory_s} s" if memory_s is not None
+                          else "a memory fitted per movie"), (sg.VOXEN_SUFFIX, "VoxEn's latent")):
+        mine = with_memory["a"].str.endswith(suffix)
+        if mine.any():
+            print(f"With {what} the latent signals match better in {(up['a'].str.endswith(suffix)).sum()} and "
+                  f"worse in {(down['a'].str.endswith(suffix)).sum()} of {mine.sum()} signal x measure pairs "
+                  "(paired p < 0.05); no difference in the rest.")
 
 # %% [markdown]
 # ## 6 · Scrub through it
@@ -332,14 +359,19 @@ plots.save_figure(fig, figures_dir, "03_scrubber.png", dpi=60)
 # which bin widths, at the observers' response lag, and in the combined detector. The chapter trains
 # the MMD-VAE once; how much another training run moves the latent figures comes from the boundary
 # benchmark (`benchmarks/boundaries.py`, several training seeds on other synthetic movies), and a
-# difference smaller than that spread is not claimed. Wider bins raise every r (they average noise
+# difference smaller than that spread is not claimed. The claims were also pre-registered
+# (`benchmarks/preregistered.json`, committed before a new synthetic draw was made) and tested on that draw in
+# every training seed; their verdicts are quoted as they came out. Wider bins raise every r (they average noise
 # away) but also blur *where* a boundary is; the fine bins are the stricter test.
 
 # %%
 spread_file = resolve(spread_path) if spread_path else None
 spread = (bd.seed_spread(json.loads(spread_file.read_text())) if spread_file is not None and spread_file.exists()
           else None)
-take_away = bd.conclusion(table, versus, by_bin, lags, detector, spread, bin_s=bin_s)
+prereg_file = resolve(prereg_path) if prereg_path else None
+prereg = (bd.preregistered_summary(json.loads(prereg_file.read_text()))
+          if prereg_file is not None and prereg_file.exists() else None)
+take_away = bd.conclusion(table, versus, by_bin, lags, detector, spread, bin_s=bin_s, prereg=prereg)
 display(Markdown(take_away))
 write_metrics({**meta, "results": {r.signal: {k: v for k, v in r._asdict().items() if k not in ("signal", "kind")}
                                    for r in table.itertuples(index=False)},
@@ -349,4 +381,4 @@ write_metrics({**meta, "results": {r.signal: {k: v for k, v in r._asdict().items
                "combined_detector": None if detector is None else {
                    "target": detector.target, "models": detector.table.to_dict(orient="records"),
                    "gain": detector.gain, "gain_lo": detector.gain_lo, "gain_hi": detector.gain_hi, "p": detector.p},
-               "training_spread": spread, "conclusion": take_away}, metrics_path, out_dir)
+               "training_spread": spread, "preregistered": prereg, "conclusion": take_away}, metrics_path, out_dir)

@@ -398,7 +398,8 @@ def test_preregistration_is_read_checked_and_quoted(tmp_path):
     text = bd.conclusion(_table_for_prereg(), pd.DataFrame(), prereg=pre)
     assert "declared in commit fd9d5d5" in text and "data seed 23" in text
     assert "H1, SEM surprise" in text and "**holds** in every seed" in text
-    assert "H2, " in text and "**fails** (not in every seed)" in text and "rival `flow_magnitude`" in text
+    assert "H2, " in text and "**fails**: not in every seed with p < alpha" in text and "rival `flow_magnitude`" in text
+    assert f"difference per seed 7: {test['diff']:+.3f}" in text and "8: -0.010" in text
 
 
 def _table_for_prereg():

@@ -682,7 +682,8 @@ def preregistered_summary(results: dict) -> dict | None:
     decl = pre["declaration"]
     hyps = [{"id": h["id"], "text": h.get("text", f"{h['latent']} {h['direction']} on {h['metric']}"),
              "metric": h["metric"], "direction": h["direction"], "alpha": float(h["alpha"]), "verdict": h["verdict"],
-             "diffs": [t["diff"] for t in h["per_seed"].values()], "ps": [t["p"] for t in h["per_seed"].values()],
+             "seeds": list(h["per_seed"]), "diffs": [t["diff"] for t in h["per_seed"].values()],
+             "ps": [t["p"] for t in h["per_seed"].values()],
              "rivals": sorted({t["rival"] for t in h["per_seed"].values()})}
             for h in pre["hypotheses"]]
     return {"file": pre.get("file", ""), "commit": (pre.get("declared_in_commit") or "").split(" ")[0][:7],
@@ -693,9 +694,10 @@ def _preregistered_text(pre: dict) -> str:
     """One paragraph: each pre-registered hypothesis with its verdict and per-seed numbers."""
     d = pre["data"]
     said = {"holds": "**holds** in every seed", "opposite": "**fails: the opposite holds** in every seed",
-            "no verdict": "**fails** (not in every seed)"}
+            "no verdict": "**fails**: not in every seed with p < alpha"}
     parts = [f"{h['id']}, {h['text']} (alpha {h['alpha']:g}): {said.get(h['verdict'], h['verdict'])}; "
-             f"difference per seed " + ", ".join(f"{x:+.3f} (p {q:.3f})" for x, q in zip(h["diffs"], h["ps"]))
+             f"difference per seed " + ", ".join(f"{sd}: {x:+.3f} (p {q:.3f})"
+                                                  for sd, x, q in zip(h["seeds"], h["diffs"], h["ps"]))
              + f", rival {' / '.join(f'`{r}`' for r in h['rivals'])}"
              for h in pre["hypotheses"]]
     commit = f" in commit {pre['commit']}" if pre.get("commit") else ""
