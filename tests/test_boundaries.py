@@ -400,6 +400,17 @@ def test_preregistration_is_read_checked_and_quoted(tmp_path):
     assert "H1, SEM surprise" in text and "**holds** in every seed" in text
     assert "H2, " in text and "**fails**: not in every seed with p < alpha" in text and "rival `flow_magnitude`" in text
     assert f"difference per seed 7: {test['diff']:+.3f}" in text and "8: -0.010" in text
+    assert "did not hold in every training seed" not in text        # this run claims nothing to qualify
+    # this run's latent wins: on r with the truth (confirmed by H1) and with the observers (H2 failed)
+    table = pd.DataFrame([{"signal": n, "kind": k, **{f"{m}{e}": v for m in ("r_observers", "r_truth")
+                                                      for e in ("", "_lo", "_hi")}}
+                          for n, k, v in (("sem_surprise", "latent", 0.3), ("flow_magnitude", "pixel", 0.1))])
+    versus = pd.DataFrame([{"metric": m, "best_latent": "sem_surprise", "best_pixel": "flow_magnitude",
+                            "latent": 0.3, "pixel": 0.1, "diff": 0.2, "lo": 0.1, "hi": 0.3, "p": 0.001,
+                            "p_best": 0.01} for m in ("r_observers", "r_truth")])
+    both = bd.conclusion(table, versus, prereg=pre)
+    assert "latent signals beat the pixel baselines on r with the observers, r with the true boundaries." in both
+    assert both.endswith("did not hold in every training seed for r with the observers (pre-registered test above).")
 
 
 def _table_for_prereg():

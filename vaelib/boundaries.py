@@ -819,5 +819,14 @@ def conclusion(table: pd.DataFrame, versus: pd.DataFrame, by_bin: pd.DataFrame |
                   + " and lose on " + ", ".join(LABELS.get(m, m) for m in lost) + ".")
     else:
         bottom = "nothing latent beats the pixel baselines detectably on this run."
+    if prereg:   # a claim of this run that its pre-registered test on a new draw did not confirm is said so
+        unconfirmed = [m for m, want in [(m, "latent_beats_pixel") for m in won] + [(m, "pixel_beats_latent")
+                                                                                     for m in lost]
+                       if any(h["metric"] == m and h["direction"] == want for h in prereg["hypotheses"])
+                       and not any(h["metric"] == m and h["direction"] == want and h["verdict"] == "holds"
+                                   for h in prereg["hypotheses"])]
+        if unconfirmed:
+            bottom += (" But declared in advance and tested on a new draw, that did not hold in every training seed "
+                       "for " + ", ".join(LABELS.get(m, m) for m in unconfirmed) + " (pre-registered test above).")
     out.append(f"**Bottom line:** {bottom}")
     return "\n\n".join(out)
