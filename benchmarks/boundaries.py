@@ -8,8 +8,9 @@ of the same model can rank the latent signals differently. So this benchmark
 2. trains the MMD-VAE (chapter 2's ``default`` preset) once per training seed in ``--seeds`` on the
    same frames, and embeds every frame;
 3. computes every boundary signal per seed (:func:`vaelib.signals.compute_signals`: latent signals,
-   the event models of :mod:`vaelib.events`, the ``_memory`` signals on codes that know time; the
-   pixel baselines once, they do not depend on the seed), and each signal's r with the observers,
+   the event models of :mod:`vaelib.events`, the ``_memory`` signals on codes that know time, with
+   ``--voxen`` the ``_voxen`` signals on VoxEn's latent; the pixel baselines once, they do not depend on
+   the seed), and each signal's r with the observers,
    r and F1 against the coarse truth and F1 against the fine truth (:func:`vaelib.boundaries.comparison_table`),
    with bootstrap intervals over events;
    The best latent signal is picked per seed among many: it counts as beating the pixels only with
@@ -52,7 +53,7 @@ from _common import write_results
 from vaelib import boundaries as bd
 from vaelib import signals as sg
 from vaelib.annotations import for_movies, read_boundary_csv, read_presses
-from vaelib.boundary_data import boundary_counts, read_preregistration
+from vaelib.boundary_data import boundary_counts, pretrained_voxen, read_preregistration, voxen_trajectory
 from vaelib.data import split_frames
 from vaelib.losses import MMDLossConfig
 from vaelib.metrics import psnr
@@ -200,6 +201,9 @@ def main() -> None:
     ap.add_argument("--declared", default="sem_surprise",
                     help="the latent signal tested against the best pixel baseline without selection")
     ap.add_argument("--memory-s", type=float, default=1.0, help="time constant of the codes with a memory (s)")
+    ap.add_argument("--voxen", type=float, default=None, metavar="LAMBDA",
+                    help="also the latent signals on the VoxEn trajectory of this committed reference model (_voxen "
+                         "rows; chapter 3 uses 0.0018); they do not depend on the MMD-VAE seed")
     ap.add_argument("--bin-s", type=float, default=1.0)
     ap.add_argument("--tolerance-s", type=float, default=1.0)
     ap.add_argument("--n-null", type=int, default=500, help="null draws per r")
@@ -258,11 +262,17 @@ def main() -> None:
         pixels = pixels[["movie", "frame", "time_s", *[n for n, (k, _) in sg.SIGNALS.items() if k == "pixel"]]]
         pixels.to_csv(pixel_cache, index=False)
     speed = event_model_speed()
+    vox = None
+    if args.voxen is not None:
+        t0 = time.perf_counter()
+        vox = voxen_trajectory(fs.frames, fs.index, pretrained_voxen(args.voxen))
+        print(f"VoxEn trajectory (lambda {args.voxen}): {time.perf_counter() - t0:.0f} s", flush=True)
     print("event models, seconds per 10k steps:", speed, flush=True)
     per_seed, signals_by_seed = {}, {}
     for seed in args.seeds:
         z, record = train_and_embed(fs, seed, args.steps, args.batch_size, args.z_dim, cache)
-        latent = sg.compute_signals(fs.index, z, None, fps, n_bkps=count, memory_s=args.memory_s, progress=False)
+        latent = sg.compute_signals(fs.index, z, None, fps, n_bkps=count, memory_s=args.memory_s, voxen=vox,
+                                    progress=False)
         signals = pd.concat([latent, pixels.drop(columns=["movie", "frame", "time_s"])], axis=1)
         res = seed_statistics(signals, targets, args)
         if decl is not None:
@@ -321,11 +331,15 @@ def main() -> None:
         t["diffs"].append(r["diff"])
         t["better"] += int(r["p"] < 0.05 and r["diff"] > 0)
         t["worse"] += int(r["p"] < 0.05 and r["diff"] < 0)
-    n_better = sum(m["better"] for t in temporal.values() for m in t.values())
-    n_worse = sum(m["worse"] for t in temporal.values() for m in t.values())
-    n_all = sum(len(m["diffs"]) for t in temporal.values() for m in t.values())
-    temporal_text = (f"codes with a memory of {args.memory_s} s against single-frame codes: better in {n_better}, "
-                     f"worse in {n_worse} of {n_all} signal x measure x seed comparisons (paired p < 0.05)")
+    parts = []
+    for suffix, what in ((sg.TEMPORAL_SUFFIX, f"codes with a memory of {args.memory_s} s"),
+                         (sg.VOXEN_SUFFIX, f"VoxEn's latent (lambda {args.voxen})")):
+        mine = [m for pair, t in temporal.items() if pair.split(" vs ")[0].endswith(suffix) for m in t.values()]
+        if mine:
+            parts.append(f"{what} against single-frame codes: better in {sum(m['better'] for m in mine)}, worse in "
+                         f"{sum(m['worse'] for m in mine)} of {sum(len(m['diffs']) for m in mine)} signal x measure x "
+                         "seed comparisons (paired p < 0.05)")
+    temporal_text = "; ".join(parts)
     prereg = None
     if decl is not None:
         prereg = {"file": str(args.preregistered), "declared_in_commit": declaration_commit(args.preregistered),
@@ -337,7 +351,7 @@ def main() -> None:
                  "train": {"seeds": args.seeds, "steps": args.steps, "batch_size": args.batch_size,
                            "z_dim": args.z_dim, "preset": "default"},
                  "declared": args.declared, "bin_s": args.bin_s, "tolerance_s": args.tolerance_s, "units": "events",
-                 "memory_s": args.memory_s,
+                 "memory_s": args.memory_s, "voxen_lambda": args.voxen,
                  "n_null": args.n_null, "n_boot": args.n_boot, "torch": torch.__version__,
                  "threads": args.threads, "cpu": cpu_model(), "platform": platform.platform(),
                  "seconds_this_run": round(time.perf_counter() - t_start, 1),

@@ -238,6 +238,11 @@ def test_conclusion_says_plainly_who_wins_and_what_retraining_allows():
                          "flow_magnitude": {"kind": "pixel", "f1": {"mean": 0.5, "min": 0.5, "max": 0.5}}}}
     spread = bd.seed_spread(bench)
     assert spread["ranges"] == {"latent_speed": {"f1": pytest.approx(0.25)}}
+    # VoxEn's rows do not move with the MMD-VAE seed: no range of 0 for them, the largest latent range instead
+    with_voxen = bd.seed_spread({**bench, "summary": {**bench["summary"], "latent_speed_voxen": {
+        "kind": "latent", "f1": {"mean": 0.5, "min": 0.5, "max": 0.5}}}})
+    assert with_voxen["ranges"] == spread["ranges"]
+    assert bd._spread_of(with_voxen, "latent_speed_voxen", "f1") == pytest.approx(0.25)
     retrained = bd.conclusion(_table(0.7, 0.5), _versus(0.2, 0.01), spread=spread)
     assert "moves a latent figure like this one by 0.250" in retrained and "no claim either way" in retrained
     assert "nothing latent beats" in retrained and "no claim holds for every seed" in retrained

@@ -28,7 +28,7 @@ import pandas as pd
 from scipy.signal import find_peaks
 
 from .annotations import bin_centers, group_frequency, n_bins
-from .signals import SIGNALS, fill_nan, signal_names, smooth
+from .signals import SIGNALS, VOXEN_SUFFIX, fill_nan, signal_names, smooth
 from .stats import (
     Interval,
     Paired,
@@ -665,9 +665,12 @@ LABELS = {"r_observers": "r with the observers", "r_truth": "r with the true bou
 
 def seed_spread(results: dict) -> dict:
     """The training-run spread in a boundary benchmark's results (``benchmarks/results/boundaries.json``):
-    per latent signal and metric, max - min over the MMD-VAE training seeds; its seeds and its claim."""
+    per latent signal and metric, max - min over the MMD-VAE training seeds; its seeds and its claim. The
+    ``_voxen`` signals are left out: they do not depend on the MMD-VAE seed, and their range 0 says nothing about
+    retraining VoxEn (a signal without a range is judged by the largest latent one, :func:`_spread_of`)."""
     ranges = {n: {m: v[m]["max"] - v[m]["min"] for m in METRICS if m in v}
-              for n, v in results.get("summary", {}).items() if v.get("kind") == "latent"}
+              for n, v in results.get("summary", {}).items()
+              if v.get("kind") == "latent" and not n.endswith(VOXEN_SUFFIX)}
     return {"seeds": results.get("meta", {}).get("train", {}).get("seeds", []), "ranges": ranges,
             "claim": results.get("claim", {}).get("text", "")}
 
