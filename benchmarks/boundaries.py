@@ -262,17 +262,18 @@ def main() -> None:
         pixels = pixels[["movie", "frame", "time_s", *[n for n, (k, _) in sg.SIGNALS.items() if k == "pixel"]]]
         pixels.to_csv(pixel_cache, index=False)
     speed = event_model_speed()
-    vox = None
+    vox, vox_step = None, None
     if args.voxen is not None:
         t0 = time.perf_counter()
-        vox = voxen_trajectory(fs.frames, fs.index, pretrained_voxen(args.voxen))
+        vx_model = pretrained_voxen(args.voxen)
+        vox, vox_step = voxen_trajectory(fs.frames, fs.index, vx_model), vx_model.config.total_stride[0]
         print(f"VoxEn trajectory (lambda {args.voxen}): {time.perf_counter() - t0:.0f} s", flush=True)
     print("event models, seconds per 10k steps:", speed, flush=True)
     per_seed, signals_by_seed = {}, {}
     for seed in args.seeds:
         z, record = train_and_embed(fs, seed, args.steps, args.batch_size, args.z_dim, cache)
         latent = sg.compute_signals(fs.index, z, None, fps, n_bkps=count, memory_s=args.memory_s, voxen=vox,
-                                    progress=False)
+                                    voxen_step_frames=vox_step, progress=False)
         signals = pd.concat([latent, pixels.drop(columns=["movie", "frame", "time_s"])], axis=1)
         res = seed_statistics(signals, targets, args)
         if decl is not None:

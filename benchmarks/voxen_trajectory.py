@@ -54,7 +54,8 @@ def main() -> None:
     sg.compute_signals(fs.index, z, None, fps, temporal=False, progress=False)
     base_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    sg.compute_signals(fs.index, z, None, fps, temporal=False, voxen=vox, progress=False)
+    sg.compute_signals(fs.index, z, None, fps, temporal=False, voxen=vox,
+                       voxen_step_frames=model.config.total_stride[0], progress=False)
     signals_s = time.perf_counter() - t0 - base_s
     step = model.config.total_stride[0]
     record = {"frames": len(fs), "movies": len(fs.movies), "fps": fps[fs.movies[0]], "lmbda": args.lmbda,

@@ -196,8 +196,9 @@ plots.save_figure(fig, figures_dir, "03_trajectory.png")
 # vector per latent time step of 16 frames; each step's vector less the mean of its position in the clip,
 # projected on `voxen_dims` principal components and interpolated between step centres, becomes a
 # per-frame trajectory. Its **time resolution is one step, 16 frames** (printed below in seconds).
-# The signals marked `_voxen` are the same latent signals on that trajectory. Does temporal context help?
-# The table after the comparison says.
+# The signals marked `_voxen` are the same latent signals on that trajectory; its event models see one
+# sample per step (sampled faster, the interpolated trajectory would show them a kink at every step).
+# Does temporal context help? The table after the comparison says.
 
 # %%
 vox = None
@@ -212,7 +213,8 @@ elif vx_model is not None:
           f"({step / fps[fs.movies[0]]:.2f} s at {fps[fs.movies[0]]:g} fps)")
 signals = sg.compute_signals(fs.index, z, fs.frames, fps, smooth_s=smooth_s, n_lags=pred_lags,
                              lag_s=pred_lag_s, n_folds=pred_folds, n_bkps=count, event_rate_hz=event_rate_hz,
-                             temporal=temporal, memory_s=memory_s, voxen=vox)
+                             temporal=temporal, memory_s=memory_s, voxen=vox,
+                             voxen_step_frames=None if vox is None else vx_model.config.total_stride[0])
 freq = (ann.bin_centers(durations[movie], 0.5), ann.group_frequency(presses, movie, durations[movie], 0.5))
 fig = plots.boundary_signals(signals, movie, freq, truth[movie] if truth is not None else None)
 plots.save_figure(fig, figures_dir, "03_signals.png")

@@ -484,6 +484,14 @@ def test_voxen_rows_are_latent_signals_of_the_comparison(voxen_model):
     tg = bd.Targets({"a": 16.0, "b": 16.0}, None, {"a": np.array([7.0]), "b": np.array([9.0])})
     table = bd.comparison_table(sig, tg, n_null=20, n_boot=50).set_index("signal")
     assert table.loc["latent_speed_voxen", "kind"] == "latent" and pd.notna(table.loc["latent_speed_voxen", "r_truth"])
+    # at the trajectory's own step (16 frames), the event models see one sample per step: boundaries on its grid
+    native = sg.compute_signals(index, z, None, {"a": FPS, "b": FPS}, temporal=False, voxen=vox, voxen_step_frames=16,
+                                progress=False)
+    marks = native["sem_boundaries_voxen"].to_numpy() > 0
+    assert marks.any() and (native["frame"].to_numpy()[marks] % 16 == 0).all()
+    with pytest.raises(ValueError, match="voxen_step_frames must be a positive number of frames, got 0"):
+        sg.compute_signals(index, z, None, {"a": FPS, "b": FPS}, temporal=False, voxen=vox, voxen_step_frames=0,
+                           progress=False)
     with pytest.raises(ValueError, match=r"VoxEn trajectory has shape \(319, 4\) \(319 rows\) but the frame index "
                                          r"has 320 rows"):
         sg.compute_signals(index, z, None, {"a": FPS, "b": FPS}, temporal=False, voxen=vox[:-1], progress=False)

@@ -209,14 +209,16 @@ LABELS = ("sem_event", "bocpd_event")
 
 
 def _latent_columns(z_by_movie: list[np.ndarray], fps: list[float], smooth_s: float, n_lags: int, lag: int,
-                    n_folds: int, n_bkps: list[int | None], cpd_rate_hz: float, event_rate_hz: float,
+                    n_folds: int, n_bkps: list[int | None], cpd_rate_hz: float, event_rate_hz: float | list[float],
                     which: Sequence[str], sem: dict | None, bocpd: dict | None) -> dict[str, list[np.ndarray]]:
-    """The latent signals in ``which`` (and the event labels with their models), per movie."""
+    """The latent signals in ``which`` (and the event labels with their models), per movie (``event_rate_hz``:
+    one rate for all movies, or one per movie)."""
     out: dict[str, list[np.ndarray]] = {}
+    rates = list(event_rate_hz) if isinstance(event_rate_hz, (list, tuple)) else [event_rate_hz] * len(z_by_movie)
     if "prediction_error" in which:
         errs = prediction_error(z_by_movie, n_lags=n_lags, lag=lag, n_folds=n_folds)
         out["prediction_error"] = [smooth(e, f, smooth_s) for e, f in zip(errs, fps)]
-    for z, f, k in zip(z_by_movie, fps, n_bkps):
+    for z, f, k, rate in zip(z_by_movie, fps, n_bkps, rates):
         if "latent_speed" in which:
             out.setdefault("latent_speed", []).append(smooth(latent_speed(z), f, smooth_s))
         if "change_points" in which:
@@ -225,7 +227,7 @@ def _latent_columns(z_by_movie: list[np.ndarray], fps: list[float], smooth_s: fl
             out.setdefault("change_points", []).append(marks)
         for model, settings in (("sem", sem), ("bocpd", bocpd)):
             if f"{model}_surprise" in which or f"{model}_boundaries" in which:
-                seg = ev.segment_frames(z, f, model, rate_hz=event_rate_hz, **(settings or {}))
+                seg = ev.segment_frames(z, f, model, rate_hz=rate, **(settings or {}))
                 out.setdefault(f"{model}_surprise", []).append(smooth(seg.surprise, f, smooth_s))
                 out.setdefault(f"{model}_boundaries", []).append(seg.marks())
                 out.setdefault(f"{model}_event", []).append(seg.labels.astype(float))
@@ -237,7 +239,7 @@ def compute_signals(index: pd.DataFrame, z: np.ndarray, frames: np.ndarray | Non
                     n_bkps: dict[str, int] | None = None, cpd_rate_hz: float = 4.0,
                     event_rate_hz: float = 10.0, temporal: bool = True, memory_s: float | None = 1.0,
                     sem: dict | None = None, bocpd: dict | None = None, voxen: np.ndarray | None = None,
-                    progress: bool = True) -> pd.DataFrame:
+                    voxen_step_frames: int | None = None, progress: bool = True) -> pd.DataFrame:
     """Every boundary signal, one row per frame: ``movie, frame, time_s`` and one column per signal.
 
     ``index`` is the frame index (movie, frame, time_s), ``z`` the latents (one row per index row),
@@ -250,7 +252,9 @@ def compute_signals(index: pd.DataFrame, z: np.ndarray, frames: np.ndarray | Non
     memory of ``memory_s`` seconds (None: fitted per movie; :func:`vaelib.events.memory_filter`),
     suffix ``_memory``. With ``voxen`` (another trajectory, one row per index row:
     :func:`vaelib.boundary_data.voxen_trajectory`), the signals in ``TEMPORAL`` are computed on it too,
-    suffix ``_voxen``.
+    suffix ``_voxen``; with ``voxen_step_frames`` (the trajectory's time step, 16 for VoxEn) its event models
+    see one sample per step (at most ``event_rate_hz``): between steps an interpolated trajectory holds no
+    information, and sampled faster the event models would see a kink at every step.
     """
     z = np.asarray(z)
     if z.ndim != 2:
@@ -269,6 +273,8 @@ def compute_signals(index: pd.DataFrame, z: np.ndarray, frames: np.ndarray | Non
                              f"has {len(index)} rows: make it from the same frame store (voxen_trajectory)")
         if not np.isfinite(voxen).all():
             raise ValueError("the VoxEn trajectory contains NaN or infinite values")
+        if voxen_step_frames is not None and voxen_step_frames < 1:
+            raise ValueError(f"voxen_step_frames must be a positive number of frames, got {voxen_step_frames}")
     movies = list(dict.fromkeys(index["movie"]))
     rows = {m: np.flatnonzero(index["movie"].to_numpy() == m) for m in movies}
     for m in movies:
@@ -297,6 +303,8 @@ def compute_signals(index: pd.DataFrame, z: np.ndarray, frames: np.ndarray | Non
                       _latent_columns(filtered, f_list, which=TEMPORAL, **settings).items() if n in TEMPORAL})
     if voxen is not None:
         v_movies = [voxen[rows[m]] for m in movies]
+        if voxen_step_frames is not None:
+            settings["event_rate_hz"] = [min(event_rate_hz, f / voxen_step_frames) for f in f_list]
         parts.update({n + VOXEN_SUFFIX: v for n, v in
                       _latent_columns(v_movies, f_list, which=TEMPORAL, **settings).items() if n in TEMPORAL})
     cols = {name: np.concatenate(v) for name, v in parts.items()}
