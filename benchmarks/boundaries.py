@@ -150,6 +150,7 @@ def apply_preregistration(args, decl: dict) -> None:
     args.seeds, args.steps, args.batch_size, args.z_dim = t["seeds"], t["steps"], t["batch_size"], t["z_dim"]
     args.bin_s, args.tolerance_s, args.memory_s = a["bin_s"], a["tolerance_s"], a["memory_s"]
     args.n_null, args.n_boot = a["n_null"], a["n_boot"]
+    args.voxen = a.get("voxen_lambda")
 
 
 def declaration_commit(path: Path) -> str | None:
@@ -189,7 +190,7 @@ def main() -> None:
                          "the flags below, and its hypotheses get verdicts; default output boundaries_prereg.json")
     ap.add_argument("--work", type=Path, default=None,
                     help="cache of data, runs and signals (reused when present; default data/bench_boundaries, "
-                         "with --preregistered data/bench_boundaries_prereg)")
+                         "with --preregistered data/bench_boundaries_<declaration file name>)")
     ap.add_argument("--movies", type=int, default=8)
     ap.add_argument("--seconds", type=float, default=100.0)
     ap.add_argument("--data-seed", type=int, default=11, help="synthetic data seed (the book's default is 0)")
@@ -224,7 +225,9 @@ def main() -> None:
         print(f"pre-registered ({args.preregistered}): {args.movies} x {args.seconds:g} s, data seed "
               f"{args.data_seed}, training seeds {args.seeds}; {len(decl['hypotheses'])} hypotheses", flush=True)
     suffix = "_prereg" if decl is not None else ""
-    args.work = args.work or PROJECT_ROOT / "data" / f"bench_boundaries{suffix}"
+    # one cache per declaration: each has its own draw
+    args.work = args.work or PROJECT_ROOT / "data" / ("bench_boundaries" if decl is None else
+                                                      f"bench_boundaries_{args.preregistered.stem}")
     args.out = args.out or PROJECT_ROOT / "benchmarks" / "results" / f"boundaries{suffix}.json"
     if len(args.seeds) < 2:
         ap.error("give at least two training seeds (--seeds): the point is the spread over them")

@@ -376,7 +376,9 @@ def test_preregistration_is_read_checked_and_quoted(tmp_path):
                             ({"hypotheses": [{**decl["hypotheses"][0], "metric": "auc"}]}, "metric 'auc'"),
                             ({"hypotheses": [{**decl["hypotheses"][0], "alpha": 5}]}, "alpha 5 must lie"),
                             ({"hypotheses": decl["hypotheses"][:1] * 2}, "ids repeat"),
-                            ({"train": {**decl["train"], "seeds": [0]}}, "at least two training seeds")):
+                            ({"train": {**decl["train"], "seeds": [0]}}, "at least two training seeds"),
+                            ({"hypotheses": [{**decl["hypotheses"][0], "latent": "prediction_error_voxen"}]},
+                             "needs the VoxEn trajectory: declare analysis.voxen_lambda")):
         bad = tmp_path / "bad.json"
         bad.write_text(json.dumps({**decl, **change}))
         with pytest.raises(ValueError, match=f"bad.json.*{message}|{message}"):

@@ -21,7 +21,7 @@ from .data import clips_to_tensor
 from .mmdvae import decode
 from .mmdvae_train import load_mmdvae
 from .paths import atomic_path, resolve
-from .signals import SIGNALS
+from .signals import SIGNALS, VOXEN_SUFFIX
 from .video import load_frames
 from .voxen import VoxEn
 
@@ -214,8 +214,10 @@ def read_preregistration(path: str | os.PathLike) -> dict:
     """A pre-registration of boundary hypotheses (``benchmarks/preregistered.json``), checked.
 
     It fixes the data draw (``data``), the MMD-VAE training seeds (``train``), the statistics
-    (``analysis``) and the ``hypotheses``: each an ``id``, a latent signal (``latent``, a ``SIGNALS`` name of
-    kind ``latent``), a ``metric`` (``METRICS``), a ``direction`` (``DIRECTIONS``) and an ``alpha`` in (0, 1).
+    (``analysis``; with ``voxen_lambda`` also the ``_voxen`` signals of that VoxEn reference model, which a
+    hypothesis on a ``_voxen`` signal needs) and the ``hypotheses``: each an ``id``, a latent signal (``latent``, a
+    ``SIGNALS`` name of kind ``latent``), a ``metric`` (``METRICS``), a ``direction`` (``DIRECTIONS``) and an
+    ``alpha`` in (0, 1).
     Raises ValueError naming the file and the field that is missing or wrong."""
     path = resolve(path)
     try:
@@ -245,6 +247,8 @@ def read_preregistration(path: str | os.PathLike) -> dict:
             raise ValueError(f"{where}: direction {h['direction']!r} is not one of {DIRECTIONS}")
         if not 0 < float(h["alpha"]) < 1:
             raise ValueError(f"{where}: alpha {h['alpha']!r} must lie in (0, 1)")
+        if h["latent"].endswith(VOXEN_SUFFIX) and decl["analysis"].get("voxen_lambda") is None:
+            raise ValueError(f"{where}: {h['latent']!r} needs the VoxEn trajectory: declare analysis.voxen_lambda")
     if len({h["id"] for h in hyps}) != len(hyps):
         raise ValueError(f"{path}: hypothesis ids repeat")
     return decl
