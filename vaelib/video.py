@@ -32,7 +32,6 @@ import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -122,34 +121,40 @@ def ffmpeg_exe() -> str:
 
 
 class _Log(threading.Thread):
-    """Reads ffmpeg's log while frames stream on stdout: one (time, duration, width, height) per frame, errors."""
+    """Reads ffmpeg's log: one (time_s, duration_s, width, height) per frame, and the errors.
 
-    def __init__(self, pipe):
+    As a thread (``start()``), while frames stream on stdout: the frames go into a queue, ended by None.
+    Called directly (``run()``, with ``stream=False``), it reads the whole log into a list.
+    """
+
+    def __init__(self, pipe, stream: bool = True):
         super().__init__(daemon=True)
-        self.pipe, self.frames = pipe, queue.Queue()
+        self.pipe, self.frames = pipe, (queue.Queue() if stream else [])
         self.errors: list[str] = []
         self.tail: list[str] = []
-        self.time_base = Fraction(1, 1)
+        self.time_base = (1, 1)
 
     def run(self) -> None:
-        """Read the log to its end (in this thread as a thread's body, or called directly)."""
+        put = self.frames.put if isinstance(self.frames, queue.Queue) else self.frames.append
         for line in self.pipe:
             if b"Parsed_showinfo" in line:
-                m = _SHOWINFO.search(line)
+                m = _SHOWINFO.search(line) if b" pts:" in line else None
                 if m is not None:
-                    pts = None if m[1] == b"NOPTS" else int(m[1]) * self.time_base
-                    dur = None if m[2] in (None, b"NOPTS") or int(m[2]) <= 0 else int(m[2]) * self.time_base
-                    self.frames.put((pts, dur, int(m[3]), int(m[4])))
+                    # ticks * num in integers, then one correctly rounded division (as float(Fraction) gives)
+                    num, den = self.time_base
+                    pts = None if m[1] == b"NOPTS" else int(m[1]) * num / den
+                    dur = None if m[2] in (None, b"NOPTS") or int(m[2]) <= 0 else int(m[2]) * num / den
+                    put((pts, dur, int(m[3]), int(m[4])))
                     continue
-                m = _TIME_BASE.search(line)
+                m = _TIME_BASE.search(line) if b"time_base:" in line else None
                 if m is not None and int(m[2]) > 0:
-                    self.time_base = Fraction(int(m[1]), int(m[2]))
+                    self.time_base = (int(m[1]), int(m[2]))
                 continue
             text = line.decode("utf-8", "replace").strip()
             if ("[error]" in text or "[fatal]" in text) and not line.startswith(_OUTPUT_SIDE):
                 self.errors.append(text)
             self.tail = (self.tail + [text])[-4:]
-        self.frames.put(None)
+        put(None)
 
 
 @dataclass(frozen=True)
@@ -254,12 +259,12 @@ class VideoReader:
             proc.stderr.close()
         self.timing = self._judge(durations, log, proc.returncode)
 
-    def _timed(self, pts: Fraction | None, dur: Fraction | None, prev: float | None,
+    def _timed(self, pts: float | None, dur: float | None, prev: float | None,
                durations: list[float | None]) -> float:
         """Record one frame's time (its own, or the previous one's plus its duration where it has none)."""
-        t = float(pts) if pts is not None else (prev + (durations[-1] or 0.0) if prev is not None else 0.0)
+        t = pts if pts is not None else (prev + (durations[-1] or 0.0) if prev is not None else 0.0)
         self.times.append(t)
-        durations.append(None if dur is None else float(dur))
+        durations.append(dur)
         return t
 
     def decode_to(self, dest: str | os.PathLike, stride: int = 1) -> int:
@@ -273,7 +278,7 @@ class VideoReader:
             raise ValueError("VideoReader.decode_to needs size= (the frames' size in the file)")
         proc = subprocess.Popen(self._command(f"file:{os.fspath(dest)}", stride), stdin=subprocess.DEVNULL,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        log = _Log(proc.stderr)
+        log = _Log(proc.stderr, stream=False)
         try:
             log.run()                       # only the log comes through a pipe: read it here, no thread
         finally:
@@ -285,8 +290,7 @@ class VideoReader:
         self.times, self.source_size, prev = [], None, None
         frame_bytes = self.size * self.size * 3
         written = os.path.getsize(dest) // frame_bytes
-        items = iter(log.frames.get, None)
-        for k, (pts, dur, w, h) in enumerate(items):
+        for k, (pts, dur, w, h) in enumerate(log.frames[:-1]):
             if k >= written * stride:       # timed, but ffmpeg stopped before writing it
                 break
             if self.source_size is None:
