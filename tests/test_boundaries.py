@@ -398,7 +398,7 @@ def test_preregistration_is_read_checked_and_quoted(tmp_path):
     assert pre["commit"] == "fd9d5d5" and pre["hypotheses"][1]["diffs"][1] == -0.01
     assert bd.preregistered_summary({"summary": {}}) is None
     text = bd.conclusion(_table_for_prereg(), pd.DataFrame(), prereg=pre)
-    assert "declared in commit fd9d5d5" in text and "data seed 23" in text
+    assert "declared in commit fd9d5d5" in text and "data seed 23" in text and " fps" not in text   # no meta
     assert "H1, SEM surprise" in text and "**holds** in every seed" in text
     assert "H2, " in text and "**fails**: not in every seed with p < alpha" in text and "rival `flow_magnitude`" in text
     assert f"difference per seed 7: {test['diff']:+.3f}" in text and "8: -0.010" in text
@@ -413,6 +413,10 @@ def test_preregistration_is_read_checked_and_quoted(tmp_path):
     both = bd.conclusion(table, versus, prereg=pre)
     assert "latent signals beat the pixel baselines on r with the observers, r with the true boundaries." in both
     assert both.endswith("did not hold in every training seed for r with the observers (pre-registered test above).")
+    # several declarations: each quoted; a metric is unconfirmed only if no declaration on it held
+    held = {**pre, "hypotheses": [{**pre["hypotheses"][1], "id": "V1", "verdict": "holds"}]}
+    two = bd.conclusion(table, versus, prereg=[pre, held])
+    assert two.count("**Pre-registered test**") == 2 and "did not hold" not in two
 
 
 def _table_for_prereg():

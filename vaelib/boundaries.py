@@ -689,8 +689,9 @@ def preregistered_summary(results: dict) -> dict | None:
              "ps": [t["p"] for t in h["per_seed"].values()],
              "rivals": sorted({t["rival"] for t in h["per_seed"].values()})}
             for h in pre["hypotheses"]]
+    fps = results.get("meta", {}).get("data", {}).get("fps")
     return {"file": pre.get("file", ""), "commit": (pre.get("declared_in_commit") or "").split(" ")[0][:7],
-            "data": decl["data"], "seeds": decl["train"]["seeds"], "hypotheses": hyps}
+            "data": {**decl["data"], "fps": fps}, "seeds": decl["train"]["seeds"], "hypotheses": hyps}
 
 
 def _preregistered_text(pre: dict) -> str:
@@ -704,10 +705,11 @@ def _preregistered_text(pre: dict) -> str:
              + f", rival {' / '.join(f'`{r}`' for r in h['rivals'])}"
              for h in pre["hypotheses"]]
     commit = f" in commit {pre['commit']}" if pre.get("commit") else ""
+    rate = f" at {d['fps']:g} fps" if d.get("fps") else ""
     return (f"**Pre-registered test** (hypotheses declared{commit} before a new draw was made: {d['movies']} movies "
-            f"x {d['seconds']:g} s, data seed {d['data_seed']}; MMD-VAE training seeds {pre['seeds']}; the rival is "
-            f"the best pixel baseline of that draw, its choice inside a max-T null; a hypothesis holds only when it "
-            f"does in every seed): " + "; ".join(parts) + ".")
+            f"x {d['seconds']:g} s{rate}, data seed {d['data_seed']}; MMD-VAE training seeds {pre['seeds']}; the "
+            f"rival is the best pixel baseline of that draw, its choice inside a max-T null; a hypothesis holds only "
+            f"when it does in every seed): " + "; ".join(parts) + ".")
 
 
 def _spread_of(spread: dict | None, signal: str, metric: str) -> float | None:
@@ -730,12 +732,12 @@ def _iv(row: pd.Series, metric: str) -> str:
 def conclusion(table: pd.DataFrame, versus: pd.DataFrame, by_bin: pd.DataFrame | None = None,
                lags: pd.DataFrame | None = None, detector: CombinedDetector | None = None,
                spread: dict | None = None, bin_s: float = 1.0, alpha: float = 0.05,
-               prereg: dict | None = None) -> str:
+               prereg: dict | Sequence[dict] | None = None) -> str:
     """Chapter 3's take-away as sentences computed from this run: which signal wins, by how much, with
     intervals and paired tests, at which bin widths (``by_bin``: :func:`latent_vs_pixel_by_bin`), at the
     observers' lag, in the combined detector, and whether a difference is larger than the training-run
-    ``spread`` (:func:`seed_spread`), and the pre-registered verdicts on a new draw (``prereg``:
-    :func:`preregistered_summary`). Says plainly when the latent signals lose or when nothing beats the
+    ``spread`` (:func:`seed_spread`), and the pre-registered verdicts on new draws (``prereg``: one
+    :func:`preregistered_summary` or several). Says plainly when the latent signals lose or when nothing beats the
     pixel baselines. Markdown, one paragraph per point.
     """
     t = table.set_index("signal")
@@ -808,8 +810,9 @@ def conclusion(table: pd.DataFrame, versus: pd.DataFrame, by_bin: pd.DataFrame |
     if spread and spread.get("claim"):
         out.append(f"The benchmark over training seeds {spread['seeds']} (other synthetic data) says: "
                    f"{spread['claim']}.")
-    if prereg:
-        out.append(_preregistered_text(prereg))
+    pres = [prereg] if isinstance(prereg, dict) else list(prereg or [])
+    for pre in pres:
+        out.append(_preregistered_text(pre))
     won = [m for m, v in verdicts.items() if v == "beats"]
     lost = [m for m, v in verdicts.items() if "loses" in v]
     if won and not lost:
@@ -822,12 +825,13 @@ def conclusion(table: pd.DataFrame, versus: pd.DataFrame, by_bin: pd.DataFrame |
                   + " and lose on " + ", ".join(LABELS.get(m, m) for m in lost) + ".")
     else:
         bottom = "nothing latent beats the pixel baselines detectably on this run."
-    if prereg:   # a claim of this run that its pre-registered test on a new draw did not confirm is said so
+    if pres:   # a claim of this run that its pre-registered tests on new draws did not confirm is said so
+        declared = [h for pre in pres for h in pre["hypotheses"]]
         unconfirmed = [m for m, want in [(m, "latent_beats_pixel") for m in won] + [(m, "pixel_beats_latent")
                                                                                      for m in lost]
-                       if any(h["metric"] == m and h["direction"] == want for h in prereg["hypotheses"])
+                       if any(h["metric"] == m and h["direction"] == want for h in declared)
                        and not any(h["metric"] == m and h["direction"] == want and h["verdict"] == "holds"
-                                   for h in prereg["hypotheses"])]
+                                   for h in declared)]
         if unconfirmed:
             bottom += (" But declared in advance and tested on a new draw, that did not hold in every training seed "
                        "for " + ", ".join(LABELS.get(m, m) for m in unconfirmed) + " (pre-registered test above).")
