@@ -417,6 +417,9 @@ def test_preregistration_is_read_checked_and_quoted(tmp_path):
     held = {**pre, "hypotheses": [{**pre["hypotheses"][1], "id": "V1", "verdict": "holds"}]}
     two = bd.conclusion(table, versus, prereg=[pre, held])
     assert two.count("**Pre-registered test**") == 2 and "did not hold" not in two
+    assert "VoxEn rows do not depend on them" not in two
+    assert "VoxEn rows do not depend on them" in bd.conclusion(
+        table, versus, prereg={**held, "hypotheses": [{**held["hypotheses"][0], "latent": "prediction_error_voxen"}]})
 
 
 def _table_for_prereg():

@@ -684,6 +684,7 @@ def preregistered_summary(results: dict) -> dict | None:
         return None
     decl = pre["declaration"]
     hyps = [{"id": h["id"], "text": h.get("text", f"{h['latent']} {h['direction']} on {h['metric']}"),
+             "latent": h["latent"],
              "metric": h["metric"], "direction": h["direction"], "alpha": float(h["alpha"]), "verdict": h["verdict"],
              "seeds": list(h["per_seed"]), "diffs": [t["diff"] for t in h["per_seed"].values()],
              "ps": [t["p"] for t in h["per_seed"].values()],
@@ -706,10 +707,12 @@ def _preregistered_text(pre: dict) -> str:
              for h in pre["hypotheses"]]
     commit = f" in commit {pre['commit']}" if pre.get("commit") else ""
     rate = f" at {d['fps']:g} fps" if d.get("fps") else ""
+    voxen = (" (the VoxEn rows do not depend on them: one test, repeated)"
+             if any(h.get("latent", "").endswith(VOXEN_SUFFIX) for h in pre["hypotheses"]) else "")
     return (f"**Pre-registered test** (hypotheses declared{commit} before a new draw was made: {d['movies']} movies "
-            f"x {d['seconds']:g} s{rate}, data seed {d['data_seed']}; MMD-VAE training seeds {pre['seeds']}; the "
-            f"rival is the best pixel baseline of that draw, its choice inside a max-T null; a hypothesis holds only "
-            f"when it does in every seed): " + "; ".join(parts) + ".")
+            f"x {d['seconds']:g} s{rate}, data seed {d['data_seed']}; MMD-VAE training seeds {pre['seeds']}{voxen}; "
+            f"the rival is the best pixel baseline of that draw, its choice inside a max-T null; a hypothesis holds "
+            f"only when it does in every seed): " + "; ".join(parts) + ".")
 
 
 def _spread_of(spread: dict | None, signal: str, metric: str) -> float | None:
