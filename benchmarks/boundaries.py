@@ -59,7 +59,7 @@ from vaelib.losses import MMDLossConfig
 from vaelib.metrics import psnr
 from vaelib.mmdvae import MMDVAEConfig, embed, reconstruct
 from vaelib.mmdvae_train import train_mmdvae
-from vaelib.paths import PROJECT_ROOT
+from vaelib.paths import PROJECT_ROOT, atomic_path, save_npy
 from vaelib.synthetic import make_synthetic_dataset
 from vaelib.train import TrainConfig, cpu_model
 from vaelib.video import preprocess
@@ -91,8 +91,9 @@ def train_and_embed(fs, seed: int, steps: int, batch_size: int, z_dim: int, work
     val = fs.frames[split.val[np.linspace(0, len(split.val) - 1, 256).astype(int)]]
     val_psnr = float(psnr(val, reconstruct(model, val, progress=False)))
     record = {"val_psnr": val_psnr, "steps": res.step, "seconds": round(res.seconds, 1)}
-    np.save(cache, z)
-    info.write_text(json.dumps(record))
+    save_npy(cache, z)                  # both atomically: a run cut short leaves no cache that looks complete
+    with atomic_path(info, suffix=".json") as tmp:
+        tmp.write_text(json.dumps(record))
     print(f"  seed {seed}: {res.step} steps in {res.seconds:.0f} s, held-out PSNR {val_psnr:.2f} dB", flush=True)
     return z, record
 
@@ -263,7 +264,8 @@ def main() -> None:
         pixels = sg.compute_signals(fs.index, np.zeros((len(fs), 2)), fs.frames, fps, n_bkps=count,
                                     temporal=False, progress=False)
         pixels = pixels[["movie", "frame", "time_s", *[n for n, (k, _) in sg.SIGNALS.items() if k == "pixel"]]]
-        pixels.to_csv(pixel_cache, index=False)
+        with atomic_path(pixel_cache, suffix=".csv") as tmp:   # a half-written CSV would be read back as is
+            pixels.to_csv(tmp, index=False)
     speed = event_model_speed()
     vox, vox_step = None, None
     if args.voxen is not None:
