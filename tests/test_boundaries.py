@@ -403,6 +403,11 @@ def test_preregistration_is_read_checked_and_quoted(tmp_path):
     assert "H2, " in text and "**fails**: not in every seed with p < alpha" in text and "rival `flow_magnitude`" in text
     assert f"difference per seed 7: {test['diff']:+.3f}" in text and "8: -0.010" in text
     assert "did not hold in every training seed" not in text        # this run claims nothing to qualify
+    # the rule that ran: the pixel baselines that competed, named (not what a declaration's prose lists)
+    assert "the rival is the best of the pixel baselines `flow_magnitude`, `frame_difference` on that draw" in text
+    assert text.endswith("Of the claims declared in advance and tested on new draws, H1 held (SEM surprise on "
+                         "the MMD-VAE codes beats the best pixel baseline on r with the true coarse boundaries "
+                         "(1-s bins)); H2 did not.")
     # this run's latent wins: on r with the truth (confirmed by H1) and with the observers (H2 failed)
     table = pd.DataFrame([{"signal": n, "kind": k, **{f"{m}{e}": v for m in ("r_observers", "r_truth")
                                                       for e in ("", "_lo", "_hi")}}
@@ -412,11 +417,19 @@ def test_preregistration_is_read_checked_and_quoted(tmp_path):
                             "p_best": 0.01} for m in ("r_observers", "r_truth")])
     both = bd.conclusion(table, versus, prereg=pre)
     assert "latent signals beat the pixel baselines on r with the observers, r with the true boundaries." in both
-    assert both.endswith("did not hold in every training seed for r with the observers (pre-registered test above).")
+    assert "did not hold in every training seed for r with the observers (pre-registered test above)." in both
     # several declarations: each quoted; a metric is unconfirmed only if no declaration on it held
     held = {**pre, "hypotheses": [{**pre["hypotheses"][1], "id": "V1", "verdict": "holds"}]}
     two = bd.conclusion(table, versus, prereg=[pre, held])
     assert two.count("**Pre-registered test**") == 2 and "did not hold" not in two
+    assert "tested on new draws, H1 held (SEM surprise" in two and "; V1 held (SEM surprise" in two
+    assert "H2 did not." in two
+    failed = {**pre, "data": {**pre["data"], "fps": 10.0},
+              "hypotheses": [{**h, "verdict": "no verdict"} for h in pre["hypotheses"]]}
+    assert bd.conclusion(table, versus, prereg=failed).endswith("tested on new draws, none held; H1, H2 did not.")
+    assert "H1 held (SEM surprise on the MMD-VAE codes beats the best pixel baseline on r with the true coarse " \
+           "boundaries (1-s bins), at 10 fps)" in bd.conclusion(table, versus, prereg=[failed, {**pre, "data": {
+               **pre["data"], "fps": 10.0}}])
     assert "VoxEn rows do not depend on them" not in two
     assert "VoxEn rows do not depend on them" in bd.conclusion(
         table, versus, prereg={**held, "hypotheses": [{**held["hypotheses"][0], "latent": "prediction_error_voxen"}]})
