@@ -2,6 +2,10 @@
 
 Not a benchmark itself (``make bench`` runs ``benchmarks/[!_]*.py``); the scripts import it as ``_common``
 (they run as ``python benchmarks/NAME.py``, so this folder is on ``sys.path``).
+
+torch and the models are imported inside the functions that use them: a benchmark's worker processes
+(``preprocess(workers=2)`` starts them with 'spawn') import the benchmark script again, and with it this
+module; importing torch there cost each worker ~1 s of CPU and ~180 MiB before its first video.
 """
 from __future__ import annotations
 
@@ -9,19 +13,22 @@ import json
 import resource
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
-from vaelib.data import to_tensor
-from vaelib.mmdvae import MMDVAE, embed
 from vaelib.paths import PROJECT_ROOT, atomic_path
-from vaelib.video import FrameSet, load_frames, preprocess
+
+if TYPE_CHECKING:
+    from vaelib.mmdvae import MMDVAE
+    from vaelib.video import FrameSet
 
 
 def frames_or_synthetic(path: Path | None, tmp: Path, **synthetic) -> FrameSet:
     """The frame store ``path``; if None, ``data/frames`` when chapter 1 wrote it; else synthetic movies made in
     ``tmp`` with ``vaelib.synthetic.make_synthetic_dataset(**synthetic)`` and preprocessed there."""
+    from vaelib.video import load_frames, preprocess
+
     if path is None and (PROJECT_ROOT / "data" / "frames" / "manifest.json").exists():
         path = PROJECT_ROOT / "data" / "frames"
     if path is not None:
@@ -36,6 +43,11 @@ def embedding_speed(model: MMDVAE, frames: np.ndarray, with_grad: bool = False) 
     """Frames/s of ``model``'s encoder over ``frames``: ``batched`` (``vaelib.mmdvae.embed``, inference mode),
     ``one_at_a_time`` (inference mode) and, if ``with_grad``, ``one_at_a_time_with_grad`` (autograd recording
     every operation, as the original project embedded)."""
+    import torch
+
+    from vaelib.data import to_tensor
+    from vaelib.mmdvae import embed
+
     frames = np.asarray(frames)
     device = next(model.parameters()).device
 
