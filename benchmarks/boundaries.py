@@ -337,15 +337,10 @@ def main() -> None:
         t["diffs"].append(r["diff"])
         t["better"] += int(r["p"] < 0.05 and r["diff"] > 0)
         t["worse"] += int(r["p"] < 0.05 and r["diff"] < 0)
-    parts = []
-    for suffix, what in ((sg.TEMPORAL_SUFFIX, f"codes with a memory of {args.memory_s} s"),
-                         (sg.VOXEN_SUFFIX, f"VoxEn's latent (lambda {args.voxen})")):
-        mine = [m for pair, t in temporal.items() if pair.split(" vs ")[0].endswith(suffix) for m in t.values()]
-        if mine:
-            parts.append(f"{what} against single-frame codes: better in {sum(m['better'] for m in mine)}, worse in "
-                         f"{sum(m['worse'] for m in mine)} of {sum(len(m['diffs']) for m in mine)} signal x measure x "
-                         "seed comparisons (paired p < 0.05)")
-    temporal_text = "; ".join(parts)
+    temporal_text = bd.temporal_context_text(
+        pd.DataFrame([r for v in per_seed.values() for r in v["temporal"]], columns=["a", "diff", "p"]),
+        {sg.TEMPORAL_SUFFIX: f"codes with a memory of {args.memory_s} s",
+         sg.VOXEN_SUFFIX: f"VoxEn's latent (lambda {args.voxen})"}, unit="signal x measure x seed comparisons")
     prereg = None
     if decl is not None:
         prereg = {"file": str(args.preregistered), "declared_in_commit": declaration_commit(args.preregistered),

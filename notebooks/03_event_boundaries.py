@@ -324,15 +324,9 @@ if sg.temporal_pairs(signals):
                                   n_boundaries=count, n_boot=n_boot, seed=seed)
     boundary_data.save_results(with_memory, out_dir, "temporal_context", meta)
     display(with_memory)
-    up, down = with_memory[(with_memory.p < 0.05) & (with_memory["diff"] > 0)], \
-        with_memory[(with_memory.p < 0.05) & (with_memory["diff"] < 0)]
-    for suffix, what in ((sg.TEMPORAL_SUFFIX, f"a memory of {memory_s} s" if memory_s is not None
-                          else "a memory fitted per movie"), (sg.VOXEN_SUFFIX, "VoxEn's latent")):
-        mine = with_memory["a"].str.endswith(suffix)
-        if mine.any():
-            print(f"With {what} the latent signals match better in {(up['a'].str.endswith(suffix)).sum()} and "
-                  f"worse in {(down['a'].str.endswith(suffix)).sum()} of {mine.sum()} signal x measure pairs "
-                  "(paired p < 0.05); no difference in the rest.")
+    print(bd.temporal_context_text(with_memory, {
+        sg.TEMPORAL_SUFFIX: f"a memory of {memory_s} s" if memory_s is not None else "a memory fitted per movie",
+        sg.VOXEN_SUFFIX: "VoxEn's latent"}))
 
 # %% [markdown]
 # ## 6 · Scrub through it

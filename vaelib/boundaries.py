@@ -453,6 +453,24 @@ def paired_table(signals: pd.DataFrame, targets: Targets, pairs: Sequence[tuple[
     return pd.DataFrame(rows, columns=["a", "b", "metric", "value_a", "value_b", "diff", "lo", "hi", "p"])
 
 
+def temporal_context_text(pairs: pd.DataFrame, what: dict[str, str], alpha: float = 0.05,
+                          unit: str = "signal x measure pairs") -> str:
+    """Does temporal context help? One sentence per kind of trajectory that knows time: ``what`` maps a signal
+    suffix (``signals.TEMPORAL_SUFFIX``, ``signals.VOXEN_SUFFIX``) to its description, ``pairs`` is a
+    :func:`paired_table` of ``signals.temporal_pairs`` (rows of several seeds may be stacked; ``unit`` names what
+    a row is). Counts the rows where the signal on that trajectory matches better or worse than on the
+    single-frame codes (paired p < ``alpha``); a suffix without rows is left out."""
+    out = []
+    for suffix, desc in what.items():
+        mine = pairs[pairs["a"].str.endswith(suffix)]
+        if len(mine):
+            sure = mine[mine["p"] < alpha]
+            out.append(f"With {desc} the latent signals match better in {int((sure['diff'] > 0).sum())} and worse "
+                       f"in {int((sure['diff'] < 0).sum())} of {len(mine)} {unit} (paired p < {alpha:g}); no "
+                       "difference in the rest.")
+    return " ".join(out)
+
+
 DIRECTIONS = ("latent_beats_pixel", "pixel_beats_latent")
 
 
