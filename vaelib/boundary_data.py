@@ -24,6 +24,7 @@ from .paths import atomic_path, resolve
 from .signals import SIGNALS, VOXEN_SUFFIX
 from .video import load_frames
 from .voxen import VoxEn
+from .voxen_train import WEIGHTS_DIR, load_pretrained
 
 
 def boundary_counts(movies: Sequence[str], truth: dict[str, np.ndarray] | None,
@@ -120,8 +121,6 @@ def load_boundary_data(data_dir: str | os.PathLike, annotations: str = "", bound
 def pretrained_voxen(lmbda: float, weights_dir: str | os.PathLike | None = None) -> VoxEn:
     """The committed VoxEn reference model of rate-distortion weight ``lmbda`` (``weights/voxen``), for
     :func:`voxen_trajectory`; a lambda that is not there is an error listing the ones that are."""
-    from .voxen_train import WEIGHTS_DIR, load_pretrained
-
     models = load_pretrained(weights_dir or WEIGHTS_DIR)
     for k, m in models.items():
         if abs(k - float(lmbda)) <= 1e-9 * max(1.0, abs(k)):
