@@ -81,8 +81,6 @@ show_movie = ""                # movie for the figures and the scrubber; empty: 
 seed = 0
 
 # %%
-import json
-
 import pandas as pd
 from IPython.display import Markdown, display
 
@@ -202,7 +200,7 @@ plots.save_figure(fig, figures_dir, "03_trajectory.png")
 # Does temporal context help? The table after the comparison says.
 
 # %%
-vox = None
+vox = step = None
 vx_model = boundary_data.pretrained_voxen(voxen_lambda) if voxen else None
 if vx_model is not None and fs.size != vx_model.config.image_size:
     print(f"VoxEn codes {vx_model.config.image_size}x{vx_model.config.image_size} frames and these are "
@@ -214,8 +212,7 @@ elif vx_model is not None:
           f"({step / fps[fs.movies[0]]:.2f} s at {fps[fs.movies[0]]:g} fps)")
 signals = sg.compute_signals(fs.index, z, fs.frames, fps, smooth_s=smooth_s, n_lags=pred_lags,
                              lag_s=pred_lag_s, n_folds=pred_folds, n_bkps=count, event_rate_hz=event_rate_hz,
-                             temporal=temporal, memory_s=memory_s, voxen=vox,
-                             voxen_step_frames=None if vox is None else vx_model.config.total_stride[0])
+                             temporal=temporal, memory_s=memory_s, voxen=vox, voxen_step_frames=step)
 freq = (ann.bin_centers(durations[movie], 0.5), ann.group_frequency(presses, movie, durations[movie], 0.5))
 fig = plots.boundary_signals(signals, movie, freq, truth[movie] if truth is not None else None)
 plots.save_figure(fig, figures_dir, "03_signals.png")
@@ -362,11 +359,7 @@ plots.save_figure(fig, figures_dir, "03_scrubber.png", dpi=60)
 # away) but also blur *where* a boundary is; the fine bins are the stricter test.
 
 # %%
-spread_file = resolve(spread_path) if spread_path else None
-spread = (bd.seed_spread(json.loads(spread_file.read_text())) if spread_file is not None and spread_file.exists()
-          else None)
-prereg = [pre for pre in (bd.preregistered_summary(json.loads(resolve(f).read_text())) for f in prereg_paths
-                          if resolve(f).exists()) if pre is not None]
+spread, prereg = boundary_data.read_benchmark_results(spread_path, prereg_paths)
 take_away = bd.conclusion(table, versus, by_bin, lags, detector, spread, bin_s=bin_s, prereg=prereg)
 display(Markdown(take_away))
 write_metrics({**meta, "results": {r.signal: {k: v for k, v in r._asdict().items() if k not in ("signal", "kind")}

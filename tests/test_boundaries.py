@@ -521,3 +521,20 @@ def test_voxen_rows_are_latent_signals_of_the_comparison(voxen_model):
     with pytest.raises(ValueError, match=r"VoxEn trajectory has shape \(319, 4\) \(319 rows\) but the frame index "
                                          r"has 320 rows"):
         sg.compute_signals(index, z, None, {"a": FPS, "b": FPS}, temporal=False, voxen=vox[:-1], progress=False)
+
+
+def test_chapter_reads_the_committed_benchmark_results(tmp_path, capsys):
+    """The spread and the pre-registered verdicts chapter 3 quotes: read from the committed results; a missing file
+    is said and left out, one that is not JSON is refused naming it; results without a declaration add nothing."""
+    from vaelib.paths import PROJECT_ROOT
+
+    res = PROJECT_ROOT / "benchmarks" / "results"
+    spread, prereg = boundary_data.read_benchmark_results(res / "boundaries.json", [
+        res / "boundaries_prereg.json", tmp_path / "gone.json", res / "boundaries.json"])
+    assert spread["seeds"] == [0, 1, 2] and spread["ranges"]
+    assert [h["id"] for pre in prereg for h in pre["hypotheses"]] == ["H1", "H2", "H3", "H4"]
+    assert "gone.json not found: not quoted" in capsys.readouterr().out
+    assert boundary_data.read_benchmark_results("", []) == (None, [])
+    (tmp_path / "cut.json").write_text("{")
+    with pytest.raises(ValueError, match="cut.json is not JSON"):
+        boundary_data.read_benchmark_results(tmp_path / "cut.json")

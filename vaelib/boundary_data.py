@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 
 from .annotations import for_movies, read_boundary_csv, read_presses
-from .boundaries import DIRECTIONS, METRICS, Targets
+from .boundaries import DIRECTIONS, METRICS, Targets, preregistered_summary, seed_spread
 from .data import clips_to_tensor
 from .mmdvae import decode
 from .mmdvae_train import load_mmdvae
@@ -116,6 +116,27 @@ def load_boundary_data(data_dir: str | os.PathLike, annotations: str = "", bound
             print(f"the default ground truth {truth_path} does not fit these movies ({e}); going on without it")
     return BoundaryData(fs, z, data / "mmd_vae" / "run", presses, truth, fine, fs.durations(),
                         {m: fs.fps(m) for m in fs.movies})
+
+
+def read_benchmark_results(spread_path: str | os.PathLike,
+                           prereg_paths: Sequence[str | os.PathLike] = ()) -> tuple[dict | None, list[dict]]:
+    """What chapter 3 quotes from the boundary benchmark's committed results: the training-run spread
+    (:func:`vaelib.boundaries.seed_spread` of ``spread_path``; ``""``: none) and the pre-registered verdicts
+    (:func:`vaelib.boundaries.preregistered_summary` of each of ``prereg_paths`` that holds some). A file that is
+    not there is said so and left out; one that is not JSON is a ValueError naming it."""
+    def read(name: str | os.PathLike) -> dict | None:
+        path = resolve(name)
+        if not path.exists():
+            print(f"{path} not found: not quoted (run benchmarks/boundaries.py, or fix the path)")
+            return None
+        try:
+            return json.loads(path.read_text())
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path} is not JSON ({e}): rerun benchmarks/boundaries.py or fix the path") from e
+
+    results = read(spread_path) if spread_path else None
+    prereg = [preregistered_summary(r) for r in map(read, prereg_paths) if r is not None]
+    return (seed_spread(results) if results is not None else None), [p for p in prereg if p is not None]
 
 
 def pretrained_voxen(lmbda: float, weights_dir: str | os.PathLike | None = None) -> VoxEn:
