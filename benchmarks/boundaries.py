@@ -28,7 +28,7 @@ from that declaration (committed before the draw was first made), and each decla
 signal against the best pixel baseline of the draw, that choice inside a max-T null:
 :func:`vaelib.boundaries.declared_vs_best_pixel`) gets a test per seed and a verdict: ``holds`` in every
 seed, ``opposite`` or ``no verdict`` (:func:`vaelib.boundaries.preregistered_verdict`). Writes
-``benchmarks/results/boundaries_prereg.json``.
+``benchmarks/results/boundaries_prereg.json`` (for ``preregistered_NAME.json``: ``boundaries_prereg_NAME.json``).
 Slow steps are cached in ``--work``, in a folder named by a digest of the frames (rerun to redo only
 the statistics; frames made by other preprocessing code get their own cache). Writes
 ``benchmarks/results/boundaries.json`` and prints a summary. With one thread the defaults take
@@ -188,7 +188,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preregistered", type=Path, default=None,
                     help="a pre-registration (benchmarks/preregistered.json): its data, seeds and statistics replace "
-                         "the flags below, and its hypotheses get verdicts; default output boundaries_prereg.json")
+                         "the flags below, and its hypotheses get verdicts; default output boundaries_prereg.json, for "
+                         "preregistered_NAME.json boundaries_prereg_NAME.json")
     ap.add_argument("--work", type=Path, default=None,
                     help="cache of data, runs and signals (reused when present; default data/bench_boundaries, "
                          "with --preregistered data/bench_boundaries_<declaration file name>)")
@@ -214,7 +215,7 @@ def main() -> None:
     ap.add_argument("--observers", type=int, default=16, help="simulated observers")
     ap.add_argument("--out", type=Path, default=None,
                     help="results JSON (default benchmarks/results/boundaries.json, with --preregistered "
-                         "boundaries_prereg.json)")
+                         "boundaries_prereg[_NAME].json)")
     args = ap.parse_args()
     decl = None
     if args.preregistered is not None:
@@ -225,8 +226,9 @@ def main() -> None:
         apply_preregistration(args, decl)
         print(f"pre-registered ({args.preregistered}): {args.movies} x {args.seconds:g} s, data seed "
               f"{args.data_seed}, training seeds {args.seeds}; {len(decl['hypotheses'])} hypotheses", flush=True)
-    suffix = "_prereg" if decl is not None else ""
-    # one cache per declaration: each has its own draw
+    # one cache and one results file per declaration: each has its own draw (preregistered_voxen.json ->
+    # boundaries_prereg_voxen.json; before, every declaration's results went to boundaries_prereg.json by default)
+    suffix = "" if decl is None else "_" + args.preregistered.stem.replace("preregistered", "prereg")
     args.work = args.work or PROJECT_ROOT / "data" / ("bench_boundaries" if decl is None else
                                                       f"bench_boundaries_{args.preregistered.stem}")
     args.out = args.out or PROJECT_ROOT / "benchmarks" / "results" / f"boundaries{suffix}.json"
