@@ -38,8 +38,10 @@ def to_tensor(frames: np.ndarray, device: torch.device | str = "cpu") -> torch.T
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
-    """float tensor (N, 3, S, S) in [0, 1] -> uint8 frames (N, S, S, 3), rounded: ``to_tensor`` undone."""
-    return images.detach().clamp(0, 1).mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    """float tensor in [0, 1] with channels second, frames (N, 3, S, S) or clips (B, 3, T, S, S) -> uint8 with
+    channels last ((N, S, S, 3) or (B, T, S, S, 3)), rounded: ``to_float`` (``to_tensor``, ``clips_to_tensor``)
+    undone."""
+    return images.detach().clamp(0, 1).mul(255).round().to(torch.uint8).movedim(1, -1).cpu().numpy()
 
 
 def frame_sampler(frames: np.ndarray, rows: np.ndarray, batch_size: int) -> FrameSampler:
@@ -160,8 +162,8 @@ def clips_to_tensor(clips: np.ndarray, device: str | torch.device = "cpu") -> Te
 
 
 def tensor_to_clips(x: Tensor) -> np.ndarray:
-    """Float tensor (B, 3, T, S, S) -> uint8 clips (B, T, S, S, 3), clamped and rounded."""
-    return (x.detach().clamp(0, 1).mul(255).round().byte().permute(0, 2, 3, 4, 1).cpu().numpy())
+    """Float tensor (B, 3, T, S, S) -> uint8 clips (B, T, S, S, 3), clamped and rounded (``to_uint8``)."""
+    return to_uint8(x)
 
 
 def movie_clips(frames: np.ndarray, length: int, stride: int) -> np.ndarray:
