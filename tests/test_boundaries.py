@@ -540,6 +540,7 @@ def test_chapter_reads_the_committed_benchmark_results(tmp_path, capsys):
     assert [h["id"] for pre in prereg for h in pre["hypotheses"]] == ["H1", "H2", "H3", "H4"]
     assert "gone.json not found: not quoted" in capsys.readouterr().out
     assert boundary_data.read_benchmark_results("", []) == (None, [])
+    assert len(boundary_data.read_benchmark_results("", str(res / "boundaries_prereg.json"))[1]) == 1   # one path
     (tmp_path / "cut.json").write_text("{")
     with pytest.raises(ValueError, match="cut.json is not JSON"):
         boundary_data.read_benchmark_results(tmp_path / "cut.json")

@@ -134,6 +134,8 @@ def read_benchmark_results(spread_path: str | os.PathLike,
         except json.JSONDecodeError as e:
             raise ValueError(f"{path} is not JSON ({e}): rerun benchmarks/boundaries.py or fix the path") from e
 
+    if isinstance(prereg_paths, (str, os.PathLike)):     # one path, not its characters
+        prereg_paths = [prereg_paths]
     results = read(spread_path) if spread_path else None
     prereg = [preregistered_summary(r) for r in map(read, prereg_paths) if r is not None]
     return (seed_spread(results) if results is not None else None), [p for p in prereg if p is not None]
