@@ -238,6 +238,10 @@ def test_conclusion_says_plainly_who_wins_and_what_retraining_allows():
                          "flow_magnitude": {"kind": "pixel", "f1": {"mean": 0.5, "min": 0.5, "max": 0.5}}}}
     spread = bd.seed_spread(bench)
     assert spread["ranges"] == {"latent_speed": {"f1": pytest.approx(0.25)}}
+    # the benchmark's claim quoted in the chapter's words for each metric
+    worded = bd.seed_spread({"claim": {"text": "r_truth: a (f1 0.1); f1_fine, declared sem_surprise: b; f1: c"}})
+    assert worded["claim"] == ("r with the true boundaries: a (f1 0.1); F1 against the fine truth, declared "
+                               "sem_surprise: b; F1 against the coarse truth: c")
     # VoxEn's rows do not move with the MMD-VAE seed: no range of 0 for them, the largest latent range instead
     with_voxen = bd.seed_spread({**bench, "summary": {**bench["summary"], "latent_speed_voxen": {
         "kind": "latent", "f1": {"mean": 0.5, "min": 0.5, "max": 0.5}}}})

@@ -20,6 +20,7 @@ The comparison bins signals and human presses on the same grid of ``bin_s`` seco
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -685,12 +686,14 @@ def seed_spread(results: dict) -> dict:
     """The training-run spread in a boundary benchmark's results (``benchmarks/results/boundaries.json``):
     per latent signal and metric, max - min over the MMD-VAE training seeds; its seeds and its claim. The
     ``_voxen`` signals are left out: they do not depend on the MMD-VAE seed, and their range 0 says nothing about
-    retraining VoxEn (a signal without a range is judged by the largest latent one, :func:`_spread_of`)."""
+    retraining VoxEn (a signal without a range is judged by the largest latent one, :func:`_spread_of`). The
+    claim's text names each metric as the chapter does (``LABELS``: "r with the observers", not ``r_observers``)."""
     ranges = {n: {m: v[m]["max"] - v[m]["min"] for m in METRICS if m in v}
               for n, v in results.get("summary", {}).items()
               if v.get("kind") == "latent" and not n.endswith(VOXEN_SUFFIX)}
-    return {"seeds": results.get("meta", {}).get("train", {}).get("seeds", []), "ranges": ranges,
-            "claim": results.get("claim", {}).get("text", "")}
+    claim = re.sub(r"(^|; )(" + "|".join(sorted(METRICS, key=len, reverse=True)) + r")(?=[:,])",
+                   lambda m: m[1] + LABELS[m[2]], results.get("claim", {}).get("text", ""))
+    return {"seeds": results.get("meta", {}).get("train", {}).get("seeds", []), "ranges": ranges, "claim": claim}
 
 
 def preregistered_summary(results: dict) -> dict | None:
