@@ -39,7 +39,9 @@
 #    over events, the best latent signal against the best pixel baseline in a paired test, the
 #    observers' response lag (chosen on other movies), and a detector that combines all signals and
 #    asks whether the latents add anything to the pixels;
-# 5. a scrubber to watch it all at once, and a take-away computed from this run's numbers.
+# 5. a scrubber to watch it all at once, and a take-away computed from this run's numbers, beside what the
+#    committed benchmark results say: how much retraining the MMD-VAE moves them, and which claims, declared in
+#    advance, held on new synthetic draws.
 #
 # **On the default data the observers are simulated** by the synthetic generator (chapter 1), not
 # people: they tell us whether the pipeline works, not how humans segment. Point the parameters at
