@@ -177,6 +177,10 @@ else:
 fig = plots.runs_curves({f"lambda={lam:g}": runs[lam] for lam in lambdas},
                         {"bpp": "rate estimate (bits per pixel)", "psnr": "PSNR (dB)"})
 plots.save_figure(fig, figures_dir, "04_training.png")
+for lam in lambdas:   # has training levelled off? the last validation PSNRs of each model
+    val = runs[lam][(runs[lam].split == "val") & (runs[lam].metric == "psnr")].tail(3)
+    print(f"lambda={lam:g}: validation PSNR at steps {val.step.tolist()}: "
+          + ", ".join(f"{v:.2f}" for v in val.value) + " dB")
 
 # %% [markdown]
 # ## 3 · A real bitstream
@@ -332,7 +336,7 @@ write_metrics(summary, metrics_path, out_dir)
 # compensation and no prediction from the clip before, while x264, x265, VP9 and AV1 search for
 # motion in every block and refine their choices with decades of engineering. The reference models
 # trained for the steps printed in section 2, a chain of warm starts on two shared CPU cores; learned
-# codecs train for hundreds of thousands of steps on GPUs, and the validation PSNR of the curves in
-# `04_training.png` was still rising when training stopped. What would close the gap, in the order
+# codecs train for hundreds of thousands of steps on GPUs (how far each model's validation PSNR had levelled
+# off is printed under `04_training.png`). What would close the gap, in the order
 # learned codecs took: much longer training, a context model over neighbouring latents, and
 # motion-compensated prediction between clips.
