@@ -101,7 +101,7 @@ def train_and_embed(fs, seed: int, steps: int, batch_size: int, z_dim: int, work
 # --------------------------------------------------------------------------- one seed's statistics
 
 
-def seed_statistics(signals: pd.DataFrame, targets: bd.Targets, args) -> dict:
+def seed_statistics(signals: pd.DataFrame, targets: bd.Targets, args: argparse.Namespace) -> dict:
     """The comparison table (observers, coarse and fine truth; bootstrap intervals over events) and the
     paired tests of the best latent signal against the best pixel one (:mod:`vaelib.boundaries`)."""
     table = bd.comparison_table(signals, targets, bin_s=args.bin_s, tolerance_s=args.tolerance_s,
@@ -143,7 +143,7 @@ def event_model_speed(n: int = 10_000, dims: tuple[int, ...] = (8, 16)) -> dict:
     return out
 
 
-def apply_preregistration(args, decl: dict) -> None:
+def apply_preregistration(args: argparse.Namespace, decl: dict) -> None:
     """Replace the data, training and statistics settings of ``args`` by the declaration's."""
     d, t, a = decl["data"], decl["train"], decl["analysis"]
     args.movies, args.seconds, args.data_seed, args.stride = d["movies"], d["seconds"], d["data_seed"], d["stride"]
@@ -165,7 +165,8 @@ def declaration_commit(path: Path) -> str | None:
     return lines[-1] if out.returncode == 0 and lines else None
 
 
-def preregistered_tests(decl: dict, signals_by_seed: dict[str, pd.DataFrame], targets: bd.Targets, args) -> dict:
+def preregistered_tests(decl: dict, signals_by_seed: dict[str, pd.DataFrame], targets: bd.Targets,
+                        args: argparse.Namespace) -> dict:
     """Each declared hypothesis tested in every training seed, and its verdict."""
     out, lines = [], []
     for h in decl["hypotheses"]:
