@@ -162,6 +162,51 @@ def test_a_worker_that_dies_is_named_by_its_video(tree, tmp_path, monkeypatch):
     _same_store(fs, preprocess(tree, tmp_path / "fresh", size=16, progress=False))
 
 
+_DYING_IN_A_BATCH = '''
+import os
+import signal
+
+from vaelib import video
+
+
+def batch_job(jobs, units, settings):
+    if any(path.endswith(os.environ["DIE_ON"]) for path, _ in jobs):
+        decode = video._decode_batch
+
+        def dies(readers, dests, stride):
+            decode(readers, dests, stride)
+            os.kill(os.getpid(), signal.SIGKILL)        # the run's frames written, no unit done yet
+
+        video._decode_batch = dies
+    return video._batch_job(jobs, units, settings)
+'''
+
+
+def test_a_worker_that_dies_in_a_shared_ffmpeg_run_names_that_runs_videos(tmp_path, monkeypatch):
+    """Short clips share ffmpeg runs (two per run here); a worker killed in one names the videos of that run
+    (those in flight), and the rerun makes the same store as an uninterrupted run."""
+    import vaelib.video
+
+    videos = [tmp_path / "v" / f"m{k:02d}.avi" for k in range(16)]
+    for k, v in enumerate(videos):
+        _clip(v, k, seconds=0.5)
+    (tmp_path / "dying_batch.py").write_text(_DYING_IN_A_BATCH)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import dying_batch
+
+    monkeypatch.setenv("DIE_ON", "m09.avi")
+    monkeypatch.setattr(vaelib.video, "_batch_job", dying_batch.batch_job)
+    out = tmp_path / "frames"
+    with pytest.raises(VideoError, match=r"a worker process died while decoding .*m09.avi") as e:
+        preprocess(videos, out, size=16, progress=False, workers=2)
+    assert str(e.value).count(".avi") <= 4                          # at most the two runs in flight
+    assert not out.exists()
+    monkeypatch.undo()
+    fs = preprocess(videos, out, size=16, progress=False, workers=2)
+    assert "reused" in fs.report().status.tolist()
+    _same_store(fs, preprocess(videos, tmp_path / "fresh", size=16, progress=False))
+
+
 def test_workers_started_from_an_unguarded_script_say_so(tree, tmp_path):
     """A script without the ``if __name__ == "__main__":`` guard cannot start spawned workers: the error says
     what to change, not that a worker ran out of memory."""

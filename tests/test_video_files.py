@@ -194,3 +194,41 @@ def test_scrubber_shows_the_rows_own_full_resolution_frame(made, tmp_path):
         t, frame = decoded[int(fs.index.frame.iloc[row])]
         assert t == pytest.approx(fs.index.time_s.iloc[row], abs=1e-6)
         np.testing.assert_array_equal(shown, frame)
+
+
+def test_short_clips_decoded_together_give_what_each_gives_alone(made, tmp_path, monkeypatch):
+    """Short AVI clips go to ffmpeg several at a time (one start-up for all): the store is bitwise the one that
+    one ffmpeg run per clip makes. A clip that does not decode plainly (the AVI whose header disagrees, a cut
+    AVI) is decoded again alone and keeps its own warnings."""
+    import pandas as pd
+
+    import vaelib.video as video
+
+    clips = [tmp_path / "v" / f"c{k}.avi" for k in range(6)]
+    clips[0].parent.mkdir()
+    for k, clip in enumerate(clips):
+        _ffmpeg(*_source(64, 48, 25, 1 + k % 2), "-c:v", "mpeg4", "-pix_fmt", "yuv420p", str(clip))
+    whole = tmp_path / "whole.avi"
+    _ffmpeg(*_source(64, 48, 25, 2), "-c:v", "mpeg4", "-pix_fmt", "yuv420p", str(whole))
+    cut = tmp_path / "v" / "cut.avi"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    videos = [*clips[:3], made["header"], *clips[3:], cut]        # 8 videos: runs of 2 with one worker
+    runs = []
+    batch = video._decode_batch
+    monkeypatch.setattr(video, "_decode_batch", lambda *a: runs.append(batch(*a)) or runs[-1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        together = preprocess(videos, tmp_path / "together", size=16, stride=2, strict=False, progress=False)
+        monkeypatch.setattr(video, "_BATCH", 1)
+        alone = preprocess(videos, tmp_path / "alone", size=16, stride=2, strict=False, progress=False)
+    counts = [n for run in runs for n in run]
+    assert len(runs) == 4 and sum(n is not None for n in counts) >= 4 and counts.count(None) >= 2
+    np.testing.assert_array_equal(together.frames, alone.frames)
+    pd.testing.assert_frame_equal(together.index, alone.index)
+    assert together.manifest["videos"] == alone.manifest["videos"]
+    same = ["movie", "status", "frames_decoded", "frames_stored", "duration_s", "fps", "warnings", "error"]
+    # why a cut file stopped varies from one ffmpeg run to the next (a decoder error, or none before the end)
+    pd.testing.assert_frame_equal(*(fs.report()[same].replace(r"(, at [\d.]+ s): .*", r"\1: ...", regex=True)
+                                    for fs in (together, alone)))
+    assert "header says 200 frames" in together.report().warnings[3]
+    assert "truncated" in together.report().warnings[7]

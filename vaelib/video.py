@@ -14,6 +14,7 @@ and containers whose header disagrees with their stream are timed right; rotatio
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import io
@@ -25,6 +26,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import warnings
@@ -66,6 +68,7 @@ class VideoInfo:
     fps: float
     height: int
     width: int
+    rotation: int = 0          # degrees of display rotation in the metadata (already applied to height, width)
 
     @property
     def duration_s(self) -> float:
@@ -99,13 +102,14 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         fps = float(cap.get(cv2.CAP_PROP_FPS))
         h = int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
         w = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH))
+        rotation = int(cap.get(cv2.CAP_PROP_ORIENTATION_META)) % 360
     finally:
         cap.release()
     if n <= 0 or h <= 0 or w <= 0:
         raise VideoError(f"{path} holds no video frames (container reports {n} frames of {w}x{h})")
     if not np.isfinite(fps) or fps <= 0:
         raise VideoError(f"{path} reports no usable frame rate ({fps})")
-    return VideoInfo(path, n, fps, h, w)
+    return VideoInfo(path, n, fps, h, w, rotation)
 
 
 _SHOWINFO = re.compile(rb"\bn:\s*\d+\s+pts:\s*(-?\d+|NOPTS)\s(?:.*?duration:\s*(-?\d+|NOPTS))?.*?\bs:(\d+)x(\d+)")
@@ -204,8 +208,9 @@ class VideoReader:
         self.timing: StreamTiming | None = None
         self.source_size: tuple[int, int] | None = None   # (height, width) as decoded, rotation applied
 
-    def _command(self, output: str = "pipe:1", stride: int = 1) -> list[str]:
-        vf = "showinfo=checksum=0"
+    def _filters(self, stride: int = 1, name: str = "showinfo") -> str:
+        """The filter chain: time every frame (showinfo, as ``name``), keep every stride-th, shrink, to RGB."""
+        vf = f"{name}=checksum=0"
         if stride > 1:                      # every frame is timed (showinfo), only every stride-th goes on
             vf += f",select='not(mod(n\\,{stride}))'"
         if self.size is not None:
@@ -216,9 +221,12 @@ class VideoReader:
             vf += f",{square}scale={self.size}:{self.size}:flags=area,{_ACCURATE_RGB}"
         elif self.accurate:
             vf += f",{_ACCURATE_RGB}"
+        return vf
+
+    def _command(self, output: str = "pipe:1", stride: int = 1) -> list[str]:
         return [ffmpeg_exe(), "-nostdin", "-hide_banner", "-nostats", "-loglevel", "level+info",
                 "-threads", str(self.threads), "-i", str(self.path), "-map", "0:v:0", "-an", "-sn", "-dn",
-                "-vf", vf, "-fps_mode", "passthrough", "-enc_time_base", "filter",
+                "-vf", self._filters(stride), "-fps_mode", "passthrough", "-enc_time_base", "filter",
                 *(["-filter_threads", str(self.threads)] if self.threads > 0 else []),
                 "-f", "rawvideo", "-pix_fmt", "rgb24", "-y", output]
 
@@ -354,6 +362,74 @@ def _read_exactly(stream, buf: memoryview) -> bool:
             return False
         got += k
     return True
+
+
+_BATCH = 8                  # short clips decoded by one ffmpeg run (see _decode_batch)
+_SHOWINFO_TAG = re.compile(rb"\[showinfo@u(\d+) @")
+
+
+def _batchable(info: VideoInfo) -> bool:
+    """Whether a clip may share an ffmpeg run with others (:func:`_decode_batch`): a short AVI of at most
+    640x480, unrotated, whose path needs no quoting in a filter graph."""
+    return (info.path.suffix.lower() == ".avi" and info.rotation == 0 and info.width * info.height <= 640 * 480
+            and info.n_frames <= 3000 and re.fullmatch(r"[A-Za-z0-9_./+-]+", str(info.path)) is not None)
+
+
+def _decode_batch(readers: Sequence[VideoReader], dests: Sequence[Path], stride: int) -> list[int | None]:
+    """Decode several short clips with one ffmpeg run, each into its file in ``dests`` as
+    :meth:`VideoReader.decode_to` would; return each one's frame count, or None where it must be decoded alone.
+
+    Starting ffmpeg costs ~10 ms of CPU, about what decoding a 2-s 160x120 clip costs; here it is paid once
+    for all. The clips are ``movie`` sources of one filter graph, decoded one frame at a time in one thread,
+    so a worker keeps about one core busy, not more. Their frame times are the decoder's best-effort times,
+    as in a clip's own run, but without the command line's timestamp fixes and offsets; so a clip is taken
+    from this run only when nothing could differ: no error or warning anywhere in the run, the header's
+    frame count, and every frame at k / rate from 0 (for an AVI the container's start is then 0 as well).
+    """
+    chains, outputs = [], []
+    for j, (reader, dest) in enumerate(zip(readers, dests)):
+        chains.append(f"movie=filename={reader.path}:dec_threads=1,{reader._filters(stride, f'showinfo@u{j}')}[o{j}]")
+        outputs += ["-map", f"[o{j}]", "-fps_mode", "passthrough", "-enc_time_base", "filter",
+                    "-f", "rawvideo", "-pix_fmt", "rgb24", "-y", f"file:{dest}"]
+    run = subprocess.run([ffmpeg_exe(), "-nostdin", "-hide_banner", "-nostats", "-loglevel", "level+info",
+                          "-filter_threads", "1", "-filter_complex", ";".join(chains), *outputs],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    lines = run.stderr.splitlines()
+    if run.returncode != 0 or any(b"[error]" in x or b"[fatal]" in x or b"[warning]" in x for x in lines):
+        return [None] * len(readers)
+    frames: list[list[tuple | None]] = [[] for _ in readers]
+    time_base = [(1, 1)] * len(readers)
+    for line in lines:
+        tag = _SHOWINFO_TAG.match(line)
+        if tag is None:
+            continue
+        j = int(tag[1])
+        m = _SHOWINFO.search(line) if b" pts:" in line else None
+        if m is not None:
+            num, den = time_base[j]
+            if m[1] == b"NOPTS" or m[2] in (None, b"NOPTS"):
+                frames[j].append(None)
+            else:
+                frames[j].append((int(m[1]) * num / den, int(m[2]) * num / den if int(m[2]) > 0 else None,
+                                  int(m[3]), int(m[4])))
+        elif (m := _TIME_BASE.search(line)) is not None and int(m[2]) > 0:
+            time_base[j] = (int(m[1]), int(m[2]))
+    counts: list[int | None] = []
+    for reader, dest, got in zip(readers, dests, frames):
+        info, n = reader.info, len(got)
+        stored = -(-n // stride)
+        plain = (n == info.n_frames and None not in got and os.path.getsize(dest) == stored * reader.size ** 2 * 3
+                 and all(abs(f[0] - k / info.fps) < 1e-6 for k, f in enumerate(got)))
+        if not plain:
+            counts.append(None)
+            continue
+        durations: list[float | None] = []
+        reader.times, reader.source_size, prev = [], (got[0][3], got[0][2]), None
+        for pts, dur, _, _ in got:
+            prev = reader._timed(pts, dur, prev, durations)
+        reader.timing = reader._judge(durations, _Log(None, stream=False), 0)
+        counts.append(stored)
+    return counts
 
 
 def read_video(path: str | os.PathLike, strict: bool = True, size: int | None = None,
@@ -562,7 +638,8 @@ def preprocess(videos: Sequence[str | os.PathLike] | str | os.PathLike, out_dir:
     (``class/clip.avi``, HMDB51's layout) and each movie is named by its path below it (``class/clip``).
 
     Each video becomes a unit of work (its frames and times, written under a temporary name and then
-    renamed, beside ``out_dir`` in ``.NAME.work/``), done by ``workers`` processes under one progress bar;
+    renamed, beside ``out_dir`` in ``.NAME.work/``), done by ``workers`` processes under one progress bar
+    (short AVI clips, as in HMDB51, up to 8 to one ffmpeg run: its start-up cost as much as a 2-s clip);
     the units are then merged into the store (``frames.npy``, ``index.csv``, ``manifest.json`` and
     ``report.csv``, one row per video: status, frames, rate, time, warnings, error), built in a temporary
     folder and renamed into place. A killed run leaves no store, and its rerun reuses every unit already
@@ -722,22 +799,32 @@ def _crc32(path: Path) -> int:
     return crc
 
 
-def _unit_job(path: str, units: str, settings: dict, threads: int, info: VideoInfo | None = None) -> dict:
+def _unit_job(path: str, units: str, settings: dict, threads: int, info: VideoInfo | None = None,
+              decoded: tuple[VideoReader, Path, int, float] | None = None) -> dict:
     """Decode one video into its unit (frames as raw uint8, times and record as JSON); return the record.
 
     Runs in a worker process: only paths and numbers cross; ffmpeg writes the frames into the unit's file
     itself. ``info``: the video's :func:`probe`, made once before any decoding (not asked again here).
+    ``decoded``: the reader, file, frame count and share of the run's seconds of a clip that
+    :func:`_decode_batch` decoded already.
     """
     path_, units_ = Path(path), Path(units)
     data_path, meta_path = _unit_paths(units_, path_)
     size, stride = settings["size"], settings["stride"]
-    t0 = time.perf_counter()
+    t0 = time.perf_counter() - (decoded[3] if decoded is not None else 0.0)
     with warnings.catch_warnings(record=True) as said:
         warnings.simplefilter("always", VideoWarning)
-        reader = VideoReader(path_, strict=settings["strict"], size=size, crop=settings["crop"], threads=threads,
-                             info=info)
+        if decoded is None:
+            reader = VideoReader(path_, strict=settings["strict"], size=size, crop=settings["crop"],
+                                 threads=threads, info=info)
+        else:
+            reader = decoded[0]
         with atomic_path(data_path, suffix=".u8") as tmp:
-            n_stored = reader.decode_to(tmp, stride)
+            if decoded is None:
+                n_stored = reader.decode_to(tmp, stride)
+            else:
+                os.replace(decoded[1], tmp)
+                n_stored = decoded[2]
             crc = _crc32(tmp)
     timing, info = reader.timing, reader.info
     meta = {"source": [str(path_), *_stamp(path_)], "bytes": n_stored * size * size * 3, "crc32": crc,
@@ -752,6 +839,40 @@ def _unit_job(path: str, units: str, settings: dict, threads: int, info: VideoIn
     with atomic_path(meta_path, suffix=".json") as tmp:
         tmp.write_text(json.dumps(meta))
     return meta
+
+
+def _batch_job(jobs: list[tuple[str, VideoInfo]], units: str, settings: dict) -> list[dict | Exception]:
+    """Make the units of several short clips (:func:`_batchable`) with one ffmpeg run (:func:`_decode_batch`);
+    a clip that run did not decode plainly is decoded again alone. Each clip's record, or its error."""
+    units_ = Path(units)
+    readers = [VideoReader(p, strict=settings["strict"], size=settings["size"], crop=settings["crop"], threads=1,
+                           info=info) for p, info in jobs]
+    tmps: list[Path] = []
+    try:
+        for p, _ in jobs:                   # named as atomic_path names them: a dead worker's clips are found
+            data_path = _unit_paths(units_, Path(p))[0]
+            fd, tmp = tempfile.mkstemp(prefix=f".{data_path.name}.", suffix=".tmp.u8", dir=units_)
+            os.close(fd)
+            tmps.append(Path(tmp))
+        t0 = time.perf_counter()
+        counts = _decode_batch(readers, tmps, settings["stride"])
+        share = (time.perf_counter() - t0) / len(jobs)
+        out: list[dict | Exception] = []
+        for (p, info), reader, tmp, n in zip(jobs, readers, tmps, counts):
+            try:
+                out.append(_unit_job(p, units, settings, 1, info, None if n is None else (reader, tmp, n, share)))
+            except (VideoError, FileNotFoundError) as e:
+                out.append(e)
+        return out
+    finally:
+        for tmp in tmps:
+            tmp.unlink(missing_ok=True)
+
+
+def _outcome(result: dict | BaseException) -> dict:
+    if isinstance(result, BaseException):
+        raise result
+    return result
 
 
 def _peak_rss_mib() -> float | None:
@@ -825,20 +946,47 @@ def _make_units(names: list[str], paths: list[Path], infos: dict[str, VideoInfo]
         bar.update(1)
         bar.set_postfix(frames=stored, refresh=False)
 
+    def finish_batch(batch: list[str], job) -> None:
+        try:
+            results = job()
+        except BaseException as e:
+            finish(batch[0], functools.partial(_outcome, e))      # a dead worker: names the videos in flight
+            raise
+        for name, result in zip(batch, results):
+            finish(name, functools.partial(_outcome, result))
+
+    # Short clips go to ffmpeg a few at a time (_batch_job: its start-up paid once), in batches small
+    # enough that every worker gets several; any other video is a job of its own.
+    k = max(1, min(_BATCH, len(todo) // (4 * workers)))
+    jobs: list[list[str]] = []
+    for name, _ in todo:
+        if k > 1 and _batchable(infos[name]) and jobs and len(jobs[-1]) < k and _batchable(infos[jobs[-1][0]]):
+            jobs[-1].append(name)
+        else:
+            jobs.append([name])
+    where = dict(todo)
+
+    def submit(run, job: list[str]):
+        if len(job) == 1:
+            return run(_unit_job, str(where[job[0]]), str(units), settings, threads(job[0]), infos[job[0]])
+        return run(_batch_job, [(str(where[name]), infos[name]) for name in job], str(units), settings)
+
+    def finish_job(job: list[str], result) -> None:
+        (finish if len(job) == 1 else finish_batch)(job[0] if len(job) == 1 else job, result)
+
     try:
-        if workers == 1 or len(todo) <= 1:
-            for name, p in todo:
-                finish(name, lambda p=p, name=name: _unit_job(str(p), str(units), settings, threads(name),
-                                                             infos[name]))
+        if workers == 1 or len(jobs) <= 1:
+            for job in jobs:
+                finish_job(job, functools.partial(submit, lambda f, *a: f(*a), job))
         else:
             with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-                running = {pool.submit(_unit_job, str(p), str(units), settings, threads(name), infos[name]): name
-                           for name, p in todo}
+                running = {submit(pool.submit, job): job for job in jobs}
                 try:
                     while running:
                         finished, _ = wait(running, return_when=FIRST_COMPLETED)
                         for fut in finished:
-                            finish(running.pop(fut), fut.result)
+                            finish_job(running.pop(fut), fut.result)
+
                 except BaseException:
                     pool.shutdown(wait=True, cancel_futures=True)
                     raise
