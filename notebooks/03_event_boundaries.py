@@ -264,11 +264,13 @@ print(table[["signal"] + [c for c in table if c.endswith(("_lo", "_hi"))]].to_st
     index=False, float_format=lambda v: f"{v:.3f}"))
 
 # %% [markdown]
-# **The best latent signal against the best pixel baseline**, on each measure: the difference, its
-# 95% interval from resampling the same events for both, and the p-value of a paired permutation test
-# (each event's two scores swapped at random). The best of many latent signals is lucky by
-# construction, so `p_best` asks again with that choice in the null (each swap pattern applied to
-# every latent signal, the largest difference kept); a "beats" needs both.
+# **The best latent signal against the best pixel baseline**, on each measure: the difference and its
+# 95% interval from resampling the same events for both. Both winners are picked on these data, and
+# the best of many is lucky by construction, so each verdict is a paired permutation test (each
+# event's scores swapped at random) with both choices in the null: each swap pattern is applied to
+# every latent-pixel pair and the largest difference kept (max-T). `p_best` is the one-sided p that
+# the best latent signal leads, `p_best_pixel` that the best pixel baseline leads; "beats" needs the
+# first below 0.05, "loses to" the second.
 
 # %%
 versus = bd.best_latent_vs_pixel(signals, targets, table, bin_s=bin_s, tolerance_s=tolerance_s,

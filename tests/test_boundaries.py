@@ -79,7 +79,8 @@ def test_paired_comparison_and_fine_truth():
     assert (across["r_lo"] <= across["r"]).all() and (across["r"] <= across["r_hi"]).all()
     by_bin = bd.latent_vs_pixel_by_bin(kinds, tg, across, n_boot=200)
     assert list(by_bin["bin_s"]) == [0.5, 2.0] and by_bin.loc[0, "best_latent"] == "latent_speed"
-    assert by_bin.loc[0, "diff"] > 0.3 and by_bin.loc[0, "lo"] > 0 and by_bin.loc[0, "p"] < 0.01
+    assert by_bin.loc[0, "diff"] > 0.3 and by_bin.loc[0, "lo"] > 0 and by_bin.loc[0, "p_best"] < 0.01
+    assert by_bin.loc[0, "p_best_pixel"] > 0.5
     text = bd.conclusion(bd.comparison_table(kinds, tg, n_null=20, n_boot=100), pd.DataFrame(), by_bin)
     assert "The latents lead at 0.5" in text
     flat = bd.comparison_table(sig.assign(late=0.0), tg, n_null=20, n_boot=50).set_index("signal")
@@ -417,8 +418,8 @@ def test_preregistration_is_read_checked_and_quoted(tmp_path):
                                                       for e in ("", "_lo", "_hi")}}
                           for n, k, v in (("sem_surprise", "latent", 0.3), ("flow_magnitude", "pixel", 0.1))])
     versus = pd.DataFrame([{"metric": m, "best_latent": "sem_surprise", "best_pixel": "flow_magnitude",
-                            "latent": 0.3, "pixel": 0.1, "diff": 0.2, "lo": 0.1, "hi": 0.3, "p": 0.001,
-                            "p_best": 0.01} for m in ("r_observers", "r_truth")])
+                            "latent": 0.3, "pixel": 0.1, "diff": 0.2, "lo": 0.1, "hi": 0.3,
+                            "p_best": 0.01, "p_best_pixel": 0.99} for m in ("r_observers", "r_truth")])
     both = bd.conclusion(table, versus, prereg=pre)
     assert "latent signals beat the pixel baselines on r with the observers, r with the true boundaries." in both
     assert "did not hold in every training seed for r with the observers (H2); see the pre-registered tests" in both

@@ -218,8 +218,11 @@ def _table(latent_f1, pixel_f1):
 
 
 def _versus(diff, p):
+    """A best_latent_vs_pixel row whose side ahead has max-T p ``p``; ``p`` is the old plain paired p of the
+    two winners, which no verdict may use (it ignores the choice of either winner)."""
     return pd.DataFrame([{"metric": "f1", "best_latent": "latent_speed", "best_pixel": "flow_magnitude",
-                          "latent": 0.0, "pixel": 0.0, "diff": diff, "lo": diff - 0.05, "hi": diff + 0.05, "p": p}])
+                          "latent": 0.0, "pixel": 0.0, "diff": diff, "lo": diff - 0.05, "hi": diff + 0.05,
+                          "p": 0.001, "p_best": p if diff > 0 else 0.99, "p_best_pixel": p if diff < 0 else 0.99}])
 
 
 def test_conclusion_says_plainly_who_wins_and_what_retraining_allows():
@@ -230,7 +233,11 @@ def test_conclusion_says_plainly_who_wins_and_what_retraining_allows():
     win = bd.conclusion(_table(0.7, 0.5), _versus(0.2, 0.01))
     assert "beats the best pixel baseline" in win and "latent signals beat the pixel baselines" in win
     lucky = bd.conclusion(_table(0.7, 0.5), _versus(0.2, 0.01).assign(p_best=0.2))   # the best of many, by luck
-    assert "does not differ detectably" in lucky and "latent signal in the null: p = 0.200" in lucky
+    assert "does not differ detectably" in lucky and "p = 0.200 (one-sided, that the latent side leads" in lucky
+    # the same for "loses to": a plain paired p of 0.001 with the best of several pixel baselines is not enough
+    unlucky = bd.conclusion(_table(0.3, 0.6), _versus(-0.3, 0.2))
+    assert "does not differ detectably" in unlucky and "**loses to**" not in unlucky
+    assert "p = 0.200 (one-sided, that the pixel side leads" in unlucky
     tie = bd.conclusion(_table(0.5, 0.5), _versus(0.02, 0.6))
     assert "does not differ detectably" in tie and "nothing latent beats the pixel baselines" in tie
     bench = {"meta": {"train": {"seeds": [0, 1, 2]}}, "claim": {"text": "no claim holds for every seed"},
@@ -278,6 +285,7 @@ def test_everything_runs_without_ground_truth():
     assert "f1" not in table and table["r_observers_lo"].notna().all()
     versus = bd.best_latent_vs_pixel(sig, nt, table, n_boot=100)
     assert list(versus["metric"]) == ["r_observers"]
+    assert versus[["p_best", "p_best_pixel"]].gt(0).all().all() and versus[["p_best", "p_best_pixel"]].le(1).all().all()
     by_bin = bd.latent_vs_pixel_by_bin(sig, nt, bd.r_across_bins(sig, nt, (0.5, 2), n_null=20, n_boot=100),
                                        n_boot=100)
     lags = bd.lag_table(sig, nt, n_null=50, n_boot=100)
@@ -307,6 +315,34 @@ def test_choosing_the_best_of_many_is_in_the_null():
     assert fixed / reps <= 0.07 and naive / reps > 0.06
     lat[3] = _f1_units(rng, 0.95, 0.1, truth, durations)[0]
     assert st.best_of_many_p(lat, pix, bd.f1_from_sums, n_perm=300, rng=rng) < 0.01
+
+
+def test_either_verdict_pays_for_both_choices():
+    """One latent and five pixel detectors, all equally good. The best of the five 'beats' the latent one in a
+    plain paired test of the two winners (the old "loses to" rule) far more often than 2.5%; with both choices in
+    the max-T null (best_vs_best) neither side wins more often than the nominal rate, and a really better side
+    is still found."""
+    rng = np.random.default_rng(10)
+    truth, durations = _events(rng, n_movies=3, per_movie=15)
+    plain = latent_ahead = pixel_ahead = 0
+    reps = 200
+    for _ in range(reps):
+        lat = {"lat": _f1_units(rng, 0.6, 0.3, truth, durations)[0]}
+        pix = {f"pix{i}": _f1_units(rng, 0.6, 0.3, truth, durations)[0] for i in range(5)}
+        res = st.best_vs_best(lat, pix, bd.f1_from_sums, n_boot=300, rng=int(rng.integers(1 << 30)))
+        assert res.a == "lat" and res.b == max(pix, key=lambda n: bd.f1_from_sums(pix[n].sum(0)))
+        old = st.paired_difference(lat["lat"], pix[res.b], bd.f1_from_sums, n_boot=300, rng=rng)
+        plain += old.p < 0.05 and old.diff < 0
+        latent_ahead += res.p_a < 0.05
+        pixel_ahead += res.p_b < 0.05
+    assert plain / reps > 0.08 and pixel_ahead / reps <= 0.07 and latent_ahead / reps <= 0.07
+    good = {"lat": _f1_units(rng, 0.95, 0.1, truth, durations)[0]}
+    res = st.best_vs_best(good, pix, bd.f1_from_sums, n_boot=300)
+    assert res.diff > 0 and res.lo > 0 and res.p_a < 0.01 and res.p_b > 0.5
+    swapped = st.best_vs_best(pix, good, bd.f1_from_sums, n_boot=300)
+    assert swapped.p_b == res.p_a and swapped.diff == pytest.approx(-res.diff)
+    with pytest.raises(ValueError, match="at least one method on each side"):
+        st.best_vs_best(good, {}, bd.f1_from_sums)
 
 
 def test_declared_method_against_the_best_of_several_rivals():

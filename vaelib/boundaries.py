@@ -33,7 +33,7 @@ from .signals import SIGNALS, VOXEN_SUFFIX, fill_nan, signal_names, smooth
 from .stats import (
     Interval,
     Paired,
-    best_of_many_p,
+    best_vs_best,
     bootstrap_ci,
     crossfit_lag_test,
     fit_logistic,
@@ -185,23 +185,23 @@ def r_across_bins(signals: pd.DataFrame, targets: Targets, bin_sizes: Sequence[f
 def latent_vs_pixel_by_bin(signals: pd.DataFrame, targets: Targets, across: pd.DataFrame, n_boot: int = 1000,
                            seed: int = 0, units: str = "events") -> pd.DataFrame:
     """At each bin width of an :func:`r_across_bins` table: the best latent signal's r minus the best pixel
-    baseline's, paired on the same events (difference, 95% interval, sign-flip p, and ``p_best`` with the
-    choice among latent signals in the null, :func:`vaelib.stats.best_of_many_p`)."""
+    baseline's, paired on the same events: ``diff``, its 95% interval ``lo, hi``, and the one-sided max-T p-values
+    ``p_best`` (the best latent ahead) and ``p_best_pixel`` (the best pixel baseline ahead), each with the choice
+    of the best latent and of the best pixel signal in the null (:func:`vaelib.stats.best_vs_best`)."""
     metric = "r_observers" if (across["target"] == "observers").all() else "r_truth"
     kinds = across["signal"].map(lambda n: SIGNALS.get(n, ("other", False))[0])
     rows = []
     for b, sub in across.assign(kind=kinds).groupby("bin_s"):
-        table = sub.rename(columns={"r": metric})
-        a, p = best_of_kind(table, metric, "latent"), best_of_kind(table, metric, "pixel")
-        if a is None or p is None:
-            continue
         cmp = Comparison(signals, targets, float(b), units=units)
-        res = cmp.paired(a, p, metric, n_boot, seed)
-        p_best = best_of_many_p([cmp.units(n, metric) for n, k in zip(sub["signal"], sub["kind"]) if k == "latent"],
-                                cmp.units(p, metric), r_from_sums, n_boot, seed)
-        rows.append({"bin_s": float(b), "best_latent": a, "best_pixel": p, "diff": res.diff, "lo": res.lo,
-                     "hi": res.hi, "p": res.p, "p_best": p_best})
-    return pd.DataFrame(rows, columns=["bin_s", "best_latent", "best_pixel", "diff", "lo", "hi", "p", "p_best"])
+        side = {k: {n: cmp.units(n, metric) for n, kk in zip(sub["signal"], sub["kind"]) if kk == k}
+                for k in ("latent", "pixel")}
+        if not side["latent"] or not side["pixel"]:
+            continue
+        res = best_vs_best(side["latent"], side["pixel"], r_from_sums, n_boot, seed)
+        rows.append({"bin_s": float(b), "best_latent": res.a, "best_pixel": res.b, "diff": res.diff, "lo": res.lo,
+                     "hi": res.hi, "p_best": res.p_a, "p_best_pixel": res.p_b})
+    return pd.DataFrame(rows, columns=["bin_s", "best_latent", "best_pixel", "diff", "lo", "hi", "p_best",
+                                       "p_best_pixel"])
 
 
 def detected_times(signals: pd.DataFrame, name: str, movie: str, n: int, min_distance_s: float = 2.0) -> np.ndarray:
@@ -415,26 +415,27 @@ def best_latent_vs_pixel(signals: pd.DataFrame, targets: Targets, table: pd.Data
                          tolerance_s: float = 1.0, n_boundaries: Callable[[str], int] | dict[str, int] | None = None,
                          n_boot: int = 2000, seed: int = 0, units: str = "events") -> pd.DataFrame:
     """For each metric of ``table``: the best latent signal minus the best pixel baseline, paired on the same
-    resampling units (:meth:`Comparison.paired`). Columns ``metric, best_latent, best_pixel, latent, pixel,
-    diff, lo, hi, p``, and ``p_best``: the one-sided p that the best latent signal beats the best pixel
-    baseline with the choice among all latent signals in the null (:func:`vaelib.stats.best_of_many_p`).
-    A metric without a latent or a pixel signal is left out."""
+    resampling units. Columns ``metric, best_latent, best_pixel, latent, pixel, diff, lo, hi`` (the difference
+    and its 95% paired interval), ``p_best`` (one-sided: the best latent signal ahead of the best pixel
+    baseline) and ``p_best_pixel`` (one-sided: the best pixel baseline ahead of the best latent signal). Both
+    are max-T sign-flip p-values with the choice of the best latent *and* of the best pixel signal in the null
+    (:func:`vaelib.stats.best_vs_best`), so "beats" and "loses to" pay for the same two choices. A metric
+    without a latent or a pixel signal is left out."""
     cmp = Comparison(signals, targets, bin_s, tolerance_s, n_boundaries, units)
     kinds = table.set_index("signal")["kind"]
+    t = table.set_index("signal")
     rows = []
     for metric in cmp.metrics():
-        a, b = best_of_kind(table, metric, "latent"), best_of_kind(table, metric, "pixel")
-        if a is None or b is None:
+        side = {k: {n: cmp.units(n, metric) for n in cmp.names if kinds.get(n) == k and pd.notna(t.loc[n, metric])}
+                for k in ("latent", "pixel")} if metric in t else {}
+        if not side or not side["latent"] or not side["pixel"]:
             continue
-        res = cmp.paired(a, b, metric, n_boot, seed)
-        p_best = best_of_many_p([cmp.units(n, metric) for n in cmp.names if kinds.get(n) == "latent"],
-                                cmp.units(b, metric), STATISTICS[metric[:2].rstrip("_")], n_boot, seed)
-        t = table.set_index("signal")
-        rows.append({"metric": metric, "best_latent": a, "best_pixel": b, "latent": float(t.loc[a, metric]),
-                     "pixel": float(t.loc[b, metric]), "diff": res.diff, "lo": res.lo, "hi": res.hi, "p": res.p,
-                     "p_best": p_best})
+        res = best_vs_best(side["latent"], side["pixel"], STATISTICS[metric[:2].rstrip("_")], n_boot, seed)
+        rows.append({"metric": metric, "best_latent": res.a, "best_pixel": res.b,
+                     "latent": float(t.loc[res.a, metric]), "pixel": float(t.loc[res.b, metric]), "diff": res.diff,
+                     "lo": res.lo, "hi": res.hi, "p_best": res.p_a, "p_best_pixel": res.p_b})
     return pd.DataFrame(rows, columns=["metric", "best_latent", "best_pixel", "latent", "pixel", "diff", "lo", "hi",
-                                       "p", "p_best"])
+                                       "p_best", "p_best_pixel"])
 
 
 def paired_table(signals: pd.DataFrame, targets: Targets, pairs: Sequence[tuple[str, str]], bin_s: float = 1.0,
@@ -483,11 +484,11 @@ def declared_vs_best_pixel(signals: pd.DataFrame, targets: Targets, latent: str,
 
     The rival is the pixel baseline (``SIGNALS`` kind ``pixel``) with the highest ``metric`` here; its
     choice is in the null: the one-sided p is a max-T sign-flip test with every pixel baseline as a rival
-    (:func:`vaelib.stats.best_of_many_p`), in the ``direction`` asked (``latent_beats_pixel`` or
-    ``pixel_beats_latent``). Returns ``latent, rival, rivals, metric, direction, value_latent, value_rival``,
-    ``diff`` (in the declared direction: positive when the declared side is ahead), its paired 95% interval
-    ``lo, hi``, ``p`` and ``p_opposite`` (the same max-T test the other way round). Raises ValueError for an
-    unknown signal, metric or direction."""
+    (:func:`vaelib.stats.best_vs_best`, the test :func:`best_latent_vs_pixel` uses, with one latent), in the
+    ``direction`` asked (``latent_beats_pixel`` or ``pixel_beats_latent``). Returns ``latent, rival, rivals,
+    metric, direction, value_latent, value_rival``, ``diff`` (in the declared direction: positive when the
+    declared side is ahead), its paired 95% interval ``lo, hi``, ``p`` and ``p_opposite`` (the same max-T
+    test the other way round). Raises ValueError for an unknown signal, metric or direction."""
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
     cmp = Comparison(signals, targets, bin_s, tolerance_s, n_boundaries, units)
@@ -500,15 +501,14 @@ def declared_vs_best_pixel(signals: pd.DataFrame, targets: Targets, latent: str,
         raise ValueError("the signal table has no pixel baseline to compare with")
     stat = STATISTICS[metric[:2].rstrip("_")]
     value = {n: float(stat(cmp.units(n, metric).sum(0))) for n in [latent, *rivals]}
-    rival = max(rivals, key=value.__getitem__)
-    res = cmp.paired(latent, rival, metric, n_boot, seed)
-    lat_units, pix_units = [cmp.units(latent, metric)], [cmp.units(n, metric) for n in rivals]
-    p_up = best_of_many_p(lat_units, pix_units, stat, n_boot, seed)          # the latent ahead of the best pixel
-    p_down = best_of_many_p(pix_units, lat_units[0], stat, n_boot, seed)     # the best pixel ahead of the latent
+    # one latent on side A (nothing to choose there), every pixel baseline on side B
+    res = best_vs_best({latent: cmp.units(latent, metric)}, {n: cmp.units(n, metric) for n in rivals}, stat,
+                       n_boot, seed)
+    rival = res.b
     if direction == "latent_beats_pixel":
-        p, p_opp, diff, lo, hi = p_up, p_down, res.diff, res.lo, res.hi
+        p, p_opp, diff, lo, hi = res.p_a, res.p_b, res.diff, res.lo, res.hi
     else:
-        p, p_opp, diff, lo, hi = p_down, p_up, -res.diff, -res.hi, -res.lo
+        p, p_opp, diff, lo, hi = res.p_b, res.p_a, -res.diff, -res.hi, -res.lo
     return {"latent": latent, "rival": rival, "rivals": rivals, "metric": metric, "direction": direction,
             "value_latent": value[latent], "value_rival": value[rival], "diff": float(diff), "lo": float(lo),
             "hi": float(hi), "p": float(p), "p_opposite": float(p_opp)}
@@ -776,18 +776,19 @@ def conclusion(table: pd.DataFrame, versus: pd.DataFrame, by_bin: pd.DataFrame |
         out.append(f"**Best single signal** for the observers ({LABELS['r_observers']}, {bin_s:g}-s bins): "
                    f"`{sig}` ({t.loc[sig, 'kind']}), r = {_iv(t.loc[sig], 'r_observers')} (95% interval over events).")
     for v in versus.itertuples(index=False):
-        p_best = getattr(v, "p_best", np.nan)
-        if v.p < alpha and v.diff < 0:
+        # either verdict pays for picking the best latent and the best pixel signal (max-T, one-sided)
+        p = v.p_best if v.diff > 0 else v.p_best_pixel
+        if v.diff < 0 and p < alpha:
             verdict = "**loses to**"          # even the most favourable latent signal loses
-        elif v.p < alpha and v.diff > 0 and not p_best >= alpha:
-            verdict = "beats"                 # and still does with the choice among latent signals in the null
+        elif v.diff > 0 and p < alpha:
+            verdict = "beats"
         else:
             verdict = "does not differ detectably from"
         line = (f"**{LABELS.get(v.metric, v.metric)}:** the best latent signal, `{v.best_latent}` "
                 f"({_iv(t.loc[v.best_latent], v.metric)}), {verdict} the best pixel baseline, `{v.best_pixel}` "
                 f"({_iv(t.loc[v.best_pixel], v.metric)}): difference {v.diff:+.3f} [{v.lo:+.3f}, {v.hi:+.3f}], "
-                f"paired p = {v.p:.3f}" + (f" (one-sided, with the choice of the best latent signal in the null: "
-                                           f"p = {p_best:.3f})" if v.diff > 0 and pd.notna(p_best) else "") + ".")
+                f"p = {p:.3f} (one-sided, that the {'latent' if v.diff > 0 else 'pixel'} side leads, with the "
+                f"choice of the best latent and of the best pixel signal in the null).")
         rng = _spread_of(spread, v.best_latent, v.metric)
         if rng is not None:
             if abs(v.diff) <= rng:
@@ -801,13 +802,14 @@ def conclusion(table: pd.DataFrame, versus: pd.DataFrame, by_bin: pd.DataFrame |
         verdicts[v.metric] = verdict
         out.append(line)
     if by_bin is not None and len(by_bin):
-        parts = [f"{r.bin_s:g} s: {r.diff:+.3f} [{r.lo:+.3f}, {r.hi:+.3f}]" + ("*" if r.p < alpha else "")
+        ahead = [r.bin_s for r in by_bin.itertuples(index=False) if r.diff > 0 and r.p_best < alpha]
+        behind = [r.bin_s for r in by_bin.itertuples(index=False) if r.diff < 0 and r.p_best_pixel < alpha]
+        parts = [f"{r.bin_s:g} s: {r.diff:+.3f} [{r.lo:+.3f}, {r.hi:+.3f}]" + ("*" if r.bin_s in ahead + behind
+                                                                                 else "")
                  for r in by_bin.itertuples(index=False)]
-        ahead = [r.bin_s for r in by_bin.itertuples(index=False)
-                 if r.p < alpha and r.diff > 0 and not getattr(r, "p_best", 0.0) >= alpha]
-        behind = [r.bin_s for r in by_bin.itertuples(index=False) if r.p < alpha and r.diff < 0]
         out.append("**Across bin widths**, the best latent r with the observers minus the best pixel r "
-                   f"(* paired p < {alpha:g}): " + "; ".join(parts) + ". The latents lead at "
+                   f"(* the side ahead leads with one-sided p < {alpha:g}, the choice of the best latent and "
+                   "of the best pixel signal in the null): " + "; ".join(parts) + ". The latents lead at "
                    + (", ".join(f"{b:g}" for b in ahead) + " s" if ahead else "no width")
                    + " and trail at " + (", ".join(f"{b:g}" for b in behind) + " s." if behind else "no width."))
     if lags is not None and len(lags):

@@ -11,7 +11,8 @@ Everything here works on plain arrays, one per movie (or one per resampling unit
 * :func:`crossfit_lag_test`: r at a lag chosen on the other movies, with the lag search in the null;
 * :func:`bootstrap_ci`, :func:`paired_sign_flip` and :func:`paired_difference`: intervals and paired
   tests from per-unit sums (an event, a movie), for statistics that are ratios of sums (pooled r, F1);
-  :func:`best_of_many_p`: the same with the choice of the best of several methods in the null;
+  :func:`best_of_many_p`: the same with the choice of the best of several methods in the null, and
+  :func:`best_vs_best`: the best of one side against the best of the other, both choices in the null, either way;
 * :func:`fit_logistic`: L2-penalized logistic regression (damped Newton), for the combined detector.
 """
 from __future__ import annotations
@@ -279,6 +280,42 @@ def best_of_many_p(units_a: Sequence[np.ndarray], units_b: np.ndarray | Sequence
     null = np.max([statistic((~swap) @ u + swap @ b) - statistic(swap @ u + (~swap) @ b) for u in a for b in bs],
                   axis=0)
     return float((1 + (null >= obs - 1e-12).sum()) / (1 + n_perm))
+
+
+@dataclass
+class BestVsBest:
+    """The best method of side A against the best of side B (:func:`best_vs_best`): their names, ``a - b`` with
+    its 95% paired bootstrap interval, and two one-sided max-T p-values with both choices in the null: ``p_a``
+    (A's best ahead of B's best) and ``p_b`` (B's best ahead of A's best)."""
+    a: str
+    b: str
+    diff: float
+    lo: float
+    hi: float
+    p_a: float
+    p_b: float
+
+
+def best_vs_best(units_a: dict[str, np.ndarray], units_b: dict[str, np.ndarray],
+                 statistic: Callable[[np.ndarray], np.ndarray], n_boot: int = 2000,
+                 rng: int | None = 0) -> BestVsBest:
+    """The best of methods A against the best of methods B, each picked on these data, judged the same way in
+    either direction.
+
+    ``units_a`` and ``units_b`` map names to ``(n_units, k)`` per-unit sums (:func:`bootstrap_ci`'s layout). The
+    best of each side is the one with the highest ``statistic``; the difference and its interval are
+    :func:`paired_difference`'s. Both p-values are :func:`best_of_many_p`'s, once each way, so a verdict "A beats
+    B" and a verdict "B beats A" both pay for picking the best on either side (a plain paired test of the two
+    winners ignores that luck and calls a winner too often). ``rng`` is an int seed (each step starts from it).
+    """
+    if not units_a or not units_b:
+        raise ValueError("best_vs_best needs at least one method on each side")
+    value = {n: float(statistic(np.asarray(u, float).sum(0))) for n, u in [*units_a.items(), *units_b.items()]}
+    a, b = max(units_a, key=value.__getitem__), max(units_b, key=value.__getitem__)
+    res = paired_difference(units_a[a], units_b[b], statistic, n_boot, rng)
+    side_a, side_b = list(units_a.values()), list(units_b.values())
+    return BestVsBest(a, b, res.diff, res.lo, res.hi, best_of_many_p(side_a, side_b, statistic, n_boot, rng),
+                      best_of_many_p(side_b, side_a, statistic, n_boot, rng))
 
 
 # --------------------------------------------------------------------------- logistic regression
