@@ -307,6 +307,8 @@ def best_vs_best(units_a: dict[str, np.ndarray], units_b: dict[str, np.ndarray],
     :func:`paired_difference`'s. Both p-values are :func:`best_of_many_p`'s, once each way, so a verdict "A beats
     B" and a verdict "B beats A" both pay for picking the best on either side (a plain paired test of the two
     winners ignores that luck and calls a winner too often). ``rng`` is an int seed (each step starts from it).
+    The test is valid whichever methods are truly best, but conservative when a side holds weak methods: a weak
+    method's pairs vary most under the swaps, and the null's maximum is taken over every pair.
     """
     if not units_a or not units_b:
         raise ValueError("best_vs_best needs at least one method on each side")
