@@ -217,12 +217,13 @@ def _table(latent_f1, pixel_f1):
          "r_observers_hi": 0.3, "f1": pixel_f1, "f1_lo": pixel_f1 - 0.1, "f1_hi": pixel_f1 + 0.1}])
 
 
-def _versus(diff, p):
-    """A best_latent_vs_pixel row whose side ahead has max-T p ``p``; ``p`` is the old plain paired p of the
-    two winners, which no verdict may use (it ignores the choice of either winner)."""
+def _versus(diff, p_ahead):
+    """A best_latent_vs_pixel row whose leading side has max-T p ``p_ahead``. Its column ``p`` (0.001) is the
+    old plain paired p of the two winners, which no verdict may use (it ignores the choice of either winner)."""
     return pd.DataFrame([{"metric": "f1", "best_latent": "latent_speed", "best_pixel": "flow_magnitude",
                           "latent": 0.0, "pixel": 0.0, "diff": diff, "lo": diff - 0.05, "hi": diff + 0.05,
-                          "p": 0.001, "p_best": p if diff > 0 else 0.99, "p_best_pixel": p if diff < 0 else 0.99}])
+                          "p": 0.001, "p_best": p_ahead if diff > 0 else 0.99,
+                          "p_best_pixel": p_ahead if diff < 0 else 0.99}])
 
 
 def test_conclusion_says_plainly_who_wins_and_what_retraining_allows():
