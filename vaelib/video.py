@@ -1017,7 +1017,10 @@ def _merge_units(report: pd.DataFrame, units: Path, out: Path, settings: dict) -
     import pandas as pd
 
     size = settings["size"]
-    rows, records, total = [], [], 0
+    records, total = [], 0
+    movies: list[str] = []                  # the index's columns, one DataFrame at the end (not one per video)
+    frames: list[np.ndarray] = []
+    times: list[float] = []
     with atomic_dir(out) as tmp:
         with open(tmp / "frames.npy", "wb") as f:
             f.write(b"\0" * _NPY_HEADER_BYTES)
@@ -1029,15 +1032,17 @@ def _merge_units(report: pd.DataFrame, units: Path, out: Path, settings: dict) -
                 with open(data_path, "rb") as src:
                     shutil.copyfileobj(src, f, 1 << 22)
                 rec = meta["record"]
-                kept = np.arange(rec["n_stored"], dtype=np.int64) * settings["stride"]
-                rows.append(pd.DataFrame({"movie": movie, "frame": kept, "time_s": np.asarray(meta["times"], float)}))
+                movies += [movie] * rec["n_stored"]
+                frames.append(np.arange(rec["n_stored"], dtype=np.int64) * settings["stride"])
+                times += meta["times"]
                 records.append({"movie": movie, "path": path, **rec, "first_row": total})
                 total += rec["n_stored"]
             if total == 0:
                 raise VideoError(f"no video could be preprocessed into {out}: see the errors above")
             f.seek(0)
             f.write(_npy_header((total, size, size, 3)))
-        pd.concat(rows, ignore_index=True).to_csv(tmp / "index.csv", index=False, float_format="%.6f")
+        index = pd.DataFrame({"movie": movies, "frame": np.concatenate(frames), "time_s": np.asarray(times, float)})
+        index.to_csv(tmp / "index.csv", index=False, float_format="%.6f")
         report.to_csv(tmp / "report.csv", index=False)
         manifest = {"n_frames": total, "size": size, "crop": settings["crop"], "stride": settings["stride"],
                     "videos": records, "settings": settings}
