@@ -17,11 +17,11 @@ long) show how far PSNR and bpp move from one training run to the next, so a rea
 gain from training noise. On 2 shared CPU cores the spread runs are shorter than the reference
 training: the JSON records their steps.
 
-The committed ``benchmarks/results/voxen_rd.json`` came from ``python benchmarks/voxen_rd.py`` (the
-defaults: reference models, chapter 1's default frames, 6 + 6 clips of 32 frames, spread 3 seeds x
-250 steps) on one thread of a shared 2-core machine, in about 17 minutes; after lambda 0.0004 and
-0.0018 were trained further, their curve was measured again with ``--spread-seeds ''`` and the
-spread records (from-scratch runs, independent of the reference weights) were kept from that run.
+The committed ``benchmarks/results/voxen_rd.json`` came from ``python benchmarks/voxen_rd.py
+--spread-from FILE`` (the reference models of ``weights/voxen``, made by ``weights/voxen/train_reference.sh``;
+chapter 1's default frames, 6 + 6 clips of 32 frames), where FILE was an earlier run of the same code with
+``--spread-steps 1200``: lambda 0.0004 trained from scratch with 3 seeds for 1,200 steps, the length of
+chapter 4's own from-scratch training (about 20-30 minutes per seed on one thread of a shared 2-core machine).
 """
 from __future__ import annotations
 
@@ -59,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--frames", type=Path, help="chapter-1 frame store (default: data/frames, else synthetic)")
     ap.add_argument("--pretrained", default=str(PROJECT_ROOT / "weights" / "voxen"),
                     help="reference models to evaluate ('': train one per lambda here)")
-    ap.add_argument("--lambdas", default="0.0001,0.0004,0.0018", help="lambdas to train when --pretrained ''")
+    ap.add_argument("--lambdas", default="0.00003,0.0001,0.0004,0.0018,0.0072",
+                    help="lambdas to train when --pretrained ''")
     ap.add_argument("--steps", type=int, default=1200)
     ap.add_argument("--batch-size", type=int, default=4)
     ap.add_argument("--lr", type=float, default=1e-3)
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--real-clips-per-video", type=int, default=2)
     ap.add_argument("--spread-lambda", type=float, default=0.0004)
     ap.add_argument("--spread-seeds", default="0,1,2", help="training seeds for --spread-lambda ('': none)")
-    ap.add_argument("--spread-steps", type=int, default=250)
+    ap.add_argument("--spread-steps", type=int, default=1200, help="chapter 4's from-scratch length")
     ap.add_argument("--spread-from", type=Path, default=None,
                     help="take the spread records from this earlier voxen_rd.json instead of training them")
     ap.add_argument("--out", type=Path, default=PROJECT_ROOT / "benchmarks" / "results" / "voxen_rd.json")

@@ -32,7 +32,7 @@ def main() -> None:
     ap.add_argument("--frames", type=Path, default=None, help="a frame store (default: data/frames, else made)")
     ap.add_argument("--work", type=Path, default=PROJECT_ROOT / "data" / "bench_voxen_trajectory",
                     help="where the default synthetic movies are made when no frame store is given")
-    ap.add_argument("--lmbda", type=float, default=0.0018, help="the VoxEn reference model (weights/voxen)")
+    ap.add_argument("--lmbda", type=float, default=0.0018, help="the VoxEn model (weights/voxen_events)")
     ap.add_argument("--dims", type=int, default=16, help="principal components kept (chapter 3's voxen_dims)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, default=PROJECT_ROOT / "benchmarks" / "results" / "voxen_trajectory.json")

@@ -462,7 +462,7 @@ def _scene_movie(n, change, a, b, rng):
 
 @pytest.fixture(scope="module")
 def voxen_model():
-    """The committed VoxEn reference model of the highest rate (weights/voxen/lambda_0.0018)."""
+    """The committed VoxEn model chapter 3 uses (weights/voxen_events/lambda_0.0018)."""
     return boundary_data.pretrained_voxen(0.0018)
 
 

@@ -20,11 +20,11 @@ from .boundaries import DIRECTIONS, METRICS, Targets, preregistered_summary, see
 from .data import clips_to_tensor
 from .mmdvae import decode
 from .mmdvae_train import load_mmdvae
-from .paths import atomic_path, resolve
+from .paths import PROJECT_ROOT, atomic_path, resolve
 from .signals import SIGNALS, VOXEN_SUFFIX
 from .video import load_frames
 from .voxen import VoxEn
-from .voxen_train import WEIGHTS_DIR, load_pretrained
+from .voxen_train import load_pretrained
 
 
 def boundary_counts(movies: Sequence[str], truth: dict[str, np.ndarray] | None,
@@ -141,10 +141,15 @@ def read_benchmark_results(spread_path: str | os.PathLike,
     return (seed_spread(results) if results is not None else None), [p for p in prereg if p is not None]
 
 
+EVENTS_VOXEN_DIR = PROJECT_ROOT / "weights" / "voxen_events"  # chapter 3's VoxEn (see pretrained_voxen)
+
+
 def pretrained_voxen(lmbda: float, weights_dir: str | os.PathLike | None = None) -> VoxEn:
-    """The committed VoxEn reference model of rate-distortion weight ``lmbda`` (``weights/voxen``), for
-    :func:`voxen_trajectory`; a lambda that is not there is an error listing the ones that are."""
-    models = load_pretrained(weights_dir or WEIGHTS_DIR)
+    """The committed VoxEn model of rate-distortion weight ``lmbda`` for :func:`voxen_trajectory`, from
+    ``weights_dir`` (default ``weights/voxen_events``: the models chapter 3's pre-registered VoxEn test was
+    declared on, frozen there so that training chapter 4's codecs further does not change chapter 3's
+    signals); a lambda that is not there is an error listing the ones that are."""
+    models = load_pretrained(weights_dir or EVENTS_VOXEN_DIR)
     for k, m in models.items():
         if abs(k - float(lmbda)) <= 1e-9 * max(1.0, abs(k)):
             return m

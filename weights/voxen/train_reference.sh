@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# How the committed VoxEn reference models (weights/voxen/lambda_*) were made: a chain of warm starts, every stage
+# through `python -m vaelib.voxen_train` (resumable run folders under data/voxen/reference/runs; rerunning a
+# finished stage only reloads it). On one CPU thread all stages take about 6-8 hours; a GPU: --device cuda.
+# Later stages start from a stage's exported (half-precision) model, as the committed ones did. Each exported
+# folder's config.json, metrics.csv and model.json (steps counted over the whole chain) record its last stage.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+T=(python -m vaelib.voxen_train --work data/voxen/reference --out weights/voxen --threads 1 "$@")
+# 1-2: lambda 0.0018 from scratch, 0.0004 warm-started from it (lr 1e-3, 1,500 steps each)
+"${T[@]}" --lambdas 0.0018,0.0004 --steps 1500 --warm-start
+# 3: lambda 0.0001 from 0.0004 (lr 5e-4, gradient clipped: a low lambda can diverge)
+"${T[@]}" --lambdas 0.0001 --init-from lambda_0.0004_seed0_from_lambda_0.0018_seed0 --steps 600 --lr 5e-4 --grad-clip 1
+# 4-5: 0.0018 and 0.0004 trained further (lr 5e-4; these step counts are where a time budget stopped them)
+"${T[@]}" --lambdas 0.0018 --init-from lambda_0.0018_seed0 --steps 3389 --lr 5e-4 --grad-clip 1
+"${T[@]}" --lambdas 0.0004 --init-from lambda_0.0004_seed0_from_lambda_0.0018_seed0 --steps 3487 --lr 5e-4 --grad-clip 1
+# 6: a higher rate, lambda 0.0072, from the exported 0.0018 (lr 5e-4), then at lr 1e-4
+"${T[@]}" --lambdas 0.0072 --init-from weights/voxen/lambda_0.0018 --steps 2000 --lr 5e-4 --grad-clip 1
+"${T[@]}" --lambdas 0.0072 --init-from lambda_0.0072_seed0_from_lambda_0.0018 --steps 800 --lr 1e-4 --grad-clip 1
+# 7: 0.0001 trained further from its export (lr 5e-4, then 1e-4); 0.0004 at lr 1e-4
+"${T[@]}" --lambdas 0.0001 --init-from weights/voxen/lambda_0.0001 --steps 1000 --lr 5e-4 --grad-clip 1
+"${T[@]}" --lambdas 0.0001 --init-from lambda_0.0001_seed0_from_lambda_0.0001 --steps 600 --lr 1e-4 --grad-clip 1
+"${T[@]}" --lambdas 0.0004 --init-from weights/voxen/lambda_0.0004 --steps 800 --lr 1e-4 --grad-clip 1
+# 8: 0.0018 at lr 1e-4 from its export (its export before this stage is weights/voxen_events/lambda_0.0018, kept
+#    for chapter 3: its pre-registered VoxEn test was declared on that model)
+mkdir -p weights/voxen_events && cp -r weights/voxen/lambda_0.0018 weights/voxen_events/
+"${T[@]}" --lambdas 0.0018 --init-from weights/voxen/lambda_0.0018 --steps 800 --lr 1e-4 --grad-clip 1
+# 9: a lower rate, lambda 0.00003, from the last 0.0001 stage (lr 5e-4)
+"${T[@]}" --lambdas 0.00003 --init-from lambda_0.0001_seed0_from_lambda_0.0001_seed0_from_lambda_0.0001 --steps 800 \
+    --lr 5e-4 --grad-clip 1
