@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--frames", type=Path, help="chapter-1 frame store (default: data/frames, else synthetic)")
     ap.add_argument("--pretrained", default=str(PROJECT_ROOT / "weights" / "voxen"),
                     help="reference models to evaluate ('': train one per lambda here)")
-    ap.add_argument("--lambdas", default="0.00003,0.0001,0.0004,0.0018,0.0072",
+    ap.add_argument("--lambdas", default="0.00003,0.0001,0.0004,0.0018,0.0072,0.029",
                     help="lambdas to train when --pretrained ''")
     ap.add_argument("--steps", type=int, default=1200)
     ap.add_argument("--batch-size", type=int, default=4)

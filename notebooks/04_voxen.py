@@ -56,7 +56,7 @@ strides = [[2, 2, 2], [2, 2, 2], [4, 2, 2]]   # total stride 16 along time, 8 al
 entropy = "hyperprior"        # "hyperprior" (a Gaussian scale per latent value) or "factorized" (the ablation)
 quantization = "noise"        # training stand-in for rounding: "noise" (additive uniform) or "ste" (straight-through)
 # training (when pretrained = False): loss = bpp + lambda * 255^2 * MSE; one model per lambda
-lambdas = [0.00003, 0.0001, 0.0004, 0.0018, 0.0072]
+lambdas = [0.00003, 0.0001, 0.0004, 0.0018, 0.0072, 0.029]
 steps = 1200
 batch_size = 4
 photo_fraction = 0.5          # share of each batch that is camera-motion clips of scikit-image photographs

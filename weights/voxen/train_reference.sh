@@ -28,3 +28,12 @@ mkdir -p weights/voxen_events && cp -r weights/voxen/lambda_0.0018 weights/voxen
 # 9: a lower rate, lambda 0.00003, from the last 0.0001 stage (lr 5e-4)
 "${T[@]}" --lambdas 0.00003 --init-from lambda_0.0001_seed0_from_lambda_0.0001_seed0_from_lambda_0.0001 --steps 800 \
     --lr 5e-4 --grad-clip 1
+# 10: 0.0072 at lr 5e-5, then a still higher rate, lambda 0.029, from it (lr 5e-4, then 1e-4)
+"${T[@]}" --lambdas 0.0072 --init-from lambda_0.0072_seed0_from_lambda_0.0072_seed0_from_lambda_0.0018 --steps 1000 \
+    --lr 5e-5 --grad-clip 1
+"${T[@]}" --lambdas 0.029 --init-from \
+    lambda_0.0072_seed0_from_lambda_0.0072_seed0_from_lambda_0.0072_seed0_from_lambda_0.0018 --steps 1000 --lr 5e-4 \
+    --grad-clip 1
+"${T[@]}" --lambdas 0.029 --init-from \
+    lambda_0.029_seed0_from_lambda_0.0072_seed0_from_lambda_0.0072_seed0_from_lambda_0.0072_seed0_from_lambda_0.0018 \
+    --steps 600 --lr 1e-4 --grad-clip 1
