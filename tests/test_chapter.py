@@ -1,4 +1,4 @@
-"""vaelib.chapter: the metrics JSON every chapter writes is strict JSON."""
+"""vaelib.chapter: metrics JSON is strict JSON; vaelib.book.run_chapter starts a dead kernel again."""
 from __future__ import annotations
 
 import json
@@ -25,3 +25,44 @@ def test_metrics_refuse_what_json_cannot_hold(tmp_path):
     with pytest.raises(TypeError, match="not JSON-serializable"):
         write_metrics({"model": object()}, "", tmp_path)
     assert not (tmp_path / "metrics.json").exists()
+
+
+def test_a_kernel_that_dies_at_start_is_started_again(monkeypatch, tmp_path):
+    """Kernels launched at once (a parallel sweep) can pick the same free port and die before any cell runs:
+    run_chapter starts the kernel again; a failure after start-up, or one that keeps happening, is raised."""
+    import papermill as pm
+
+    from vaelib import book
+
+    calls = []
+
+    def flaky(src, dst, **kw):
+        calls.append(dst)
+        if len(calls) == 1:
+            raise RuntimeError("Kernel died before replying to kernel_info")
+        Path(dst).write_text("{}")
+
+    monkeypatch.setattr(book.time, "sleep", lambda s: None)
+    monkeypatch.setattr(pm, "execute_notebook", flaky)
+    out = book.run_chapter("04_voxen", {}, out_dir=tmp_path, progress=False)
+    assert len(calls) == 2 and out.exists()
+
+    def always(src, dst, **kw):
+        calls.append(dst)
+        raise RuntimeError("Kernel died before replying to kernel_info")
+
+    calls.clear()
+    monkeypatch.setattr(pm, "execute_notebook", always)
+    with pytest.raises(RuntimeError, match="Kernel died"):
+        book.run_chapter("04_voxen", {}, out_dir=tmp_path, progress=False)
+    assert len(calls) == book.KERNEL_START_TRIES
+
+    def other(src, dst, **kw):
+        calls.append(dst)
+        raise RuntimeError("something else")
+
+    calls.clear()
+    monkeypatch.setattr(pm, "execute_notebook", other)
+    with pytest.raises(RuntimeError, match="something else"):
+        book.run_chapter("04_voxen", {}, out_dir=tmp_path, progress=False)
+    assert len(calls) == 1

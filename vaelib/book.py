@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import ast
 import os
+import random
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -149,13 +151,18 @@ def check_parameters(notebook: str | Path, parameters: dict[str, Any]) -> dict[s
     return {k: os.fspath(v) if isinstance(v, os.PathLike) else v for k, v in parameters.items()}
 
 
+KERNEL_START_TRIES = 3  # a kernel that dies before it answers is started again, up to this many times in all
+_KERNEL_START_FAILURES = ("Kernel died before replying to kernel_info", "Kernel didn't respond in")
+
+
 def run_chapter(name: str | Path, parameters: dict[str, Any] | None = None,
                 out_dir: Path | None = None, progress: bool = True) -> Path:
     """Execute one chapter (a name or a notebook path) through papermill; return the executed notebook's path.
 
     The notebook runs with the project root as its working directory. ``parameters`` are checked first
     (:func:`check_parameters`). A failing cell raises ``papermill.PapermillExecutionError``; the executed
-    notebook with the error is kept for reading.
+    notebook with the error is kept for reading. A kernel that dies before answering (no cell has run) is
+    started again, up to ``KERNEL_START_TRIES`` times.
     """
     import papermill as pm
 
@@ -164,10 +171,19 @@ def run_chapter(name: str | Path, parameters: dict[str, Any] | None = None,
     src = notebook_to_ipynb(name, out_dir)
     dst = out_dir / f"{notebook_source(name).stem}.ipynb"
     try:
-        pm.execute_notebook(
-            str(src), str(dst), parameters=parameters, cwd=str(PROJECT_ROOT),
-            kernel_name="python3", progress_bar=progress, log_output=False,
-        )
+        for attempt in range(KERNEL_START_TRIES):
+            try:
+                pm.execute_notebook(
+                    str(src), str(dst), parameters=parameters, cwd=str(PROJECT_ROOT),
+                    kernel_name="python3", progress_bar=progress, log_output=False,
+                )
+                break
+            except RuntimeError as e:
+                # the kernel never started (e.g. kernels launched at once in a sweep picked the same free port:
+                # "ZMQError: Address already in use"); no cell ran, so starting again is safe
+                if attempt + 1 == KERNEL_START_TRIES or not any(m in str(e) for m in _KERNEL_START_FAILURES):
+                    raise
+                time.sleep(random.uniform(0.5, 2.0))
     finally:
         src.unlink(missing_ok=True)
     return dst
