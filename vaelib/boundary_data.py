@@ -26,6 +26,8 @@ from .video import load_frames
 from .voxen import VoxEn
 from .voxen_train import load_pretrained
 
+EVENTS_VOXEN_DIR = PROJECT_ROOT / "weights" / "voxen_events"  # chapter 3's VoxEn (see pretrained_voxen)
+
 
 def boundary_counts(movies: Sequence[str], truth: dict[str, np.ndarray] | None,
                     presses: pd.DataFrame | None) -> dict[str, int]:
@@ -139,9 +141,6 @@ def read_benchmark_results(spread_path: str | os.PathLike,
     results = read(spread_path) if spread_path else None
     prereg = [preregistered_summary(r) for r in map(read, prereg_paths) if r is not None]
     return (seed_spread(results) if results is not None else None), [p for p in prereg if p is not None]
-
-
-EVENTS_VOXEN_DIR = PROJECT_ROOT / "weights" / "voxen_events"  # chapter 3's VoxEn (see pretrained_voxen)
 
 
 def pretrained_voxen(lmbda: float, weights_dir: str | os.PathLike | None = None) -> VoxEn:
