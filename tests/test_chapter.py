@@ -27,42 +27,35 @@ def test_metrics_refuse_what_json_cannot_hold(tmp_path):
     assert not (tmp_path / "metrics.json").exists()
 
 
-def test_a_kernel_that_dies_at_start_is_started_again(monkeypatch, tmp_path):
+DIED = "Kernel died before replying to kernel_info"
+
+
+@pytest.mark.parametrize("errors, tries, raised", [
+    ([DIED], 2, None),                                 # died once at start-up: started again, then runs
+    ([DIED] * 3, 3, "Kernel died"),                    # keeps dying: raised after KERNEL_START_TRIES
+    (["something else"], 1, "something else"),         # any other failure: raised at once
+])
+def test_a_kernel_that_dies_at_start_is_started_again(monkeypatch, tmp_path, errors, tries, raised):
     """Kernels launched at once (a parallel sweep) can pick the same free port and die before any cell runs:
     run_chapter starts the kernel again; a failure after start-up, or one that keeps happening, is raised."""
     import papermill as pm
 
     from vaelib import book
 
+    assert book.KERNEL_START_TRIES == 3
     calls = []
 
-    def flaky(src, dst, **kw):
+    def execute(src, dst, **kw):
         calls.append(dst)
-        if len(calls) == 1:
-            raise RuntimeError("Kernel died before replying to kernel_info")
+        if len(calls) <= len(errors):
+            raise RuntimeError(errors[len(calls) - 1])
         Path(dst).write_text("{}")
 
     monkeypatch.setattr(book.time, "sleep", lambda s: None)
-    monkeypatch.setattr(pm, "execute_notebook", flaky)
-    out = book.run_chapter("04_voxen", {}, out_dir=tmp_path, progress=False)
-    assert len(calls) == 2 and out.exists()
-
-    def always(src, dst, **kw):
-        calls.append(dst)
-        raise RuntimeError("Kernel died before replying to kernel_info")
-
-    calls.clear()
-    monkeypatch.setattr(pm, "execute_notebook", always)
-    with pytest.raises(RuntimeError, match="Kernel died"):
-        book.run_chapter("04_voxen", {}, out_dir=tmp_path, progress=False)
-    assert len(calls) == book.KERNEL_START_TRIES
-
-    def other(src, dst, **kw):
-        calls.append(dst)
-        raise RuntimeError("something else")
-
-    calls.clear()
-    monkeypatch.setattr(pm, "execute_notebook", other)
-    with pytest.raises(RuntimeError, match="something else"):
-        book.run_chapter("04_voxen", {}, out_dir=tmp_path, progress=False)
-    assert len(calls) == 1
+    monkeypatch.setattr(pm, "execute_notebook", execute)
+    if raised is None:
+        assert book.run_chapter("04_voxen", {}, out_dir=tmp_path, progress=False).exists()
+    else:
+        with pytest.raises(RuntimeError, match=raised):
+            book.run_chapter("04_voxen", {}, out_dir=tmp_path, progress=False)
+    assert len(calls) == tries
