@@ -180,6 +180,34 @@ def test_continue_from_an_exported_model_counts_its_steps(tmp_path, monkeypatch)
 
 
 
+def test_widening_the_latent_keeps_every_reconstruction(tmp_path):
+    """A trained model widened to more latent channels decodes every clip exactly as before (the new
+    channels start silent), trains from there, and a model of another shape is refused by name."""
+    from vaelib.train import TrainConfig
+    from vaelib.voxen_train import _initial_weights, train_voxen, widen_latent
+
+    fs, cfg = FakeFrameSet([30, 30], random=True), VoxEnConfig(**SMALL)
+    tc = TrainConfig(steps=3, batch_size=2, device="cpu", log_every=1, val_every=3, checkpoint_every=3)
+    narrow = train_voxen(fs, ["m0"], cfg, 0.01, tc, tmp_path / "a", progress=False)
+    wide_cfg = VoxEnConfig(**{**SMALL, "channels": [8, 10]})
+    wide, before = _initial_weights(tmp_path / "a", wide_cfg)
+    assert wide.config.latent_shape[0] == 10 and before["init_steps"] == 3
+    clip = np.random.default_rng(1).integers(0, 256, (8, 16, 16, 3), dtype=np.uint8)
+    data_n, y_n = narrow.compress(clip)
+    data_w, y_w = wide.eval().compress(clip)
+    assert np.array_equal(y_w[:4], y_n) and np.abs(y_w[4:]).sum() > 0       # old channels kept, new ones carry values
+    assert np.array_equal(wide.decompress(data_w), narrow.decompress(data_n))
+    more = train_voxen(fs, ["m0"], wide_cfg, 0.01, TrainConfig(**{**tc.to_dict(), "steps": 2}), tmp_path / "b",
+                       progress=False, init_from=tmp_path / "a")
+    assert more.config.channels == [8, 10]
+    with pytest.raises(ValueError, match="only add latent channels"):
+        widen_latent(wide, 4)
+    with pytest.raises(ValueError, match="only the latent may be wider"):
+        _initial_weights(tmp_path / "a", VoxEnConfig(**{**SMALL, "channels": [6, 10]}))
+    with pytest.raises(ValueError, match="only the latent may be wider"):
+        _initial_weights(tmp_path / "b", cfg)
+
+
 def test_committed_reference_models_reproduce_their_rd_point():
     """The weights in weights/voxen load with weights_only=True and code the check clip as recorded."""
     from vaelib import codecs

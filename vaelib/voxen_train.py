@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import shutil
 import sys
 import time
@@ -107,19 +108,65 @@ def train_voxen(frameset, movies: Sequence[str], config: VoxEnConfig, lmbda: flo
 
 def _initial_weights(folder: Path, config: VoxEnConfig) -> tuple[VoxEn, dict]:
     """The weights to start from (a run folder's checkpoint, or an exported model's ``weights.pt``) and
-    the training they already had (``init_steps``, ``init_seconds``)."""
+    the training they already had (``init_steps``, ``init_seconds``). A model with fewer latent channels
+    than ``config`` but otherwise the same shape is widened to it (``widen_latent``)."""
     if (folder / "checkpoint.pt").exists():
         state = load_checkpoint(folder / "checkpoint.pt")
-        model = VoxEn(config)
+        source = VoxEnConfig(**state["config"]["voxen"]) if "voxen" in state["config"] else config
+        model = VoxEn(source)
         model.load_state_dict(state["model"])
-        return model, {"init_steps": int(state["step"]) + int(state["config"].get("init_steps", 0)),
-                       "init_seconds": float(state.get("seconds", 0)) + float(state["config"].get("init_seconds", 0))}
-    if (folder / "weights.pt").exists():
+        before = {"init_steps": int(state["step"]) + int(state["config"].get("init_steps", 0)),
+                  "init_seconds": float(state.get("seconds", 0)) + float(state["config"].get("init_seconds", 0))}
+    elif (folder / "weights.pt").exists():
         rec = json.loads((folder / "model.json").read_text()) if (folder / "model.json").exists() else {}
-        return (_load_weights(folder / "weights.pt", config),
-                {"init_steps": int(rec.get("steps", 0)), "init_seconds": float(rec.get("train_s", 0))})
-    raise FileNotFoundError(f"init_from={folder} holds neither a training checkpoint (checkpoint.pt) nor an "
-                            f"exported model (weights.pt)")
+        source = VoxEnConfig.from_json(folder / "voxen.json") if (folder / "voxen.json").exists() else config
+        model = _load_weights(folder / "weights.pt", source)
+        before = {"init_steps": int(rec.get("steps", 0)), "init_seconds": float(rec.get("train_s", 0))}
+    else:
+        raise FileNotFoundError(f"init_from={folder} holds neither a training checkpoint (checkpoint.pt) nor an "
+                                f"exported model (weights.pt)")
+    if source.to_dict() != config.to_dict():
+        wider = VoxEnConfig(**{**source.to_dict(), "channels": source.channels[:-1] + [config.channels[-1]]})
+        if wider.to_dict() != config.to_dict() or config.channels[-1] < source.channels[-1]:
+            raise ValueError(f"init_from={folder} is a different VoxEn ({source.to_dict()}) from the one to "
+                             f"train ({config.to_dict()}); only the latent may be wider")
+        model = widen_latent(model, config.channels[-1])
+    return model, before
+
+
+@torch.no_grad()
+def widen_latent(model: VoxEn, channels: int, seed: int = 0) -> VoxEn:
+    """A copy of ``model`` with ``channels`` latent channels that decodes every clip exactly as ``model`` does.
+
+    The way to raise a trained model's quality ceiling without starting over (net2net-style): the
+    new channels' encoder filters start as a fresh model's, the decoder and hyper-encoder read them
+    with zero weights (so reconstructions and the old channels' scales are unchanged), and the
+    hyper-decoder gives them a unit scale until training teaches it better. Hyperprior models only.
+    """
+    old = model.config
+    if old.entropy != "hyperprior":
+        raise ValueError("widen_latent needs a hyperprior VoxEn (config.entropy == 'hyperprior')")
+    m = old.channels[-1]
+    if channels < m:
+        raise ValueError(f"widen_latent can only add latent channels: {m} -> {channels}")
+    torch.manual_seed(seed)
+    wide = VoxEn(VoxEnConfig(**{**old.to_dict(), "channels": old.channels[:-1] + [channels]}))
+    fresh = {k: v.clone() for k, v in wide.state_dict().items()}
+    wide.load_state_dict({k: _pad_like(v, fresh[k]) for k, v in model.state_dict().items()})
+    dec, h_a, h_s = wide.g_s[0], wide.h_a[0], wide.h_s[2]  # the new encoder rows keep their fresh values
+    dec.weight[m:] = 0.0                       # ConvTranspose3d weight: (in, out, ...)
+    h_a.weight[:, m:] = 0.0                    # Conv3d weight: (out, in, ...)
+    h_s.weight[m:], h_s.bias[m:] = 0.0, math.log(math.e - 1.0)  # softplus(bias) = 1
+    return wide.train(model.training)
+
+
+def _pad_like(value: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """``value`` copied into the leading corner of a tensor shaped like ``like`` (the rest from ``like``)."""
+    if value.shape == like.shape:
+        return value
+    out = like.clone()
+    out[tuple(slice(0, n) for n in value.shape)] = value
+    return out
 
 
 def evaluate_voxen(model: VoxEn, clips: np.ndarray, setting: float, dataset: str = "",
@@ -347,7 +394,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warm-start", action="store_true",
                     help="start every lambda after the first from the previous lambda's trained weights")
     ap.add_argument("--init-from", default="", help="run folder (under --work/runs), or an exported model folder "
-                    "such as weights/voxen/lambda_0.0018, that every lambda starts from")
+                    "such as weights/voxen/lambda_0.0018, that every lambda starts from (a narrower latent than "
+                    "--config's is widened: widen_latent)")
     ap.add_argument("--no-export", action="store_true", help="train only")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
