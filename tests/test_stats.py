@@ -367,3 +367,14 @@ def test_declared_method_against_the_best_of_several_rivals():
             == st.best_of_many_p([good], [pix[0]], bd.f1_from_sums, n_perm=300, rng=1))
     with pytest.raises(ValueError, match="one \\(n_units, k\\) shape"):
         st.best_of_many_p([good], [pix[0][:-1]], bd.f1_from_sums)
+
+
+def test_pearson_matches_scipy_and_is_nan_for_a_constant():
+    from scipy.stats import pearsonr
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=50)
+    y = 0.5 * x + rng.normal(size=50)
+    assert st.pearson(x, y) == pytest.approx(pearsonr(x, y)[0])
+    assert st.pearson(x, -x) == pytest.approx(-1.0)
+    assert np.isnan(st.pearson(x, np.ones(50)))

@@ -12,10 +12,10 @@ One module per concern; imports point one way, from the top of this list down
 - ``boundaries``  how boundary signals match observers and truth: binning, nulls, intervals over events, paired
   tests, the response lag, the combined detector, chapter 3's computed conclusion
 - ``signals``     event-boundary signals, one per frame, from the latents and from the pixels
-- ``stats``       generic statistics on arrays: phase-surrogate nulls, bootstrap intervals, paired and lag tests,
-  logistic regression
 - ``events``      event models over a latent trajectory: a Structured-Event-Memory-like model, online change points
 - ``annotations`` event-segmentation files; group boundary frequency; observer agreement
+- ``stats``       generic statistics on arrays: phase-surrogate nulls, bootstrap intervals, paired and lag tests,
+  logistic regression, Pearson r
 - ``mmdvae_train`` the MMD-VAE trained on a frame store from the command line (one process or torchrun), and
   loaded back from its run folder
 - ``voxen_train`` training VoxEn reference models (`python -m vaelib.voxen_train`), its RD evaluation

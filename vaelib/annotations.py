@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .stats import pearson
+
 # Movie codes of the Zacks et al. (2006) data and the stems of the original movie files.
 ZACKS_MOVIES: dict[str, str] = {"A": "a4.sax", "B": "b1.bed", "C": "c2.dishes"}
 # Their approximate lengths in seconds (the data's README), for statistics when the videos are absent.
@@ -236,16 +238,6 @@ def group_frequency(presses: pd.DataFrame, movie: str, duration_s: float,
 def bin_centers(duration_s: float, bin_s: float) -> np.ndarray:
     """Centre times (s) of the bins :func:`group_frequency` uses."""
     return (np.arange(n_bins(duration_s, bin_s)) + 0.5) * bin_s
-
-
-def pearson(x: np.ndarray, y: np.ndarray) -> float:
-    """Pearson correlation of two 1-D arrays; NaN when either is constant."""
-    x = np.asarray(x, dtype=float)
-    y = np.asarray(y, dtype=float)
-    x = x - x.mean()
-    y = y - y.mean()
-    den = np.sqrt((x * x).sum() * (y * y).sum())
-    return float((x * y).sum() / den) if den > 0 else float("nan")
 
 
 def observer_agreement(presses: pd.DataFrame, movie: str, duration_s: float,

@@ -13,7 +13,8 @@ Everything here works on plain arrays, one per movie (or one per resampling unit
   tests from per-unit sums (an event, a movie), for statistics that are ratios of sums (pooled r, F1);
   :func:`best_of_many_p`: the same with the choice of the best of several methods in the null, and
   :func:`best_vs_best`: the best of one side against the best of the other, both choices in the null, either way;
-* :func:`fit_logistic`: L2-penalized logistic regression (damped Newton), for the combined detector.
+* :func:`fit_logistic`: L2-penalized logistic regression (damped Newton), for the combined detector;
+* :func:`pearson`: plain Pearson r of two arrays (NaN when either is constant), for observer agreement.
 """
 from __future__ import annotations
 
@@ -29,6 +30,16 @@ def standardize(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=float)
     sd = x.std()
     return (x - x.mean()) / sd if sd > 0 else np.zeros_like(x)
+
+
+def pearson(x: np.ndarray, y: np.ndarray) -> float:
+    """Pearson correlation of two 1-D arrays; NaN when either is constant."""
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    x = x - x.mean()
+    y = y - y.mean()
+    den = np.sqrt((x * x).sum() * (y * y).sum())
+    return float((x * y).sum() / den) if den > 0 else float("nan")
 
 
 # Above this lag-1 autocorrelation a series is treated as a random walk. An estimated AR(1) coefficient is
