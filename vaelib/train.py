@@ -34,7 +34,8 @@ import platform
 import re
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -296,26 +297,25 @@ class _MetricsWriter:
             self.writer.writerow(METRICS_FIELDS)
 
     def write(self, step: int, split: str, values: dict[str, float], time_s: float) -> None:
-        try:
+        with self._full_disk_named():
             for k, v in values.items():
                 self.writer.writerow([step, split, k, f"{float(v):.8g}", f"{time_s:.3f}"])
             self.file.flush()
-        except OSError as e:
-            if disk_full(e):
-                raise self._no_space() from e
-            raise
 
     def close(self) -> None:
-        try:
+        with self._full_disk_named():
             self.file.close()
+
+    @contextmanager
+    def _full_disk_named(self) -> Iterator[None]:
+        """A full disk while writing the log raises ``NoSpaceError`` naming it and how to go on; other errors pass."""
+        try:
+            yield
         except OSError as e:
             if disk_full(e):
-                raise self._no_space() from e
+                raise no_space(self.path.parent, self.path.name, advice="then run the same command again: it "
+                               "resumes from the last checkpoint and drops the rows logged after it") from e
             raise
-
-    def _no_space(self) -> OSError:
-        return no_space(self.path.parent, self.path.name, advice="then run the same command again: it resumes "
-                        "from the last checkpoint and drops the rows logged after it")
 
 
 # ---------------------------------------------------------------------------------------------
