@@ -378,3 +378,14 @@ def test_pearson_matches_scipy_and_is_nan_for_a_constant():
     assert st.pearson(x, y) == pytest.approx(pearsonr(x, y)[0])
     assert st.pearson(x, -x) == pytest.approx(-1.0)
     assert np.isnan(st.pearson(x, np.ones(50)))
+
+
+def test_principal_axes_are_orthonormal_ordered_and_measure_the_spread():
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(400, 6)) * np.array([6, 5, 4, 3, 2, 1]) + 10
+    mean, axes, spreads = st.principal_axes(x, 3)
+    assert np.allclose(mean, x.mean(0)) and np.allclose(axes @ axes.T, np.eye(3))
+    assert np.allclose(np.abs(axes[:, :3]).argmax(1), [0, 1, 2])       # the axes of largest spread, in order
+    assert np.allclose(spreads, ((x - mean) @ axes.T).std(0, ddof=1))
+    _, sub, _ = st.principal_axes(x, 3, fit_every=4)                   # fitted on every 4th row: close, not equal
+    assert not np.allclose(sub, axes) and np.allclose(np.abs((sub * axes).sum(1)), 1, atol=0.05)

@@ -15,7 +15,7 @@ One module per concern; imports point one way, from the top of this list down
 - ``events``      event models over a latent trajectory: a Structured-Event-Memory-like model, online change points
 - ``annotations`` event-segmentation files; group boundary frequency; observer agreement
 - ``stats``       generic statistics on arrays: phase-surrogate nulls, bootstrap intervals, paired and lag tests,
-  logistic regression, Pearson r
+  logistic regression, Pearson r, PCA
 - ``mmdvae_train`` the MMD-VAE trained on a frame store from the command line (one process or torchrun), and
   loaded back from its run folder
 - ``voxen_train`` training VoxEn reference models (`python -m vaelib.voxen_train`), its RD evaluation

@@ -22,6 +22,7 @@ from .mmdvae import decode
 from .mmdvae_train import load_mmdvae
 from .paths import PROJECT_ROOT, atomic_path, resolve
 from .signals import SIGNALS, VOXEN_SUFFIX
+from .stats import principal_axes
 from .video import load_frames
 from .voxen import VoxEn
 from .voxen_train import load_pretrained
@@ -214,11 +215,8 @@ def voxen_trajectory(frames: np.ndarray, index: pd.DataFrame, model: VoxEn, how:
                        for k in range(per_clip)])
     steps = {m: v - offset[np.arange(len(v)) % per_clip] for m, v in steps.items()}
     if n_dims is not None:
-        every = np.concatenate(list(steps.values()))
-        mean = every.mean(0)
-        _, _, vt = np.linalg.svd(every - mean, full_matrices=False)
-        basis = vt[: min(n_dims, len(vt))].T
-        steps = {m: (v - mean) @ basis for m, v in steps.items()}
+        mean, axes, _ = principal_axes(np.concatenate(list(steps.values())), n_dims)
+        steps = {m: (v - mean) @ axes.T for m, v in steps.items()}
     out = np.empty((len(index), next(iter(steps.values())).shape[1]))
     for m in movies:
         f = np.arange(len(rows[m]))

@@ -18,6 +18,7 @@ from scipy.ndimage import gaussian_filter1d
 from tqdm.auto import tqdm
 
 from . import events as ev
+from .stats import principal_axes
 
 # --------------------------------------------------------------------------- signals of one movie
 
@@ -335,11 +336,10 @@ def temporal_pairs(signals: pd.DataFrame) -> list[tuple[str, str]]:
 
 
 def pca_2d(z: np.ndarray) -> np.ndarray:
-    """Project latents onto their first two principal components."""
+    """Project latents onto their first two principal components (fitted on at most ~40,000 of them)."""
     z = np.asarray(z, dtype=float)
-    zc = z - z.mean(0)
-    _, _, vt = np.linalg.svd(zc[:: max(1, len(zc) // 20000)], full_matrices=False)
-    return zc @ vt[:2].T
+    mean, axes, _ = principal_axes(z, 2, fit_every=max(1, len(z) // 20000))
+    return (z - mean) @ axes.T
 
 
 def segment_labels(times: np.ndarray, boundaries: np.ndarray) -> np.ndarray:

@@ -14,7 +14,8 @@ Everything here works on plain arrays, one per movie (or one per resampling unit
   :func:`best_of_many_p`: the same with the choice of the best of several methods in the null, and
   :func:`best_vs_best`: the best of one side against the best of the other, both choices in the null, either way;
 * :func:`fit_logistic`: L2-penalized logistic regression (damped Newton), for the combined detector;
-* :func:`pearson`: plain Pearson r of two arrays (NaN when either is constant), for observer agreement.
+* :func:`pearson`: plain Pearson r of two arrays (NaN when either is constant), for observer agreement;
+* :func:`principal_axes`: PCA of the rows of an array (mean, leading directions, spread along each).
 """
 from __future__ import annotations
 
@@ -40,6 +41,17 @@ def pearson(x: np.ndarray, y: np.ndarray) -> float:
     y = y - y.mean()
     den = np.sqrt((x * x).sum() * (y * y).sum())
     return float((x * y).sum() / den) if den > 0 else float("nan")
+
+
+def principal_axes(x: np.ndarray, k: int, fit_every: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """PCA of the rows of ``x`` (N, d): their mean (d,), the first ``k`` principal directions (k, d), orthonormal,
+    and the spread (sd, ddof 1) along each (k,). ``fit_every``: fit the directions on every that-many-th row only
+    (the mean is over all rows), to bound the cost for very many rows."""
+    x = np.asarray(x, dtype=float)
+    mean = x.mean(0)
+    fit = (x - mean)[::fit_every]
+    _, s, vt = np.linalg.svd(fit, full_matrices=False)
+    return mean, vt[:k], s[:k] / np.sqrt(max(len(fit) - 1, 1))
 
 
 # Above this lag-1 autocorrelation a series is treated as a random walk. An estimated AR(1) coefficient is

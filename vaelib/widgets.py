@@ -11,6 +11,7 @@ import numpy as np
 from .metrics import psnr
 from .mmdvae import decode
 from .plots import enlarge, image_grid
+from .stats import principal_axes
 from .video import read_frame_at
 
 
@@ -258,8 +259,8 @@ def latent_directions(embeddings: np.ndarray, max_dims: int = 8) -> tuple[np.nda
     d = z.shape[1]
     if d <= max_dims:
         return np.eye(d), z.std(0), [f"z{i}" for i in range(d)]
-    _, s, vt = np.linalg.svd(z - z.mean(0), full_matrices=False)
-    return vt[:max_dims], s[:max_dims] / np.sqrt(len(z) - 1), [f"pc{i + 1}" for i in range(max_dims)]
+    _, directions, spreads = principal_axes(z, max_dims)
+    return directions, spreads, [f"pc{i + 1}" for i in range(max_dims)]
 
 
 def latent_traversal(model, z0: np.ndarray, directions: np.ndarray, spreads: np.ndarray,
