@@ -162,6 +162,8 @@ def test_metrics():
     assert 25 < psnr(clip, noisy) < 35 and ms_ssim(clip, noisy) < 0.99
     with pytest.raises(ValueError, match="shapes differ"):
         psnr(clip, clip[:2])
+    with pytest.raises(ValueError, match="shapes differ"):
+        ms_ssim(clip, clip[:2])
 
 
 def test_rd_records_round_trip_and_bd_table(tmp_path):

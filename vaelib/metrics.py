@@ -15,11 +15,17 @@ def _as_float_frames(video: np.ndarray) -> np.ndarray:
     return video.astype(np.float64)
 
 
-def psnr(reference: np.ndarray, distorted: np.ndarray, data_range: float = 255.0) -> float:
-    """PSNR in dB over all RGB values of two uint8 videos (N, H, W, 3): one MSE over the whole clip."""
+def _as_float_pair(reference: np.ndarray, distorted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both videos as float64 frames (N, H, W, 3), refused unless their shapes agree."""
     a, b = _as_float_frames(reference), _as_float_frames(distorted)
     if a.shape != b.shape:
         raise ValueError(f"shapes differ: {a.shape} vs {b.shape}")
+    return a, b
+
+
+def psnr(reference: np.ndarray, distorted: np.ndarray, data_range: float = 255.0) -> float:
+    """PSNR in dB over all RGB values of two uint8 videos (N, H, W, 3): one MSE over the whole clip."""
+    a, b = _as_float_pair(reference, distorted)
     mse = float(np.mean((a - b) ** 2))
     return float("inf") if mse == 0 else 10.0 * np.log10(data_range ** 2 / mse)
 
@@ -29,9 +35,7 @@ def psnr_yuv(reference: np.ndarray, distorted: np.ndarray) -> float:
 
     Each plane's PSNR is one MSE over the whole clip; an identical plane counts as 100 dB.
     """
-    a, b = _as_float_frames(reference), _as_float_frames(distorted)
-    if a.shape != b.shape:
-        raise ValueError(f"shapes differ: {a.shape} vs {b.shape}")
+    a, b = _as_float_pair(reference, distorted)
     m = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
     d = (a - b) @ m.T  # the offsets of Cb and Cr cancel in the difference
     mse = np.mean(d ** 2, axis=(0, 1, 2))
@@ -59,9 +63,7 @@ def ms_ssim(reference: np.ndarray, distorted: np.ndarray, batch: int = 64) -> fl
     The Gaussian window shrinks for small frames (see ``msssim_window``); every codec in the
     book is measured with this same function, so the numbers compare with each other.
     """
-    a, b = _as_float_frames(reference), _as_float_frames(distorted)
-    if a.shape != b.shape:
-        raise ValueError(f"shapes differ: {a.shape} vs {b.shape}")
+    a, b = _as_float_pair(reference, distorted)
     win = msssim_window(min(a.shape[1:3]))
     vals = []
     with torch.no_grad():
