@@ -2,6 +2,7 @@
 run, resuming after a kill, and shards for a cluster merged at the end."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -9,6 +10,7 @@ import time
 import numpy as np
 import pytest
 
+from vaelib import video
 from vaelib.video import VideoError, VideoWarning, ffmpeg_exe, load_frames, preprocess
 
 
@@ -217,3 +219,27 @@ def test_workers_started_from_an_unguarded_script_say_so(tree, tmp_path):
     assert run.returncode != 0
     assert "died before they began any video" in run.stderr and 'if __name__ == "__main__":' in run.stderr
     assert not (tmp_path / "frames").exists()
+
+
+def _pid_and_cpus(seconds: float) -> tuple[int, frozenset[int]]:
+    time.sleep(seconds)                     # long enough that every worker gets a task
+    return os.getpid(), frozenset(os.sched_getaffinity(0))
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
+                    reason="pinning needs sched_getaffinity and 2 or more CPUs")
+def test_workers_are_pinned_each_to_its_own_cpus():
+    """Each worker (and so each ffmpeg it starts) runs on its own share of the CPUs, the shares disjoint and
+    together all of this process's CPUs; with more workers than CPUs nothing is pinned."""
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    cpus = frozenset(os.sched_getaffinity(0))
+    ctx = get_context("spawn")
+    with ProcessPoolExecutor(2, mp_context=ctx, **video._pinning(ctx, 2)) as pool:
+        seen = dict(pool.map(_pid_and_cpus, [0.3] * 6))
+    assert len(seen) == 2
+    a, b = seen.values()
+    assert a and b and not a & b and a | b == cpus
+    assert frozenset(os.sched_getaffinity(0)) == cpus            # the calling process stays as it was
+    assert video._pinning(ctx, len(cpus) + 1) == {}
