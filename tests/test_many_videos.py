@@ -270,3 +270,16 @@ def test_merge_appends_each_unit_whole(tmp_path, monkeypatch, kernel_copy):
         f.seek(0)
         f.write(b"HEADER")
     assert (tmp_path / "store").read_bytes() == b"HEADER" + b"unit one," + bytes(range(256)) * 1000 + b"!"
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
+                    reason="pinning needs sched_getaffinity and 2 or more CPUs")
+def test_a_single_threaded_decode_runs_on_one_cpu_then_gets_its_cpus_back():
+    cpus = os.sched_getaffinity(0)
+    with video._one_cpu():
+        inside = os.sched_getaffinity(0)
+        child = subprocess.run([sys.executable, "-c", "import os; print(sorted(os.sched_getaffinity(0)))"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+    assert len(inside) == 1 and inside <= cpus
+    assert child == str(sorted(inside))                          # what it starts (ffmpeg) stays there too
+    assert os.sched_getaffinity(0) == cpus
