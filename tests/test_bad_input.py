@@ -176,12 +176,10 @@ def test_a_reader_while_another_run_replaces_the_store_sees_one_whole_store(smal
     its manifest and its frames; the reader gets the old store whole, not the old manifest with the new frames."""
     import os
 
-    import vaelib.video
-
     out, other = tmp_path / "frames", tmp_path / "other"
     old = np.array(preprocess(small_dataset.videos[:1], out, size=8, progress=False).frames)
     preprocess(small_dataset.videos[:1], other, size=16, stride=2, progress=False)
-    read_magic = vaelib.video.np.lib.format.read_magic
+    read_magic = np.lib.format.read_magic          # load_frames's numpy, imported where it is used
 
     def replaced_meanwhile(f):
         if not (tmp_path / "aside").exists():                    # what atomic_dir does to a store it replaces
@@ -189,7 +187,7 @@ def test_a_reader_while_another_run_replaces_the_store_sees_one_whole_store(smal
             os.replace(other, out)
         return read_magic(f)
 
-    monkeypatch.setattr(vaelib.video.np.lib.format, "read_magic", replaced_meanwhile)
+    monkeypatch.setattr(np.lib.format, "read_magic", replaced_meanwhile)
     fs = load_frames(out)
     assert fs.size == 8 and fs.frames.shape == (600, 8, 8, 3) and len(fs.index) == 600
     np.testing.assert_array_equal(fs.frames, old)

@@ -283,3 +283,12 @@ def test_a_single_threaded_decode_runs_on_one_cpu_then_gets_its_cpus_back():
     assert len(inside) == 1 and inside <= cpus
     assert child == str(sorted(inside))                          # what it starts (ffmpeg) stays there too
     assert os.sched_getaffinity(0) == cpus
+
+
+def test_a_worker_starts_without_numpy_opencv_or_pandas():
+    """What a spawned worker imports to decode (vaelib.video and what it needs) loads none of the heavy
+    libraries: each cost every worker CPU time before its first video."""
+    code = ("import sys, vaelib.video; "
+            "print(sorted(m for m in ('numpy', 'cv2', 'pandas', 'torch') if m in sys.modules))")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True).stdout.strip() == "[]"

@@ -9,8 +9,10 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = PROJECT_ROOT / "data"
@@ -136,6 +138,8 @@ def atomic_dir(final: str | os.PathLike) -> Iterator[Path]:
 
 def save_npy(path: str | os.PathLike, array: np.ndarray) -> Path:
     """``np.save`` written atomically (to a temporary name, then renamed); returns the path."""
+    import numpy as np
+
     path = Path(path)
     with atomic_path(path, suffix=".npy") as tmp:
         np.save(tmp, array)
