@@ -6,10 +6,9 @@ preprocesses the tree to 64 x 64 with each worker count. Peak memory per worker 
 (its own peak RSS, in the per-file report), and again over a fifth of the clips: it should not grow with
 the number of videos. Prints the numbers; writes ``benchmarks/results/preprocess_many.json``.
 
-On a shared machine, other processes, even niced ones, take the cores while ffmpeg's threads wait on each
-other, and 2 workers then gain little. To measure as on an idle machine, run it as
-``chrt -r 1 python benchmarks/preprocess_many.py`` (real-time priority for it and its children, about 20 s);
-each run records its scheduling policy and nice value.
+Measure on an otherwise idle machine, at normal priority (each run records its scheduling policy and
+nice value): other processes, even niced ones, take a core from a worker that is bound to it. ``--clips 960``
+shows what grows with the number of clips (the probe and the merge run in the main process).
 """
 from __future__ import annotations
 

@@ -292,3 +292,17 @@ def test_a_worker_starts_without_numpy_opencv_or_pandas():
             "print(sorted(m for m in ('numpy', 'cv2', 'pandas', 'torch') if m in sys.modules))")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True).stdout.strip() == "[]"
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="VmHWM is Linux's")
+def test_a_workers_peak_memory_is_its_own_not_its_parents():
+    """The per-file report's peak memory of a worker is the worker's: getrusage's ru_maxrss would report the
+    parent's resident memory at the time it was started, e.g. 300 MiB held by the parent here."""
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    ballast = b"\1" * (300 << 20)                               # resident in this process, not the worker
+    with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+        worker = pool.submit(video._peak_rss_mib).result()
+    assert len(ballast) and video._peak_rss_mib() > 300
+    assert 0 < worker < 200
