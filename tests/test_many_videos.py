@@ -306,3 +306,16 @@ def test_a_workers_peak_memory_is_its_own_not_its_parents():
         worker = pool.submit(video._peak_rss_mib).result()
     assert len(ballast) and video._peak_rss_mib() > 300
     assert 0 < worker < 200
+
+
+def test_workers_start_with_the_probe_but_not_to_open_a_finished_store(tree, tmp_path, monkeypatch):
+    """The workers are started before the videos are probed (their start-up overlaps it); a call that finds
+    the store already made opens it without starting any."""
+    started = []
+    real = video._start_workers
+    monkeypatch.setattr(video, "_start_workers", lambda *a: started.append(a) or real(*a))
+    first = preprocess(tree, tmp_path / "frames", size=16, progress=False, workers=2)
+    assert started == [(2, 5)]
+    again = preprocess(tree, tmp_path / "frames", size=16, progress=False, workers=2)
+    assert started == [(2, 5)]
+    _same_store(first, again)

@@ -34,7 +34,7 @@ import time
 import warnings
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -684,49 +684,57 @@ def preprocess(videos: Sequence[str | os.PathLike] | str | os.PathLike, out_dir:
         paths, names = paths[i - 1::n], names[i - 1::n]
     size, stride = int(size), int(stride)
 
-    failed: dict[str, str] = {}
-    infos: dict[str, VideoInfo] = {}
-    for name, p in zip(names, paths):
-        try:
-            infos[name] = probe(p)
-        except (VideoError, FileNotFoundError) as e:
-            if on_error == "stop":
-                raise
-            failed[name] = str(e)
-    _check_size_against_sources(size, list(infos.values()))
-
     out = resolve(out_dir)
-    settings = {"size": size, "crop": crop, "stride": stride, "strict": bool(strict), "on_error": on_error,
-                "timing": STORE_TIMING,
-                "sources": [[str(p), *_stamp(p)] for p in paths]}
-    unit_settings = {k: settings[k] for k in ("size", "crop", "stride", "strict", "timing")}
-    units = _work_dir(out) / _digest(unit_settings)
-    if part is not None:
-        return _make_units(names, paths, infos, failed, units, unit_settings, workers, on_error, progress)
-    with store_lock(out):
-        if (out / "manifest.json").exists() and not overwrite:
-            old = json.loads((out / "manifest.json").read_text())
-            if old.get("settings") == settings:
-                try:
-                    return load_frames(out)
-                except ValueError as e:                  # same settings but damaged: made again below
-                    warnings.warn(f"{e}; making it again", VideoWarning, stacklevel=2)
-        try:
-            report = _make_units(names, paths, infos, failed, units, unit_settings, workers, on_error, progress,
-                                 out)
-            _merge_units(report, units, out, settings)
-        except OSError as e:
-            if disk_full(e) and not isinstance(e, NoSpaceError):
-                raise no_space(out.parent, f"the frame store {out}", advice="give another out_dir") from e
-            raise
-        _remove_folder(_work_dir(out))
-    bad = report[report.status == "failed"]
-    if len(bad):
-        warnings.warn(f"{len(bad)} of {len(report)} videos were skipped (on_error='skip'): "
-                      + "; ".join(f"{m}: {e}" for m, e in zip(bad.movie[:5], bad.error[:5]))
-                      + (" ..." if len(bad) > 5 else "") + f". The list is in {out / 'report.csv'}",
-                      VideoWarning, stacklevel=2)
-    return load_frames(out)
+    # the workers start while the videos are probed; not where a store is there to be opened instead
+    pool = _start_workers(workers, len(paths)) if part is not None or overwrite or \
+        not (out / "manifest.json").exists() else None
+    try:
+        failed: dict[str, str] = {}
+        infos: dict[str, VideoInfo] = {}
+        for name, p in zip(names, paths):
+            try:
+                infos[name] = probe(p)
+            except (VideoError, FileNotFoundError) as e:
+                if on_error == "stop":
+                    raise
+                failed[name] = str(e)
+        _check_size_against_sources(size, list(infos.values()))
+
+        settings = {"size": size, "crop": crop, "stride": stride, "strict": bool(strict), "on_error": on_error,
+                    "timing": STORE_TIMING,
+                    "sources": [[str(p), *_stamp(p)] for p in paths]}
+        unit_settings = {k: settings[k] for k in ("size", "crop", "stride", "strict", "timing")}
+        units = _work_dir(out) / _digest(unit_settings)
+        if part is not None:
+            return _make_units(names, paths, infos, failed, units, unit_settings, workers, on_error, progress,
+                               pool=pool)
+        with store_lock(out):
+            if (out / "manifest.json").exists() and not overwrite:
+                old = json.loads((out / "manifest.json").read_text())
+                if old.get("settings") == settings:
+                    try:
+                        return load_frames(out)
+                    except ValueError as e:                  # same settings but damaged: made again below
+                        warnings.warn(f"{e}; making it again", VideoWarning, stacklevel=2)
+            try:
+                report = _make_units(names, paths, infos, failed, units, unit_settings, workers, on_error, progress,
+                                     out, pool)
+                _merge_units(report, units, out, settings)
+            except OSError as e:
+                if disk_full(e) and not isinstance(e, NoSpaceError):
+                    raise no_space(out.parent, f"the frame store {out}", advice="give another out_dir") from e
+                raise
+            _remove_folder(_work_dir(out))
+        bad = report[report.status == "failed"]
+        if len(bad):
+            warnings.warn(f"{len(bad)} of {len(report)} videos were skipped (on_error='skip'): "
+                          + "; ".join(f"{m}: {e}" for m, e in zip(bad.movie[:5], bad.error[:5]))
+                          + (" ..." if len(bad) > 5 else "") + f". The list is in {out / 'report.csv'}",
+                          VideoWarning, stacklevel=2)
+        return load_frames(out)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _remove_folder(folder: Path) -> None:
@@ -875,6 +883,24 @@ def _batch_job(jobs: list[tuple[str, VideoInfo]], units: str, settings: dict) ->
             tmp.unlink(missing_ok=True)
 
 
+def _start_workers(workers: int, n_videos: int):
+    """A pool of ``workers`` processes, started now (each a fresh interpreter: ~0.1 s before its first video)
+    so that they start while the main process probes the videos; None for one worker or one video.
+
+    240 clips, 2 workers, idle machine, 4 rounds alternating: the first results came 0.14-0.17 s after the
+    probe instead of 0.19-0.24 s, and the runs took 2.08-2.50 s instead of 2.12-2.50 s."""
+    if workers < 2 or n_videos < 2:
+        return None
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    ctx = get_context("spawn")
+    pool = ProcessPoolExecutor(workers, mp_context=ctx, **_pinning(ctx, workers))
+    for _ in range(workers):
+        pool.submit(int)                           # each submit starts a worker (they start on demand)
+    return pool
+
+
 def _pinning(ctx, workers: int) -> dict:
     """ProcessPoolExecutor arguments that give each of ``workers`` processes its own share of this process's
     CPUs (:func:`_pin_worker`); none where the system cannot pin, or there are fewer CPUs than workers.
@@ -978,9 +1004,13 @@ def _peak_rss_mib() -> float | None:
 
 def _make_units(names: list[str], paths: list[Path], infos: dict[str, VideoInfo], failed: dict[str, str],
                 units: Path, settings: dict, workers: int, on_error: str, progress: bool,
-                out: Path | None = None) -> pd.DataFrame:
-    """Make every missing unit, ``workers`` at a time, under one progress bar; return the per-file report."""
+                out: Path | None = None, pool=None) -> pd.DataFrame:
+    """Make every missing unit, ``workers`` at a time, under one progress bar; return the per-file report.
+
+    ``pool``: the workers already started (:func:`_start_workers`; the caller shuts them down), else they are
+    started here."""
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
     from multiprocessing import get_context
 
     import pandas as pd
@@ -1009,8 +1039,6 @@ def _make_units(names: list[str], paths: list[Path], infos: dict[str, VideoInfo]
     stored = have_frames  # frames in the finished units, for the progress bar (kept, not summed again per video)
 
     def finish(name: str, job) -> None:
-        from concurrent.futures.process import BrokenProcessPool
-
         nonlocal stored
         try:
             done[name] = job()
@@ -1072,8 +1100,13 @@ def _make_units(names: list[str], paths: list[Path], infos: dict[str, VideoInfo]
                 finish_job(job, functools.partial(submit, lambda f, *a: f(*a), job))
         else:
             ctx = get_context("spawn")
-            with ProcessPoolExecutor(workers, mp_context=ctx, **_pinning(ctx, workers)) as pool:
-                running = {submit(pool.submit, job): job for job in jobs}
+            with nullcontext(pool) if pool is not None else \
+                    ProcessPoolExecutor(workers, mp_context=ctx, **_pinning(ctx, workers)) as pool:
+                try:
+                    running = {submit(pool.submit, job): job for job in jobs}
+                except BrokenProcessPool as e:           # the workers died while the videos were probed
+                    finish(jobs[0][0], functools.partial(_outcome, e))
+                    raise
                 try:
                     while running:
                         finished, _ = wait(running, return_when=FIRST_COMPLETED)
