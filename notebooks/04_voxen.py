@@ -138,6 +138,10 @@ model = VoxEn(config)
 display(pd.DataFrame(model.layer_shapes(), columns=["layer", "output (C, T, H, W)"]))
 print(f"latent {config.latent_shape}, compression ratio {config.compression_ratio:.0f}:1, "
       f"{sum(p.numel() for p in model.parameters()):,} parameters")
+latent_channels = {lam: m.config.latent_shape[0] for lam, m in models.items()} if pretrained else {}
+if len(set(latent_channels.values())) > 1:  # a model widened to raise its quality ceiling (widen_latent)
+    print("latent channels of each reference model:",
+          ", ".join(f"lambda {lam:g}: {c}" for lam, c in latent_channels.items()))
 
 # %% [markdown]
 # ## 2 · Training for rate and distortion
@@ -326,7 +330,8 @@ print(f"the entropy models' estimate is within {100 * worst:.1f}% of the range c
 
 # %%
 summary = {"latent_shape": list(config.latent_shape), "compression_ratio": config.compression_ratio,
-           "config": json.loads(config.to_json()), "lambdas": lambdas, "pretrained": pretrained,
+           "config": json.loads(config.to_json()), "latent_channels": latent_channels, "lambdas": lambdas,
+           "pretrained": pretrained,
            "steps": {lam: r["steps"] for lam, r in pretrained_records(weights_dir).items()} if pretrained else steps,
            "ffmpeg": codecs.ffmpeg_version(), "rd_summary": summaries, "rate_estimate_max_error": worst,
            "frame_share_max": frame_share,

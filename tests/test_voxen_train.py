@@ -138,6 +138,13 @@ def test_rd_summary_conclusion_and_spread():
     assert "100% more bits" in text and "6.0x fewer bytes than MJPEG" in text and "0.50 dB apart" in text
     assert "for 50 steps" in text
     assert training_spread(x264 + vox, "d") is None
+    assert s["bd_rate_below_best_%"] == pytest.approx(100.0, abs=1e-6) and "verdict turns" not in text
+    cheap = [pt("voxen", lam, float(0.5 * np.exp(0.1 * q - 4)), q) for lam, q in zip([0.001, 0.01], [27.0, 31.0])]
+    costly = pt("voxen", 0.1, float(64 * np.exp(0.1 * 35.0 - 4)), 35.0)
+    s = rd_summary(x264 + cheap + [costly], "d")   # two efficient points and one costly best point
+    assert s["bd_rate_vs_x264_%"] > 0 and s["bd_rate_below_best_%"] == pytest.approx(-50.0, abs=1e-6)
+    assert s["common_psnr_below_best_db"] == [27.0, 31.0]
+    assert "Without its best point the verdict turns: 50% fewer bits over 27.0-31.0 dB." in conclusion(s)
 
 
 def test_warm_start_from_another_lambda(tmp_path):

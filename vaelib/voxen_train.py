@@ -236,6 +236,11 @@ def rd_summary(points: Sequence[RDPoint], dataset: str) -> dict:
     if x264 and len(vox) > 1:
         common = common_range(x264, vox)
         out.update({"bd_rate_vs_x264_%": bd_rate_points(x264, vox), "common_psnr_db": list(common) if common else None})
+    if x264 and len(vox) > 2:  # the same without the best point: how much of the verdict that one point makes
+        rest = [p for p in vox if p is not best]
+        common = common_range(x264, rest)
+        out.update({"bd_rate_below_best_%": bd_rate_points(x264, rest),
+                    "common_psnr_below_best_db": list(common) if common else None})
     if mjpeg:
         ratios = [rate_at_quality(mjpeg, p.psnr) / p.bpp for p in vox]
         ratios = [r for r in ratios if np.isfinite(r)]
@@ -259,6 +264,10 @@ def conclusion(summary: dict, spread: dict | None = None) -> str:
             lines.append(f"That overlap is narrower than the 4 dB a BD-rate needs to say much: it compares the "
                          f"two only at {'x264' if bd < 0 else 'VoxEn'}'s lowest qualities, and above "
                          f"{rng[1]:.1f} dB VoxEn has no point at all.")
+        bd2, rng2 = s.get("bd_rate_below_best_%", float("nan")), s.get("common_psnr_below_best_db")
+        if rng2 and np.isfinite(bd2) and (bd2 < 0) != (bd < 0):
+            lines.append(f"Without its best point the verdict turns: {abs(bd2):.0f}% "
+                         f"{'fewer' if bd2 < 0 else 'more'} bits over {rng2[0]:.1f}-{rng2[1]:.1f} dB.")
     else:
         lines.append("Its curve and x264's share no PSNR range, so no BD-rate can be given.")
     x = s["x264_bpp_at_best"]

@@ -37,3 +37,12 @@ mkdir -p weights/voxen_events && cp -r weights/voxen/lambda_0.0018 weights/voxen
 "${T[@]}" --lambdas 0.029 --init-from \
     lambda_0.029_seed0_from_lambda_0.0072_seed0_from_lambda_0.0072_seed0_from_lambda_0.0072_seed0_from_lambda_0.0018 \
     --steps 600 --lr 1e-4 --grad-clip 1
+# 11: lambda 0.029 with a latent of 192 channels instead of 96: the 96-channel model's transform capped it (real
+#     clips 26.77 dB even unrounded). --init-from widens the exported 96-channel model (widen_latent: every
+#     reconstruction unchanged at the start), then lr 3e-4, 1e-4 and 5e-5. (The first of these stages ran its first
+#     1,350 steps on one thread, the rest on two: --threads changes the float sums, not the recipe.)
+W=(--config '{"channels": [48, 48, 192]}' --grad-clip 1)
+"${T[@]}" "${W[@]}" --lambdas 0.029 --init-from weights/voxen/lambda_0.029 --steps 2500 --lr 3e-4
+"${T[@]}" "${W[@]}" --lambdas 0.029 --init-from lambda_0.029_seed0_from_lambda_0.029 --steps 1500 --lr 1e-4
+"${T[@]}" "${W[@]}" --lambdas 0.029 --init-from lambda_0.029_seed0_from_lambda_0.029_seed0_from_lambda_0.029 \
+    --steps 1000 --lr 5e-5
