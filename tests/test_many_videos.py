@@ -245,20 +245,28 @@ def test_workers_are_pinned_each_to_its_own_cpus():
     assert video._pinning(ctx, len(cpus) + 1) == {}
 
 
-@pytest.mark.parametrize("kernel_copy", ["works", "missing", "fails_midway"])
+@pytest.mark.parametrize("kernel_copy", ["works", "missing", "fails_midway", "stops_short"])
 def test_merge_appends_each_unit_whole(tmp_path, monkeypatch, kernel_copy):
     """The merge appends a unit in the kernel (os.copy_file_range) where it can, else through Python; a
-    kernel copy that fails after copying part is undone and redone, never doubled."""
+    kernel copy that fails, or answers 0 (end of file) before the end as some file systems do, after
+    copying part is undone and redone, never doubled nor cut short."""
     real = os.copy_file_range
+    calls = []
 
     def midway(src, dst, count, *args):
         real(src, dst, 5)
         raise OSError(18, "Invalid cross-device link")
 
+    def short(src, dst, count, *args):
+        calls.append(count)
+        return real(src, dst, 5) if len(calls) == 1 else 0
+
     if kernel_copy == "missing":
         monkeypatch.delattr(os, "copy_file_range")
     elif kernel_copy == "fails_midway":
         monkeypatch.setattr(os, "copy_file_range", midway)
+    elif kernel_copy == "stops_short":
+        monkeypatch.setattr(os, "copy_file_range", short)
     (tmp_path / "a").write_bytes(b"unit one,")
     (tmp_path / "b").write_bytes(bytes(range(256)) * 1000)
     with open(tmp_path / "store", "wb") as f:
