@@ -291,6 +291,21 @@ def test_a_single_threaded_decode_runs_on_one_cpu_then_gets_its_cpus_back():
     assert len(inside) == 1 and inside <= cpus
     assert child == str(sorted(inside))                          # what it starts (ffmpeg) stays there too
     assert os.sched_getaffinity(0) == cpus
+    with pytest.raises(KeyError):                                # a decode that fails gives them back too
+        with video._one_cpu():
+            assert len(os.sched_getaffinity(0)) == 1
+            raise KeyError("decode failed")
+    assert os.sched_getaffinity(0) == cpus
+
+
+def test_a_single_threaded_decode_where_cpus_cannot_be_bound(monkeypatch):
+    """Without sched_getaffinity (macOS, Windows) the decode runs as it is, and its own error is raised
+    plainly, not as raised while handling the missing function."""
+    monkeypatch.delattr(os, "sched_getaffinity", raising=False)
+    with pytest.raises(KeyError) as e:
+        with video._one_cpu():
+            raise KeyError("decode failed")
+    assert e.value.__context__ is None
 
 
 def test_a_worker_starts_without_numpy_opencv_or_pandas():

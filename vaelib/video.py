@@ -946,17 +946,20 @@ def _one_cpu() -> Iterator[None]:
     try:
         cpus = os.sched_getaffinity(0)
     except (AttributeError, OSError):              # no sched_getaffinity (macOS, Windows): as it is
-        yield
-        return
-    if len(cpus) < 2:
-        yield
-        return
-    cpu = _current_cpu()
-    os.sched_setaffinity(0, {cpu if cpu in cpus else min(cpus)})
+        cpus = set()
+    pinned = False
+    if len(cpus) >= 2:
+        cpu = _current_cpu()
+        try:
+            os.sched_setaffinity(0, {cpu if cpu in cpus else min(cpus)})
+            pinned = True
+        except OSError:                            # CPUs taken away meanwhile: run as it is
+            pass
     try:
         yield
     finally:
-        os.sched_setaffinity(0, cpus)
+        if pinned:
+            os.sched_setaffinity(0, cpus)
 
 
 def _current_cpu() -> int | None:
