@@ -209,6 +209,12 @@ def test_widening_the_latent_keeps_every_reconstruction(tmp_path):
     assert more.config.channels == [8, 10]
     with pytest.raises(ValueError, match="only add latent channels"):
         widen_latent(wide, 4)
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    again = widen_latent(narrow, 10)                                    # leaves the caller's random state alone
+    assert torch.equal(torch.rand(3), expected)
+    assert all(torch.equal(a, b) for a, b in zip(again.state_dict().values(), wide.state_dict().values()))
     with pytest.raises(ValueError, match="only the latent may be wider"):
         _initial_weights(tmp_path / "a", VoxEnConfig(**{**SMALL, "channels": [6, 10]}))
     with pytest.raises(ValueError, match="only the latent may be wider"):

@@ -149,8 +149,9 @@ def widen_latent(model: VoxEn, channels: int, seed: int = 0) -> VoxEn:
     m = old.channels[-1]
     if channels < m:
         raise ValueError(f"widen_latent can only add latent channels: {m} -> {channels}")
-    torch.manual_seed(seed)
-    wide = VoxEn(VoxEnConfig(**{**old.to_dict(), "channels": old.channels[:-1] + [channels]}))
+    with torch.random.fork_rng(devices=[]):    # the fresh filters from ``seed``; the caller's random state as it was
+        torch.manual_seed(seed)
+        wide = VoxEn(VoxEnConfig(**{**old.to_dict(), "channels": old.channels[:-1] + [channels]}))
     fresh = {k: v.clone() for k, v in wide.state_dict().items()}
     wide.load_state_dict({k: _pad_like(v, fresh[k]) for k, v in model.state_dict().items()})
     dec, h_a, h_s = wide.g_s[0], wide.h_a[0], wide.h_s[2]  # the new encoder rows keep their fresh values
@@ -222,8 +223,8 @@ def training_spread(points: Sequence[RDPoint], dataset: str) -> dict | None:
 
 def rd_summary(points: Sequence[RDPoint], dataset: str) -> dict:
     """VoxEn against the classic codecs on one dataset, as numbers: best point, PSNR span over lambdas,
-    BD-rate against x264 and the PSNR range it covers, bytes against MJPEG at equal PSNR, and what x264
-    needs at VoxEn's best PSNR."""
+    BD-rate against x264 and the PSNR range it covers (and, with three or more lambdas, the same without the
+    best point), bytes against MJPEG at equal PSNR, and what x264 needs at VoxEn's best PSNR."""
     pts = [p for p in points if p.dataset == dataset and p.seed == 0]
     vox = sorted((p for p in pts if p.codec == "voxen"), key=lambda p: p.setting)
     x264 = [p for p in pts if p.codec == "x264"]
