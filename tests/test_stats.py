@@ -389,3 +389,4 @@ def test_principal_axes_are_orthonormal_ordered_and_measure_the_spread():
     assert np.allclose(spreads, ((x - mean) @ axes.T).std(0, ddof=1))
     _, sub, _ = st.principal_axes(x, 3, fit_every=4)                   # fitted on every 4th row: close, not equal
     assert not np.allclose(sub, axes) and np.allclose(np.abs((sub * axes).sum(1)), 1, atol=0.05)
+    assert st.principal_axes(x[:2], 3)[1].shape == (2, 6)              # two rows: two directions, not three

@@ -45,8 +45,9 @@ def pearson(x: np.ndarray, y: np.ndarray) -> float:
 
 def principal_axes(x: np.ndarray, k: int, fit_every: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """PCA of the rows of ``x`` (N, d): their mean (d,), the first ``k`` principal directions (k, d), orthonormal,
-    and the spread (sd, ddof 1) along each (k,). ``fit_every``: fit the directions on every that-many-th row only
-    (the mean is over all rows), to bound the cost for very many rows."""
+    and the spread (sd, ddof 1) along each (k,); only min(k, fitted rows, d) of them where there are fewer fitted
+    rows or columns than ``k``. In float64 whatever ``x``'s dtype. ``fit_every``: fit the directions (and spreads)
+    on every that-many-th row only (the mean is over all rows), to bound the cost for very many rows."""
     x = np.asarray(x, dtype=float)
     mean = x.mean(0)
     fit = (x - mean)[::fit_every]
