@@ -4,7 +4,8 @@ Makes ``--clips`` short synthetic clips (ffmpeg's test picture with noise, 160x1
 folder tree ``class/clip.avi`` under ``data/bench_many/`` (once), then, each in a fresh process,
 preprocesses the tree to 64 x 64 with each worker count. Peak memory per worker is read by each worker
 (its own peak RSS, in the per-file report), and again over a fifth of the clips: it should not grow with
-the number of videos. Prints the numbers; writes ``benchmarks/results/preprocess_many.json``.
+the number of videos. Prints the numbers; writes ``benchmarks/results/preprocess_many.json`` (with another
+``--clips N``, ``preprocess_many_N.json``, so that it does not replace the 240-clip record).
 
 Measure on an otherwise idle machine, at normal priority (each run records its scheduling policy and
 nice value): other processes, even niced ones, take a core from a worker that is bound to it. ``--clips 960``
@@ -78,8 +79,11 @@ def main() -> None:
     ap.add_argument("--clips", type=int, default=240)
     ap.add_argument("--workers", default="1,2")
     ap.add_argument("--run", nargs=3, help=argparse.SUPPRESS)       # child process: folder workers limit
-    ap.add_argument("--out", type=Path, default=PROJECT_ROOT / "benchmarks" / "results" / "preprocess_many.json")
+    ap.add_argument("--out", type=Path, help="default benchmarks/results/preprocess_many.json, or "
+                    "preprocess_many_N.json for --clips N other than 240")
     args = ap.parse_args()
+    args.out = args.out or PROJECT_ROOT / "benchmarks" / "results" / (
+        "preprocess_many.json" if args.clips == 240 else f"preprocess_many_{args.clips}.json")
     from _common import write_results
 
     if args.run:
