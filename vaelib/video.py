@@ -643,8 +643,8 @@ def preprocess(videos: Sequence[str | os.PathLike] | str | os.PathLike, out_dir:
 
     Each video becomes a unit of work (its frames and times, written under a temporary name and then
     renamed, beside ``out_dir`` in ``.NAME.work/``), done by ``workers`` processes under one progress bar
-    (each bound to its own share of the CPUs when there are at least as many as workers)
-    (short AVI clips, as in HMDB51, up to 8 to one ffmpeg run: its start-up cost as much as a 2-s clip);
+    (each bound to its own share of the CPUs where there are at least as many CPUs as workers; short AVI
+    clips, as in HMDB51, up to 8 to one ffmpeg run: its start-up cost as much as a 2-s clip);
     the units are then merged into the store (``frames.npy``, ``index.csv``, ``manifest.json`` and
     ``report.csv``, one row per video: status, frames, rate, time, warnings, error), built in a temporary
     folder and renamed into place. A killed run leaves no store, and its rerun reuses every unit already
