@@ -245,6 +245,23 @@ def test_workers_are_pinned_each_to_its_own_cpus():
     assert video._pinning(ctx, len(cpus) + 1) == {}
 
 
+def test_worker_cpu_shares_where_cpus_are_not_numbered_from_0_or_there_is_one(monkeypatch):
+    """The shares follow the CPUs this process may use, whatever their numbers (a cpuset such as 3,5,7,9,12):
+    disjoint, together all of them, as even as they can be; none with more workers than CPUs, and on one CPU
+    a decode is not bound at all."""
+    from multiprocessing import get_context
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {12, 3, 9, 5, 7}, raising=False)
+    ctx = get_context("spawn")
+    assert video._pinning(ctx, 2)["initargs"][1] == [[3, 5], [7, 9, 12]]
+    assert video._pinning(ctx, 5)["initargs"][1] == [[3], [5], [7], [9], [12]]
+    assert video._pinning(ctx, 6) == {}
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {7}, raising=False)        # one CPU: nothing to bind
+    monkeypatch.setattr(os, "sched_setaffinity", lambda pid, cpus: pytest.fail("bound on one CPU"), raising=False)
+    with video._one_cpu():
+        pass
+
+
 @pytest.mark.parametrize("kernel_copy", ["works", "missing", "fails_midway", "stops_short"])
 def test_merge_appends_each_unit_whole(tmp_path, monkeypatch, kernel_copy):
     """The merge appends a unit in the kernel (os.copy_file_range) where it can, else through Python; a
