@@ -140,8 +140,9 @@ print(f"latent {config.latent_shape}, compression ratio {config.compression_rati
       f"{sum(p.numel() for p in model.parameters()):,} parameters")
 latent_channels = {lam: m.config.latent_shape[0] for lam, m in models.items()} if pretrained else {}
 if len(set(latent_channels.values())) > 1:  # a model widened to raise its quality ceiling (widen_latent)
-    print("latent channels of each reference model:",
-          ", ".join(f"lambda {lam:g}: {c}" for lam, c in latent_channels.items()))
+    print("the reference models differ in their latent: " + ", ".join(
+        f"lambda {lam:g}: {c} channels ({models[lam].config.compression_ratio:.0f}:1)"
+        for lam, c in latent_channels.items()))
 
 # %% [markdown]
 # ## 2 · Training for rate and distortion

@@ -219,6 +219,8 @@ def test_widening_the_latent_keeps_every_reconstruction(tmp_path):
         _initial_weights(tmp_path / "a", VoxEnConfig(**{**SMALL, "channels": [6, 10]}))
     with pytest.raises(ValueError, match="only the latent may be wider"):
         _initial_weights(tmp_path / "b", cfg)
+    ste, _ = _initial_weights(tmp_path / "a", VoxEnConfig(**{**SMALL, "quantization": "ste"}))  # shapes no weight
+    assert ste.config.quantization == "ste" and torch.equal(ste.g_a[0].weight, narrow.g_a[0].weight)
 
 
 def test_committed_reference_models_reproduce_their_rd_point():

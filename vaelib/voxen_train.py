@@ -109,7 +109,8 @@ def train_voxen(frameset, movies: Sequence[str], config: VoxEnConfig, lmbda: flo
 def _initial_weights(folder: Path, config: VoxEnConfig) -> tuple[VoxEn, dict]:
     """The weights to start from (a run folder's checkpoint, or an exported model's ``weights.pt``) and
     the training they already had (``init_steps``, ``init_seconds``). A model with fewer latent channels
-    than ``config`` but otherwise the same shape is widened to it (``widen_latent``)."""
+    than ``config`` but otherwise the same shape is widened to it (``widen_latent``); fields of ``config``
+    that shape no weight (``quantization``, ``bound``, ...) are taken from ``config``."""
     if (folder / "checkpoint.pt").exists():
         state = load_checkpoint(folder / "checkpoint.pt")
         source = VoxEnConfig(**state["config"]["voxen"]) if "voxen" in state["config"] else config
@@ -125,13 +126,16 @@ def _initial_weights(folder: Path, config: VoxEnConfig) -> tuple[VoxEn, dict]:
     else:
         raise FileNotFoundError(f"init_from={folder} holds neither a training checkpoint (checkpoint.pt) nor an "
                                 f"exported model (weights.pt)")
-    if source.to_dict() != config.to_dict():
-        wider = VoxEnConfig(**{**source.to_dict(), "channels": source.channels[:-1] + [config.channels[-1]]})
-        if wider.to_dict() != config.to_dict() or config.channels[-1] < source.channels[-1]:
-            raise ValueError(f"init_from={folder} is a different VoxEn ({source.to_dict()}) from the one to "
-                             f"train ({config.to_dict()}); only the latent may be wider")
+    if config.channels[-1] > source.channels[-1]:
         model = widen_latent(model, config.channels[-1])
-    return model, before
+    start = VoxEn(config)  # fields that shape no weight (quantization, bound, ...) may differ from the source's
+    try:
+        start.load_state_dict(model.state_dict())
+    except RuntimeError as e:
+        raise ValueError(f"init_from={folder} is a VoxEn of another shape (channels {source.channels}, strides "
+                         f"{source.strides}) than the one to train (channels {config.channels}, strides "
+                         f"{config.strides}); only the latent may be wider: {str(e).splitlines()[0]}") from e
+    return start, before
 
 
 @torch.no_grad()
@@ -158,7 +162,7 @@ def widen_latent(model: VoxEn, channels: int, seed: int = 0) -> VoxEn:
     dec.weight[m:] = 0.0                       # ConvTranspose3d weight: (in, out, ...)
     h_a.weight[:, m:] = 0.0                    # Conv3d weight: (out, in, ...)
     h_s.weight[m:], h_s.bias[m:] = 0.0, math.log(math.e - 1.0)  # softplus(bias) = 1
-    return wide.train(model.training)
+    return wide.to(model._device()).train(model.training)
 
 
 def _pad_like(value: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -166,7 +170,7 @@ def _pad_like(value: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     if value.shape == like.shape:
         return value
     out = like.clone()
-    out[tuple(slice(0, n) for n in value.shape)] = value
+    out[tuple(slice(0, n) for n in value.shape)] = value.to(like.device)
     return out
 
 
@@ -266,7 +270,7 @@ def conclusion(summary: dict, spread: dict | None = None) -> str:
                          f"two only at {'x264' if bd < 0 else 'VoxEn'}'s lowest qualities, and above "
                          f"{rng[1]:.1f} dB VoxEn has no point at all.")
         bd2, rng2 = s.get("bd_rate_below_best_%", float("nan")), s.get("common_psnr_below_best_db")
-        if rng2 and np.isfinite(bd2) and (bd2 < 0) != (bd < 0):
+        if rng2 and rng2[1] - rng2[0] >= 4.0 and np.isfinite(bd2) and (bd2 < 0) != (bd < 0):
             lines.append(f"Without its best point the verdict turns: {abs(bd2):.0f}% "
                          f"{'fewer' if bd2 < 0 else 'more'} bits over {rng2[0]:.1f}-{rng2[1]:.1f} dB.")
     else:
