@@ -303,6 +303,30 @@ def test_disk_full_at_a_checkpoint(tmp_path, monkeypatch):
     assert load_checkpoint(run_dir / "checkpoint.pt")["step"] == 12
 
 
+def test_disk_full_when_the_metrics_log_is_closed(tmp_path):
+    """The last buffered rows can meet the full disk at close(): named like a full disk at write()."""
+    import errno
+
+    from vaelib.train import _MetricsWriter
+
+    w = _MetricsWriter(tmp_path / "metrics.csv")
+    w.write(1, "train", {"loss": 1.0}, 0.1)
+
+    def closing_fails(code: int, text: str):
+        def close():
+            raise OSError(code, text)
+        return type("File", (), {"close": staticmethod(close)})()
+
+    w.file.close()
+    w.file = closing_fails(errno.ENOSPC, "No space left on device")
+    with pytest.raises(OSError, match=rf"no space left on the device of {tmp_path} while writing metrics.csv"):
+        w.close()
+    w.file = closing_fails(errno.EIO, "Input/output error")
+    with pytest.raises(OSError, match="Input/output error") as e:      # other errors pass unchanged
+        w.close()
+    assert "no space" not in str(e.value)
+
+
 def test_disk_full_while_logging_metrics(tmp_path, monkeypatch):
     """A row cut by a full disk is named, and the resumed run's log is the uninterrupted run's, row for row."""
     import builtins
