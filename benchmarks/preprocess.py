@@ -12,7 +12,8 @@ On the same videos, each mode in a fresh process (so peak RSS is its own):
 - ``naive``:   decode into a Python list, stack with ``np.array``, convert to float64, then resize,
                as the original project did.
 
-Prints frames/s, peak RSS above the interpreter's baseline, and the ratios; writes
+All modes run in turn, three rounds by default (`--rounds`); prints frames/s, peak RSS above the
+interpreter's baseline, and the ratios (medians over the rounds, and each round's); writes
 ``benchmarks/results/preprocess.json``. Default videos: the book's synthetic dataset (3 x 60 s).
 """
 from __future__ import annotations
@@ -21,6 +22,7 @@ import argparse
 import json
 import platform
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -94,12 +96,25 @@ def run_mode(mode: str, videos: list[str], size: int) -> dict:
             "peak_rss_decoder_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
 
 
+def _ratios(results: dict[str, dict], modes: list[str]) -> dict[str, float]:
+    """vaelib's frames/s and frames per CPU-second against every other mode of one round (and naive's memory)."""
+    fps = {m: r["frames_per_s"] for m, r in results.items()}
+    cps = {m: r["frames_per_cpu_s"] for m, r in results.items()}
+    out = {f"vaelib_speed_vs_{m}": fps["vaelib"] / fps[m] for m in modes if m != "vaelib" and "vaelib" in fps}
+    out.update({f"vaelib_cpu_efficiency_vs_{m}": cps["vaelib"] / cps[m]
+                for m in modes if m != "vaelib" and "vaelib" in cps})
+    if "naive" in results and "vaelib" in results:
+        out["naive_peak_rss_vs_vaelib"] = results["naive"]["peak_rss_mib"] / results["vaelib"]["peak_rss_mib"]
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("videos", nargs="*", help="video files (default: the synthetic dataset)")
     ap.add_argument("--size", type=int, default=64)
     ap.add_argument("--modes", default="decode,decode_accurate,decode_ffmpeg,decode_opencv,vaelib,naive",
                     help="modes to run, comma-separated (naive needs about 8 GB for the default videos)")
+    ap.add_argument("--rounds", type=int, default=3, help="run all modes this many times in turn; report medians")
     ap.add_argument("--mode", help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, default=PROJECT_ROOT / "benchmarks" / "results" / "preprocess.json")
     args = ap.parse_args()
@@ -111,26 +126,25 @@ def main() -> None:
         from vaelib.synthetic import make_synthetic_dataset
         ds = make_synthetic_dataset(PROJECT_ROOT / "data" / "synthetic", progress=False)
         videos = [str(v) for v in ds.videos]
-    results = {}
     modes = args.modes.split(",")
-    for mode in modes:
-        cmd = [sys.executable, __file__, "--mode", mode, "--size", str(args.size), *videos]
-        results[mode] = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
-        r = results[mode]
-        print(f"{mode:13s} {r['frames']:6d} frames  {r['frames_per_s']:8.0f} frames/s  "
-              f"{r['frames_per_cpu_s']:8.0f} frames/CPU-s  "
-              f"peak RSS {r['peak_rss_mib']:7.0f} MiB ({r['peak_above_baseline_mib']:+.0f} MiB above start)")
-    fps = {m: r["frames_per_s"] for m, r in results.items()}
-    cps = {m: r["frames_per_cpu_s"] for m, r in results.items()}
-    ratios = {f"vaelib_speed_vs_{m}": fps["vaelib"] / fps[m] for m in modes if m != "vaelib" and "vaelib" in fps}
-    ratios.update({f"vaelib_cpu_efficiency_vs_{m}": cps["vaelib"] / cps[m]
-                   for m in modes if m != "vaelib" and "vaelib" in cps})
-    if "naive" in results and "vaelib" in results:
-        ratios["naive_peak_rss_vs_vaelib"] = results["naive"]["peak_rss_mib"] / results["vaelib"]["peak_rss_mib"]
+    rounds = []                                     # the modes in turn, ``--rounds`` times: this machine is noisy
+    for i in range(args.rounds):
+        rounds.append({})
+        for mode in modes:
+            cmd = [sys.executable, __file__, "--mode", mode, "--size", str(args.size), *videos]
+            r = rounds[-1][mode] = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+            print(f"round {i + 1}  {mode:15s} {r['frames']:6d} frames  {r['frames_per_s']:8.0f} frames/s  "
+                  f"{r['frames_per_cpu_s']:8.0f} frames/CPU-s  peak RSS {r['peak_rss_mib']:7.0f} MiB "
+                  f"({r['peak_above_baseline_mib']:+.0f} MiB above start)")
+    per_round = [_ratios(r, modes) for r in rounds]
+    ratios = {k: float(statistics.median(r[k] for r in per_round)) for k in per_round[0]}
     for k, v in ratios.items():
-        print(f"{k}: {v:.2f}")
-    record = {"benchmark": "preprocess", "size": args.size, "videos": videos, "results": results,
-              "ratios": ratios, "python": platform.python_version(), "machine": platform.machine()}
+        print(f"{k}: {v:.2f} (median; rounds {', '.join(f'{r[k]:.2f}' for r in per_round)})")
+    # each mode's result: its median round by frames/s
+    results = {m: sorted((r[m] for r in rounds), key=lambda x: x["frames_per_s"])[len(rounds) // 2] for m in modes}
+    record = {"benchmark": "preprocess", "size": args.size, "videos": videos, "rounds": len(rounds),
+              "results": results, "ratios": ratios, "ratio_rounds": {k: [r[k] for r in per_round] for k in ratios},
+              "python": platform.python_version(), "machine": platform.machine()}
     write_results(record, args.out)
 
 
