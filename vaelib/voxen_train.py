@@ -3,6 +3,8 @@
 - ``train_voxen``: one VoxEn at one lambda, through the shared trainer ``vaelib.train.train`` (run
   folder, progress bar, exact resume, metrics), on clips of the synthetic movies mixed with
   camera-motion clips of scikit-image's photographs (``vaelib.camera``).
+- ``widen_latent``: a trained model with more latent channels that decodes exactly as before, the start
+  of further training when the latent's width caps quality (``--init-from`` with a wider ``--config``).
 - ``evaluate_voxen`` / ``rd_comparison``: real bytes and decoded clips, scored as ``RDPoint`` records
   beside the classic codecs.
 - ``python -m vaelib.voxen_train --warm-start``: trains the reference models, one per lambda
