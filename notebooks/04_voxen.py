@@ -132,6 +132,11 @@ print(f"{len(fs)} frames of {fs.frames.shape[1]}x{fs.frames.shape[2]}; "
 # one scale per latent value. The **compression ratio** counts values, before any entropy coding:
 # `3 * T * S * S` input bytes against `C * t * h * w` latent numbers. It says nothing yet about bits:
 # a latent number can cost a fraction of a bit or many bits, and that is what the entropy model decides.
+#
+# The reference models need not share one latent width. At the highest rates a 96-channel latent capped
+# the quality whatever the rate weight (decoding without any rounding gained only 0.2 dB), so those models
+# were grown to more channels after training (`voxen_train.widen_latent`: the new channels start silent,
+# every reconstruction unchanged) and trained on; the cell below lists each model's width when they differ.
 
 # %%
 model = VoxEn(config)
