@@ -910,11 +910,8 @@ def _pinning(ctx, workers: int) -> dict:
     over 240 clips on 2 cores, 2 workers ran at 3,500-3,750 frames/s unpinned (1.7-1.8 cores busy) and
     4,250-4,700 pinned (1.9). See also :func:`_one_cpu`.
     """
-    try:
-        cpus = sorted(os.sched_getaffinity(0))
-    except (AttributeError, OSError):              # no sched_getaffinity (macOS, Windows)
-        return {}
-    if len(cpus) < workers:
+    cpus = sorted(_affinity() or ())
+    if not cpus or len(cpus) < workers:
         return {}
     groups = [cpus[k * len(cpus) // workers:(k + 1) * len(cpus) // workers] for k in range(workers)]
     return {"initializer": _pin_worker, "initargs": (ctx.Value("i", 0), groups)}
@@ -943,10 +940,7 @@ def _one_cpu() -> Iterator[None]:
     A long video's own run is left unbound: there its threads overlap enough to gain from a second core
     (3 movies of 60 s: 5,300-5,480 frames/s unbound on 1.6 cores, 5,120-5,290 bound to one).
     """
-    try:
-        cpus = os.sched_getaffinity(0)
-    except (AttributeError, OSError):              # no sched_getaffinity (macOS, Windows): as it is
-        cpus = set()
+    cpus = _affinity() or set()                    # none known (macOS, Windows): as it is
     pinned = False
     if len(cpus) >= 2:
         cpu = _current_cpu()
@@ -977,12 +971,19 @@ def _outcome(result: dict | BaseException) -> dict:
     return result
 
 
+def _affinity() -> set[int] | None:
+    """The CPUs this process may run on, or None where the system does not say (no sched_getaffinity on
+    macOS and Windows)."""
+    try:
+        return os.sched_getaffinity(0)
+    except (AttributeError, OSError):
+        return None
+
+
 def _cpu_count() -> int:
     """The CPUs this process may run on (its affinity), else the machine's."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
+    cpus = _affinity()
+    return len(cpus) if cpus is not None else os.cpu_count() or 1
 
 
 def _peak_rss_mib() -> float | None:
