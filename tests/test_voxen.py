@@ -65,6 +65,25 @@ def test_shapes_and_strides():
         model.encode(torch.rand(1, 3, 8, 32, 32))
 
 
+def test_residual_blocks_sit_at_the_innermost_hidden_resolution():
+    """res_blocks adds 3x3x3 residual blocks before g_a's last layer and after g_s's first, each the
+    identity when new; clips keep their shape and the latent its size."""
+    from vaelib.voxen import ResBlock3d
+
+    model = VoxEn(VoxEnConfig(**SMALL, res_blocks=2))
+    assert [type(m).__name__ for m in model.g_a] == ["Conv3d", "GDN", "ResBlock3d", "ResBlock3d", "Conv3d"]
+    assert [type(m).__name__ for m in model.g_s] == ["ConvTranspose3d", "GDN", "ResBlock3d", "ResBlock3d",
+                                                    "ConvTranspose3d"]
+    h = torch.randn(2, 8, 4, 8, 8)
+    block = model.g_a[2]
+    assert isinstance(block, ResBlock3d) and torch.equal(block(h), h)
+    x = torch.rand(2, 3, 8, 16, 16)
+    assert model.encode(x).shape[1:] == VoxEnConfig(**SMALL).latent_shape and model(x)["x_hat"].shape == x.shape
+    for bad in ({"res_blocks": -1}, {"res_blocks": 1, "channels": [4], "strides": [[8, 4, 4]]}):
+        with pytest.raises(ValueError, match="res_blocks"):
+            VoxEnConfig(**{**SMALL, **bad})
+
+
 def test_quantization_modes():
     model = VoxEn(VoxEnConfig(**SMALL))
     y = (torch.randn(2, 4, 1, 4, 4) * 3).requires_grad_()
@@ -148,6 +167,32 @@ def test_estimated_rate_within_3_percent_of_written_bytes(entropy):
     data, _ = model.compress(clip)
     est = model.estimated_bits(clip) / 8
     assert abs(len(data) - est) <= 0.03 * len(data), (len(data), est)
+
+
+def test_refining_the_latent_lowers_the_rd_loss_and_codes_like_any_other():
+    """VoxEn.refine optimizes one clip's latent for rate + lambda * distortion with the weights fixed: the
+    loss on the rounded latent drops, the bytes decode with the same decoder, the result repeats, the
+    entropy models' estimate follows the refined latent, and no weight gets a gradient."""
+    torch.manual_seed(0)
+    model = VoxEn(VoxEnConfig(**SMALL)).eval()
+    clip = (np.random.default_rng(4).random((8, 16, 16, 3)) * 255).astype(np.uint8)
+    x = clips_to_tensor(clip[None])
+    lmbda = 0.05
+
+    def loss(y):
+        with torch.no_grad():
+            return float(rd_loss(model, x, lmbda, y=y, mode="round")["loss"])
+    y0, y1 = model.refine(x, lmbda, 0), model.refine(x, lmbda, 60, lr=0.05)
+    assert torch.equal(y0, model.encode(x).detach())
+    assert loss(y1) < loss(y0)  # an untrained decoder: little to gain, but some
+    data, q = model.compress(clip, lmbda, refine_steps=20)
+    assert np.array_equal(model.decode_bitstream(data), q) and model.compress(clip, lmbda, refine_steps=20)[0] == data
+    assert data != model.compress(clip)[0]
+    est = model.estimated_bits(clip, lmbda, refine_steps=20) / 8
+    assert abs(est - (len(data) - codecs.FRAME.size)) <= 0.03 * len(data) + 4
+    assert all(p.grad is None for p in model.parameters())
+    with pytest.raises(ValueError, match="needs the model's lmbda"):
+        model.compress(clip, refine_steps=5)
 
 
 def test_damaged_bitstream_named_and_refused():

@@ -145,6 +145,27 @@ def test_rd_summary_conclusion_and_spread():
     assert s["bd_rate_vs_x264_%"] > 0 and s["bd_rate_below_best_%"] == pytest.approx(-50.0, abs=1e-6)
     assert s["common_psnr_below_best_db"] == [27.0, 31.0]
     assert "Without its best point the verdict turns: 50% fewer bits over 27.0-31.0 dB." in conclusion(s)
+    fast = [pt("voxen-fast", lam, float(2 * 1.25 * np.exp(0.1 * q - 4)), q) for lam, q in
+            zip([0.001, 0.01, 0.1], [27.0, 31.0, 35.0])]
+    s = rd_summary(x264 + vox + fast, "d")         # refined points at 0.8x the single pass's rate: -20%
+    assert s["bd_rate_vs_fast_%"] == pytest.approx(-20.0, abs=1e-6) and s["encode_s_vs_fast"] == pytest.approx(1.0)
+    assert "20% fewer bits than the encoder's single pass" in conclusion(s)
+    assert "bd_rate_vs_fast_%" not in rd_summary(x264 + vox, "d")
+
+
+def test_rd_comparison_gives_refined_and_single_pass_points():
+    """With refinement, each model gives a "voxen" point (refined, recorded in its settings) and a
+    "voxen-fast" one; without it, "voxen" points alone."""
+    from vaelib.voxen_train import FAST, rd_comparison
+
+    torch.manual_seed(0)
+    model = VoxEn(VoxEnConfig(**{**SMALL, "image_size": 64}))           # MS-SSIM needs 64x64
+    clips = np.random.default_rng(3).integers(0, 256, (2, 8, 64, 64, 3), dtype=np.uint8)
+    pts = rd_comparison({0.01: model}, clips, "d", codec_settings={"mjpeg": [31]}, refine_steps=3, progress=False)
+    assert [p.codec for p in pts] == ["voxen", FAST, "mjpeg"]
+    assert "refine_steps=3" in pts[0].settings and "refine_steps=0" in pts[1].settings
+    assert [p.codec for p in rd_comparison({0.01: model}, clips, "d", codec_settings={"mjpeg": [31]},
+                                           refine_steps=0, progress=False)] == ["voxen", "mjpeg"]
 
 
 def test_warm_start_from_another_lambda(tmp_path):
@@ -221,6 +242,41 @@ def test_widening_the_latent_keeps_every_reconstruction(tmp_path):
         _initial_weights(tmp_path / "b", cfg)
     ste, _ = _initial_weights(tmp_path / "a", VoxEnConfig(**{**SMALL, "quantization": "ste"}))  # shapes no weight
     assert ste.config.quantization == "ste" and torch.equal(ste.g_a[0].weight, narrow.g_a[0].weight)
+
+
+def test_deepening_keeps_every_reconstruction(tmp_path):
+    """A trained model given residual blocks (also together with a wider latent) decodes every clip exactly
+    as before, trains from there, and keeps the caller's random state; fewer blocks are refused."""
+    from vaelib.train import TrainConfig
+    from vaelib.voxen_train import _initial_weights, deepen, train_voxen
+
+    fs, cfg = FakeFrameSet([30, 30], random=True), VoxEnConfig(**SMALL)
+    tc = TrainConfig(steps=3, batch_size=2, device="cpu", log_every=1, val_every=3, checkpoint_every=3)
+    shallow = train_voxen(fs, ["m0"], cfg, 0.01, tc, tmp_path / "a", progress=False)
+    clip = np.random.default_rng(2).integers(0, 256, (8, 16, 16, 3), dtype=np.uint8)
+    data, y = shallow.compress(clip)
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    deep = deepen(shallow, 2)
+    assert torch.equal(torch.rand(3), expected) and deep.config.res_blocks == 2
+    data_d, y_d = deep.compress(clip)
+    assert data_d == data and np.array_equal(deep.decompress(data_d), shallow.decompress(data))
+    grown, before = _initial_weights(tmp_path / "a", VoxEnConfig(**{**SMALL, "channels": [8, 6], "res_blocks": 1}))
+    data_g, y_g = grown.eval().compress(clip)
+    assert before["init_steps"] == 3 and np.array_equal(y_g[:4], y)
+    assert np.array_equal(grown.decompress(data_g), shallow.decompress(data))
+    deeper_cfg = VoxEnConfig(**{**SMALL, "res_blocks": 2})
+    more = train_voxen(fs, ["m0"], deeper_cfg, 0.01, TrainConfig(**{**tc.to_dict(), "steps": 2}), tmp_path / "b",
+                       progress=False, init_from=tmp_path / "a")
+    assert not torch.equal(more.g_a[2].conv2.weight, torch.zeros_like(more.g_a[2].conv2.weight))  # it learned
+    again, _ = _initial_weights(tmp_path / "b", VoxEnConfig(**{**SMALL, "res_blocks": 3}))  # 2 trained, 1 new
+    assert torch.equal(again.g_a[3].conv2.weight, more.g_a[3].conv2.weight)
+    assert not again.g_a[4].conv2.weight.any()
+    with pytest.raises(ValueError, match="only add residual blocks"):
+        deepen(more, 1)
+    with pytest.raises(ValueError, match="residual blocks more"):
+        _initial_weights(tmp_path / "b", cfg)
 
 
 def test_committed_reference_models_reproduce_their_rd_point():

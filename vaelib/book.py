@@ -30,6 +30,7 @@ SMOKE_PARAMETERS: dict[str, dict[str, Any]] = {
     "03_event_boundaries": {"n_null": 200, "n_boot": 200, "n_perm": 20, "bin_sizes": [0.2, 1.0, 4.0]},
     "04_voxen": {"pretrained": False, "T": 8, "channels": [8, 16, 4], "strides": [[2, 2, 2], [2, 2, 2], [2, 1, 1]],
                  "lambdas": [0.003, 0.03], "steps": 15, "batch_size": 2, "threads": 1, "n_eval_clips": 2,
+                 "refine_steps": 3,
                  "real_videos": ["carphone_pristine"], "real_clips_per_video": 1,
                  "codec_settings": {"x264": [26, 38, 51], "x265": [26, 38, 51], "vp9": [30, 63], "av1": [30, 63],
                                     "mjpeg": [4, 31]}},

@@ -4,7 +4,9 @@ A clip of T frames of SxS RGB is a cube of pixels, a tensor (B, 3, T, S, S). The
 transform ``g_a`` is a stack of Conv3d layers whose strides are larger along time than along space
 (neighbouring frames are nearly the same, so time holds the most redundancy), with GDN (generalized
 divisive normalization, the nonlinearity of learned image codecs) between them; the synthesis
-transform ``g_s`` mirrors it with ConvTranspose3d and inverse GDN. The latent y is wide (many
+transform ``g_s`` mirrors it with ConvTranspose3d and inverse GDN. Residual blocks of 3x3x3
+convolutions (``res_blocks``, none by default) can deepen both at the innermost hidden resolution,
+where they cost the least. The latent y is wide (many
 channels) so that the entropy model, not the channel count, sets the rate: at a low rate most
 channels carry nothing and cost almost nothing.
 
@@ -15,7 +17,8 @@ y, which is coded under that Gaussian. ``entropy="factorized"`` drops the hyperp
 under the per-channel prior (the ablation). While training, uniform noise stands in for rounding.
 
 ``compress``/``decompress`` write and read real bytes with ``vaelib.codecs`` (range coder, framed
-by length + CRC32). Training and rate-distortion evaluation live in ``vaelib.voxen_train``.
+by length + CRC32); ``compress`` can first optimize the latent for the one clip (``refine``), which
+only the encoder does. Training and rate-distortion evaluation live in ``vaelib.voxen_train``.
 """
 from __future__ import annotations
 
@@ -57,6 +60,8 @@ class VoxEnConfig(JSONConfig):
     mixture: int = 3  # logistic components per channel in the factorized prior
     bound: int = 255  # symbols are coded in [-bound, bound] (values beyond are clamped)
     latent_init_gain: float = 4.0  # scales the last g_a layer's initial weights (see VoxEn)
+    # residual 3D blocks at the innermost hidden resolution: before g_a's last layer, after g_s's first
+    res_blocks: int = 0
 
     def __post_init__(self) -> None:
         self.channels = [int(c) for c in self.channels]
@@ -67,6 +72,9 @@ class VoxEnConfig(JSONConfig):
         if any(len(s) != 3 or min(s) < 1 for s in self.strides + [self.hyper_stride]):
             raise ValueError(f"each stride must be three positive integers (time, height, width): {self.strides}, "
                              f"hyper_stride {self.hyper_stride}")
+        if self.res_blocks < 0 or len(self.channels) < 2 and self.res_blocks:
+            raise ValueError(f"res_blocks must be >= 0 and needs a hidden layer (two or more channels entries): "
+                             f"{self.res_blocks}, channels {self.channels}")
         if any(c < 1 for c in self.channels) or self.hyper_channels < 1:
             raise ValueError(f"channels must be positive: {self.channels}, hyper_channels {self.hyper_channels}")
         if self.quantization not in ("noise", "ste"):
@@ -142,6 +150,20 @@ class GDN(nn.Module):
         return x * torch.sqrt(norm) if self.inverse else x * torch.rsqrt(norm)
 
 
+class ResBlock3d(nn.Module):
+    """x + conv(relu(conv(x))), 3x3x3 convolutions keeping the shape. The second conv starts at zero, so a
+    new block is the identity: inserted into a trained model (``voxen_train.grow``) it changes nothing."""
+    def __init__(self, channels: int):
+        super().__init__()
+        self.conv1 = nn.Conv3d(channels, channels, 3, padding=1)
+        self.conv2 = nn.Conv3d(channels, channels, 3, padding=1)
+        nn.init.zeros_(self.conv2.weight)
+        nn.init.zeros_(self.conv2.bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.conv2(F.relu(self.conv1(x)))
+
+
 class EntropyModel(nn.Module):
     """A per-channel parametric prior: a mixture of ``K`` logistics, probabilities of integer bins.
 
@@ -190,7 +212,7 @@ def gaussian_likelihood(y: Tensor, scale: Tensor, floor: float = 1e-9) -> Tensor
 
 
 class VoxEn(nn.Module):
-    """g_a / g_s (Conv3d + GDN), and a scale hyperprior h_a / h_s (or a factorized prior only)."""
+    """g_a / g_s (Conv3d + GDN, and residual blocks), and a scale hyperprior h_a / h_s (or a factorized prior only)."""
     def __init__(self, config: VoxEnConfig):
         super().__init__()
         self.config = c = config
@@ -201,6 +223,8 @@ class VoxEn(nn.Module):
             enc.append(_conv(widths[i], widths[i + 1], st))
             if i < n - 1:
                 enc.append(GDN(widths[i + 1]))
+            if i == n - 2:
+                enc += [ResBlock3d(widths[i + 1]) for _ in range(c.res_blocks)]
         self.g_a = nn.Sequential(*enc)
         with torch.no_grad():
             # A freshly initialised encoder outputs values of about 0.1, which rounding (or the unit
@@ -213,6 +237,8 @@ class VoxEn(nn.Module):
             dec.append(_conv(widths[i + 1], widths[i], c.strides[i], transpose=True))
             if i > 0:
                 dec.append(GDN(widths[i], inverse=True))
+            if i == n - 1 and n > 1:
+                dec += [ResBlock3d(widths[i]) for _ in range(c.res_blocks)]
         self.g_s = nn.Sequential(*dec)
         m, hz = c.channels[-1], c.hyper_channels
         if c.entropy == "hyperprior":
@@ -249,12 +275,14 @@ class VoxEn(nn.Module):
         """The Gaussian scale of every latent element, from the quantized side latent."""
         return self.h_s(z_hat)
 
-    def forward(self, x: Tensor) -> dict[str, Tensor]:
-        """Reconstruction, quantized latent, and the rate in bits per pixel (latent + side) from the entropy models."""
-        y = self.encode(x)
-        y_hat = self.quantize(y)
+    def forward(self, x: Tensor, y: Tensor | None = None, mode: str | None = None) -> dict[str, Tensor]:
+        """Reconstruction, quantized latent, and the rate in bits per pixel (latent + side) from the entropy models.
+
+        ``y`` replaces the encoder's latent (``refine``); ``mode`` the quantization (see ``quantize``)."""
+        y = self.encode(x) if y is None else y
+        y_hat = self.quantize(y, mode)
         if self.config.entropy == "hyperprior":
-            z_hat = self.quantize(self.h_a(y.abs()))
+            z_hat = self.quantize(self.h_a(y.abs()), mode)
             side = -torch.log2(self.prior.likelihood(z_hat)).sum()
             bits = -torch.log2(gaussian_likelihood(y_hat, self.scales(z_hat))).sum()
         else:
@@ -264,13 +292,36 @@ class VoxEn(nn.Module):
         return {"x_hat": self.decode(y_hat), "y_hat": y_hat, "bpp": (bits + side) / n_pixels,
                 "side_bpp": side / n_pixels}
 
+    def refine(self, x: Tensor, lmbda: float, steps: int, lr: float = 0.02, seed: int = 0) -> Tensor:
+        """The latent of clips ``x``, improved for them alone: ``steps`` of Adam on ``rd_loss`` at ``lmbda`` over
+        the latent, decoder and entropy models fixed (uniform noise for rounding, from ``seed``).
+
+        The encoder is one pass for every clip; this closes part of its gap to the best latent for one
+        clip (Campos et al. 2019, Yang et al. 2020). The decoder and the bitstream format are unchanged:
+        a refined latent is decoded like any other. ``steps=0`` returns the encoder's latent."""
+        with torch.no_grad():
+            y0 = self.encode(x)
+        if steps <= 0:
+            return y0
+        y = y0.clone().requires_grad_(True)
+        opt = torch.optim.Adam([y], lr=lr)
+        with torch.enable_grad(), torch.random.fork_rng(devices=[x.device] if x.is_cuda else []):
+            torch.manual_seed(seed)
+            for _ in range(steps):
+                loss = rd_loss(self, x, lmbda, y=y, mode="noise")["loss"]
+                y.grad, = torch.autograd.grad(loss, [y])  # the weights get no gradient
+                opt.step()
+        return y.detach()
+
     # --- the real codec -------------------------------------------------------------------------
 
     @torch.no_grad()
-    def compress(self, clip: np.ndarray) -> tuple[bytes, np.ndarray]:
-        """Encode one uint8 clip (T, S, S, 3) to bytes; return (bytes, the integer latent y (C, t, h, w))."""
+    def compress(self, clip: np.ndarray, lmbda: float | None = None, refine_steps: int = 0) -> tuple[bytes, np.ndarray]:
+        """Encode one uint8 clip (T, S, S, 3) to bytes; return (bytes, the integer latent y (C, t, h, w)).
+
+        ``refine_steps`` > 0 (with the model's ``lmbda``) optimizes the latent for this clip first (``refine``)."""
         b = self.config.bound
-        y = self.encode(clips_to_tensor(np.asarray(clip)[None], device=self._device()))
+        y = self._latent(clip, lmbda, refine_steps)
         y_q = torch.round(y).clamp(-b, b)
         enc = codecs.new_encoder()
         if self.config.entropy == "hyperprior":
@@ -280,6 +331,14 @@ class VoxEn(nn.Module):
         else:
             codecs.write_factorized(enc, y_q[0].cpu().numpy().astype(np.int32), self.prior.pmf, b)
         return codecs.finish_bitstream(enc), y_q[0].cpu().numpy().astype(np.int32)
+
+    def _latent(self, clip: np.ndarray, lmbda: float | None, refine_steps: int) -> Tensor:
+        x = clips_to_tensor(np.asarray(clip)[None], device=self._device())
+        if refine_steps <= 0:
+            return self.encode(x)
+        if lmbda is None:
+            raise ValueError("refine_steps > 0 needs the model's lmbda, the rate-distortion trade-off to refine for")
+        return self.refine(x, lmbda, refine_steps)
 
     @torch.no_grad()
     def decode_bitstream(self, data: bytes, name: str = "bitstream") -> np.ndarray:
@@ -299,13 +358,11 @@ class VoxEn(nn.Module):
         return tensor_to_clips(self.decode(torch.from_numpy(q).float()[None].to(self._device())))[0]
 
     @torch.no_grad()
-    def estimated_bits(self, clip: np.ndarray) -> float:
-        """The entropy models' code length (sum of -log2 p, latent and side) of one clip after rounding."""
+    def estimated_bits(self, clip: np.ndarray, lmbda: float | None = None, refine_steps: int = 0) -> float:
+        """The entropy models' code length (sum of -log2 p, latent and side) of one clip after rounding, for the
+        latent ``compress`` codes with the same arguments."""
         x = clips_to_tensor(np.asarray(clip)[None], device=self._device())
-        was = self.training
-        self.eval()
-        out = self(x)
-        self.train(was)
+        out = self(x, y=self._latent(clip, lmbda, refine_steps), mode="round")
         return float(out["bpp"]) * x.shape[2] * x.shape[3] * x.shape[4]
 
     def _device(self) -> torch.device:
@@ -334,9 +391,12 @@ class VoxEn(nn.Module):
         return rows
 
 
-def rd_loss(model: VoxEn, batch: Tensor, lmbda: float) -> dict[str, Tensor]:
-    """Rate + lambda * distortion, CompressAI's convention: ``bpp + lmbda * 255^2 * MSE`` on [0, 1] pixels."""
-    out = model(batch)
+def rd_loss(model: VoxEn, batch: Tensor, lmbda: float, y: Tensor | None = None,
+            mode: str | None = None) -> dict[str, Tensor]:
+    """Rate + lambda * distortion, CompressAI's convention: ``bpp + lmbda * 255^2 * MSE`` on [0, 1] pixels.
+
+    ``y`` and ``mode`` go to ``VoxEn.forward`` (a latent other than the encoder's; the quantization)."""
+    out = model(batch, y=y, mode=mode)
     mse = F.mse_loss(out["x_hat"], batch)
     psnr = 10 * torch.log10(1.0 / mse.detach().clamp_min(1e-10))
     return {"loss": out["bpp"] + lmbda * 255 ** 2 * mse, "bpp": out["bpp"].detach(), "mse": mse.detach(),
