@@ -34,7 +34,8 @@
 #    chapter loads the **reference models** trained this way (`python -m vaelib.voxen_train`);
 #    `pretrained = False` trains them here through the same code;
 # 3. a **real bitstream**: the integers are written by a range coder (the `constriction` library)
-#    and decoded back bit for bit; the rate is the byte count;
+#    and decoded back bit for bit; the rate is the byte count; the encoder may first **refine** each
+#    clip's latent for that clip (the decoder does not change);
 # 4. ground truth | reconstruction **GIFs** at a low, a middle and a high rate;
 # 5. **rate-distortion curves** on held-out clips, against x264, x265, VP9, AV1 and MJPEG run
 #    through ffmpeg on exactly the same 64x64 clips at their real frame rates, on the synthetic
@@ -366,6 +367,8 @@ write_metrics(summary, metrics_path, out_dir)
 # motion in every block and refine their choices with decades of engineering. The reference models
 # trained for the steps printed in section 2, a chain of warm starts on two shared CPU cores; learned
 # codecs train for hundreds of thousands of steps on GPUs (how far each model's validation PSNR had levelled
-# off is printed under `04_training.png`). What would close the gap, in the order
-# learned codecs took: much longer training, a context model over neighbouring latents, and
-# motion-compensated prediction between clips.
+# off is printed under `04_training.png`). Refining each clip's latent at encode time recovers part
+# of what a small encoder network leaves on the table, at the price printed in the speed table: the
+# encoder runs a hundred small optimization steps per clip. What would close the rest of the gap,
+# in the order learned codecs took: much longer training, a context model over neighbouring
+# latents, and motion-compensated prediction between clips.

@@ -6,9 +6,8 @@ transform ``g_a`` is a stack of Conv3d layers whose strides are larger along tim
 divisive normalization, the nonlinearity of learned image codecs) between them; the synthesis
 transform ``g_s`` mirrors it with ConvTranspose3d and inverse GDN. Residual blocks of 3x3x3
 convolutions (``res_blocks``, none by default) can deepen both at the innermost hidden resolution,
-where they cost the least. The latent y is wide (many
-channels) so that the entropy model, not the channel count, sets the rate: at a low rate most
-channels carry nothing and cost almost nothing.
+where they cost the least. The latent y is wide (many channels) so that the entropy model, not
+the channel count, sets the rate: at a low rate most channels carry nothing and cost almost nothing.
 
 The rate comes from a **scale hyperprior** (Balle et al. 2018): a small 3D-conv hyper-encoder
 ``h_a`` summarizes |y| into a side latent z, coded under a factorized prior (a per-channel mixture
@@ -152,7 +151,7 @@ class GDN(nn.Module):
 
 class ResBlock3d(nn.Module):
     """x + conv(relu(conv(x))), 3x3x3 convolutions keeping the shape. The second conv starts at zero, so a
-    new block is the identity: inserted into a trained model (``voxen_train.grow``) it changes nothing."""
+    new block is the identity: inserted into a trained model (``voxen_train.deepen``) it changes nothing."""
     def __init__(self, channels: int):
         super().__init__()
         self.conv1 = nn.Conv3d(channels, channels, 3, padding=1)
