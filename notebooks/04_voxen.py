@@ -135,10 +135,12 @@ print(f"{len(fs)} frames of {fs.frames.shape[1]}x{fs.frames.shape[2]}; "
 # `3 * T * S * S` input bytes against `C * t * h * w` latent numbers. It says nothing yet about bits:
 # a latent number can cost a fraction of a bit or many bits, and that is what the entropy model decides.
 #
-# The reference models need not share one latent width. At the highest rates a 96-channel latent capped
+# The reference models need not share one shape. At the highest rates a 96-channel latent capped
 # the quality whatever the rate weight (decoding without any rounding gained only 0.2 dB), so those models
 # were grown to more channels after training (`voxen_train.widen_latent`: the new channels start silent,
-# every reconstruction unchanged) and trained on; the cell below lists each model's width when they differ.
+# every reconstruction unchanged) and trained on; then, as the transforms still capped them, given a
+# residual block on each side (`voxen_train.deepen`, which likewise starts as the identity). The cell
+# below lists each model's latent width and residual blocks when they differ.
 
 # %%
 model = VoxEn(config)
@@ -146,10 +148,11 @@ display(pd.DataFrame(model.layer_shapes(), columns=["layer", "output (C, T, H, W
 print(f"latent {config.latent_shape}, compression ratio {config.compression_ratio:.0f}:1, "
       f"{sum(p.numel() for p in model.parameters()):,} parameters")
 latent_channels = {lam: m.config.latent_shape[0] for lam, m in models.items()} if pretrained else {}
-if len(set(latent_channels.values())) > 1:  # a model widened to raise its quality ceiling (widen_latent)
-    print("the reference models differ in their latent: " + ", ".join(
-        f"lambda {lam:g}: {c} channels ({models[lam].config.compression_ratio:.0f}:1)"
-        for lam, c in latent_channels.items()))
+res_blocks = {lam: m.config.res_blocks for lam, m in models.items()} if pretrained else {}
+if len(set(zip(latent_channels.values(), res_blocks.values()))) > 1:  # models grown after training
+    print("the reference models differ in shape: " + ", ".join(
+        f"lambda {lam:g}: {c} latent channels ({models[lam].config.compression_ratio:.0f}:1), "
+        f"{res_blocks[lam]} residual block(s) a side" for lam, c in latent_channels.items()))
 
 # %% [markdown]
 # ## 2 · Training for rate and distortion
@@ -350,7 +353,8 @@ print(f"the entropy models' estimate is within {100 * worst:.1f}% of the range c
 
 # %%
 summary = {"latent_shape": list(config.latent_shape), "compression_ratio": config.compression_ratio,
-           "config": json.loads(config.to_json()), "latent_channels": latent_channels, "lambdas": lambdas,
+           "config": json.loads(config.to_json()), "latent_channels": latent_channels, "res_blocks": res_blocks,
+           "lambdas": lambdas,
            "pretrained": pretrained, "refine_steps": refine_steps,
            "steps": {lam: r["steps"] for lam, r in pretrained_records(weights_dir).items()} if pretrained else steps,
            "ffmpeg": codecs.ffmpeg_version(), "rd_summary": summaries, "rate_estimate_max_error": worst,

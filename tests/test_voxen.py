@@ -79,6 +79,9 @@ def test_residual_blocks_sit_at_the_innermost_hidden_resolution():
     assert isinstance(block, ResBlock3d) and torch.equal(block(h), h)
     x = torch.rand(2, 3, 8, 16, 16)
     assert model.encode(x).shape[1:] == VoxEnConfig(**SMALL).latent_shape and model(x)["x_hat"].shape == x.shape
+    rows = [(name, shape) for name, shape in model.layer_shapes() if "ResBlock3d" in name]
+    assert [name.split()[0] for name, _ in rows] == ["g_a.2", "g_a.3", "g_s.2", "g_s.3"]
+    assert all(shape == (8, 2, 8, 8) for _, shape in rows)                # they keep the shape they get
     for bad in ({"res_blocks": -1}, {"res_blocks": 1, "channels": [4], "strides": [[8, 4, 4]]}):
         with pytest.raises(ValueError, match="res_blocks"):
             VoxEnConfig(**{**SMALL, **bad})

@@ -385,6 +385,8 @@ class VoxEn(nn.Module):
                 h = layer(h)
                 if isinstance(layer, (nn.Conv3d, nn.ConvTranspose3d)):
                     rows.append((f"{name}.{i} {type(layer).__name__} stride {tuple(layer.stride)}", tuple(h.shape[1:])))
+                elif isinstance(layer, ResBlock3d):
+                    rows.append((f"{name}.{i} ResBlock3d (two 3x3x3 Conv3d)", tuple(h.shape[1:])))
             if name == "g_a":
                 y = h
         return rows
