@@ -17,13 +17,18 @@ long) show how far PSNR and bpp move from one training run to the next, so a rea
 gain from training noise. On 2 shared CPU cores the spread runs are shorter than the reference
 training: the JSON records their steps.
 
+Every VoxEn model gives two curves: ``voxen``, each clip's latent refined for ``--refine-steps`` steps before
+coding (``VoxEn.refine``), and ``voxen-fast``, the encoder's single pass; the decoder is the same.
+
 The committed ``benchmarks/results/voxen_rd.json`` came from ``python benchmarks/voxen_rd.py
---spread-from FILE`` (the reference models of ``weights/voxen``, made by ``weights/voxen/train_reference.sh``;
-no ``data/frames`` there, so 3 synthetic movies of 60 s of chapter 1's seed, the third held out; 6 + 6 clips of
-32 frames; on chapter 1's default data, 7 movies of 180 s, chapter 4's held-out movie is another one and its
-numbers differ by about 1 dB at the top), where FILE was an earlier run of the same code with
+--spread-from FILE`` (100 refinement steps; the reference models of ``weights/voxen``, made by
+``weights/voxen/train_reference.sh``; no ``data/frames`` there, so 3 synthetic movies of 60 s of chapter 1's
+seed, the third held out; 6 + 6 clips of 32 frames; on chapter 1's default data, 7 movies of 180 s, chapter 4's
+held-out movie is another one and its numbers differ by about 1 dB at the top), where FILE was an earlier run of
+the same code with
 ``--spread-steps 1200``: lambda 0.0004 trained from scratch with 3 seeds for 1,200 steps, the length of
-chapter 4's own from-scratch training (about 20-30 minutes per seed on one thread of a shared 2-core machine).
+chapter 4's own from-scratch training (about 20-30 minutes per seed on one thread of a shared 2-core machine);
+those spread records were coded in one encoder pass, before refinement existed.
 """
 from __future__ import annotations
 
