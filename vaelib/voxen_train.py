@@ -184,16 +184,19 @@ def deepen(model: VoxEn, res_blocks: int, seed: int = 0) -> VoxEn:
         torch.manual_seed(seed)
         deep = VoxEn(VoxEnConfig(**{**old.to_dict(), "res_blocks": res_blocks}))
     for name in ("g_a", "g_s"):                # the same layers in the same order, the new blocks after the old ones
-        def layers(seq: torch.nn.Sequential, n_res: int) -> list[torch.nn.Module]:
-            res = [m for m in seq if isinstance(m, ResBlock3d)][:n_res]
-            return [m for m in seq if not isinstance(m, ResBlock3d) or m in res]
-        for a, b in zip(layers(getattr(model, name), old.res_blocks), layers(getattr(deep, name), old.res_blocks),
+        for a, b in zip(_layers(getattr(model, name), old.res_blocks), _layers(getattr(deep, name), old.res_blocks),
                         strict=True):
             b.load_state_dict(a.state_dict())
     for name in ("h_a", "h_s", "prior"):
         if hasattr(model, name):
             getattr(deep, name).load_state_dict(getattr(model, name).state_dict())
     return deep.to(model._device()).train(model.training)
+
+
+def _layers(seq: torch.nn.Sequential, n_res: int) -> list[torch.nn.Module]:
+    """The layers of ``seq`` without its residual blocks after the first ``n_res``."""
+    kept = [m for m in seq if isinstance(m, ResBlock3d)][:n_res]
+    return [m for m in seq if not isinstance(m, ResBlock3d) or any(m is k for k in kept)]
 
 
 def _pad_like(value: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
