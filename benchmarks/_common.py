@@ -9,7 +9,6 @@ module; importing torch there cost each worker ~1 s of CPU and ~180 MiB before i
 """
 from __future__ import annotations
 
-import json
 import resource
 import time
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vaelib.paths import PROJECT_ROOT, atomic_path
+from vaelib.paths import PROJECT_ROOT, write_json
 
 if TYPE_CHECKING:
     from vaelib.mmdvae import MMDVAE
@@ -79,7 +78,6 @@ def cpu_seconds() -> float:
 
 def write_results(record: dict, path: Path, note: str = "") -> Path:
     """Write a benchmark's ``record`` as indented JSON to ``path``, atomically; print where (and ``note``)."""
-    with atomic_path(path, suffix=".json") as tmp:
-        tmp.write_text(json.dumps(record, indent=2) + "\n")
+    write_json(path, record)
     print(f"wrote {path}{note}")
     return path

@@ -61,7 +61,7 @@ from vaelib.losses import MMDLossConfig
 from vaelib.metrics import psnr
 from vaelib.mmdvae import MMDVAEConfig, embed, reconstruct
 from vaelib.mmdvae_train import train_mmdvae
-from vaelib.paths import PROJECT_ROOT, atomic_path, save_npy
+from vaelib.paths import PROJECT_ROOT, atomic_path, save_npy, write_json
 from vaelib.synthetic import make_synthetic_dataset
 from vaelib.train import TrainConfig, cpu_model
 from vaelib.video import preprocess
@@ -94,8 +94,7 @@ def train_and_embed(fs, seed: int, steps: int, batch_size: int, z_dim: int, work
     val_psnr = float(psnr(val, reconstruct(model, val, progress=False)))
     record = {"val_psnr": val_psnr, "steps": res.step, "seconds": round(res.seconds, 1)}
     save_npy(cache, z)                  # both atomically: a run cut short leaves no cache that looks complete
-    with atomic_path(info, suffix=".json") as tmp:
-        tmp.write_text(json.dumps(record))
+    write_json(info, record, indent=None)
     print(f"  seed {seed}: {res.step} steps in {res.seconds:.0f} s, held-out PSNR {val_psnr:.2f} dB", flush=True)
     return z, record
 

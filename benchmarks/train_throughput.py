@@ -33,7 +33,7 @@ from vaelib import distributed
 from vaelib.data import frame_sampler
 from vaelib.losses import MMDLossConfig, mmd_vae_loss_fn
 from vaelib.mmdvae import MMDVAE, MMDVAEConfig, n_parameters
-from vaelib.paths import PROJECT_ROOT, atomic_path
+from vaelib.paths import PROJECT_ROOT, write_json
 from vaelib.train import TrainConfig, pick_device, reproducibility, seed_everything, train
 from vaelib.voxen import VoxEn, VoxEnConfig, rd_loss
 from vaelib.voxen_train import training_sampler
@@ -85,8 +85,7 @@ def worker(args: argparse.Namespace) -> None:
                "steps": steps, "seconds": seconds,
                "frames_per_s": steps * args.batch * frames_per_item / seconds,
                **({"photo_fraction": args.voxen_photo_fraction} if args.model == "voxen" else {})}
-        with atomic_path(args.result, suffix=".json") as tmp:    # the parent reads it: never half-written
-            tmp.write_text(json.dumps(out))
+        write_json(args.result, out, indent=None)    # atomic: the parent reads it, never half-written
 
 
 def embedding_speeds(device: torch.device, n: int) -> dict[str, float]:

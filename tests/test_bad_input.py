@@ -3,6 +3,7 @@ starts where possible, and nothing half-written."""
 from __future__ import annotations
 
 import collections
+import json
 import subprocess
 import sys
 import time
@@ -12,7 +13,7 @@ import pytest
 
 from vaelib import annotations as ann
 from vaelib.book import check_parameters, run_chapter
-from vaelib.paths import NoSpaceError, atomic_dir, atomic_path
+from vaelib.paths import NoSpaceError, atomic_dir, atomic_path, write_json
 from vaelib.video import VideoWarning, load_frames, preprocess, store_lock
 
 
@@ -159,6 +160,19 @@ def test_disk_full_in_an_atomic_write_names_the_folder(tmp_path):
             (tmp / "weights.pt").write_bytes(b"half")
             raise OSError(errno.ENOSPC, "No space left on device")
     assert [p.name for p in tmp_path.iterdir()] == ["config.json"]
+
+
+def test_json_that_cannot_be_written_leaves_the_old_file(tmp_path):
+    """write_json (every JSON the project writes: run configs, RD points, metrics, benchmark results) makes the text
+    before it opens a file: a value JSON cannot hold raises and the old file stays, byte for byte, with no temporary."""
+    path = write_json(tmp_path / "metrics.json", {"psnr": 30.5, "steps": [1, 2]})
+    before = path.read_text()
+    assert json.loads(before) == {"psnr": 30.5, "steps": [1, 2]} and before.endswith("}\n")
+    with pytest.raises(ValueError, match="Out of range float"):
+        write_json(path, {"psnr": float("nan")}, allow_nan=False)
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        write_json(path, {"clip": object()})
+    assert path.read_text() == before and [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
 
 
 def test_no_file_locks_on_this_system_is_a_clear_error(small_dataset, tmp_path, monkeypatch):

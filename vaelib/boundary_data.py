@@ -20,7 +20,7 @@ from .boundaries import DIRECTIONS, METRICS, Targets, preregistered_summary, see
 from .data import clips_to_tensor
 from .mmdvae import decode
 from .mmdvae_train import load_mmdvae
-from .paths import PROJECT_ROOT, atomic_path, resolve
+from .paths import PROJECT_ROOT, atomic_path, resolve, write_json
 from .signals import SIGNALS, VOXEN_SUFFIX
 from .stats import principal_axes
 from .video import load_frames
@@ -53,8 +53,7 @@ def save_results(table: pd.DataFrame, out_dir: str | os.PathLike, name: str,
     with atomic_path(csv, ".csv") as tmp:
         table.to_csv(tmp, index=False, float_format="%.6g")
     records = json.loads(table.to_json(orient="records", double_precision=6))
-    with atomic_path(js, ".json") as tmp:
-        tmp.write_text(json.dumps({"meta": meta or {}, "results": records}, indent=2))
+    write_json(js, {"meta": meta or {}, "results": records})
     return csv, js
 
 

@@ -9,7 +9,6 @@ Every chapter's parameters cell declares the same three parameters with the same
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Any
 import cv2
 import torch
 
-from .paths import atomic_path, resolve
+from .paths import resolve, write_json
 
 
 def use_threads(threads: int) -> int:
@@ -41,10 +40,7 @@ def output_dir(run_dir: str | os.PathLike, default: str | os.PathLike) -> Path:
 def write_metrics(metrics: dict[str, Any], metrics_path: str | os.PathLike, out_dir: str | os.PathLike) -> Path:
     """Write the chapter's headline ``metrics`` as JSON (atomically) to ``metrics_path`` or ``out_dir/metrics.json``."""
     path = resolve(metrics_path) if str(metrics_path) else resolve(out_dir) / "metrics.json"
-    text = json.dumps(_strict(metrics), indent=2, allow_nan=False)
-    with atomic_path(path, suffix=".json") as tmp:
-        tmp.write_text(text + "\n")
-    return path
+    return write_json(path, _strict(metrics), allow_nan=False)
 
 
 def _strict(value: Any) -> Any:

@@ -37,7 +37,7 @@ from tqdm.auto import tqdm
 
 from .config import JSONConfig
 from .metrics import ms_ssim, psnr, psnr_yuv
-from .paths import atomic_path, resolve
+from .paths import resolve, write_json
 from .video import ffmpeg_exe
 
 # ---------------------------------------------------------------------------------------------
@@ -444,9 +444,7 @@ def save_rd(points: Sequence[RDPoint], path: str | Path) -> Path:
     """Write RD points as a JSON list of records (one per point, CompressAI style), atomically."""
 
     path = resolve(path)
-    with atomic_path(path, suffix=".json") as tmp:
-        tmp.write_text(json.dumps([p.to_dict() for p in points], indent=1) + "\n")
-    return path
+    return write_json(path, [p.to_dict() for p in points], indent=1)
 
 
 def load_rd(path: str | Path) -> list[RDPoint]:

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .paths import atomic_path
+from .paths import write_json
 
 C = TypeVar("C", bound="JSONConfig")
 
@@ -37,11 +37,9 @@ class JSONConfig:
 
     def to_json(self, path: str | os.PathLike | None = None) -> str:
         """The config as JSON text; also written (atomically) to ``path`` if given."""
-        text = json.dumps(self.to_dict(), indent=2)
         if path is not None:
-            with atomic_path(path, suffix=".json") as tmp:
-                tmp.write_text(text + "\n")
-        return text
+            write_json(path, self.to_dict())
+        return json.dumps(self.to_dict(), indent=2)
 
     @classmethod
     def from_json(cls: type[C], source: str | os.PathLike) -> C:

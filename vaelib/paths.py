@@ -3,13 +3,14 @@ with a clear error when the disk is full."""
 from __future__ import annotations
 
 import errno
+import json
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import numpy as np
@@ -143,4 +144,16 @@ def save_npy(path: str | os.PathLike, array: np.ndarray) -> Path:
     path = Path(path)
     with atomic_path(path, suffix=".npy") as tmp:
         np.save(tmp, array)
+    return path
+
+
+def write_json(path: str | os.PathLike, obj: Any, indent: int | None = 2, **dumps: Any) -> Path:
+    """``obj`` as JSON text (one trailing newline) written atomically to ``path``; returns the path.
+
+    ``dumps`` go to ``json.dumps`` (``default=str``, ``allow_nan=False``); the text is made before the file is
+    opened, so an object JSON cannot hold raises with nothing written."""
+    text = json.dumps(obj, indent=indent, **dumps) + "\n"
+    path = Path(path)
+    with atomic_path(path, suffix=".json") as tmp:
+        tmp.write_text(text)
     return path

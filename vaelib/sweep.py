@@ -56,7 +56,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from .book import check_parameters, declared_parameters, notebook_source, run_chapter
-from .paths import BUILD_DIR, PROJECT_ROOT, atomic_path, resolve
+from .paths import BUILD_DIR, PROJECT_ROOT, atomic_path, resolve, write_json
 from .plots import plt, save_figure
 
 RESERVED = ("metrics_path", "run_dir")
@@ -119,8 +119,7 @@ def run_one(notebook: str, run_dir: str, parameters: dict[str, Any], threads: in
     out.mkdir(parents=True, exist_ok=True)
     for stale in (Path(parameters["metrics_path"]), out / "error.txt"):  # from an earlier sweep into this folder
         stale.unlink(missing_ok=True)
-    with atomic_path(out / "parameters.json") as tmp:
-        tmp.write_text(json.dumps(parameters, indent=2, default=str) + "\n")
+    write_json(out / "parameters.json", parameters, default=str)
     executed = out / f"{notebook_source(notebook).stem}.ipynb"
     record: dict[str, Any] = {"run": out.name, "status": "ok", "notebook": str(executed), "error": "",
                               "metrics": {}}

@@ -49,7 +49,7 @@ from tqdm.auto import tqdm
 
 from . import __version__, distributed
 from .config import JSONConfig
-from .paths import atomic_path, check_free_space, disk_full, no_space
+from .paths import atomic_path, check_free_space, disk_full, no_space, write_json
 
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.csv"
@@ -458,11 +458,8 @@ def _train(model, loss_fn, sample_batch, config: TrainConfig, run_dir: Path, dev
         if main:
             _truncate_metrics(run_dir, step)
     if main:
-        with atomic_path(run_dir / "config.json", suffix=".json") as tmp:
-            tmp.write_text(json.dumps(full_config, indent=2) + "\n")
-        with atomic_path(run_dir / "environment.json", suffix=".json") as tmp:
-            tmp.write_text(json.dumps({**environment(device, world), "data_on_device": resident},
-                                      indent=2) + "\n")
+        write_json(run_dir / "config.json", full_config)
+        write_json(run_dir / "environment.json", {**environment(device, world), "data_on_device": resident})
 
     net = model
     if world > 1:

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .paths import NoSpaceError, atomic_dir, atomic_path, check_free_space, disk_full, no_space, resolve
+from .paths import NoSpaceError, atomic_dir, atomic_path, check_free_space, disk_full, no_space, resolve, write_json
 
 if TYPE_CHECKING:
     import cv2
@@ -849,8 +849,7 @@ def _unit_job(path: str, units: str, settings: dict, threads: int, info: VideoIn
             "warnings": [str(w.message) for w in said if issubclass(w.category, VideoWarning)],
             "decode_s": time.perf_counter() - t0,
             "peak_rss_mib": _peak_rss_mib()}
-    with atomic_path(meta_path, suffix=".json") as tmp:
-        tmp.write_text(json.dumps(meta))
+    write_json(meta_path, meta, indent=None)
     return meta
 
 
