@@ -315,6 +315,26 @@ def test_a_single_threaded_decode_runs_on_one_cpu_then_gets_its_cpus_back():
     assert os.sched_getaffinity(0) == cpus
 
 
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
+                    reason="pinning needs sched_getaffinity and 2 or more CPUs")
+def test_a_single_threaded_decode_whose_cpus_went_offline_gets_every_cpu(monkeypatch):
+    """If the CPUs the decode had went offline while it ran, giving them back fails; it then gets every CPU
+    there is (the kernel keeps those online and allowed) rather than staying on one or raising."""
+    cpus, real, calls = os.sched_getaffinity(0), os.sched_setaffinity, []
+
+    def setaffinity(pid, mask):
+        calls.append(set(mask))
+        if len(calls) == 2:                                      # the give-back: those CPUs are gone
+            raise OSError(22, "Invalid argument")
+        real(pid, mask)
+
+    monkeypatch.setattr(os, "sched_setaffinity", setaffinity)
+    with video._one_cpu():
+        assert len(os.sched_getaffinity(0)) == 1
+    assert len(calls) == 3 and calls[1] == cpus and calls[2] >= cpus
+    assert os.sched_getaffinity(0) >= cpus
+
+
 def test_a_single_threaded_decode_where_cpus_cannot_be_bound(monkeypatch):
     """Without sched_getaffinity (macOS, Windows) the decode runs as it is, and its own error is raised
     plainly, not as raised while handling the missing function."""

@@ -952,7 +952,10 @@ def _one_cpu() -> Iterator[None]:
         yield
     finally:
         if pinned:
-            os.sched_setaffinity(0, cpus)
+            try:
+                os.sched_setaffinity(0, cpus)
+            except OSError:                        # its CPUs went offline meanwhile: every CPU there is now
+                os.sched_setaffinity(0, set(range(os.cpu_count() or 1)) | cpus)
 
 
 def _current_cpu() -> int | None:
