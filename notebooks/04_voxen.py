@@ -322,7 +322,7 @@ display(Image(filename=str(gif), width=390))
 
 # %%
 table = pd.DataFrame([{**p.to_dict(), "encode_fps": p.encode_fps, "decode_fps": p.decode_fps}
-                      for p in rd_synth + rd_real]).drop(columns=["settings"])
+                      for p in rd_synth + rd_real]).drop(columns=["settings", "clip_bpp", "clip_psnr"])
 display(table.round(3))
 speed = table.groupby("codec")[["encode_fps", "decode_fps"]].median().round(0)
 display(speed)
@@ -331,9 +331,12 @@ display(speed)
 # ## Where VoxEn stands
 #
 # Computed from this run's numbers: VoxEn's best point, how far its lambdas spread, its BD-rate
-# against x264 over the PSNR range both reach, and its bytes against MJPEG at equal PSNR. The spread
-# over training runs comes from `benchmarks/voxen_rd.py`, which trains one lambda with three seeds:
-# a difference smaller than that spread is training noise, not a result.
+# against x264 over the PSNR range both reach, and its bytes against MJPEG at equal PSNR. A BD-rate
+# from a handful of clips depends on which clips they were: the interval beside it resamples the clips
+# (a bootstrap, `codecs.bd_rate_interval`; clips of one video are not independent, so read it as a
+# lower bound on the uncertainty). The spread over training runs comes from `benchmarks/voxen_rd.py`,
+# which trains one lambda with three seeds: a difference smaller than that spread is training noise,
+# not a result.
 
 # %%
 spread_file = resolve(spread_path)

@@ -138,6 +138,8 @@ def test_classic_rd_records():
     assert pts[0].bpp > pts[1].bpp and pts[0].psnr > pts[1].psnr
     assert 0 < pts[1].ms_ssim < pts[0].ms_ssim <= 1
     assert pts[0].n_clips == 2 and "ffmpeg version" in pts[0].settings and "-crf 22" in pts[0].settings
+    assert len(pts[0].clip_bpp) == 2 and np.mean(pts[0].clip_bpp) == pytest.approx(pts[0].bpp)
+    assert np.mean(pts[0].clip_psnr) == pytest.approx(pts[0].psnr) and pts[0].clip_psnr[0] != pts[0].clip_psnr[1]
     assert set(pts[0].to_dict()) >= {"codec", "setting", "bpp", "psnr", "ms_ssim", "encode_s", "decode_s"}
 
 
@@ -182,6 +184,32 @@ def test_rd_records_round_trip_and_bd_table(tmp_path):
     (tmp_path / "bad.json").write_text('{"not": "a list"}')
     with pytest.raises(ValueError, match="bad.json"):
         codecs.load_rd(tmp_path / "bad.json")
+
+
+def test_bd_rate_interval_over_clips(tmp_path):
+    """The bootstrap resamples the clips (the same draw for every point): clips that agree give no spread at all;
+    clips that disagree give an interval around the BD-rate of their means; no per-clip values, no interval."""
+    psnrs = np.array([26.0, 30.0, 34.0, 38.0])
+
+    def curve(codec, factors, shift=0.0):          # one factor per clip: that clip's rate against the anchor
+        return [codecs.RDPoint(codec, i, float(np.mean([f * np.exp(0.1 * q - 4) for f in factors])), q + shift,
+                               0.9, 0.01, 0.01, len(factors), 100, clip_bpp=tuple(f * np.exp(0.1 * q - 4)
+                                                                               for f in factors),
+                               clip_psnr=(q + shift,) * len(factors)) for i, q in enumerate(psnrs)]
+    x264 = curve("x264", [1.0] * 4)
+    same = codecs.bd_rate_interval(x264, curve("voxen", [1.5] * 4))
+    assert same == pytest.approx((50.0, 50.0), abs=1e-6)
+    mixed = curve("voxen", [0.5, 0.5, 2.0, 2.0])   # half the clips cheaper, half dearer
+    lo, hi = codecs.bd_rate_interval(x264, mixed)
+    point = codecs.bd_rate_points(x264, mixed)
+    assert lo < 0 < point < hi and lo >= -50 and hi <= 100
+    mid_lo, mid_hi = codecs.bd_rate_interval(x264, mixed, level=0.5)          # a 50% interval lies inside
+    assert lo < mid_lo <= point <= mid_hi < hi
+    assert codecs.load_rd(codecs.save_rd(mixed, tmp_path / "rd.json")) == mixed  # per-clip values round-trip
+    bare = [codecs.RDPoint("voxen", p.setting, p.bpp, p.psnr, 0.9, 0.01, 0.01, 4, 100) for p in mixed]
+    assert np.isnan(codecs.bd_rate_interval(x264, bare)).all()               # records from before: no interval
+    assert np.isnan(codecs.bd_rate_interval(x264, curve("voxen", [1.5] * 3))).all()   # other clips: none
+    assert np.isnan(codecs.bd_rate_interval(x264, curve("voxen", [1.5] * 4, shift=30))).all()  # no overlap
 
 
 def test_bd_rate_ignores_dominated_points():

@@ -1,4 +1,5 @@
 """VoxEn's training data (camera-motion photo clips + synthetic movies), export and loading of reference weights."""
+import dataclasses
 import json
 
 import numpy as np
@@ -151,6 +152,13 @@ def test_rd_summary_conclusion_and_spread():
     assert s["bd_rate_vs_fast_%"] == pytest.approx(-20.0, abs=1e-6) and s["encode_s_vs_fast"] == pytest.approx(1.0)
     assert "20% fewer bits than the encoder's single pass" in conclusion(s)
     assert "bd_rate_vs_fast_%" not in rd_summary(x264 + vox, "d")
+    assert np.isnan(s["bd_rate_vs_x264_ci95_%"]).all() and "bootstrap" not in conclusion(s)  # no per-clip values
+    def two_clips(p, factors):                     # the same point as coded on two clips, at these rate factors
+        return dataclasses.replace(p, n_clips=2, clip_bpp=tuple(f * p.bpp for f in factors), clip_psnr=(p.psnr,) * 2)
+    s = rd_summary([two_clips(p, (1, 1)) for p in x264] + [two_clips(p, (0.5, 1.5)) for p in vox], "d")
+    lo, hi = s["bd_rate_vs_x264_ci95_%"]
+    assert lo == pytest.approx(0.0, abs=1e-6) and hi == pytest.approx(200.0, abs=1e-6)  # one clip drawn twice
+    assert "Resampling the 2 clips coded (a bootstrap) puts it at +0% to +200% (95%), across zero" in conclusion(s)
 
 
 def test_rd_comparison_gives_refined_and_single_pass_points():

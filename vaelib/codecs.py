@@ -15,7 +15,8 @@ Three parts, each measured in bytes that exist:
   clip's real frame rate. The bytes counted are the codec's raw elementary stream (Annex-B
   H.264/HEVC, the frames of an IVF file without its headers, concatenated JPEGs), with the SEI
   messages that only carry the encoder's settings text removed: no container headers.
-- ``bd_rate``: the Bjontegaard delta rate between two rate-distortion curves.
+- ``bd_rate``: the Bjontegaard delta rate between two rate-distortion curves; ``bd_rate_interval``: how far
+  it moves over the clips coded (a bootstrap).
 """
 from __future__ import annotations
 
@@ -309,7 +310,9 @@ class RDPoint(JSONConfig):
 
     Written by chapter 4 and ``benchmarks/voxen_rd.py`` alike (``save_rd``), read by ``load_rd``.
     ``encode_s``/``decode_s`` are seconds per clip; ``clip_len``, ``image_size`` and ``fps`` say what a
-    clip was; ``train_steps``/``train_s`` say how a learned codec was trained (0 for classic codecs).
+    clip was; ``train_steps``/``train_s`` say how a learned codec was trained (0 for classic codecs);
+    ``clip_bpp``/``clip_psnr`` are each clip's own values (``bpp``/``psnr`` are their means), for an interval
+    over clips (``bd_rate_interval``); records written before they existed have none.
     """
     codec: str
     setting: float
@@ -329,6 +332,8 @@ class RDPoint(JSONConfig):
     train_steps: int = 0
     train_s: float = 0.0
     seed: int = 0
+    clip_bpp: tuple[float, ...] | None = None
+    clip_psnr: tuple[float, ...] | None = None
 
     @property
     def encode_fps(self) -> float:
@@ -350,9 +355,10 @@ def rd_point(codec: str, setting: float, clips: Sequence[np.ndarray], decoded: S
     ``image_size`` come from the clips."""
     if not clips or len(clips) != len(decoded) or len(clips) != len(n_bytes):
         raise ValueError("need one decoded clip and one byte count per clip")
-    bpps = [bits_per_pixel(b, *c.shape[:3]) for b, c in zip(n_bytes, clips)]
-    return RDPoint(codec=codec, setting=float(setting), bpp=float(np.mean(bpps)),
-                   psnr=float(np.mean([psnr(c, d) for c, d in zip(clips, decoded)])),
+    bpps = [float(bits_per_pixel(b, *c.shape[:3])) for b, c in zip(n_bytes, clips)]
+    psnrs = [float(psnr(c, d)) for c, d in zip(clips, decoded)]
+    return RDPoint(codec=codec, setting=float(setting), bpp=float(np.mean(bpps)), psnr=float(np.mean(psnrs)),
+                   clip_bpp=tuple(bpps), clip_psnr=tuple(psnrs),
                    ms_ssim=float(np.mean([ms_ssim(c, d) for c, d in zip(clips, decoded)])),
                    psnr_yuv=float(np.mean([psnr_yuv(c, d) for c, d in zip(clips, decoded)])),
                    encode_s=float(np.mean(encode_s)), decode_s=float(np.mean(decode_s)),
@@ -438,6 +444,35 @@ def bd_rate_points(anchor: Sequence[RDPoint], test: Sequence[RDPoint], metric: s
         raise ValueError(f"metric must be 'psnr' or 'ms_ssim', not {metric!r}")
     return bd_rate([p.bpp for p in anchor], [getattr(p, metric) for p in anchor],
                    [p.bpp for p in test], [getattr(p, metric) for p in test])
+
+
+def bd_rate_interval(anchor: Sequence[RDPoint], test: Sequence[RDPoint], level: float = 0.95, draws: int = 2000,
+                     seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of the PSNR BD-rate of ``test`` against ``anchor`` over the clips.
+
+    Each draw takes as many clips as there were, with replacement, the same draw for every point of both
+    curves (all were measured on the same clips), averages each point's per-clip rate and PSNR over it, and
+    computes the BD-rate again (its PSNR range moves with the draw). It says how much the verdict rests on
+    which clips were coded; clips cut from the same video are not independent, and with few clips a
+    percentile bootstrap is, if anything, too narrow. (NaN, NaN) when a point has no per-clip values or the
+    points were measured on different numbers of clips; draws where the curves share no PSNR are left out.
+    """
+    pts = [*anchor, *test]
+    if any(p.clip_bpp is None or p.clip_psnr is None for p in pts) or len({len(p.clip_bpp) for p in pts}) != 1:
+        return float("nan"), float("nan")
+    rate, quality = (np.array([getattr(p, f) for p in pts], dtype=np.float64) for f in ("clip_bpp", "clip_psnr"))
+    rng, n, k = np.random.default_rng(seed), rate.shape[1], len(anchor)
+    found = []
+    for _ in range(draws):
+        pick = rng.integers(0, n, n)
+        r, q = rate[:, pick].mean(1), quality[:, pick].mean(1)
+        found.append(bd_rate(r[:k], q[:k], r[k:], q[k:]))
+    found = np.array(found)
+    found = found[np.isfinite(found)]
+    if not len(found):
+        return float("nan"), float("nan")
+    tail = 100 * (1 - level) / 2
+    return float(np.percentile(found, tail)), float(np.percentile(found, 100 - tail))
 
 
 def save_rd(points: Sequence[RDPoint], path: str | Path) -> Path:

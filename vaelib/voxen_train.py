@@ -37,6 +37,7 @@ from .camera import CameraClipSampler, MixedClipSampler
 from .codecs import (
     CLASSIC_CODECS,
     RDPoint,
+    bd_rate_interval,
     bd_rate_points,
     classic_rd,
     clip_rates,
@@ -282,13 +283,15 @@ def rd_summary(points: Sequence[RDPoint], dataset: str) -> dict:
     x264 = [p for p in pts if p.codec == "x264"]
     mjpeg = [p for p in pts if p.codec == "mjpeg"]
     best = max(vox, key=lambda p: p.psnr)
-    out = {"dataset": dataset, "best_psnr": best.psnr, "best_bpp": best.bpp, "best_lambda": best.setting,
+    out = {"dataset": dataset, "n_clips": best.n_clips, "best_psnr": best.psnr, "best_bpp": best.bpp,
+           "best_lambda": best.setting,
            "psnr_span_db": vox[-1].psnr - vox[0].psnr if len(vox) > 1 else 0.0,
            "distinct_points": len({(round(p.bpp, 4), round(p.psnr, 2)) for p in vox}) == len(vox),
            "x264_bpp_at_best": rate_at_quality(x264, best.psnr) if x264 else float("nan")}
     if x264 and len(vox) > 1:
         common = common_range(x264, vox)
-        out.update({"bd_rate_vs_x264_%": bd_rate_points(x264, vox), "common_psnr_db": list(common) if common else None})
+        out.update({"bd_rate_vs_x264_%": bd_rate_points(x264, vox), "common_psnr_db": list(common) if common else None,
+                    "bd_rate_vs_x264_ci95_%": list(bd_rate_interval(x264, vox))})
     if x264 and len(vox) > 2:  # the same without the best point: how much of the verdict that one point makes
         rest = [p for p in vox if p is not best]
         common = common_range(x264, rest)
@@ -319,6 +322,13 @@ def conclusion(summary: dict, spread: dict | None = None) -> str:
         verdict = "fewer" if bd < 0 else "more"
         lines.append(f"Against x264 it needs {abs(bd):.0f}% {verdict} bits at equal PSNR (BD-rate over "
                      f"{rng[0]:.1f}-{rng[1]:.1f} dB, a {rng[1] - rng[0]:.1f}-dB overlap).")
+        ci = s.get("bd_rate_vs_x264_ci95_%", [float("nan")] * 2)
+        if np.all(np.isfinite(ci)):
+            side = ("wholly below zero" if ci[1] < 0 else "wholly above zero" if ci[0] > 0 else
+                    "across zero: which of the two needs fewer bits depends on which clips are coded")
+            lo, hi = (f"{round(v) or 0:+d}%" for v in ci)   # never "-0%"
+            lines.append(f"Resampling the {s['n_clips']} clips coded (a bootstrap) puts it at {lo} to {hi} (95%), "
+                         f"{side}.")
         if rng[1] - rng[0] < 4.0:
             lines.append(f"That overlap is narrower than the 4 dB a BD-rate needs to say much: it compares the "
                          f"two only at {'x264' if bd < 0 else 'VoxEn'}'s lowest qualities, and above "
