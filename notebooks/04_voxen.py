@@ -269,7 +269,8 @@ widgets.clip_comparison(test_clips[0], {f"lambda={lam:g}": decoded[lam] for lam 
 # **BD-rate** averages, over the quality range both curves reach, how many percent more (positive)
 # or fewer (negative) bits a codec needs than x264. Read it with `common_psnr`, the quality range it
 # averages over, and `efficient_points`, how many points of the curve no other point beats: a
-# BD-rate over a sliver of quality, from two points, says little. `voxen` is the codec as section 3
+# BD-rate over a sliver of quality, from two points, says little; `psnr_ci95_lo_%` to `psnr_ci95_hi_%`
+# is how far it moves when the clips are resampled (95%, a bootstrap). `voxen` is the codec as section 3
 # runs it, each clip's latent refined `refine_steps` times; `voxen-fast` is the same models and
 # decoder with the encoder's single pass, so the two curves show what the refinement buys.
 

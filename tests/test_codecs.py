@@ -179,6 +179,7 @@ def test_rd_records_round_trip_and_bd_table(tmp_path):
     table = codecs.bd_table(pts)
     assert list(table.codec) == ["voxen"]
     assert table["bd_rate_psnr_%"].iloc[0] == pytest.approx(50.0, abs=1e-6)
+    assert table[["psnr_ci95_lo_%", "psnr_ci95_hi_%"]].isna().all(axis=None)   # no per-clip values: no interval
     with pytest.raises(ValueError, match="anchor"):
         codecs.bd_table(pts[4:])
     (tmp_path / "bad.json").write_text('{"not": "a list"}')
@@ -206,6 +207,8 @@ def test_bd_rate_interval_over_clips(tmp_path):
     mid_lo, mid_hi = codecs.bd_rate_interval(x264, mixed, level=0.5)          # a 50% interval lies inside
     assert lo < mid_lo <= point <= mid_hi < hi
     assert codecs.load_rd(codecs.save_rd(mixed, tmp_path / "rd.json")) == mixed  # per-clip values round-trip
+    row = codecs.bd_table(x264 + mixed).iloc[0]                               # the table gives it too
+    assert (row["psnr_ci95_lo_%"], row["psnr_ci95_hi_%"]) == pytest.approx((lo, hi))
     bare = [codecs.RDPoint("voxen", p.setting, p.bpp, p.psnr, 0.9, 0.01, 0.01, 4, 100) for p in mixed]
     assert np.isnan(codecs.bd_rate_interval(x264, bare)).all()               # records from before: no interval
     assert np.isnan(codecs.bd_rate_interval(x264, curve("voxen", [1.5] * 3))).all()   # other clips: none

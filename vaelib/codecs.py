@@ -504,6 +504,8 @@ def bd_table(points: Sequence[RDPoint], anchor: str = "x264") -> pd.DataFrame:
     undefined). Read it with
     ``common_psnr`` (the PSNR range it averages over) and ``efficient_points`` (how many points of the
     curve no other point beats): a BD-rate over a sliver of quality, from two points, says little.
+    ``psnr_ci95_lo_%``/``psnr_ci95_hi_%``: the PSNR BD-rate's 95% interval over the clips
+    (``bd_rate_interval``; NaN for records without per-clip values).
     """
 
     by_codec: dict[str, list[RDPoint]] = {}
@@ -517,8 +519,10 @@ def bd_table(points: Sequence[RDPoint], anchor: str = "x264") -> pd.DataFrame:
             continue
         enough = min(len(pts), len(by_codec[anchor])) >= 2  # a single point has no curve: NaN
         common = common_range(by_codec[anchor], pts)
+        lo, hi = bd_rate_interval(by_codec[anchor], pts) if enough else (float("nan"), float("nan"))
         rows.append({"codec": codec, "anchor": anchor,
                      "bd_rate_psnr_%": bd_rate_points(by_codec[anchor], pts, "psnr") if enough else float("nan"),
+                     "psnr_ci95_lo_%": lo, "psnr_ci95_hi_%": hi,
                      "bd_rate_ms_ssim_%": bd_rate_points(by_codec[anchor], pts, "ms_ssim") if enough else float("nan"),
                      "bpp_range": f"{min(p.bpp for p in pts):.3f}-{max(p.bpp for p in pts):.3f}",
                      "psnr_range": f"{min(p.psnr for p in pts):.1f}-{max(p.psnr for p in pts):.1f}",
