@@ -150,8 +150,8 @@ def save_npy(path: str | os.PathLike, array: np.ndarray) -> Path:
 def write_json(path: str | os.PathLike, obj: Any, indent: int | None = 2, **dumps: Any) -> Path:
     """``obj`` as JSON text (one trailing newline) written atomically to ``path``; returns the path.
 
-    ``dumps`` go to ``json.dumps`` (``default=str``, ``allow_nan=False``); the text is made before the file is
-    opened, so an object JSON cannot hold raises with nothing written."""
+    ``dumps`` go to ``json.dumps`` (for instance ``default=str`` or ``allow_nan=False``); the text is made before
+    the file is opened, so an object JSON cannot hold raises with nothing written."""
     text = json.dumps(obj, indent=indent, **dumps) + "\n"
     path = Path(path)
     with atomic_path(path, suffix=".json") as tmp:
