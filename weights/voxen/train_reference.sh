@@ -68,7 +68,7 @@ D=(--work data/voxen/reference_res --config '{"channels": [48, 48, 192], "res_bl
 "${T[@]}" "${D[@]}" --lambdas 0.0072 --init-from weights/voxen/lambda_0.0072 --steps 6000 --lr 1e-4
 # 14: the three 96-channel models trained on: they had 3,000-4,300 steps where 0.0072 and 0.029 had 18,000-22,000,
 #     and 0.0018 lay well below the line between its neighbours on both evaluation sets. One thread each, two runs
-#     side by side; lr 2e-4, then 5e-5. Then 0.029 at lr 5e-5 (its validation loss was still falling). A work
+#     side by side; lr 2e-4, then 5e-5. Then 0.029 and 0.0072 at lr 5e-5 (0.0072 on two threads). A work
 #     folder of its own; each kept only where its loss in real bytes on the 8 camera-sampler validation clips
 #     (never the evaluation clips) is below the stage it started from, one pass and refined.
 L=(--work data/voxen/reference_long --grad-clip 1)
@@ -80,3 +80,5 @@ L=(--work data/voxen/reference_long --grad-clip 1)
 "${T[@]}" "${L[@]}" --lambdas 0.00003 --init-from lambda_3e-05_seed0_from_lambda_3e-05 --steps 1500 --lr 5e-5
 "${T[@]}" "${L[@]}" --config '{"channels": [48, 48, 192], "res_blocks": 1}' --lambdas 0.029 \
     --init-from weights/voxen/lambda_0.029 --steps 4000 --lr 5e-5
+"${T[@]}" "${L[@]}" --config '{"channels": [48, 48, 192], "res_blocks": 1}' --lambdas 0.0072 \
+    --init-from weights/voxen/lambda_0.0072 --steps 3500 --lr 5e-5 --threads 2
