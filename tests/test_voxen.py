@@ -6,7 +6,16 @@ from conftest import FakeFrameSet
 
 from vaelib import codecs
 from vaelib.data import ClipSampler, clips_to_tensor, eval_clips, movie_clips, split_movies, tensor_to_clips
-from vaelib.voxen import GDN, EntropyModel, VoxEn, VoxEnConfig, gaussian_likelihood, rd_loss
+from vaelib.voxen import (
+    GDN,
+    EntropyModel,
+    VoxEn,
+    VoxEnConfig,
+    gaussian_likelihood,
+    rd_loss,
+    scene_cut,
+    split_at_cut,
+)
 
 torch.set_num_threads(1)
 SMALL = dict(clip_len=8, image_size=16, channels=[8, 4], strides=[[4, 2, 2], [2, 2, 2]], hyper_channels=3)
@@ -157,6 +166,49 @@ def test_bitstream_round_trip_bit_for_bit(entropy):
     expected = tensor_to_clips(model.decode(torch.from_numpy(q).float()[None]))[0]
     assert np.array_equal(model.decompress(data), expected)
     assert model.compress(clip)[0] == data               # deterministic
+
+
+def test_scene_cut_found_only_where_the_shot_changes():
+    rng = np.random.default_rng(0)
+    a, b = rng.random((2, 16, 16, 3)) * 255
+    jitter = rng.normal(0, 2, (12, 16, 16, 3))           # sensor noise: every frame differs a little
+    cut = np.clip(np.concatenate([np.repeat(a[None], 7, 0), np.repeat(b[None], 5, 0)]) + jitter, 0, 255)
+    assert scene_cut(cut.astype(np.uint8)) == 7
+    assert scene_cut(np.clip(np.repeat(a[None], 12, 0) + jitter, 0, 255).astype(np.uint8)) == 0   # one shot
+    pan = np.stack([np.roll(a, i, axis=1) for i in range(12)]).astype(np.uint8)   # steady motion, large
+    assert scene_cut(pan) == 0                                                    # differences, no outlier
+    assert scene_cut(cut[:2].astype(np.uint8)) == 0                               # too short to tell
+
+
+def test_split_at_cut_repeats_the_frames_beside_the_cut():
+    clip = np.arange(6)[:, None, None, None] * np.ones((6, 2, 2, 3), dtype=np.uint8)
+    head, tail = split_at_cut(clip, 4)
+    assert head.shape == tail.shape == clip.shape
+    assert [f[0, 0, 0] for f in head] == [0, 1, 2, 3, 3, 3] and [f[0, 0, 0] for f in tail] == [4, 4, 4, 4, 4, 5]
+    for bad in (0, 6):
+        with pytest.raises(ValueError, match="inside the clip"):
+            split_at_cut(clip, bad)
+
+
+@pytest.mark.parametrize("entropy", ["hyperprior", "factorized"])
+def test_a_clip_coded_as_two_round_trips(entropy, monkeypatch):
+    """The bitstream of a clip split at a scene cut: a header symbol, then both parts; decoded part by part."""
+    torch.manual_seed(0)
+    cfg = VoxEnConfig(**SMALL, entropy=entropy)
+    model = VoxEn(cfg).eval()
+    clip = (np.random.default_rng(2).random((8, 16, 16, 3)) * 255).astype(np.uint8)
+    with torch.no_grad():
+        parts = model.encode(clips_to_tensor(split_at_cut(clip, 3)))
+    one, _ = model.compress(clip)
+    monkeypatch.setattr(model, "_plan", lambda *args: (3, parts))    # as if the split had paid
+    data, q = model.compress(clip)
+    c, t, h, w = cfg.latent_shape
+    assert q.shape == (c, 2 * t, h, w) and np.array_equal(model.decode_bitstream(data), q)
+    head, tail = (tensor_to_clips(model.decode(torch.from_numpy(p).float()[None]))[0] for p in (q[:, :t], q[:, t:]))
+    assert np.array_equal(model.decompress(data), np.concatenate([head[:3], tail[3:]]))
+    assert len(data) > len(one)
+    est = model.estimated_bits(clip) / 8
+    assert abs(est - (len(data) - codecs.FRAME.size)) <= 0.03 * len(data) + 4
 
 
 @pytest.mark.parametrize("entropy", ["hyperprior", "factorized"])

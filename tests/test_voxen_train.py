@@ -308,3 +308,29 @@ def test_committed_reference_models_reproduce_their_rd_point():
         assert abs(coded - rec["estimated_bytes"]) <= 0.03 * coded   # estimate within 3% of the coded bytes
         sizes.append(len(data))
     assert sizes == sorted(sizes) and len(set(sizes)) == len(sizes)   # a larger lambda, more bytes: rate control
+
+
+def test_a_trained_model_codes_a_scene_cut_as_two_clips_when_it_pays():
+    """Two shots in one clip: at the model's lambda the encoder splits at the cut (header + two latents), which
+    costs more bytes but lowers bits + lambda * distortion; one shot is coded whole as before."""
+    from vaelib import codecs
+    from vaelib.metrics import psnr
+    from vaelib.voxen_train import WEIGHTS_DIR
+
+    lmbda = 0.0072
+    model = load_pretrained(WEIGHTS_DIR)[lmbda]
+    c = model.config
+    rng = np.random.default_rng(3)
+    shots = [camera_clip(load_photo(p), c.clip_len, c.image_size, rng) for p in ("astronaut", "coffee")]
+    clip = np.concatenate([shots[0][:20], shots[1][20:]])
+    whole, _ = model.compress(clip)                    # without lambda: no decision to make, coded whole
+    split, q = model.compress(clip, lmbda)
+    assert q.shape[1] == 2 * c.latent_shape[1] and np.array_equal(model.decode_bitstream(split), q)
+
+    def cost(data):
+        mse = float(np.mean((clip / 255.0 - model.decompress(data) / 255.0) ** 2))
+        return codecs.bits_per_pixel(len(data), *clip.shape[:3]) + lmbda * 255 ** 2 * mse
+    assert cost(split) < cost(whole) and psnr(clip, model.decompress(split)) > psnr(clip, model.decompress(whole))
+    assert abs(model.estimated_bits(clip, lmbda) / 8 - (len(split) - codecs.FRAME.size)) <= 0.03 * len(split)
+    one_shot = shots[0]
+    assert model.compress(one_shot, lmbda)[0] == model.compress(one_shot)[0]

@@ -45,7 +45,7 @@ from .video import ffmpeg_exe
 # Entropy coding of a quantized latent
 # ---------------------------------------------------------------------------------------------
 
-MAGIC = b"VXN2"
+MAGIC = b"VXN3"
 FRAME = struct.Struct("<4sII")
 """The 12-byte frame of every VoxEn bitstream: magic, body length in bytes, CRC32 of the body."""
 MAX_LATENT_VALUES = 1 << 26
@@ -141,6 +141,20 @@ def read_gaussian(decoder, scales: np.ndarray, bound: int) -> np.ndarray:
     return np.asarray(q, dtype=np.int32).reshape(scales.shape)
 
 
+def write_symbol(encoder, value: int, probs: np.ndarray) -> None:
+    """Code one integer ``value`` in 0..len(probs)-1 under the fixed probabilities ``probs`` (e.g. a header flag)."""
+    if not 0 <= int(value) < len(probs):
+        raise ValueError(f"symbol {value} is outside 0..{len(probs) - 1}")
+    model = _constriction().stream.model.Categorical(np.asarray(probs, dtype=np.float64), perfect=False)
+    encoder.encode(np.array([int(value)], dtype=np.int32), model)
+
+
+def read_symbol(decoder, probs: np.ndarray) -> int:
+    """Decode what ``write_symbol`` wrote with the same ``probs``."""
+    model = _constriction().stream.model.Categorical(np.asarray(probs, dtype=np.float64), perfect=False)
+    return int(decoder.decode(model, 1)[0])
+
+
 def encode_latent(symbols: np.ndarray, pmf: PmfFn, bound: int = 255) -> bytes:
     """One integer latent (C, ...) with values in [-bound, bound], coded under a per-channel ``pmf``: framed bytes."""
     enc = new_encoder()
@@ -160,7 +174,7 @@ def _check_shape(shape: Sequence[int]) -> None:
 
 
 def frame_bitstream(body: bytes) -> bytes:
-    """``body`` behind the 12-byte frame: magic ``VXN2``, the body length, the body's CRC32."""
+    """``body`` behind the 12-byte frame: magic ``VXN3``, the body length, the body's CRC32."""
     return FRAME.pack(MAGIC, len(body), zlib.crc32(body)) + body
 
 

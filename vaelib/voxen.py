@@ -17,7 +17,8 @@ under the per-channel prior (the ablation). While training, uniform noise stands
 
 ``compress``/``decompress`` write and read real bytes with ``vaelib.codecs`` (range coder, framed
 by length + CRC32); ``compress`` can first optimize the latent for the one clip (``refine``), which
-only the encoder does. Training and rate-distortion evaluation live in ``vaelib.voxen_train``.
+only the encoder does, and codes a clip that holds a scene cut as two clips when that pays
+(``scene_cut``). Training and rate-distortion evaluation live in ``vaelib.voxen_train``.
 """
 from __future__ import annotations
 
@@ -316,53 +317,103 @@ class VoxEn(nn.Module):
 
     @torch.no_grad()
     def compress(self, clip: np.ndarray, lmbda: float | None = None, refine_steps: int = 0) -> tuple[bytes, np.ndarray]:
-        """Encode one uint8 clip (T, S, S, 3) to bytes; return (bytes, the integer latent y (C, t, h, w)).
+        """Encode one uint8 clip (T, S, S, 3) to bytes; return (bytes, the integer latent).
 
-        ``refine_steps`` > 0 (with the model's ``lmbda``) optimizes the latent for this clip first (``refine``)."""
+        ``refine_steps`` > 0 (with the model's ``lmbda``) optimizes the latent for this clip first (``refine``).
+        Given ``lmbda``, a clip holding a scene cut (``scene_cut``) is coded as two clips split there when that
+        lowers the rate-distortion loss (``split_at_cut``). The latent is (C, t, h, w), or (C, 2t, h, w) for
+        the two parts of a split clip, one after the other in time."""
         b = self.config.bound
-        y = self._latent(clip, lmbda, refine_steps)
+        cut, y = self._plan(clip, lmbda, refine_steps)
         y_q = torch.round(y).clamp(-b, b)
         enc = codecs.new_encoder()
-        if self.config.entropy == "hyperprior":
-            z_q = torch.round(self.h_a(y.abs())).clamp(-b, b)
-            codecs.write_factorized(enc, z_q[0].cpu().numpy().astype(np.int32), self.prior.pmf, b)
-            codecs.write_gaussian(enc, y_q[0].cpu().numpy().astype(np.int32), self.scales(z_q)[0].cpu().numpy(), b)
-        else:
-            codecs.write_factorized(enc, y_q[0].cpu().numpy().astype(np.int32), self.prior.pmf, b)
-        return codecs.finish_bitstream(enc), y_q[0].cpu().numpy().astype(np.int32)
+        codecs.write_symbol(enc, cut, self._cut_probs())
+        for part in range(len(y)):
+            if self.config.entropy == "hyperprior":
+                z_q = torch.round(self.h_a(y[part:part + 1].abs())).clamp(-b, b)
+                codecs.write_factorized(enc, z_q[0].cpu().numpy().astype(np.int32), self.prior.pmf, b)
+                codecs.write_gaussian(enc, y_q[part].cpu().numpy().astype(np.int32),
+                                      self.scales(z_q)[0].cpu().numpy(), b)
+            else:
+                codecs.write_factorized(enc, y_q[part].cpu().numpy().astype(np.int32), self.prior.pmf, b)
+        return codecs.finish_bitstream(enc), torch.cat(list(y_q), dim=1).cpu().numpy().astype(np.int32)
 
-    def _latent(self, clip: np.ndarray, lmbda: float | None, refine_steps: int) -> Tensor:
-        x = clips_to_tensor(np.asarray(clip)[None], device=self._device())
+    def _cut_probs(self) -> np.ndarray:
+        # the header symbol: 0 = one shot (costs 0.02 bits), else the first frame of the second shot
+        p = np.full(self.config.clip_len, CUT_PROBABILITY / (self.config.clip_len - 1))
+        p[0] = 1.0 - CUT_PROBABILITY
+        return p
+
+    def _latent(self, clips: np.ndarray, lmbda: float | None, refine_steps: int) -> Tensor:
+        x = clips_to_tensor(np.asarray(clips), device=self._device())
         if refine_steps <= 0:
             return self.encode(x)
         if lmbda is None:
             raise ValueError("refine_steps > 0 needs the model's lmbda, the rate-distortion trade-off to refine for")
         return self.refine(x, lmbda, refine_steps)
 
+    def _plan(self, clip: np.ndarray, lmbda: float | None, refine_steps: int) -> tuple[int, Tensor]:
+        """(cut, continuous latents (parts, C, t, h, w)) of what ``compress`` codes: the clip whole (cut 0), or
+        split at its scene cut if, at ``lmbda``, that costs less (estimated bits + lambda * 255^2 * MSE)."""
+        clip = np.asarray(clip)
+        whole = self._latent(clip[None], lmbda, refine_steps)
+        cut = scene_cut(clip) if lmbda is not None and len(clip) > 1 else 0
+        if not cut:
+            return 0, whole
+        parts = self._latent(split_at_cut(clip, cut), lmbda, refine_steps)
+        x = clips_to_tensor(clip[None], device=self._device())
+
+        def cost(c: int, y: Tensor) -> float:
+            x_hat = self._reconstruct(c, torch.round(y))
+            return self._bits(c, y) / x[0, 0].numel() + lmbda * 255 ** 2 * float(F.mse_loss(x_hat, x))
+        return (cut, parts) if cost(cut, parts) < cost(0, whole) else (0, whole)
+
+    def _reconstruct(self, cut: int, y_hat: Tensor) -> Tensor:
+        """The clip (1, 3, T, S, S) decoded from the latents of its parts (see ``compress``), unclamped."""
+        x_hat = self.decode(y_hat)
+        if not cut:
+            return x_hat
+        return torch.cat([x_hat[:1, :, :cut], x_hat[1:, :, cut:]], dim=2)
+
+    def _bits(self, cut: int, y: Tensor) -> float:
+        """The entropy models' code length in bits of the latents ``y`` after rounding, with the header symbol."""
+        c = self.config
+        shape = (len(y), 3, c.clip_len, c.image_size, c.image_size)  # only the pixel count matters to forward
+        out = self(torch.zeros(shape, device=y.device), y=y, mode="round")
+        return float(out["bpp"]) * len(y) * c.clip_len * c.image_size ** 2 - math.log2(self._cut_probs()[cut])
+
+    def _read(self, data: bytes, name: str) -> tuple[int, np.ndarray]:
+        b, c = self.config.bound, self.config
+        dec = codecs.open_bitstream(data, name)
+        cut = codecs.read_symbol(dec, self._cut_probs())
+        parts = []
+        for _ in range(2 if cut else 1):
+            if c.entropy == "hyperprior":
+                z_q = codecs.read_factorized(dec, c.side_shape, self.prior.pmf, b)
+                scales = self.scales(torch.from_numpy(z_q).float()[None].to(self._device()))[0].cpu().numpy()
+                parts.append(codecs.read_gaussian(dec, scales, b))
+            else:
+                parts.append(codecs.read_factorized(dec, c.latent_shape, self.prior.pmf, b))
+        return cut, np.concatenate(parts, axis=1)
+
     @torch.no_grad()
     def decode_bitstream(self, data: bytes, name: str = "bitstream") -> np.ndarray:
-        """The integer latent y (C, t, h, w) in the bytes of ``compress``; a damaged stream raises naming ``name``."""
-        b = self.config.bound
-        dec = codecs.open_bitstream(data, name)
-        if self.config.entropy == "hyperprior":
-            z_q = codecs.read_factorized(dec, self.config.side_shape, self.prior.pmf, b)
-            scales = self.scales(torch.from_numpy(z_q).float()[None].to(self._device()))[0].cpu().numpy()
-            return codecs.read_gaussian(dec, scales, b)
-        return codecs.read_factorized(dec, self.config.latent_shape, self.prior.pmf, b)
+        """The integer latent in the bytes of ``compress`` (as there); a damaged stream raises naming ``name``."""
+        return self._read(data, name)[1]
 
     @torch.no_grad()
     def decompress(self, data: bytes, name: str = "bitstream") -> np.ndarray:
         """Decode bytes of ``compress`` to a uint8 clip (T, S, S, 3)."""
-        q = self.decode_bitstream(data, name)
-        return tensor_to_clips(self.decode(torch.from_numpy(q).float()[None].to(self._device())))[0]
+        cut, q = self._read(data, name)
+        y_hat = torch.from_numpy(q).float().to(self._device())
+        y_hat = torch.stack(y_hat.chunk(2 if cut else 1, dim=1))
+        return tensor_to_clips(self._reconstruct(cut, y_hat))[0]
 
     @torch.no_grad()
     def estimated_bits(self, clip: np.ndarray, lmbda: float | None = None, refine_steps: int = 0) -> float:
-        """The entropy models' code length (sum of -log2 p, latent and side) of one clip after rounding, for the
-        latent ``compress`` codes with the same arguments."""
-        x = clips_to_tensor(np.asarray(clip)[None], device=self._device())
-        out = self(x, y=self._latent(clip, lmbda, refine_steps), mode="round")
-        return float(out["bpp"]) * x.shape[2] * x.shape[3] * x.shape[4]
+        """The entropy models' code length (sum of -log2 p: the latent, the side latent and the header symbol) of one
+        clip after rounding, for what ``compress`` codes with the same arguments."""
+        return self._bits(*self._plan(clip, lmbda, refine_steps))
 
     def _device(self) -> torch.device:
         return next(self.parameters()).device
@@ -390,6 +441,37 @@ class VoxEn(nn.Module):
             if name == "g_a":
                 y = h
         return rows
+
+
+CUT_PROBABILITY = 1 / 64
+"""The header's prior probability that a clip holds a scene cut: a clip without one pays 0.02 bits for saying so."""
+
+
+def scene_cut(clip: np.ndarray, ratio: float = 2.0, floor: float = 8.0) -> int:
+    """The first frame of a new shot inside ``clip`` (T, H, W, 3), or 0 if it is one shot.
+
+    A cut is the pair of neighbouring frames whose mean absolute difference is largest, when it stands out from
+    the differences on either side of it (at least ``ratio`` times the larger one: motion changes smoothly, a
+    cut does not) and is at least ``floor`` (of 255). A 3D-convolution codec sees a cut as motion no latent of
+    16 frames can follow; the encoder may code such a clip as two (``split_at_cut``)."""
+    x = np.asarray(clip, dtype=np.float32)
+    if len(x) < 3:
+        return 0
+    d = np.abs(np.diff(x, axis=0)).mean(axis=tuple(range(1, x.ndim)))
+    i = int(np.argmax(d))
+    beside = max(d[i - 1] if i > 0 else 0.0, d[i + 1] if i + 1 < len(d) else 0.0)
+    return i + 1 if d[i] >= floor and d[i] >= ratio * beside else 0
+
+
+def split_at_cut(clip: np.ndarray, cut: int) -> np.ndarray:
+    """Two clips of the length of ``clip`` (2, T, H, W, 3): the frames before ``cut`` with the last of them repeated
+    after, and the frames from ``cut`` on with the first of them repeated before. A repeated frame costs little."""
+    clip = np.asarray(clip)
+    if not 0 < cut < len(clip):
+        raise ValueError(f"cut {cut} must be inside the clip of {len(clip)} frames")
+    head = np.concatenate([clip[:cut], np.repeat(clip[cut - 1:cut], len(clip) - cut, axis=0)])
+    tail = np.concatenate([np.repeat(clip[cut:cut + 1], cut, axis=0), clip[cut:]])
+    return np.stack([head, tail])
 
 
 def rd_loss(model: VoxEn, batch: Tensor, lmbda: float, y: Tensor | None = None,
