@@ -334,7 +334,7 @@ display(Image(filename=str(gif), width=390))
 
 # %%
 table = pd.DataFrame([{**p.to_dict(), "encode_fps": p.encode_fps, "decode_fps": p.decode_fps}
-                      for p in rd_synth + rd_real]).drop(columns=["settings", "clip_bpp", "clip_psnr"])
+                      for p in rd_synth + rd_real]).drop(columns=["settings", "clip_bpp", "clip_psnr", "clip_parts"])
 display(table.round(3))
 speed = table.groupby("codec")[["encode_fps", "decode_fps"]].median().round(0)
 display(speed)

