@@ -315,6 +315,8 @@ fig = plots.rd_curves(rd_real, title=f"real clips {list(real)} (64x64, {T} frame
 plots.save_figure(fig, figures_dir, "04_rd_real.png")
 bd_real = codecs.bd_table(rd_real)
 display(bd_real.round(1))
+splits = {p.setting: [i for i, n in enumerate(p.clip_parts) if n > 1] for p in rd_real if p.codec == "voxen"}
+print("clips VoxEn coded as two, split at their scene cut (by lambda):", splits)
 first = next(iter(real))
 best = models[lambdas[-1]]
 gif = plots.save_side_by_side_gif(real[first][0], best.decompress(best.compress(real[first][0], lambdas[-1],
@@ -373,7 +375,7 @@ summary = {"latent_shape": list(config.latent_shape), "compression_ratio": confi
            "pretrained": pretrained, "refine_steps": refine_steps,
            "steps": {lam: r["steps"] for lam, r in pretrained_records(weights_dir).items()} if pretrained else steps,
            "ffmpeg": codecs.ffmpeg_version(), "rd_summary": summaries, "rate_estimate_max_error": worst,
-           "frame_share_max": frame_share,
+           "frame_share_max": frame_share, "real_clips_split_at_a_cut": splits,
            "training_spread": {name: training_spread(bench, name) for name in summaries},
            "codec_fps": speed.reset_index().to_dict(orient="records"),
            "bd_rate_vs_x264": {"synthetic": bd_synth.to_dict(orient="records"),
