@@ -280,6 +280,14 @@ class VoxEn(nn.Module):
 
         ``y`` replaces the encoder's latent (``refine``); ``mode`` the quantization (see ``quantize``)."""
         y = self.encode(x) if y is None else y
+        y_hat, bits, side = self.code_length(y, mode)
+        n_pixels = x.shape[0] * x.shape[2] * x.shape[3] * x.shape[4]
+        return {"x_hat": self.decode(y_hat), "y_hat": y_hat, "bpp": (bits + side) / n_pixels,
+                "side_bpp": side / n_pixels}
+
+    def code_length(self, y: Tensor, mode: str | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        """(quantized latent, bits of the latent, bits of the side latent) under the entropy models, summed over
+        the batch: sums of -log2 p."""
         y_hat = self.quantize(y, mode)
         if self.config.entropy == "hyperprior":
             z_hat = self.quantize(self.h_a(y.abs()), mode)
@@ -288,9 +296,7 @@ class VoxEn(nn.Module):
         else:
             side = y.new_zeros(())
             bits = -torch.log2(self.prior.likelihood(y_hat)).sum()
-        n_pixels = x.shape[0] * x.shape[2] * x.shape[3] * x.shape[4]
-        return {"x_hat": self.decode(y_hat), "y_hat": y_hat, "bpp": (bits + side) / n_pixels,
-                "side_bpp": side / n_pixels}
+        return y_hat, bits, side
 
     def refine(self, x: Tensor, lmbda: float, steps: int, lr: float = 0.02, seed: int = 0) -> Tensor:
         """The latent of clips ``x``, improved for them alone: ``steps`` of Adam on ``rd_loss`` at ``lmbda`` over
@@ -362,10 +368,11 @@ class VoxEn(nn.Module):
             return 0, whole
         parts = self._latent(split_at_cut(clip, cut), lmbda, refine_steps)
         x = clips_to_tensor(clip[None], device=self._device())
+        n_pixels = clip.shape[0] * clip.shape[1] * clip.shape[2]
 
-        def cost(c: int, y: Tensor) -> float:
+        def cost(c: int, y: Tensor) -> float:  # rd_loss in bits per pixel, rounded as coded
             x_hat = self._reconstruct(c, torch.round(y))
-            return self._bits(c, y) / x[0, 0].numel() + lmbda * 255 ** 2 * float(F.mse_loss(x_hat, x))
+            return self._bits(c, y) / n_pixels + lmbda * 255 ** 2 * float(F.mse_loss(x_hat, x))
         return (cut, parts) if cost(cut, parts) < cost(0, whole) else (0, whole)
 
     def _reconstruct(self, cut: int, y_hat: Tensor) -> Tensor:
@@ -377,10 +384,8 @@ class VoxEn(nn.Module):
 
     def _bits(self, cut: int, y: Tensor) -> float:
         """The entropy models' code length in bits of the latents ``y`` after rounding, with the header symbol."""
-        c = self.config
-        shape = (len(y), 3, c.clip_len, c.image_size, c.image_size)  # only the pixel count matters to forward
-        out = self(torch.zeros(shape, device=y.device), y=y, mode="round")
-        return float(out["bpp"]) * len(y) * c.clip_len * c.image_size ** 2 - math.log2(self._cut_probs()[cut])
+        _, bits, side = self.code_length(y, "round")
+        return float(bits + side) - math.log2(self._cut_probs()[cut])
 
     def _read(self, data: bytes, name: str) -> tuple[int, np.ndarray]:
         b, c = self.config.bound, self.config
