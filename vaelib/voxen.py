@@ -363,7 +363,7 @@ class VoxEn(nn.Module):
         split at its scene cut if, at ``lmbda``, that costs less (estimated bits + lambda * 255^2 * MSE)."""
         clip = np.asarray(clip)
         whole = self._latent(clip[None], lmbda, refine_steps)
-        cut = scene_cut(clip) if lmbda is not None and len(clip) > 1 else 0
+        cut = scene_cut(clip) if lmbda is not None else 0
         if not cut:
             return 0, whole
         parts = self._latent(split_at_cut(clip, cut), lmbda, refine_steps)
