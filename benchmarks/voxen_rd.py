@@ -151,8 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         for p in pts:
             print(f"  {p.codec:10s} {p.setting:>7g}  {p.bpp:7.4f} bpp  {p.psnr:6.2f} dB (YUV {p.psnr_yuv:6.2f})  "
                   f"MS-SSIM {p.ms_ssim:.4f}  enc {p.encode_fps:7.0f} fps  dec {p.decode_fps:7.0f} fps"
-                  + (f"  split at a scene cut: clips {[i for i, n in enumerate(p.clip_parts) if n > 1]}"
-                     if p.clip_parts and max(p.clip_parts) > 1 else ""))
+                  + (f"  split at a scene cut: clips {p.split_clips}" if p.split_clips else ""))
         print("  BD-rate vs x264 (%, negative = fewer bits; NaN = no common quality range):")
         print(codecs.bd_table(pts).round(1).to_string(index=False))
         spread = training_spread([p for p in points if p.seed >= SPREAD_SEED_OFFSET], dataset)

@@ -315,7 +315,7 @@ fig = plots.rd_curves(rd_real, title=f"real clips {list(real)} (64x64, {T} frame
 plots.save_figure(fig, figures_dir, "04_rd_real.png")
 bd_real = codecs.bd_table(rd_real)
 display(bd_real.round(1))
-splits = {p.setting: [i for i, n in enumerate(p.clip_parts) if n > 1] for p in rd_real if p.codec == "voxen"}
+splits = {p.setting: p.split_clips for p in rd_real if p.codec == "voxen"}
 print("clips VoxEn coded as two, split at their scene cut (by lambda):", splits)
 first = next(iter(real))
 best = models[lambdas[-1]]

@@ -335,4 +335,5 @@ def test_a_trained_model_codes_a_scene_cut_as_two_clips_when_it_pays():
     one_shot = shots[0]
     assert model.compress(one_shot, lmbda)[0] == model.compress(one_shot)[0]
     point, _ = evaluate_voxen(model, np.stack([clip, one_shot]), lmbda)
-    assert point.clip_parts == (2, 1) and point.n_bytes == len(split) + len(model.compress(one_shot)[0])
+    assert point.clip_parts == (2, 1) and point.split_clips == [0]
+    assert point.n_bytes == len(split) + len(model.compress(one_shot)[0])

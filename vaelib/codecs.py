@@ -352,6 +352,11 @@ class RDPoint(JSONConfig):
     clip_parts: tuple[int, ...] | None = None
 
     @property
+    def split_clips(self) -> list[int]:
+        """Indices of the clips coded as two, split at a scene cut (``clip_parts``); empty when none or unknown."""
+        return [i for i, n in enumerate(self.clip_parts or ()) if n > 1]
+
+    @property
     def encode_fps(self) -> float:
         """Frames encoded per second (NaN when the clip length is unknown)."""
         return self.clip_len / self.encode_s if self.clip_len and self.encode_s > 0 else float("nan")
