@@ -32,3 +32,29 @@ def test_every_chapter_is_a_paired_notebook_with_parameters():
         assert "format_name: percent" in src, name
         assert '# %% tags=["parameters"]' in src, name
         assert name in SMOKE_PARAMETERS
+
+
+def test_vaelib_imports_point_one_way():
+    """A module imports only modules listed after it in vaelib/__init__.py (those on its own line are one level):
+    chapters -> analysis and widgets -> models and training -> data and config."""
+    import ast
+
+    import vaelib
+
+    pkg = PROJECT_ROOT / "vaelib"
+    modules = {p.stem for p in pkg.glob("*.py")} - {"__init__"}
+    levels: list[list[str]] = []
+    for line in vaelib.__doc__.splitlines():
+        if line.startswith("- ``"):
+            levels.append([])
+        if levels:
+            levels[-1] += [m for m in re.findall(r"``(\w+)``", line) if m in modules and m not in sum(levels, [])]
+    level = {m: i for i, names in enumerate(levels) for m in names}
+    assert set(level) == modules, f"modules missing from vaelib/__init__.py's list: {sorted(modules - set(level))}"
+    wrong = []
+    for m in modules:
+        for node in ast.walk(ast.parse((pkg / f"{m}.py").read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                names = [node.module] if node.module else [a.name for a in node.names]
+                wrong += [f"{m} -> {n}" for n in names if n in level and level[n] < level[m]]
+    assert not wrong, f"imports against the layering: {wrong}"

