@@ -345,7 +345,9 @@ display(speed)
 # ## Where VoxEn stands
 #
 # Computed from this run's numbers: VoxEn's best point, how far its lambdas spread, its BD-rate
-# against x264 over the PSNR range both reach, and its bytes against MJPEG at equal PSNR. A BD-rate
+# against x264 over the PSNR range both reach (on RGB and on YUV PSNR, and again without the best or the
+# lowest point, since one point can carry an average), its rate over x264's lambda by lambda with the PSNR
+# where VoxEn goes from fewer bits to more, and its bytes against MJPEG at equal PSNR. A BD-rate
 # from a handful of clips depends on which clips they were: the interval beside it resamples the clips
 # (a bootstrap, `codecs.bd_rate_interval`; clips of one video are not independent, so read it as a
 # lower bound on the uncertainty). The spread over training runs comes from `benchmarks/voxen_rd.py`,

@@ -1,4 +1,6 @@
 """Classic codecs through ffmpeg, rate-distortion records, rates and BD-rate."""
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -101,6 +103,9 @@ def test_rd_records_round_trip_and_bd_table(tmp_path):
     assert list(table.codec) == ["voxen"]
     assert table["bd_rate_psnr_%"].iloc[0] == pytest.approx(50.0, abs=1e-6)
     assert table[["psnr_ci95_lo_%", "psnr_ci95_hi_%"]].isna().all(axis=None)   # no per-clip values: no interval
+    assert np.isnan(table["bd_rate_psnr_yuv_%"].iloc[0])                       # records without YUV PSNR: none
+    yuv = [dataclasses.replace(p, psnr_yuv=p.psnr + (3.0 if p.codec == "x264" else 0.0)) for p in pts]
+    assert codecs.bd_table(yuv)["bd_rate_psnr_yuv_%"].iloc[0] > 50.0            # x264 better on YUV: VoxEn worse
     with pytest.raises(ValueError, match="anchor"):
         codecs.bd_table(pts[4:])
     (tmp_path / "bad.json").write_text('{"not": "a list"}')

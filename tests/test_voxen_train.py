@@ -336,3 +336,27 @@ def test_a_trained_model_codes_a_scene_cut_as_two_clips_when_it_pays():
     point, _ = evaluate_voxen(model, np.stack([clip, one_shot]), lmbda)
     assert point.clip_parts == (2, 1) and point.split_clips == [0]
     assert point.n_bytes == len(split) + len(model.compress(one_shot)[0])
+
+
+def test_rd_summary_says_where_voxen_crosses_x264_and_what_its_lowest_point_decides():
+    """Lambda by lambda rate ratios against x264, the PSNR where they cross 1, and the BD-rate without the lowest
+    point: a headline that one point carries is said to turn without it."""
+    from vaelib.codecs import RDPoint
+    from vaelib.voxen_train import conclusion, crossover, rd_summary
+
+    def point(codec, setting, ratio, q):
+        return RDPoint(codec, setting, float(ratio * np.exp(0.1 * q - 4)), q, 0.9, 0.01, 0.01, 4, 100,
+                       dataset="d", psnr_yuv=q + 2)
+    x264 = [point("x264", s, 1.0, q) for s, q in enumerate(np.arange(18.0, 36.1, 2.0))]
+    vox = [point("voxen", lam, r, q) for lam, r, q in
+           [(1e-4, 0.02, 19.0), (1e-3, 0.9, 24.0), (1e-2, 1.1, 27.0), (1e-1, 1.3, 30.0), (1.0, 1.5, 33.0)]]
+    s = rd_summary(x264 + vox, "d")
+    assert [round(v, 6) for v in s["rate_vs_x264_by_lambda"].values()] == [0.02, 0.9, 1.1, 1.3, 1.5]
+    expected = 24.0 + 3.0 * -np.log(0.9) / (np.log(1.1) - np.log(0.9))
+    assert s["crossover_psnr_db"] == pytest.approx(expected) == crossover(vox, x264)
+    assert s["bd_rate_vs_x264_%"] < 0 < s["bd_rate_above_lowest_%"]          # the lowest point carries the headline
+    assert s["common_psnr_above_lowest_db"] == pytest.approx([24.0, 33.0])
+    assert np.isfinite(s["bd_rate_vs_x264_yuv_%"])
+    text = conclusion(s)
+    assert "Without its lowest point the verdict turns" in text and f"fewer bits below {expected:.1f} dB" in text
+    assert np.isnan(crossover(vox[2:], x264))                                # always more bits: no crossing

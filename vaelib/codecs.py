@@ -290,9 +290,12 @@ def pareto_front(rate: Sequence[float], quality: Sequence[float]) -> tuple[np.nd
 
 
 def bd_rate_points(anchor: Sequence[RDPoint], test: Sequence[RDPoint], metric: str = "psnr") -> float:
-    """``bd_rate`` between two lists of ``RDPoint`` (rate: bpp) on ``metric`` ("psnr" or "ms_ssim")."""
-    if metric not in ("psnr", "ms_ssim"):
-        raise ValueError(f"metric must be 'psnr' or 'ms_ssim', not {metric!r}")
+    """``bd_rate`` between two lists of ``RDPoint`` (rate: bpp) on ``metric`` ("psnr", "psnr_yuv" or "ms_ssim");
+    NaN where a record has no value for it (``psnr_yuv`` of records written before it existed)."""
+    if metric not in ("psnr", "psnr_yuv", "ms_ssim"):
+        raise ValueError(f"metric must be 'psnr', 'psnr_yuv' or 'ms_ssim', not {metric!r}")
+    if any(getattr(p, metric) is None for p in [*anchor, *test]):
+        return float("nan")
     return bd_rate([p.bpp for p in anchor], [getattr(p, metric) for p in anchor],
                    [p.bpp for p in test], [getattr(p, metric) for p in test])
 
@@ -349,7 +352,8 @@ def load_rd(path: str | Path) -> list[RDPoint]:
 
 
 def bd_table(points: Sequence[RDPoint], anchor: str = "x264") -> pd.DataFrame:
-    """BD-rate (percent, negative = fewer bits) of every codec in ``points`` against ``anchor``, on PSNR and MS-SSIM.
+    """BD-rate (percent, negative = fewer bits) of every codec in ``points`` against ``anchor``, on RGB PSNR, YUV PSNR
+    (``metrics.psnr_yuv``, the classic codecs' own measure) and MS-SSIM.
 
     NaN where the two curves share no quality range or a codec has a single point (the BD-rate is then
     undefined). Read it with
@@ -371,10 +375,11 @@ def bd_table(points: Sequence[RDPoint], anchor: str = "x264") -> pd.DataFrame:
         enough = min(len(pts), len(by_codec[anchor])) >= 2  # a single point has no curve: NaN
         common = common_range(by_codec[anchor], pts)
         lo, hi = bd_rate_interval(by_codec[anchor], pts) if enough else (float("nan"), float("nan"))
-        rows.append({"codec": codec, "anchor": anchor,
-                     "bd_rate_psnr_%": bd_rate_points(by_codec[anchor], pts, "psnr") if enough else float("nan"),
-                     "psnr_ci95_lo_%": lo, "psnr_ci95_hi_%": hi,
-                     "bd_rate_ms_ssim_%": bd_rate_points(by_codec[anchor], pts, "ms_ssim") if enough else float("nan"),
+        bd = {m: bd_rate_points(by_codec[anchor], pts, m) if enough else float("nan")
+              for m in ("psnr", "psnr_yuv", "ms_ssim")}
+        rows.append({"codec": codec, "anchor": anchor, "bd_rate_psnr_%": bd["psnr"],
+                     "psnr_ci95_lo_%": lo, "psnr_ci95_hi_%": hi, "bd_rate_psnr_yuv_%": bd["psnr_yuv"],
+                     "bd_rate_ms_ssim_%": bd["ms_ssim"],
                      "bpp_range": f"{min(p.bpp for p in pts):.3f}-{max(p.bpp for p in pts):.3f}",
                      "psnr_range": f"{min(p.psnr for p in pts):.1f}-{max(p.psnr for p in pts):.1f}",
                      "common_psnr": f"{common[0]:.1f}-{common[1]:.1f}" if common else "none",

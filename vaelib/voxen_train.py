@@ -278,7 +278,8 @@ def training_spread(points: Sequence[RDPoint], dataset: str) -> dict | None:
 def rd_summary(points: Sequence[RDPoint], dataset: str) -> dict:
     """VoxEn against the classic codecs on one dataset, as numbers: best point, PSNR span over lambdas,
     BD-rate against x264 and the PSNR range it covers (and, with three or more lambdas, the same without the
-    best point), bytes against MJPEG at equal PSNR, what x264 needs at VoxEn's best PSNR, and (where ``FAST``
+    best point, or the lowest), the same on YUV PSNR, VoxEn's rate over x264's at each lambda and the PSNR where the
+    two cross, bytes against MJPEG at equal PSNR, what x264 needs at VoxEn's best PSNR, and (where ``FAST``
     points are there) what the per-clip refinement saves against the encoder's single pass."""
     pts = [p for p in points if p.dataset == dataset and p.seed == 0]
     vox = sorted((p for p in pts if p.codec == "voxen"), key=lambda p: p.setting)
@@ -294,11 +295,17 @@ def rd_summary(points: Sequence[RDPoint], dataset: str) -> dict:
         common = common_range(x264, vox)
         out.update({"bd_rate_vs_x264_%": bd_rate_points(x264, vox), "common_psnr_db": list(common) if common else None,
                     "bd_rate_vs_x264_ci95_%": list(bd_rate_interval(x264, vox))})
-    if x264 and len(vox) > 2:  # the same without the best point: how much of the verdict that one point makes
-        rest = [p for p in vox if p is not best]
-        common = common_range(x264, rest)
-        out.update({"bd_rate_below_best_%": bd_rate_points(x264, rest),
-                    "common_psnr_below_best_db": list(common) if common else None})
+    if x264 and len(vox) > 1:  # the same on YUV PSNR, the classic codecs' own measure (their chroma is 4:2:0)
+        out["bd_rate_vs_x264_yuv_%"] = bd_rate_points(x264, vox, "psnr_yuv")
+    if x264 and len(vox) > 2:  # the same without the best, or the lowest, point: how much one point decides
+        for key, left_out in (("below_best", best), ("above_lowest", min(vox, key=lambda p: p.psnr))):
+            rest = [p for p in vox if p is not left_out]
+            common = common_range(x264, rest)
+            out.update({f"bd_rate_{key}_%": bd_rate_points(x264, rest),
+                        f"common_psnr_{key}_db": list(common) if common else None})
+    if x264:  # lambda by lambda: VoxEn's rate over the rate x264 needs for the same PSNR (NaN outside x264's range)
+        out["rate_vs_x264_by_lambda"] = {f"{p.setting:g}": p.bpp / rate_at_quality(x264, p.psnr) for p in vox}
+        out["crossover_psnr_db"] = crossover(vox, x264)
     fast = sorted((p for p in pts if p.codec == FAST), key=lambda p: p.setting)
     if len(fast) > 1 and len(vox) > 1:
         common = common_range(fast, vox)
@@ -312,6 +319,17 @@ def rd_summary(points: Sequence[RDPoint], dataset: str) -> dict:
         low = min(mjpeg, key=lambda p: p.psnr)
         out.update({"mjpeg_min_psnr": low.psnr, "mjpeg_min_bpp": low.bpp})
     return out
+
+
+def crossover(test: Sequence[RDPoint], anchor: Sequence[RDPoint]) -> float:
+    """The PSNR (dB) where ``test`` goes from needing fewer bits than ``anchor`` at equal PSNR to needing more
+    (log rate ratio interpolated linearly between ``test``'s points, ordered by PSNR); NaN if it never does."""
+    pts = sorted(test, key=lambda p: p.psnr)
+    ratio = [np.log(p.bpp / rate_at_quality(anchor, p.psnr)) for p in pts]
+    for (a, ra), (b, rb) in zip(zip(pts, ratio), zip(pts[1:], ratio[1:])):
+        if np.isfinite(ra) and np.isfinite(rb) and ra < 0 <= rb:
+            return float(a.psnr + (b.psnr - a.psnr) * (0 - ra) / (rb - ra))
+    return float("nan")
 
 
 def conclusion(summary: dict, spread: dict | None = None) -> str:
@@ -335,12 +353,23 @@ def conclusion(summary: dict, spread: dict | None = None) -> str:
             lines.append(f"That overlap is narrower than the 4 dB a BD-rate needs to say much: it compares the "
                          f"two only at {'x264' if bd < 0 else 'VoxEn'}'s lowest qualities, and above "
                          f"{rng[1]:.1f} dB VoxEn has no point at all.")
-        bd2, rng2 = s.get("bd_rate_below_best_%", float("nan")), s.get("common_psnr_below_best_db")
-        if rng2 and rng2[1] - rng2[0] >= 4.0 and np.isfinite(bd2) and (bd2 < 0) != (bd < 0):
-            lines.append(f"Without its best point the verdict turns: {abs(bd2):.0f}% "
-                         f"{'fewer' if bd2 < 0 else 'more'} bits over {rng2[0]:.1f}-{rng2[1]:.1f} dB.")
+        for key, which in (("below_best", "best"), ("above_lowest", "lowest")):
+            bd2, rng2 = s.get(f"bd_rate_{key}_%", float("nan")), s.get(f"common_psnr_{key}_db")
+            if rng2 and rng2[1] - rng2[0] >= 4.0 and np.isfinite(bd2) and (bd2 < 0) != (bd < 0):
+                lines.append(f"Without its {which} point the verdict turns: {abs(bd2):.0f}% "
+                             f"{'fewer' if bd2 < 0 else 'more'} bits over {rng2[0]:.1f}-{rng2[1]:.1f} dB.")
+        yuv = s.get("bd_rate_vs_x264_yuv_%", float("nan"))
+        if np.isfinite(yuv):
+            lines.append(f"On YUV PSNR (6:1:1, the classic codecs' own measure: their 4:2:0 chroma costs them RGB "
+                         f"PSNR) the BD-rate is {yuv:+.0f}%.")
     else:
         lines.append("Its curve and x264's share no PSNR range, so no BD-rate can be given.")
+    ratios = {k: v for k, v in s.get("rate_vs_x264_by_lambda", {}).items() if np.isfinite(v)}
+    if ratios:
+        cross = s.get("crossover_psnr_db", float("nan"))
+        lines.append("Lambda by lambda, VoxEn's rate over the rate x264 needs for the same PSNR: "
+                     + ", ".join(f"{v:.2f}x" for v in ratios.values()) + f" (lambda {', '.join(ratios)})"
+                     + (f": fewer bits below {cross:.1f} dB, more above." if np.isfinite(cross) else "."))
     x = s["x264_bpp_at_best"]
     if np.isfinite(x):
         lines.append(f"x264 reaches VoxEn's best PSNR at {x:.3f} bpp ({x / s['best_bpp']:.2f}x VoxEn's rate).")
