@@ -112,6 +112,16 @@ def test_bad_weights_are_named(tmp_path, monkeypatch):
     weights.write_bytes(good)
     with pytest.raises(ValueError, match=r"does not match the model of .*voxen.json"):
         _load_weights(weights, VoxEnConfig(**{**SMALL, "channels": [8, 6]}))
+    record = folder / "model.json"
+    text = record.read_text()
+    record.write_text(text[:-20])                                     # a cut record
+    with pytest.raises(ValueError, match=r"model.json is not valid JSON"):
+        load_pretrained(tmp_path / "w")
+    record.write_text(json.dumps({k: v for k, v in json.loads(text).items() if k != "sha256"}))
+    with pytest.raises(ValueError, match=r"model.json lacks the field\(s\) \['sha256'\]"):
+        voxen_train.pretrained_records(tmp_path / "w")
+    record.write_text(text)
+    assert set(load_pretrained(tmp_path / "w")) == {0.01}
     weights.unlink()
     with pytest.raises(FileNotFoundError, match=r"weights.pt is missing"):
         load_pretrained(tmp_path / "w")

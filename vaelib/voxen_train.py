@@ -482,7 +482,7 @@ def load_pretrained(weights_dir: str | Path = WEIGHTS_DIR) -> dict[float, VoxEn]
             if not (folder / name).exists():
                 raise FileNotFoundError(f"{folder / name} is missing: export the model again with "
                                         f"`python -m vaelib.voxen_train` (or set pretrained = False)")
-        record = json.loads((folder / "model.json").read_text())
+        record = _record(folder / "model.json")
         if _sha256(folder / "weights.pt") != record["sha256"]:
             raise ValueError(f"{folder / 'weights.pt'} was changed or truncated (its SHA-256 differs from "
                              f"{folder / 'model.json'}); restore it from git or export it again")
@@ -493,8 +493,22 @@ def load_pretrained(weights_dir: str | Path = WEIGHTS_DIR) -> dict[float, VoxEn]
 
 def pretrained_records(weights_dir: str | Path = WEIGHTS_DIR) -> dict[float, dict]:
     """The ``model.json`` of every exported reference model, keyed by lambda."""
-    recs = [json.loads(p.read_text()) for p in sorted(resolve(weights_dir).glob("lambda_*/model.json"))]
+    recs = [_record(p) for p in sorted(resolve(weights_dir).glob("lambda_*/model.json"))]
     return {float(r["lmbda"]): r for r in recs}
+
+
+def _record(path: Path) -> dict:
+    """An exported model's ``model.json``, checked: JSON with the fields ``export_model`` writes."""
+    try:
+        record = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path} is not valid JSON ({e}): restore it from git or export the model again") from e
+    fields = ("lmbda", "steps", "train_s", "sha256", "check")
+    missing = [k for k in fields if not isinstance(record, dict) or k not in record]
+    if missing:
+        raise ValueError(f"{path} lacks the field(s) {missing} that `python -m vaelib.voxen_train` writes: restore it "
+                         f"from git or export the model again")
+    return record
 
 
 def main(argv: list[str] | None = None) -> int:
