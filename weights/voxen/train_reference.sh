@@ -4,6 +4,9 @@
 # finished stage only reloads it). On one CPU thread all stages take about 6-8 hours; a GPU: --device cuda.
 # Later stages start from a stage's exported (half-precision) model, as the committed ones did. Each exported
 # folder's config.json, metrics.csv and model.json (steps counted over the whole chain) record its last stage.
+# The committed config.json files name that stage's start "..._from_src_<lambda>": it was run from a copy of
+# weights/voxen/lambda_<lambda> named src_<lambda> (so that the export could replace the folder it started from);
+# the folder name is the only difference from the command below, and it does not enter the training.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 T=(python -m vaelib.voxen_train --work data/voxen/reference --out weights/voxen --threads 1 "$@")
