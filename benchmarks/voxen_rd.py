@@ -63,6 +63,8 @@ SPREAD_SEED_OFFSET = 100  # spread runs are recorded with seed 100 + s, apart fr
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Evaluate (or train) VoxEn at every lambda and the classic codecs on the same clips; write and print the RD
+    records, the BD-rate table and the computed conclusion per dataset."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--frames", type=Path, help="chapter-1 frame store (default: data/frames, else synthetic)")
     ap.add_argument("--pretrained", default=str(PROJECT_ROOT / "weights" / "voxen"),
