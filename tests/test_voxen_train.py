@@ -143,10 +143,13 @@ def test_rd_summary_conclusion_and_spread():
     assert s["best_psnr"] == 35.0 and s["psnr_span_db"] == pytest.approx(8.0) and s["distinct_points"]
     assert s["bd_rate_vs_x264_%"] == pytest.approx(100.0, abs=1e-6) and s["common_psnr_db"] == [27.0, 35.0]
     assert s["mjpeg_bytes_ratio_min"] == pytest.approx(6.0, rel=1e-6)
+    assert list(s["mjpeg_bytes_ratio_by_lambda"]) == ["0.001", "0.01", "0.1"]
+    assert all(v == pytest.approx(6.0, rel=1e-6) for v in s["mjpeg_bytes_ratio_by_lambda"].values())
     sp = training_spread(x264 + vox + spread, "d")
     assert sp["lambda"] == 0.01 and sp["seeds"] == [0, 1] and sp["psnr_range_db"] == pytest.approx(0.5)
     text = conclusion(s, sp)
-    assert "100% more bits" in text and "6.0x fewer bytes than MJPEG" in text and "0.50 dB apart" in text
+    assert "100% more bits" in text and "6.0x fewer bytes than MJPEG (6.0x at lambda 0.001," in text
+    assert "0.50 dB apart" in text
     assert "for 50 steps" in text
     assert training_spread(x264 + vox, "d") is None
     assert s["bd_rate_below_best_%"] == pytest.approx(100.0, abs=1e-6) and "verdict turns" not in text
