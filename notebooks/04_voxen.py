@@ -396,6 +396,9 @@ write_metrics(summary, metrics_path, out_dir)
 # codecs train for hundreds of thousands of steps on GPUs (how far each model's validation PSNR had levelled
 # off is printed under `04_training.png`). Refining each clip's latent at encode time recovers part
 # of what a small encoder network leaves on the table, at the price printed in the speed table: the
-# encoder runs a hundred small optimization steps per clip. What would close the rest of the gap,
-# in the order learned codecs took: much longer training, a context model over neighbouring
-# latents, and motion-compensated prediction between clips.
+# encoder runs a hundred small optimization steps per clip. Where VoxEn loses is printed above: on
+# real footage above the PSNR where its rate crosses x264's. What would close the rest of the gap,
+# in the order learned codecs took: much longer training of wider synthesis layers (the reference
+# models' have 48 channels; image codecs use 128-192, and at VoxEn's top rates even a latent optimized
+# for one clip gains little, so it is the decoder that stops there), a context model over
+# neighbouring latents, and motion-compensated prediction between clips.
