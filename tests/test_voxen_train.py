@@ -373,3 +373,18 @@ def test_rd_summary_says_where_voxen_crosses_x264_and_what_its_lowest_point_deci
     text = conclusion(s)
     assert "Without its lowest point the verdict turns" in text and f"fewer bits below {expected:.1f} dB" in text
     assert np.isnan(crossover(vox[2:], x264))                                # always more bits: no crossing
+
+
+def test_a_stream_of_one_reference_model_is_refused_by_another():
+    """Same latent shapes, other entropy models: the decoder runs out of symbols before the words (or fails in the
+    coder), and says so naming the file instead of returning another clip."""
+    from vaelib.voxen_train import WEIGHTS_DIR, check_clip
+
+    models = load_pretrained(WEIGHTS_DIR)
+    lambdas = sorted(models)
+    clip = check_clip(next(iter(models.values())).config)
+    for a, b in zip(lambdas, lambdas[1:]):
+        for writer, reader in ((a, b), (b, a)):
+            data, _ = models[writer].compress(clip)
+            with pytest.raises(ValueError, match=f"clip_{writer:g}.vxn does not decode with this VoxEn"):
+                models[reader].decompress(data, name=f"clip_{writer:g}.vxn")
