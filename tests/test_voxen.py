@@ -15,7 +15,7 @@ from vaelib.data import (
     split_movies,
     tensor_to_clips,
 )
-from vaelib.voxen import GDN, EntropyModel, VoxEn, VoxEnConfig, gaussian_likelihood, rd_loss
+from vaelib.voxen import GDN, EntropyModel, VoxEn, VoxEnConfig, gaussian_likelihood, rd_loss, sga_round
 
 torch.set_num_threads(1)
 SMALL = dict(clip_len=8, image_size=16, channels=[8, 4], strides=[[4, 2, 2], [2, 2, 2]], hyper_channels=3)
@@ -434,3 +434,20 @@ def test_a_one_frame_model_codes_without_a_cut_symbol():
     clip = (np.random.default_rng(2).random((1, 16, 16, 3)) * 255).astype(np.uint8)
     data, q = model.compress(clip, lmbda=0.01)
     assert np.array_equal(model.decode_bitstream(data), q) and model.decompress(data).shape == clip.shape
+
+
+def test_sga_round_anneals_to_rounding():
+    """Stochastic Gumbel annealing: between floor and ceiling, the nearer likelier, rounding as tau -> 0, with a
+    gradient in y; a callable quantizer is what VoxEn.quantize applies."""
+    torch.manual_seed(0)
+    y = (torch.rand(4000) * 10 - 5).requires_grad_(True)
+    soft = sga_round(y, 0.5)
+    assert torch.all(soft >= torch.floor(y)) and torch.all(soft <= torch.floor(y) + 1)
+    near = (soft - torch.round(y)).abs() < 0.5
+    assert near.float().mean() > 0.75                                   # mostly on the side of the nearer integer
+    cold = (sga_round(y, 1e-4) - torch.round(y)).abs().detach()
+    assert (cold < 1e-3).float().mean() > 0.99                         # cold: rounding, but at a hair from .5
+    soft.sum().backward()
+    assert y.grad is not None and torch.isfinite(y.grad).all() and y.grad.abs().sum() > 0
+    model = VoxEn(VoxEnConfig(**SMALL))
+    assert torch.equal(model.quantize(y.detach(), lambda v: v * 0 + 3), torch.full_like(y, 3.0))

@@ -23,8 +23,9 @@ only the encoder does, and codes a clip that holds a scene cut as two clips when
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import torch
@@ -34,6 +35,10 @@ from torch import Tensor, nn
 from . import bitstream
 from .config import JSONConfig
 from .data import clips_to_tensor, scene_cut, split_at_cut, tensor_to_clips
+
+Quantizer = str | Callable[[Tensor], Tensor] | None
+"""How a latent is quantized: a mode of ``VoxEn.quantize`` ("noise", "ste", "round"), a function, or None (the
+config's mode in training, rounding otherwise)."""
 
 # ---------------------------------------------------------------------------------------------
 # Configuration
@@ -262,9 +267,12 @@ class VoxEn(nn.Module):
         """Latent (B, C, t, h, w) -> reconstructed clips (B, 3, T, S, S), unclamped."""
         return self.g_s(y)
 
-    def quantize(self, y: Tensor, mode: str | None = None) -> Tensor:
-        """"noise": y + U(-1/2, 1/2); "ste": round(y) forward, identity gradient; "round": plain rounding."""
+    def quantize(self, y: Tensor, mode: Quantizer = None) -> Tensor:
+        """"noise": y + U(-1/2, 1/2); "ste": round(y) forward, identity gradient; "round": plain rounding; a function
+        of y: that function (``refine``'s annealed rounding, ``sga_round``)."""
         mode = mode or (self.config.quantization if self.training else "round")
+        if callable(mode):
+            return mode(y)
         if mode == "noise":
             return y + torch.empty_like(y).uniform_(-0.5, 0.5)
         if mode == "ste":
@@ -277,7 +285,7 @@ class VoxEn(nn.Module):
         """The Gaussian scale of every latent element, from the quantized side latent."""
         return self.h_s(z_hat)
 
-    def forward(self, x: Tensor, y: Tensor | None = None, mode: str | None = None) -> dict[str, Tensor]:
+    def forward(self, x: Tensor, y: Tensor | None = None, mode: Quantizer = None) -> dict[str, Tensor]:
         """Reconstruction, quantized latent, and the rate in bits per pixel (latent + side) from the entropy models.
 
         ``y`` replaces the encoder's latent (``refine``); ``mode`` the quantization (see ``quantize``)."""
@@ -287,7 +295,7 @@ class VoxEn(nn.Module):
         return {"x_hat": self.decode(y_hat), "y_hat": y_hat, "bpp": (bits + side) / n_pixels,
                 "side_bpp": side / n_pixels}
 
-    def code_length(self, y: Tensor, mode: str | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    def code_length(self, y: Tensor, mode: Quantizer = None) -> tuple[Tensor, Tensor, Tensor]:
         """(quantized latent, bits of the latent, bits of the side latent) under the entropy models, summed over
         the batch: sums of -log2 p."""
         y_hat = self.quantize(y, mode)
@@ -300,9 +308,10 @@ class VoxEn(nn.Module):
             bits = -torch.log2(self.prior.likelihood(y_hat)).sum()
         return y_hat, bits, side
 
-    def refine(self, x: Tensor, lmbda: float, steps: int, lr: float = 0.02, seed: int = 0) -> Tensor:
+    def refine(self, x: Tensor, lmbda: float, steps: int, lr: float = 0.04, seed: int = 0) -> Tensor:
         """The latent of clips ``x``, improved for them alone: ``steps`` of Adam on ``rd_loss`` at ``lmbda`` over
-        the latent, decoder and entropy models fixed (uniform noise for rounding, from ``seed``).
+        the latent, decoder and entropy models fixed, with rounding replaced by stochastic Gumbel annealing
+        (``sga_round``, its temperature falling from 0.5 to 0 over the steps; random draws from ``seed``).
 
         The encoder is one pass for every clip; this closes part of its gap to the best latent for one
         clip (Campos et al. 2019, Yang et al. 2020). The decoder and the bitstream format are unchanged:
@@ -315,8 +324,9 @@ class VoxEn(nn.Module):
         opt = torch.optim.Adam([y], lr=lr)
         with torch.enable_grad(), torch.random.fork_rng(devices=[x.device] if x.is_cuda else []):
             torch.manual_seed(seed)
-            for _ in range(steps):
-                loss = rd_loss(self, x, lmbda, y=y, mode="noise")["loss"]
+            for i in range(steps):
+                anneal = partial(sga_round, tau=0.5 * (1 - i / steps) + 1e-3)
+                loss = rd_loss(self, x, lmbda, y=y, mode=anneal)["loss"]
                 y.grad, = torch.autograd.grad(loss, [y])  # the weights get no gradient
                 opt.step()
         return y.detach()
@@ -470,8 +480,19 @@ CUT_PROBABILITY = 1 / 64
 """The header's prior probability that a clip holds a scene cut: a clip without one pays 0.02 bits for saying so."""
 
 
+def sga_round(y: Tensor, tau: float) -> Tensor:
+    """Stochastic Gumbel annealing (Yang et al. 2020): each value a random soft mix of its floor and its ceiling, the
+    nearer one likelier; as the temperature ``tau`` falls to 0 it becomes rounding. Differentiable in ``y``."""
+    floor = torch.floor(y)
+    frac = y - floor
+    logit_floor = -torch.atanh(frac.clamp(max=1 - 1e-5)) / tau
+    logit_ceil = -torch.atanh((1 - frac).clamp(max=1 - 1e-5)) / tau
+    gumbel = -torch.log(-torch.log(torch.rand((2, *y.shape), device=y.device).clamp(1e-9, 1 - 1e-9)))
+    return floor + torch.sigmoid(logit_ceil + gumbel[1] - logit_floor - gumbel[0])
+
+
 def rd_loss(model: VoxEn, batch: Tensor, lmbda: float, y: Tensor | None = None,
-            mode: str | None = None) -> dict[str, Tensor]:
+            mode: Quantizer = None) -> dict[str, Tensor]:
     """Rate + lambda * distortion, CompressAI's convention: ``bpp + lmbda * 255^2 * MSE`` on [0, 1] pixels.
 
     ``y`` and ``mode`` go to ``VoxEn.forward`` (a latent other than the encoder's; the quantization)."""
