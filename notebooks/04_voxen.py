@@ -216,8 +216,11 @@ for lam in lambdas:   # has training levelled off? the last validation PSNRs of 
 # its latent is a good guess, not the best one. Before coding, `VoxEn.refine` takes that guess and
 # runs `refine_steps` steps of gradient descent on the same loss as training, `bpp + lambda * 255^2 *
 # MSE`, over the latent of this clip alone, the decoder and the entropy models held fixed (Campos et
-# al. 2019; Yang et al. 2020). Only the encoder works harder: the bitstream and the decoder are the
-# ones above, so any VoxEn decoder reads a refined clip. Section 5 measures what it buys.
+# al. 2019; Yang et al. 2020). Where training adds uniform noise in place of rounding, refinement rounds
+# by stochastic Gumbel annealing (`sga_round`): each value a random soft mix of its two neighbouring
+# integers that hardens into plain rounding over the steps, so the last steps optimize what will be coded.
+# Only the encoder works harder: the bitstream and the decoder are the ones above, so any VoxEn decoder
+# reads a refined clip. Section 5 measures what it buys.
 #
 # Footage has something the synthetic movies lack: **scene cuts**. One latent step of VoxEn spans 16
 # frames, so a cut inside a clip is motion no latent can follow, and the frames beside it come out as
