@@ -51,13 +51,12 @@ from vaelib.voxen_train import (
     REFINE_STEPS,
     conclusion,
     evaluate_voxen,
-    load_pretrained,
-    pretrained_records,
     rd_comparison,
     rd_summary,
     train_voxen,
     training_spread,
 )
+from vaelib.zoo import load_pretrained, pretrained_records
 
 SPREAD_SEED_OFFSET = 100  # spread runs are recorded with seed 100 + s, apart from the curve's seed-0 points
 

@@ -34,15 +34,28 @@ def test_every_chapter_is_a_paired_notebook_with_parameters():
         assert name in SMOKE_PARAMETERS
 
 
+def _vaelib_imports() -> dict[str, set[str]]:
+    """Every vaelib module -> the vaelib modules it imports (relative imports, anywhere in the file)."""
+    import ast
+
+    pkg = PROJECT_ROOT / "vaelib"
+    graph = {}
+    for path in pkg.glob("*.py"):
+        names: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                names |= {node.module} if node.module else {a.name for a in node.names}
+        graph[path.stem] = names
+    return graph
+
+
 def test_vaelib_imports_point_one_way():
     """A module imports only modules listed after it in vaelib/__init__.py (those on its own line are one level):
     chapters -> analysis and widgets -> models and training -> data and config."""
-    import ast
-
     import vaelib
 
-    pkg = PROJECT_ROOT / "vaelib"
-    modules = {p.stem for p in pkg.glob("*.py")} - {"__init__"}
+    graph = _vaelib_imports()
+    modules = set(graph) - {"__init__"}
     levels: list[list[str]] = []
     for line in vaelib.__doc__.splitlines():
         if line.startswith("- ``"):
@@ -51,10 +64,22 @@ def test_vaelib_imports_point_one_way():
             levels[-1] += [m for m in re.findall(r"``(\w+)``", line) if m in modules and m not in sum(levels, [])]
     level = {m: i for i, names in enumerate(levels) for m in names}
     assert set(level) == modules, f"modules missing from vaelib/__init__.py's list: {sorted(modules - set(level))}"
-    wrong = []
-    for m in modules:
-        for node in ast.walk(ast.parse((pkg / f"{m}.py").read_text())):
-            if isinstance(node, ast.ImportFrom) and node.level == 1:
-                names = [node.module] if node.module else [a.name for a in node.names]
-                wrong += [f"{m} -> {n}" for n in names if n in level and level[n] < level[m]]
+    wrong = [f"{m} -> {n}" for m in modules for n in graph[m] if n in level and level[n] < level[m]]
     assert not wrong, f"imports against the layering: {wrong}"
+
+
+def test_chapter_readers_import_no_trainer():
+    """Chapter 3's reader (boundary_data) loads trained models through vaelib.zoo: neither it nor anything it
+    imports, directly or not, is a training module (nor the ffmpeg codecs that the RD evaluation pulls in)."""
+    from vaelib import train, zoo
+
+    graph = _vaelib_imports()
+    reached, todo = set(), ["boundary_data"]
+    while todo:
+        for n in graph.get(todo.pop(), ()):
+            if n in graph and n not in reached:
+                reached.add(n)
+                todo.append(n)
+    assert "zoo" in reached
+    assert not reached & {"mmdvae_train", "voxen_train", "train", "codecs"}, sorted(reached)
+    assert zoo.CHECKPOINT == train.CHECKPOINT           # the zoo reads the run folders the trainer writes

@@ -9,7 +9,8 @@ from conftest import FakeFrameSet
 
 from vaelib.camera import PHOTOS, CameraClipSampler, camera_clip, load_photo
 from vaelib.voxen import VoxEn, VoxEnConfig
-from vaelib.voxen_train import REFERENCE_SEED, _load_weights, load_pretrained, training_sampler
+from vaelib.voxen_train import REFERENCE_SEED, training_sampler
+from vaelib.zoo import WEIGHTS_DIR, load_pretrained, load_voxen_weights, pretrained_records
 
 torch.set_num_threads(1)
 SMALL = dict(clip_len=8, image_size=16, channels=[8, 4], strides=[[4, 2, 2], [2, 2, 2]], hyper_channels=3)
@@ -108,10 +109,10 @@ def test_bad_weights_are_named(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match=r"weights.pt was changed or truncated"):
         load_pretrained(tmp_path / "w")
     with pytest.raises(ValueError, match=r"weights.pt is not a readable VoxEn weights file"):
-        _load_weights(weights, VoxEnConfig(**SMALL))
+        load_voxen_weights(weights, VoxEnConfig(**SMALL))
     weights.write_bytes(good)
     with pytest.raises(ValueError, match=r"does not match the model of .*voxen.json"):
-        _load_weights(weights, VoxEnConfig(**{**SMALL, "channels": [8, 6]}))
+        load_voxen_weights(weights, VoxEnConfig(**{**SMALL, "channels": [8, 6]}))
     record = folder / "model.json"
     text = record.read_text()
     record.write_text(text[:-20])                                     # a cut record
@@ -119,7 +120,7 @@ def test_bad_weights_are_named(tmp_path, monkeypatch):
         load_pretrained(tmp_path / "w")
     record.write_text(json.dumps({k: v for k, v in json.loads(text).items() if k != "sha256"}))
     with pytest.raises(ValueError, match=r"model.json lacks the field\(s\) \['sha256'\]"):
-        voxen_train.pretrained_records(tmp_path / "w")
+        pretrained_records(tmp_path / "w")
     record.write_text(text)
     assert set(load_pretrained(tmp_path / "w")) == {0.01}
     weights.unlink()
@@ -217,7 +218,7 @@ def test_continue_from_an_exported_model_counts_its_steps(tmp_path, monkeypatch)
     tc = TrainConfig(steps=3, batch_size=2, device="cpu", log_every=1, val_every=3, checkpoint_every=3)
     voxen_train.train_voxen(fs, ["m0"], cfg, 0.01, tc, tmp_path / "a", progress=False)
     exported = voxen_train.export_model(tmp_path / "a", tmp_path / "w" / "lambda_0.01")
-    start = voxen_train._load_weights(exported / "weights.pt", cfg)
+    start = load_voxen_weights(exported / "weights.pt", cfg)
     tiny = TrainConfig(**{**tc.to_dict(), "lr": 1e-12, "steps": 2})
     more = voxen_train.train_voxen(fs, ["m0"], cfg, 0.01, tiny, tmp_path / "b", progress=False, init_from=exported)
     for k, v in start.state_dict().items():
@@ -303,7 +304,7 @@ def test_deepening_keeps_every_reconstruction(tmp_path):
 def test_committed_reference_models_reproduce_their_rd_point():
     """The weights in weights/voxen load with weights_only=True and code the check clip as recorded."""
     from vaelib.metrics import psnr
-    from vaelib.voxen_train import WEIGHTS_DIR, check_clip, pretrained_records
+    from vaelib.voxen_train import check_clip
 
     models, records = load_pretrained(WEIGHTS_DIR), pretrained_records(WEIGHTS_DIR)
     assert len(models) >= 3 and set(models) == set(records)
@@ -327,7 +328,7 @@ def test_a_trained_model_codes_a_scene_cut_as_two_clips_when_it_pays():
     costs more bytes but lowers bits + lambda * distortion; one shot is coded whole as before."""
     from vaelib import codecs
     from vaelib.metrics import psnr
-    from vaelib.voxen_train import WEIGHTS_DIR, evaluate_voxen
+    from vaelib.voxen_train import evaluate_voxen
 
     lmbda = 0.0072
     model = load_pretrained(WEIGHTS_DIR)[lmbda]
@@ -378,7 +379,7 @@ def test_rd_summary_says_where_voxen_crosses_x264_and_what_its_lowest_point_deci
 def test_a_stream_of_one_reference_model_is_refused_by_another():
     """Same latent shapes, other entropy models: the decoder runs out of symbols before the words (or fails in the
     coder), and says so naming the file instead of returning another clip."""
-    from vaelib.voxen_train import WEIGHTS_DIR, check_clip
+    from vaelib.voxen_train import check_clip
 
     models = load_pretrained(WEIGHTS_DIR)
     lambdas = sorted(models)

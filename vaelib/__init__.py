@@ -16,9 +16,10 @@ One module per concern; imports point one way, from the top of this list down
 - ``annotations`` event-segmentation files; group boundary frequency; observer agreement
 - ``stats``       generic statistics on arrays: phase-surrogate nulls, bootstrap intervals, paired and lag tests,
   logistic regression, Pearson r, PCA
-- ``mmdvae_train`` the MMD-VAE trained on a frame store from the command line (one process or torchrun), and
-  loaded back from its run folder
+- ``mmdvae_train`` the MMD-VAE trained on a frame store from the command line (one process or torchrun)
 - ``voxen_train`` training VoxEn reference models (`python -m vaelib.voxen_train`), its RD evaluation
+- ``zoo``         trained models loaded back for use, apart from training: VoxEn's reference models, chapter 2's
+  MMD-VAE from its run folder
 - ``codecs``      classic codecs through ffmpeg, rate-distortion (RD) records, BD-rate
 - ``mmdvae``      the MMD-VAE model, embedding and reconstruction helpers
 - ``voxen``       VoxEn, the 3D-convolution video codec (GDN, scale hyperprior), and its rate-distortion loss

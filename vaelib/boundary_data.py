@@ -19,13 +19,12 @@ from .annotations import for_movies, read_boundary_csv, read_presses
 from .boundaries import DIRECTIONS, METRICS, Targets, preregistered_summary, seed_spread
 from .data import clips_to_tensor
 from .mmdvae import decode
-from .mmdvae_train import load_mmdvae
 from .paths import PROJECT_ROOT, atomic_path, resolve, write_json
 from .signals import SIGNALS, VOXEN_SUFFIX
 from .stats import principal_axes
 from .video import load_frames
 from .voxen import VoxEn
-from .voxen_train import load_pretrained
+from .zoo import load_mmdvae, load_pretrained
 
 EVENTS_VOXEN_DIR = PROJECT_ROOT / "weights" / "voxen_events"  # chapter 3's VoxEn (see pretrained_voxen)
 

@@ -6,6 +6,7 @@
 
 The run folder is ``vaelib.train``'s (config, environment, metrics, checkpoint); running the same
 command again resumes it. ``--batch-size`` is the global batch, split over the processes.
+``vaelib.zoo.load_mmdvae`` loads the trained model back.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from . import distributed
 from .data import Split, frame_sampler, split_frames
 from .losses import MMDLossConfig, mmd_vae_loss_fn
 from .mmdvae import MMDVAE, MMDVAEConfig, mmd_vae_val_fn, n_parameters
-from .train import CHECKPOINT, TrainConfig, TrainResult, load_checkpoint, seed_everything, train
+from .train import TrainConfig, TrainResult, seed_everything, train
 from .video import FrameSet, load_frames
 
 
@@ -39,23 +40,6 @@ def train_mmdvae(fs: FrameSet, split: Split, run_dir: str | Path, model_cfg: MMD
                    extra_config={"model": model_cfg.to_dict(), "loss": loss_cfg.to_dict(), **(extra_config or {})},
                    resume=resume, progress=progress)
     return model, result
-
-
-def load_mmdvae(run_dir: str | Path) -> MMDVAE:
-    """The MMD-VAE of a run folder (its ``checkpoint.pt`` and the model config recorded there), on the CPU.
-
-    Chapter 3 decodes chapter 2's codes with it, so chapter 2 need not store a reconstruction of every frame.
-    """
-    path = Path(run_dir) / CHECKPOINT
-    if not path.exists():
-        raise FileNotFoundError(f"no trained MMD-VAE in {Path(run_dir)} (no {CHECKPOINT}): run chapter 2 "
-                                f"(notebooks/02_mmd_vae.py) or `python -m vaelib.mmdvae_train` into that folder")
-    state = load_checkpoint(path)
-    if "model" not in state["config"]:
-        raise ValueError(f"{path} is not an MMD-VAE run (its config has no model settings)")
-    model = MMDVAE(MMDVAEConfig.from_dict(state["config"]["model"]))
-    model.load_state_dict(state["model"])
-    return model.eval()
 
 
 def main(argv: list[str] | None = None) -> int:

