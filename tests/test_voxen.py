@@ -70,8 +70,12 @@ def test_shapes_and_strides():
         assert tuple(ai // si for ai, si in zip(a, st)) == tuple(b)
     out = model(x)
     assert out["x_hat"].shape == x.shape
-    with pytest.raises(ValueError, match="expects clips"):
-        model.encode(torch.rand(1, 3, 8, 32, 32))
+    assert cfg.multiple == (8, 8, 8)              # strides (8, 4, 4) times the hyperprior's (1, 2, 2)
+    assert tuple(model.encode(torch.rand(1, 3, 16, 24, 40)).shape) == (1,) + cfg.latent_shape_of(16, 24, 40)
+    assert cfg.side_shape_of(16, 24, 40) == (3, 2, 3, 5)
+    for bad in ((1, 3, 8, 20, 16), (1, 3, 12, 16, 16), (1, 1, 8, 16, 16), (3, 8, 16, 16)):
+        with pytest.raises(ValueError, match=r"expects clips shaped \(B, 3, T, H, W\) with T, H, W multiples of"):
+            model.encode(torch.rand(*bad))
 
 
 def test_residual_blocks_sit_at_the_innermost_hidden_resolution():
@@ -421,10 +425,10 @@ def test_foreign_or_forged_bitstreams_and_wrong_clips_are_refused_by_name():
     other = VoxEn(VoxEnConfig(**{**SMALL, "channels": [8, 6]})).eval()   # another model: its own latent shape
     with pytest.raises(ValueError, match="clip7.vxn does not decode with this VoxEn"):
         other.decompress(data, name="clip7.vxn")
-    with pytest.raises(ValueError, match="clip_len=8 frames.*shaped \\(5, 16, 16, 3\\).*movie_clips"):
+    with pytest.raises(ValueError, match="multiples of \\(8, 8, 8\\).*got \\(5, 16, 16, 3\\): pad them"):
         model.compress(clip[:5])
     with pytest.raises(ValueError, match="clip_len=8"):
-        model.estimated_bits(clip[:, :8])
+        model.estimated_bits(clip[:, :6])
 
 
 def test_a_one_frame_model_codes_without_a_cut_symbol():
@@ -451,3 +455,28 @@ def test_sga_round_anneals_to_rounding():
     assert y.grad is not None and torch.isfinite(y.grad).all() and y.grad.abs().sum() > 0
     model = VoxEn(VoxEnConfig(**SMALL))
     assert torch.equal(model.quantize(y.detach(), lambda v: v * 0 + 3), torch.full_like(y, 3.0))
+
+
+def test_clips_of_any_multiple_of_the_strides_code_and_decode():
+    """The network is fully convolutional: a clip of other sides (multiples of ``config.multiple``) and a shorter
+    one code and decode bit for bit when the decoder is told the clip's shape, with or without a scene cut."""
+    torch.manual_seed(0)
+    model = VoxEn(VoxEnConfig(**SMALL)).eval()
+    rng = np.random.default_rng(5)
+    for shape in ((8, 24, 40), (16, 8, 16)):
+        clip = np.repeat((rng.random((1, *shape[1:], 3)) * 255).astype(np.uint8), shape[0], axis=0)
+        clip[1::2] += 1                                           # still, but moving a little
+        if shape[0] == 16:
+            clip[9:] = 255 - clip[9:]                             # a scene cut at frame 9
+            assert scene_cut(clip) == 9
+        for lmbda in (None, 0.05):
+            data, q = model.compress(clip, lmbda)
+            out = model.decompress(data, "c.vxn", shape=shape)
+            with torch.no_grad():
+                whole = tensor_to_clips(model.decode(torch.round(model.encode(clips_to_tensor(clip[None])))))[0]
+            assert out.shape == clip.shape and np.array_equal(model.decode_bitstream(data, shape=shape), q)
+            if q.shape[1] == model.config.latent_shape_of(*shape)[1]:     # coded whole: the one-pass reconstruction
+                assert np.array_equal(out, whole)
+            assert abs(model.estimated_bits(clip, lmbda) / 8 - len(data)) <= 0.03 * len(data) + 4
+    with pytest.raises(ValueError, match=r"multiples of \(8, 8, 8\).*got \(8, 20, 16\)"):
+        model.decompress(data, "c.vxn", shape=(8, 20, 16))

@@ -51,6 +51,8 @@ class VoxEnConfig(JSONConfig):
 
     The last entry of ``channels`` is the number of latent channels. Each dimension of the clip
     must be divisible by the product of that dimension's strides; the latent's, by ``hyper_stride``.
+    ``clip_len`` x ``image_size`` x ``image_size`` is the clip the model trains on; the network is fully
+    convolutional, so it codes any clip whose sides are multiples of ``multiple`` (``vaelib.vxn`` pads to them).
     """
     clip_len: int = 32
     image_size: int = 64
@@ -103,17 +105,34 @@ class VoxEnConfig(JSONConfig):
         return int(st[0]), (int(st[1]), int(st[2]))
 
     @property
-    def latent_shape(self) -> tuple[int, int, int, int]:
-        """(channels, time, height, width) of one clip's latent."""
+    def multiple(self) -> tuple[int, int, int]:
+        """(time, height, width): a clip's sides must be multiples of these (the strides, times the hyperprior's)."""
         t, (h, w) = self.total_stride
-        return (self.channels[-1], self.clip_len // t, self.image_size // h, self.image_size // w)
+        if self.entropy != "hyperprior":
+            return t, h, w
+        ht, hh, hw = self.hyper_stride
+        return t * ht, h * hh, w * hw
+
+    def latent_shape_of(self, frames: int, height: int, width: int) -> tuple[int, int, int, int]:
+        """(channels, time, height, width) of the latent of a clip of ``frames`` frames of ``height`` x ``width``."""
+        t, (h, w) = self.total_stride
+        return (self.channels[-1], frames // t, height // h, width // w)
+
+    def side_shape_of(self, frames: int, height: int, width: int) -> tuple[int, int, int, int]:
+        """(channels, time, height, width) of the side latent z of such a clip."""
+        _, t, h, w = self.latent_shape_of(frames, height, width)
+        ht, hh, hw = self.hyper_stride
+        return (self.hyper_channels, t // ht, h // hh, w // hw)
+
+    @property
+    def latent_shape(self) -> tuple[int, int, int, int]:
+        """(channels, time, height, width) of one training clip's latent."""
+        return self.latent_shape_of(self.clip_len, self.image_size, self.image_size)
 
     @property
     def side_shape(self) -> tuple[int, int, int, int]:
-        """(channels, time, height, width) of one clip's side latent z."""
-        _, t, h, w = self.latent_shape
-        ht, hh, hw = self.hyper_stride
-        return (self.hyper_channels, t // ht, h // hh, w // hw)
+        """(channels, time, height, width) of one training clip's side latent z."""
+        return self.side_shape_of(self.clip_len, self.image_size, self.image_size)
 
     @property
     def compression_ratio(self) -> float:
@@ -255,13 +274,19 @@ class VoxEn(nn.Module):
             self.prior = EntropyModel(m, c.mixture)      # the ablation: y under a per-channel prior
 
     def encode(self, x: Tensor) -> Tensor:
-        """Clips (B, 3, T, S, S) in [0, 1] -> continuous latent y (B, C, t, h, w)."""
-        c = self.config
-        expected = (3, c.clip_len, c.image_size, c.image_size)
-        if tuple(x.shape[1:]) != expected:
-            raise ValueError(f"VoxEn expects clips shaped (B, {expected}) (config clip_len={c.clip_len}, image_size="
-                             f"{c.image_size}), got {tuple(x.shape)}")
+        """Clips (B, 3, T, H, W) in [0, 1] -> continuous latent y (B, C, t, h, w); T, H, W multiples of
+        ``config.multiple`` (the training clips' T = clip_len, H = W = image_size are)."""
+        self._check_sides(tuple(x.shape[2:]) if x.dim() == 5 and x.shape[1] == 3 else None, tuple(x.shape),
+                          "(B, 3, T, H, W)")
         return self.g_a(x)
+
+    def _check_sides(self, sides: tuple[int, ...] | None, shape: tuple[int, ...], layout: str) -> None:
+        m = self.config.multiple
+        if sides is None or any(n < 1 or n % k for n, k in zip(sides, m)):
+            raise ValueError(f"VoxEn expects clips shaped {layout} with T, H, W multiples of {m} (its strides; "
+                             f"it trained on clip_len={self.config.clip_len} frames of {self.config.image_size}x"
+                             f"{self.config.image_size}), got {shape}: pad them (vaelib.vxn codes videos of any "
+                             f"length and size)")
 
     def decode(self, y: Tensor) -> Tensor:
         """Latent (B, C, t, h, w) -> reconstructed clips (B, 3, T, S, S), unclamped."""
@@ -335,7 +360,8 @@ class VoxEn(nn.Module):
 
     @torch.no_grad()
     def compress(self, clip: np.ndarray, lmbda: float | None = None, refine_steps: int = 0) -> tuple[bytes, np.ndarray]:
-        """Encode one uint8 clip (T, S, S, 3) to bytes; return (bytes, the integer latent).
+        """Encode one uint8 clip (T, H, W, 3) to bytes; return (bytes, the integer latent). T, H and W are multiples
+        of ``config.multiple``; the bytes do not hold them (``decompress`` is told: ``shape``).
 
         ``refine_steps`` > 0 (with the model's ``lmbda``) optimizes the latent for this clip first (``refine``).
         Given ``lmbda``, a clip holding a scene cut (``scene_cut``) is coded as two clips split there when that
@@ -345,7 +371,7 @@ class VoxEn(nn.Module):
         cut, y = self._plan(clip, lmbda, refine_steps)
         y_q = torch.round(y).clamp(-b, b)
         enc = bitstream.new_encoder()
-        bitstream.write_symbol(enc, cut, self._cut_probs())
+        bitstream.write_symbol(enc, cut, self._cut_probs(len(clip)))
         for part in range(len(y)):
             if self.config.entropy == "hyperprior":
                 z_q = torch.round(self.h_a(y[part:part + 1].abs())).clamp(-b, b)
@@ -356,11 +382,11 @@ class VoxEn(nn.Module):
                 bitstream.write_factorized(enc, y_q[part].cpu().numpy().astype(np.int32), self.prior.pmf, b)
         return bitstream.finish_bitstream(enc), torch.cat(list(y_q), dim=1).cpu().numpy().astype(np.int32)
 
-    def _cut_probs(self) -> np.ndarray:
+    def _cut_probs(self, frames: int) -> np.ndarray:
         # the header symbol: 0 = one shot (costs 0.02 bits), else the first frame of the second shot
-        if self.config.clip_len < 2:
+        if frames < 2:
             return np.ones(1)
-        p = np.full(self.config.clip_len, CUT_PROBABILITY / (self.config.clip_len - 1))
+        p = np.full(frames, CUT_PROBABILITY / (frames - 1))
         p[0] = 1.0 - CUT_PROBABILITY
         return p
 
@@ -376,12 +402,8 @@ class VoxEn(nn.Module):
         """(cut, continuous latents (parts, C, t, h, w)) of what ``compress`` codes: the clip whole (cut 0), or
         split at its scene cut if, at ``lmbda``, that costs less (estimated bits + lambda * 255^2 * MSE)."""
         clip = np.asarray(clip)
-        cfg = self.config
-        if clip.shape != (cfg.clip_len, cfg.image_size, cfg.image_size, 3):
-            raise ValueError(f"this VoxEn codes clips of clip_len={cfg.clip_len} frames of {cfg.image_size}x"
-                             f"{cfg.image_size} RGB, shaped ({cfg.clip_len}, {cfg.image_size}, {cfg.image_size}, 3); "
-                             f"got a clip shaped {clip.shape}" + (": cut a longer movie into clips of clip_len frames "
-                             "(data.movie_clips)" if clip.ndim == 4 and len(clip) != cfg.clip_len else ""))
+        self._check_sides(clip.shape[:3] if clip.ndim == 4 and clip.shape[3] == 3 else None, clip.shape,
+                          "(T, H, W, 3)")
         whole = self._latent(clip[None], lmbda, refine_steps)
         cut = scene_cut(clip) if lmbda is not None else 0
         if not cut:
@@ -405,23 +427,26 @@ class VoxEn(nn.Module):
     def _bits(self, cut: int, y: Tensor) -> float:
         """The entropy models' code length in bits of the latents ``y`` after rounding, with the header symbol."""
         _, bits, side = self.code_length(y, "round")
-        return float(bits + side) - math.log2(self._cut_probs()[cut])
+        return float(bits + side) - math.log2(self._cut_probs(y.shape[2] * self.config.total_stride[0])[cut])
 
-    def _read(self, data: bytes, name: str) -> tuple[int, np.ndarray]:
+    def _read(self, data: bytes, name: str, shape: Sequence[int] | None) -> tuple[int, np.ndarray]:
         b, c = self.config.bound, self.config
+        shape = tuple(shape) if shape is not None else (c.clip_len, c.image_size, c.image_size)
+        self._check_sides(shape if len(shape) == 3 else None, shape, "(T, H, W)")
         dec = bitstream.open_bitstream(data, name)  # checks the frame: magic, length, CRC32
-        other = (f"{name} does not decode with this VoxEn (channels {c.channels}, entropy {c.entropy!r}): was it "
-                 f"written by another model, or forged with a valid frame?")
+        other = (f"{name} does not decode with this VoxEn (channels {c.channels}, entropy {c.entropy!r}) as a clip "
+                 f"of {shape[0]} frames of {shape[2]}x{shape[1]}: was it written by another model, for another size, "
+                 f"or forged with a valid frame?")
         try:
-            cut = bitstream.read_symbol(dec, self._cut_probs())
+            cut = bitstream.read_symbol(dec, self._cut_probs(shape[0]))
             parts = []
             for _ in range(2 if cut else 1):
                 if c.entropy == "hyperprior":
-                    z_q = bitstream.read_factorized(dec, c.side_shape, self.prior.pmf, b)
+                    z_q = bitstream.read_factorized(dec, c.side_shape_of(*shape), self.prior.pmf, b)
                     scales = self.scales(torch.from_numpy(z_q).float()[None].to(self._device()))[0].cpu().numpy()
                     parts.append(bitstream.read_gaussian(dec, scales, b))
                 else:
-                    parts.append(bitstream.read_factorized(dec, c.latent_shape, self.prior.pmf, b))
+                    parts.append(bitstream.read_factorized(dec, c.latent_shape_of(*shape), self.prior.pmf, b))
         except (ValueError, RuntimeError, AssertionError) as e:  # constriction's own errors name no file
             raise ValueError(f"{other} ({e})") from e
         if not dec.maybe_exhausted():  # a stream of this model ends with its last symbol
@@ -429,14 +454,16 @@ class VoxEn(nn.Module):
         return cut, np.concatenate(parts, axis=1)
 
     @torch.no_grad()
-    def decode_bitstream(self, data: bytes, name: str = "bitstream") -> np.ndarray:
-        """The integer latent in the bytes of ``compress`` (as there); a damaged stream raises naming ``name``."""
-        return self._read(data, name)[1]
+    def decode_bitstream(self, data: bytes, name: str = "bitstream", shape: Sequence[int] | None = None) -> np.ndarray:
+        """The integer latent in the bytes of ``compress`` (as there); a damaged stream raises naming ``name``.
+        ``shape``: the clip's (T, H, W), by default the training clip's (clip_len, image_size, image_size)."""
+        return self._read(data, name, shape)[1]
 
     @torch.no_grad()
-    def decompress(self, data: bytes, name: str = "bitstream") -> np.ndarray:
-        """Decode bytes of ``compress`` to a uint8 clip (T, S, S, 3)."""
-        cut, q = self._read(data, name)
+    def decompress(self, data: bytes, name: str = "bitstream", shape: Sequence[int] | None = None) -> np.ndarray:
+        """Decode bytes of ``compress`` to a uint8 clip (T, H, W, 3) of ``shape`` (T, H, W), by default the training
+        clip's (clip_len, image_size, image_size)."""
+        cut, q = self._read(data, name, shape)
         y_hat = torch.from_numpy(q).float().to(self._device())
         y_hat = torch.stack(y_hat.chunk(2 if cut else 1, dim=1))
         return tensor_to_clips(self._reconstruct(cut, y_hat))[0]
