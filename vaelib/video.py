@@ -39,7 +39,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .paths import NoSpaceError, atomic_dir, atomic_path, check_free_space, disk_full, no_space, resolve, write_json
+from .paths import (
+    NoSpaceError,
+    OutputPathError,
+    atomic_dir,
+    atomic_path,
+    check_free_space,
+    claim_output,
+    disk_full,
+    folder_lock,
+    mark_output,
+    no_space,
+    resolve,
+    write_json,
+)
 
 if TYPE_CHECKING:
     import cv2
@@ -52,6 +65,8 @@ if TYPE_CHECKING:
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg")
 CROP_MODES = ("squash", "center")
 STORE_TIMING = "ffmpeg best-effort pts"  # how index times are made; a store made otherwise is redone
+STORE_KIND = "frame store"                # its kind of output (vaelib.paths.claim_output)
+STORE_FILES = ("manifest.json", "frames.npy", "index.csv", "report.csv")
 _NPY_HEADER_BYTES = 128  # room reserved for the .npy header, patched in once the frame count is known
 
 
@@ -541,6 +556,16 @@ class FrameSet:
         return pd.read_csv(path, dtype={"movie": str}, keep_default_na=False) if path.exists() else \
             pd.DataFrame(columns=REPORT_COLUMNS)
 
+    @property
+    def digest(self) -> str:
+        """The frames' identity: a hash of what the manifest says of them (settings, and each movie's name, frame
+        count, rate and length), not of where the store or its videos lie; a run records it to find other data."""
+        keep = ("movie", "n_stored", "n_source_frames", "fps", "duration_s", "height", "width", "first_row")
+        what = {"size": self.manifest["size"], "crop": self.manifest.get("crop"), "stride": self.manifest.get("stride"),
+                "n_frames": self.manifest["n_frames"],
+                "videos": [{k: v.get(k) for k in keep} for v in self.manifest["videos"]]}
+        return hashlib.sha1(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
+
     def source_path(self, movie: str) -> Path:
         return Path(self._video(movie)["path"])
 
@@ -659,6 +684,9 @@ def preprocess(videos: Sequence[str | os.PathLike] | str | os.PathLike, out_dir:
 
     If ``out_dir`` already holds a store made from the same videos with the same settings, it is opened
     instead of redone, unless ``overwrite``. All videos are checked (:func:`probe`) before any decoding.
+    ``out_dir`` must be absent, empty or a frame store: anything else (a file, a folder of other files) is
+    refused, never replaced (:func:`vaelib.paths.claim_output`); ``overwrite`` also replaces another kind of
+    this project's output.
     """
     _check_settings(size, crop, stride, strict)
     if not isinstance(workers, numbers.Integral) or isinstance(workers, bool) or workers < 1:
@@ -684,7 +712,7 @@ def preprocess(videos: Sequence[str | os.PathLike] | str | os.PathLike, out_dir:
         paths, names = paths[i - 1::n], names[i - 1::n]
     size, stride = int(size), int(stride)
 
-    out = resolve(out_dir)
+    out = claim_output(resolve(out_dir), STORE_KIND, overwrite, own=STORE_FILES)
     # the workers start while the videos are probed; not where a store is there to be opened instead
     pool = _start_workers(workers, len(paths)) if part is not None or overwrite or \
         not (out / "manifest.json").exists() else None
@@ -1202,6 +1230,7 @@ def _merge_units(report: pd.DataFrame, units: Path, out: Path, settings: dict) -
         report.to_csv(tmp / "report.csv", index=False)
         manifest = {"n_frames": total, "size": size, "crop": settings["crop"], "stride": settings["stride"],
                     "videos": records, "settings": settings}
+        mark_output(tmp, STORE_KIND)
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
 
 
@@ -1239,38 +1268,10 @@ def _check_free_space(out: Path, n_frames: int, size: int) -> None:
                          advice="give another out_dir, or a smaller size or larger stride")
 
 
-@contextmanager
-def store_lock(out: Path) -> Iterator[None]:
-    """Hold ``.NAME.lock`` beside the store ``out`` while writing it; another run into it is refused, named.
-
-    The lock dies with its process (even ``kill -9``), so a killed run never blocks the next; the
-    leftovers of killed runs (``.NAME.partial-*``) are removed once the lock is held. Needs POSIX file locks
-    (``fcntl``: Linux, macOS, WSL); elsewhere a ``RuntimeError`` says so before anything is written.
-    """
-    try:
-        import fcntl
-    except ImportError:
-        raise RuntimeError(f"preprocess cannot lock the frame store {out} on this system ({sys.platform}): it needs "
-                           "POSIX file locks (Python's fcntl module: Linux, macOS, or WSL on Windows) so that two "
-                           "runs never write one store. Run it there, e.g. under WSL") from None
-
-    out.parent.mkdir(parents=True, exist_ok=True)
-    lock = out.parent / f".{out.name}.lock"
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip() or "?"
-            raise RuntimeError(f"another preprocessing run (pid {holder}) is writing the frame store {out} "
-                               f"(it holds {lock}); wait for it to finish, or give another out_dir") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
-        for stale in out.parent.glob(f".{out.name}.partial-*"):
-            shutil.rmtree(stale, ignore_errors=True)
-        yield
-    finally:
-        os.close(fd)
+def store_lock(out: Path):
+    """Hold ``.NAME.lock`` beside the store ``out`` while writing it; another run into it is refused, named
+    (:func:`vaelib.paths.folder_lock`: the lock dies with its process, a killed run's leftovers are removed)."""
+    return folder_lock(out, "preprocessing run", "the frame store")
 
 
 def clip_windows(n_frames: int, length: int, stride: int) -> np.ndarray:
@@ -1373,10 +1374,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--on-error", choices=ON_ERROR, default="stop")
     ap.add_argument("--shard", help="'i/n': only this part of the videos, no merge")
+    ap.add_argument("--overwrite", action="store_true",
+                    help="make the store again, also over another kind of this project's output (never other files)")
     args = ap.parse_args(argv)
     videos = args.videos[0] if len(args.videos) == 1 and Path(args.videos[0]).is_dir() else args.videos
-    result = preprocess(videos, args.out, size=args.size, crop=args.crop, stride=args.stride,
-                        strict=not args.keep_damaged, workers=args.workers, on_error=args.on_error, shard=args.shard)
+    try:
+        result = preprocess(videos, args.out, size=args.size, crop=args.crop, stride=args.stride,
+                            strict=not args.keep_damaged, workers=args.workers, on_error=args.on_error,
+                            shard=args.shard, overwrite=args.overwrite)
+    except OutputPathError as e:
+        hint = (" (the last argument is the frame store's folder, not a video)"
+                if Path(args.out).suffix.lower() in VIDEO_EXTENSIONS else "")
+        print(f"error: {e}{hint}", file=sys.stderr)
+        return 2
     report = result if isinstance(result, pd.DataFrame) else result.report()
     print(report.status.value_counts().to_string())
     return 0
