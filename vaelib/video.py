@@ -340,7 +340,10 @@ class VideoReader:
         steps = [b - a for a, b in zip(t, t[1:]) if b - a > 0]
         last_dur = durations[-1] or (statistics.median(steps) if steps else 1.0 / info.fps)
         fps = (n - 1) / (t[-1] - t[0]) if n > 1 and t[-1] > t[0] else 1.0 / last_dur
-        lo, hi = (1 / max(steps), 1 / min(steps)) if steps else (fps, fps)
+        # the range of rates leaves out the last interval where there are others: a stream's last frame often
+        # comes early (one odd 20-ms step after 40-ms ones) without the stream being of a variable rate
+        inner = steps[:-1] if len(steps) > 2 and t[-1] - t[-2] == steps[-1] else steps
+        lo, hi = (1 / max(inner), 1 / min(inner)) if inner else (fps, fps)
         timing = StreamTiming(n, t[0], t[-1], t[-1] + last_dur, float(fps), float(lo), float(hi))
         header_s = info.n_frames / info.fps
         ended_early = timing.duration_s < 0.95 * header_s - 2 / info.fps
@@ -817,6 +820,10 @@ def _preprocess(videos, out_dir, size, crop, stride, strict, overwrite, progress
         for name, p in zip(names, paths):
             try:
                 infos[name] = probe(p)
+                if max(infos[name].width, infos[name].height) < 4:
+                    i = infos.pop(name)
+                    raise VideoError(f"{p} is {i.width}x{i.height} pixels: too small for a frame store, whose frames "
+                                     "are at least 4x4 (size must be at least 4); leave this video out")
             except (VideoError, FileNotFoundError) as e:
                 if on_error == "stop":
                     raise
