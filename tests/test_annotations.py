@@ -144,3 +144,72 @@ def test_for_movies_relabels_and_requires_every_movie():
     assert out["movie"].tolist() == ["a4.sax", "c2.dishes"] and out["time_s"].tolist() == [1.0, 3.0]
     with pytest.raises(ValueError, match=r"\['synth01'\] absent from the annotations"):
         an.for_movies(p, ["a4.sax", "synth01"])
+
+
+# --- checked once, on reading: each problem with its file and line ------------------------------------------------
+
+
+def test_repeated_rows_are_dropped_with_a_warning(tmp_path):
+    """A repeated boundary row doubled the events (a perfect detector scored F1 0.67): kept once, and said."""
+    f = _write(tmp_path, "movie,level,time_s\nm,coarse,4.0\nm,coarse,9.0\nm,coarse,4.0\nm,fine,4.0\n", "dup.csv")
+    with pytest.warns(UserWarning, match=r"dup.csv: 1 row\(s\) repeat an earlier row exactly \(line\(s\) 4\); each "
+                                         r"boundary is kept once"):
+        b = an.read_boundary_csv(f)
+    assert b[b.level == "coarse"].time_s.tolist() == [4.0, 9.0] and len(b) == 3
+    p = _write(tmp_path, "SubjNum\tCondition\tMovie\tMS\ne1\tw\tA\t100\ne1\tw\tA\t100\ne2\tw\tA\t100\n", "p.dat")
+    with pytest.warns(UserWarning, match=r"p.dat: 1 row\(s\) repeat.*line\(s\) 3"):
+        assert len(an.read_presses(p)) == 2
+
+
+@pytest.mark.parametrize("value", ["inf", "-inf", "nan", "", "1e400"])
+def test_a_time_that_is_not_finite_is_refused(tmp_path, value):
+    """An infinite boundary failed later as `IndexError: index -9223372036854775808 is out of bounds`."""
+    f = _write(tmp_path, f"movie,time_s\nm,1.0\nm,{value}\n", "inf.csv")
+    with pytest.raises(ValueError, match=r"inf.csv, line 3: time_s must be a finite non-negative number"):
+        an.read_boundary_csv(f)
+    p = _write(tmp_path, f"SubjNum\tCondition\tMovie\tMS\ne1\tw\tA\t100\ne1\tw\tA\t{value}\n", "inf.dat")
+    with pytest.raises(ValueError, match=r"inf.dat, line 3: MS is not a number"):
+        an.read_presses(p)
+
+
+def test_a_time_past_the_movies_end_is_refused_where_its_length_is_known(tmp_path):
+    """A boundary at 9,999 s in a 20-s movie was moved into the last bin (F1 1.0 -> 0.8)."""
+    f = _write(tmp_path, "movie,time_s\nsynth01,4.0\nsynth01,9999\nsynth02,3.0\n", "late.csv")
+    durations = {"synth01": 20.0, "synth02": 20.0}
+    with pytest.raises(ValueError, match=r"late.csv, line 3: boundary at 9999.000 s is past the end of movie "
+                                         r"'synth01' \(video 'synth01' is 20.000 s long\)"):
+        an.read_boundary_csv(f, durations)
+    assert len(an.read_boundary_csv(f)) == 3                     # the lengths unknown: nothing to compare with
+    p = _write(tmp_path, "SubjNum\tCondition\tMovie\tMS\ne1\tw\tA\t100\ne1\tw\tA\t200500\n", "late.dat")
+    with pytest.raises(ValueError, match=r"late.dat, line 3: press at 200.500 s is past the end of movie 'A' \(video "
+                                         r"'a4.sax_small' is 185.000 s long\)"):
+        an.read_presses(p, {"a4.sax_small": 185.0})
+    assert len(an.read_presses(p, {"b1.bed": 10.0})) == 2        # no video of movie A here: not this check's to say
+
+
+def test_levels_match_without_regard_to_case_and_a_missing_one_is_named(tmp_path):
+    """`COARSE`/`fine` with truth_level='coarse' said "movie(s) [...] absent from the annotations (they cover [])"."""
+    f = _write(tmp_path, "movie,level,time_s\nm,COARSE,4.0\nm,fine,2.0\nm,Fine,3.0\n", "lv.csv")
+    b = an.read_boundary_csv(f)
+    assert an.at_level(b, "coarse").time_s.tolist() == [4.0]
+    assert an.at_level(b, "FINE").time_s.tolist() == [2.0, 3.0]
+    assert len(an.at_level(b, "")) == 3
+    with pytest.raises(ValueError, match=r"lv.csv: no boundaries at level 'medium' \(truth_level='medium'\); its "
+                                         r"levels are \['coarse', 'fine'\]"):
+        an.at_level(b, "medium")
+
+
+def test_movie_codes_that_match_no_video_name_the_file_the_codes_and_the_videos(tmp_path):
+    p = _write(tmp_path, "SubjNum\tCondition\tMovie\tMS\ne1\tw\tX\t100\ne1\tw\tY\t200\n", "codes.dat")
+    with pytest.raises(ValueError, match=r"codes.dat: none of its movie codes matches a video; movie\(s\) "
+                                         r"\['synth01', 'synth02'\] absent from the annotations \(they cover "
+                                         r"\['X', 'Y'\]; the videos are \['synth01', 'synth02'\]\)"):
+        an.for_movies(an.read_presses(p), ["synth01", "synth02"])
+
+
+def test_a_boundary_csv_without_its_columns_says_what_it_needs(tmp_path):
+    f = _write(tmp_path, "film,seconds\nm,1.0\n", "cols.csv")
+    with pytest.raises(ValueError, match=r"cols.csv: missing column\(s\) \['movie', 'time_s'\]; found \['film', "
+                                         r"'seconds'\]. Expected a CSV with the columns movie,time_s and optionally "
+                                         r"level"):
+        an.read_boundary_csv(f)

@@ -290,8 +290,8 @@ def test_disk_full_at_a_checkpoint(tmp_path, monkeypatch):
         run(tmp_path, "d")
     monkeypatch.undo()
     assert load_checkpoint(run_dir / "checkpoint.pt")["step"] == 5           # the previous one, whole
-    assert sorted(p.name for p in run_dir.iterdir()) == ["checkpoint.pt", "config.json", "environment.json",
-                                                         "metrics.csv"]
+    assert sorted(p.name for p in run_dir.iterdir()) == [".vaelib-output.json", "checkpoint.pt", "config.json",
+                                                         "environment.json", "metrics.csv"]
     resumed, r = run(tmp_path, "d")
     assert r.step == 12 and same_weights(resumed, full)
     # too little room, known before writing: refused with both numbers, the old checkpoint untouched

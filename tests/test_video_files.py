@@ -232,3 +232,34 @@ def test_short_clips_decoded_together_give_what_each_gives_alone(made, tmp_path,
                                     for fs in (together, alone)))
     assert "header says 200 frames" in together.report().warnings[3]
     assert "truncated" in together.report().warnings[7]
+
+
+def test_a_short_last_interval_alone_is_not_a_variable_rate(tmp_path):
+    """An AVI whose header claims 682 frames at 50 fps decodes as 341 at 25, its last frame 20 ms after the one
+    before: the warning called the stream "variable: 25.00 to 50.00 fps" for that one interval."""
+    from pathlib import Path
+
+    from vaelib.video import VideoInfo, _Log
+
+    def judged(times):
+        reader = VideoReader(Path("cut.avi"), info=VideoInfo(Path("cut.avi"), 682, 50.0, 240, 320))
+        reader.times = list(times)
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always", VideoWarning)
+            timing = reader._judge([0.04] * len(times), _Log(None, stream=False), 0)
+        return timing, [str(w.message) for w in said]
+
+    timing, said = judged([k * 0.04 for k in range(340)] + [339 * 0.04 + 0.02])
+    assert not timing.variable and timing.min_fps == pytest.approx(25) == timing.max_fps
+    assert len(said) == 1 and "682 frames at 50.000 fps" in said[0] and "variable" not in said[0]
+    timing, said = judged([k * 0.04 for k in range(170)] + [169 * 0.04 + k * 0.02 for k in range(1, 343)])
+    assert timing.variable and "variable: 25.00 to 50.00 fps" in said[0]        # a real change of rate still is
+
+
+def test_a_video_of_1x1_pixels_is_refused_with_the_real_minimum(tmp_path):
+    _ffmpeg("-f", "lavfi", "-i", "color=c=red:size=2x2:rate=10:duration=1", "-vf", "scale=1:1", "-c:v", "ffv1",
+            str(tmp_path / "dot.avi"))
+    assert (probe(tmp_path / "dot.avi").width, probe(tmp_path / "dot.avi").height) == (1, 1)
+    with pytest.raises(VideoError, match=r"dot.avi is 1x1 pixels: too small for a frame store, whose frames are at "
+                                         r"least 4x4 \(size must be at least 4\)"):
+        preprocess([tmp_path / "dot.avi"], tmp_path / "frames", size=4, progress=False)

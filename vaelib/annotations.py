@@ -8,6 +8,11 @@ Two formats are read:
 * a plain CSV of boundary times (columns ``movie``, ``time_s`` and optionally ``level``), as in the
   synthetic ground truth ``boundaries.csv``.
 
+Both are checked once, on reading, each problem named with the file and the line: a time that is not a finite,
+non-negative number, or (given the movies' lengths) one past its movie's end, is refused; rows repeated exactly
+are dropped with a warning (a repeated boundary would count twice; a repeated press means nothing more);
+level names are compared without regard to case (read as lower case).
+
 Everything here works per movie on a grid of bins of any width. An observer counts once per bin
 however many times they pressed in it, so the group frequency of a bin is the fraction of
 observers who marked a boundary there.
@@ -15,6 +20,7 @@ observers who marked a boundary there.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -45,13 +51,42 @@ def _not_utf8(path: Path, e: UnicodeDecodeError) -> ValueError:
                       "again")
 
 
-def read_presses(path: str | os.PathLike) -> pd.DataFrame:
+def _checked(path: Path, df: pd.DataFrame, lines: np.ndarray, durations: dict[str, float] | None,
+             what: str) -> pd.DataFrame:
+    """``df`` (one row per line of ``path``, ``lines``: their line numbers) without rows repeated exactly (with a
+    warning naming the lines), after refusing a time past its movie's end where ``durations`` (by video name)
+    knows the movie's length. Marks the table with its file (``attrs["path"]``) for later messages."""
+    if durations:
+        for code in df["movie"].unique():
+            videos = [(name, d) for name, d in durations.items() if stem_matches(code, name)]
+            if len(videos) != 1 or not np.isfinite(videos[0][1]):
+                continue
+            name, duration = videos[0]
+            late = (df["movie"] == code).to_numpy() & (df["time_s"].to_numpy() > duration + 1e-6)
+            if late.any():
+                i = int(np.flatnonzero(late)[0])
+                raise ValueError(f"{path}, line {lines[i]}: {what} at {df['time_s'].iloc[i]:.3f} s is past the end of "
+                                 f"movie {code!r} (video {name!r} is {duration:.3f} s long); {int(late.sum())} "
+                                 f"{what}(s) of this movie are past its end: is it the right file for these videos?")
+    repeated = df.duplicated().to_numpy()
+    if repeated.any():
+        shown = ", ".join(str(n) for n in lines[repeated][:8]) + (" ..." if repeated.sum() > 8 else "")
+        warnings.warn(f"{path}: {int(repeated.sum())} row(s) repeat an earlier row exactly (line(s) {shown}); "
+                      f"each {what} is kept once", UserWarning, stacklevel=3)
+        df = df[~repeated]
+    df.attrs["path"] = str(path)
+    return df
+
+
+def read_presses(path: str | os.PathLike, durations: dict[str, float] | None = None) -> pd.DataFrame:
     """Read a Zacks-format button-press file into a DataFrame.
 
     Returns columns ``subject`` (str), ``condition`` (str), ``movie`` (str) and ``time_s`` (float,
     ``MS / 1000``), sorted by movie, subject and time. Raises ``FileNotFoundError`` if the file is
     missing and ``ValueError`` naming the file (and the line where it helps) if it is empty, lacks
-    a column, or holds a time that is not a non-negative number.
+    a column, or holds a time that is not a finite non-negative number, or (``durations``: the videos'
+    lengths by name, movie codes matched as :func:`stem_matches` does) a press past its movie's end.
+    A row repeated exactly is dropped, with a warning naming its lines.
     """
     path = Path(path)
     if not path.is_file():
@@ -83,7 +118,8 @@ def read_presses(path: str | os.PathLike) -> pd.DataFrame:
     bad = ms.isna() | ~np.isfinite(ms)
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise ValueError(f"{path}, line {i + 2}: MS is not a number: {raw['MS'].iloc[i]!r}")
+        raise ValueError(f"{path}, line {i + 2}: MS is not a number of milliseconds (finite, non-negative): "
+                         f"{raw['MS'].iloc[i]!r}")
     if (ms < 0).any():
         i = int(np.flatnonzero((ms < 0).to_numpy())[0])
         raise ValueError(f"{path}, line {i + 2}: negative time MS={raw['MS'].iloc[i]}")
@@ -93,14 +129,20 @@ def read_presses(path: str | os.PathLike) -> pd.DataFrame:
         "movie": raw["Movie"].str.strip().astype(str),
         "time_s": ms.astype(float) / 1000.0,
     })
-    return df.sort_values(["movie", "subject", "time_s"], kind="stable").reset_index(drop=True)
+    df = _checked(path, df, np.arange(len(df)) + 2, durations, "press")
+    out = df.sort_values(["movie", "subject", "time_s"], kind="stable").reset_index(drop=True)
+    out.attrs["path"] = str(path)
+    return out
 
 
-def read_boundary_csv(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a CSV of boundary times: columns ``movie`` (str), ``time_s`` (float) and optionally ``level``.
+def read_boundary_csv(path: str | os.PathLike, durations: dict[str, float] | None = None) -> pd.DataFrame:
+    """Read a CSV of boundary times: columns ``movie`` (str), ``time_s`` (float) and optionally ``level``
+    (read as lower case).
 
     Sorted by movie (then level) and time. Raises ``FileNotFoundError`` / ``ValueError`` naming the
-    file when it is missing, empty, lacks a column, or holds a time that is not a non-negative number.
+    file when it is missing, empty, lacks a column, or holds a time that is not a finite non-negative
+    number, or (``durations``, as in :func:`read_presses`) a boundary past its movie's end. A row repeated
+    exactly is dropped (it would count one boundary twice), with a warning naming its lines.
     """
     path = Path(path)
     if not path.is_file():
@@ -114,18 +156,39 @@ def read_boundary_csv(path: str | os.PathLike) -> pd.DataFrame:
     raw.columns = [str(c).strip() for c in raw.columns]
     missing = [c for c in ("movie", "time_s") if c not in raw.columns]
     if missing:
-        raise ValueError(f"{path}: missing column(s) {missing}; found {list(raw.columns)}")
+        raise ValueError(f"{path}: missing column(s) {missing}; found {list(raw.columns)}. Expected a CSV with the "
+                         "columns movie,time_s and optionally level")
     t = pd.to_numeric(raw["time_s"].str.strip(), errors="coerce")
-    bad = t.isna() | (t < 0)
+    bad = t.isna() | ~np.isfinite(t) | (t < 0)
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise ValueError(f"{path}, line {i + 2}: time_s must be a non-negative number, got {raw['time_s'].iloc[i]!r}")
+        raise ValueError(f"{path}, line {i + 2}: time_s must be a finite non-negative number of seconds, got "
+                         f"{raw['time_s'].iloc[i]!r}")
     df = pd.DataFrame({"movie": raw["movie"].str.strip().astype(str), "time_s": t.astype(float)})
     keys = ["movie"]
     if "level" in raw.columns:
-        df.insert(1, "level", raw["level"].str.strip().astype(str))
+        df.insert(1, "level", raw["level"].str.strip().str.lower().astype(str))
         keys.append("level")
-    return df.sort_values(keys + ["time_s"], kind="stable").reset_index(drop=True)
+    df = _checked(path, df, np.arange(len(df)) + 2, durations, "boundary")
+    out = df.sort_values(keys + ["time_s"], kind="stable").reset_index(drop=True)
+    out.attrs["path"] = str(path)
+    return out
+
+
+def at_level(table: pd.DataFrame, level: str, parameter: str = "truth_level") -> pd.DataFrame:
+    """The rows of a boundary table (:func:`read_boundary_csv`) at ``level`` (any case); the whole table when
+    ``level`` is empty or it has no levels. A level it lacks is a ``ValueError`` naming the file, the
+    ``parameter`` and the levels there are."""
+    if not level or "level" not in table:
+        return table
+    levels = sorted(table["level"].unique())
+    if level.strip().lower() not in levels:
+        raise ValueError(f"{table.attrs.get('path', 'the boundary table')}: no boundaries at level {level!r} "
+                         f"({parameter}={level!r}); its levels are {levels} (compared without regard to case). Give "
+                         f"{parameter} one of them, or '' for all")
+    out = table[table["level"] == level.strip().lower()]
+    out.attrs["path"] = table.attrs.get("path")
+    return out
 
 
 def stem_matches(code: str, stem: str) -> bool:
@@ -181,8 +244,12 @@ def for_movies(table: pd.DataFrame, movies: Iterable[str]) -> pd.DataFrame:
     codes = match_movies(table["movie"].unique(), movies)
     absent = [m for m in movies if m not in codes.values()]
     if absent:
-        raise ValueError(f"movie(s) {absent} absent from the annotations (they cover "
-                         f"{sorted(table['movie'].unique())})")
+        where = f"{table.attrs['path']}: " if table.attrs.get("path") else ""
+        have = sorted(table["movie"].unique())
+        none = "none of its movie codes matches a video; " if not codes else ""
+        raise ValueError(f"{where}{none}movie(s) {absent} absent from the annotations (they cover {have}; the "
+                         f"videos are {movies}). A code matches a video named by it, or for the Zacks codes "
+                         f"{sorted(ZACKS_MOVIES)} one whose name starts with {sorted(ZACKS_MOVIES.values())}")
     return table[table["movie"].isin(codes)].assign(movie=lambda d: d["movie"].map(codes)).reset_index(drop=True)
 
 

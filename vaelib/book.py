@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .paths import BUILD_DIR, NOTEBOOKS_DIR, PROJECT_ROOT, ZACKS_DAT
+from .paths import BUILD_DIR, NOTEBOOKS_DIR, PROJECT_ROOT, ZACKS_DAT, claim_output, mark_output
 
 # The chapters, in reading order: every numbered notebook in notebooks/ (01_preprocess, 02_mmd_vae, ...).
 CHAPTERS = sorted(p.stem for p in NOTEBOOKS_DIR.glob("[0-9][0-9]_*.py"))
@@ -195,6 +195,8 @@ def run_book(chapters: list[str] | None = None, smoke: bool = False, data_dir: s
              progress: bool = True) -> list[Path]:
     """Run ``chapters`` (all by default) in order; return the executed notebooks' paths."""
     done = []
+    out_dir = mark_output(claim_output(Path(out_dir or BUILD_DIR / "notebooks"), "executed chapters",
+                                       own=("*.ipynb",)), "executed chapters")
     for name in chapters or CHAPTERS:
         params: dict[str, Any] = {**found_data_parameters().get(name, {}), **(SMOKE_PARAMETERS[name] if smoke else {})}
         if data_dir is not None:

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .annotations import for_movies, read_boundary_csv, read_presses
+from .annotations import at_level, for_movies, read_boundary_csv, read_presses
 from .boundaries import DIRECTIONS, METRICS, Targets, preregistered_summary, seed_spread
 from .data import clips_to_tensor
 from .mmdvae import decode
@@ -98,13 +98,13 @@ def load_boundary_data(data_dir: str | os.PathLike, annotations: str = "", bound
         raise ValueError(f"{data / 'mmd_vae'}: embeddings {z.shape} do not match the {len(fs)} frames in "
                          f"{fs.root}; rerun chapter 2 on these frames")
     presses = for_movies(read_presses(resolve(annotations) if annotations else
-                                      data / "synthetic" / "observers.dat"), fs.movies)
+                                      data / "synthetic" / "observers.dat", fs.durations()), fs.movies)
     truth_path = (None if boundaries_csv == "none" else resolve(boundaries_csv) if boundaries_csv
                   else data / "synthetic" / "boundaries.csv")
     truth = fine = None
     if truth_path is not None and (boundaries_csv or truth_path.exists()):
-        every = read_boundary_csv(truth_path)
-        tb = every[every["level"] == truth_level] if truth_level and "level" in every else every
+        every = read_boundary_csv(truth_path, fs.durations())
+        tb = at_level(every, truth_level)
         try:
             tb = for_movies(tb, fs.movies)
             truth = {m: tb[tb["movie"] == m]["time_s"].to_numpy() for m in fs.movies}

@@ -10,6 +10,7 @@ same batches.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -103,6 +104,12 @@ def fits(n_bytes: int, device: torch.device, max_bytes: int | None = None) -> bo
 class Split(NamedTuple):
     train: np.ndarray  # row positions in the frame index
     val: np.ndarray
+
+    def identity(self) -> dict:
+        """How many rows each side holds and a hash of which: a run records it to find another split."""
+        rows = np.concatenate([np.asarray(self.train, np.int64), [-1], np.asarray(self.val, np.int64)])
+        return {"n_train": len(self.train), "n_val": len(self.val),
+                "rows": hashlib.sha1(rows.tobytes()).hexdigest()[:16]}
 
 
 def split_frames(index: pd.DataFrame, how: str = "time", val_fraction: float = 0.2, n_blocks: int = 2,

@@ -29,15 +29,19 @@ def train_mmdvae(fs: FrameSet, split: Split, run_dir: str | Path, model_cfg: MMD
 
     Chapter 2 and the command line both train through here. ``model_cfg`` defaults to the ``default``
     preset at the store's frame size; the frames ``split.val`` are scored every ``val_every`` steps.
-    ``extra_config`` is recorded in the run folder's config beside the model and loss configs.
+    ``extra_config`` is recorded in the run folder's config beside the model and loss configs, and so is the
+    data (the frames' ``digest``, the split's ``identity``, and ``extra_config["data"]``): a resume on other
+    frames or another split is refused.
     """
     model_cfg = model_cfg or MMDVAEConfig.from_preset("default", image_size=fs.size)
     loss_cfg, train_cfg = loss_cfg or MMDLossConfig(), train_cfg or TrainConfig()
     seed_everything(train_cfg.seed)
     model = MMDVAE(model_cfg)
+    extra = dict(extra_config or {})
+    data = {"frames": fs.digest, "split": split.identity(), **extra.pop("data", {})}
     result = train(model, mmd_vae_loss_fn(loss_cfg), frame_sampler(fs.frames, split.train, train_cfg.batch_size),
                    train_cfg, run_dir, val_fn=mmd_vae_val_fn(fs.frames[split.val], loss_cfg),
-                   extra_config={"model": model_cfg.to_dict(), "loss": loss_cfg.to_dict(), **(extra_config or {})},
+                   extra_config={"model": model_cfg.to_dict(), "loss": loss_cfg.to_dict(), "data": data, **extra},
                    resume=resume, progress=progress)
     return model, result
 
@@ -70,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     model_cfg = MMDVAEConfig.from_preset(args.preset, image_size=fs.size, z_dim=args.z_dim)
     model, result = train_mmdvae(fs, split_frames(fs.index, how=args.val_split), args.run_dir, model_cfg,
                                  MMDLossConfig(mmd_weight=args.mmd_weight), train_cfg, resume=not args.restart,
-                                 extra_config={"frames": str(args.frames)})
+                                 extra_config={"frames": str(args.frames), "data": {"val_split": args.val_split}})
     if distributed.is_main():
         print(f"{n_parameters(model) / 1e6:.2f} M parameters; {result.step} steps in {result.seconds:.0f} s "
               f"in {distributed.world_size()} process(es); validation: "

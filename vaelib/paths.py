@@ -157,3 +157,107 @@ def write_json(path: str | os.PathLike, obj: Any, indent: int | None = 2, **dump
     with atomic_path(path, suffix=".json") as tmp:
         tmp.write_text(text)
     return path
+
+
+# ---------------------------------------------------------------------------------------------
+# Output folders: never replace what this project did not write; one writer at a time
+
+OUTPUT_MARKER = ".vaelib-output.json"   # in every output folder: the kind of output this project wrote there
+
+
+class OutputPathError(FileExistsError):
+    """An output path that holds something this project did not write there (or another kind of its output)."""
+
+
+def output_kind(folder: str | os.PathLike) -> str | None:
+    """The kind of output this project wrote into ``folder`` (its ``OUTPUT_MARKER``), or None."""
+    try:
+        return str(json.loads((Path(folder) / OUTPUT_MARKER).read_text())["kind"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def mark_output(folder: str | os.PathLike, kind: str) -> Path:
+    """Write ``folder``'s ``OUTPUT_MARKER`` saying it holds a ``kind`` this project wrote; return the folder."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    if output_kind(folder) != kind:
+        write_json(folder / OUTPUT_MARKER, {"kind": kind, "by": "vaelib"}, indent=None)
+    return folder
+
+
+def claim_output(path: str | os.PathLike, kind: str, overwrite: bool = False, own: tuple[str, ...] = ()) -> Path:
+    """Check that ``path`` may receive a ``kind`` (e.g. "frame store"); return it as a ``Path``.
+
+    Accepted: an absent path, an empty folder, or a folder this project wrote a ``kind`` into (its
+    ``OUTPUT_MARKER`` says so; or, written before the marker existed, it holds a name matching the pattern
+    ``own[0]`` and nothing but names matching the patterns ``own``). A folder holding another kind of this
+    project's output is accepted only with ``overwrite``. Anything else (a file, a folder of other files)
+    raises ``OutputPathError`` naming the path and what is there: it is never replaced.
+    """
+    import fnmatch
+
+    path = Path(path)
+    if not path.exists() and not path.is_symlink():
+        return path
+    if not path.is_dir():
+        size = path.stat().st_size if path.exists() else 0
+        raise OutputPathError(f"{path} is a file ({_size(size) if size else '0 bytes'}), not a {kind} folder: it is "
+                              f"not replaced. Give as the {kind} a path that is absent, empty, or a {kind} this "
+                              "project wrote")
+    entries = sorted(os.listdir(path))
+    if not entries:
+        return path
+    found = output_kind(path)
+    if found == kind:
+        return path
+    if found is None and own and any(fnmatch.fnmatch(e, own[0]) for e in entries) and \
+            all(any(fnmatch.fnmatch(e, pattern) for pattern in own) for e in entries):
+        return path                                     # written before the marker existed
+    if found is not None:
+        if overwrite:
+            return path
+        raise OutputPathError(f"{path} holds a {found} this project wrote, not a {kind}: it is not replaced unless "
+                              "asked (overwrite=True, or --overwrite on the command line); or give another path")
+    shown = ", ".join(entries[:5]) + (f" and {len(entries) - 5} more" if len(entries) > 5 else "")
+    raise OutputPathError(f"{path} is a folder holding files this project did not write ({len(entries)} entries: "
+                          f"{shown}): it is not replaced. Give as the {kind} a path that is absent, empty, or a "
+                          f"{kind} this project wrote")
+
+
+@contextmanager
+def folder_lock(folder: str | os.PathLike, writer: str, what: str) -> Iterator[None]:
+    """Hold ``.NAME.lock`` beside ``folder`` while writing it: a second writer is refused, naming the pid of
+    the one that holds it (``writer``: e.g. "training run"; ``what``: e.g. "the run folder").
+
+    The lock dies with its process (even ``kill -9``): the lock file of a dead process is taken over, so a
+    killed run never blocks the next. Leftovers of killed writes (``.NAME.partial-*``, :func:`atomic_dir`'s)
+    are removed once the lock is held. Needs POSIX file locks (``fcntl``: Linux, macOS, WSL); elsewhere a
+    ``RuntimeError`` says so before anything is written.
+    """
+    folder = Path(folder)
+    try:
+        import fcntl
+    except ImportError:
+        import sys
+        raise RuntimeError(f"cannot lock {what} {folder} on this system ({sys.platform}): it needs POSIX file locks "
+                           f"(Python's fcntl module: Linux, macOS, or WSL on Windows) so that two runs never write "
+                           "one folder. Run it there, e.g. under WSL") from None
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    lock = folder.parent / f".{folder.name}.lock"
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip() or "?"
+            raise RuntimeError(f"another {writer} (pid {holder}) is writing {what} {folder} (it holds {lock}); "
+                               f"wait for it to finish, or give another folder") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        for stale in folder.parent.glob(f".{folder.name}.partial-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        yield
+    finally:
+        os.close(fd)

@@ -31,7 +31,9 @@ from pathlib import Path
 import nbformat
 
 from .book import CHAPTERS
-from .paths import BUILD_DIR, FIGURES_DIR, PROJECT_ROOT, atomic_dir, resolve
+from .paths import BUILD_DIR, FIGURES_DIR, PROJECT_ROOT, atomic_dir, claim_output, mark_output, resolve
+
+SITE_KIND = "site"
 
 TITLE = "Learning compact representations of video"
 TOUR_END = "## Open it in JupyterLab"  # the landing page is the README up to this heading
@@ -134,6 +136,7 @@ def build_site(executed_dir: str | Path = BUILD_DIR / "notebooks", out_dir: str 
     ``figures_dir`` is copied beside the pages so the landing page's figure links resolve.
     """
     executed_dir, out_dir, figures_dir = resolve(executed_dir), resolve(out_dir), resolve(figures_dir)
+    claim_output(out_dir, SITE_KIND, own=("index.html", "*.html", "_*", ".*", "figures", "*.js", "*.inv"))
     chapters = chapter_notebooks(executed_dir)
     work = out_dir.parent / f".{out_dir.name}.source"
     shutil.rmtree(work, ignore_errors=True)
@@ -159,6 +162,7 @@ def build_site(executed_dir: str | Path = BUILD_DIR / "notebooks", out_dir: str 
             raise RuntimeError(f"jupyter-book build of {work} failed (exit {res.returncode}):\n{tail}")
         with atomic_dir(out_dir) as tmp:
             shutil.copytree(html, tmp, dirs_exist_ok=True)
+            mark_output(tmp, SITE_KIND)
             if figures_dir.exists():  # the README's links point at figures/...
                 shutil.copytree(figures_dir, tmp / "figures", dirs_exist_ok=True)
     finally:

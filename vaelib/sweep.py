@@ -56,7 +56,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from .book import check_parameters, declared_parameters, notebook_source, run_chapter
-from .paths import BUILD_DIR, PROJECT_ROOT, atomic_path, resolve, write_json
+from .paths import BUILD_DIR, PROJECT_ROOT, atomic_path, claim_output, mark_output, resolve, write_json
 from .plots import plt, save_figure
 
 RESERVED = ("metrics_path", "run_dir")
@@ -264,7 +264,7 @@ def sweep(notebook: str | Path, grid: dict[str, list[Any]], fixed: dict[str, Any
         check_parameters(src, {**fixed, **params})
 
     out = resolve(out_dir) if out_dir is not None else BUILD_DIR / "sweeps" / src.stem
-    out.mkdir(parents=True, exist_ok=True)
+    mark_output(claim_output(out, "sweep", own=("results.csv", "results.png", "[0-9][0-9][0-9]*")), "sweep")
     jobs = max(1, int(jobs))
     threads = max(1, (os.cpu_count() or 1) // jobs)
     todo = []

@@ -34,8 +34,9 @@ import platform
 import re
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -49,10 +50,21 @@ from tqdm.auto import tqdm
 
 from . import __version__, distributed
 from .config import JSONConfig
-from .paths import atomic_path, check_free_space, disk_full, no_space, write_json
+from .paths import (
+    atomic_path,
+    check_free_space,
+    claim_output,
+    disk_full,
+    folder_lock,
+    mark_output,
+    no_space,
+    write_json,
+)
 
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.csv"
+RUN_KIND = "training run"          # a run folder's kind of output (vaelib.paths.claim_output)
+RUN_FILES = ("config.json", "environment.json", METRICS, CHECKPOINT, "voxen.json")
 METRICS_FIELDS = ["step", "split", "metric", "value", "time_s"]
 
 
@@ -224,8 +236,16 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer: torch.
     state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
              "config": json.dumps(config), "rng": rng, "seconds": seconds,
              "log_sums": dict(log_sums or {}), "log_count": log_count, "world_size": world_size}
-    save_torch(state, path, f"the checkpoint {Path(path).name}",
-               advice="then run the same command again: it resumes from the last checkpoint")
+    save_torch(state, path, f"the checkpoint {Path(path).name}", advice=_resume_advice(Path(path)))
+
+
+def _resume_advice(checkpoint: Path, dropped: str = "") -> str:
+    """What running the same command again does after a failure: resume from ``checkpoint``, or start over where
+    none was written yet."""
+    if checkpoint.exists():
+        return "then run the same command again: it resumes from the last checkpoint" + dropped
+    return (f"then run the same command again: no checkpoint was written yet ({checkpoint} is absent), so it starts "
+            "over from step 0")
 
 
 def save_torch(obj: Any, path: str | os.PathLike, what: str = "", advice: str = "") -> None:
@@ -313,8 +333,8 @@ class _MetricsWriter:
             yield
         except OSError as e:
             if disk_full(e):
-                raise no_space(self.path.parent, self.path.name, advice="then run the same command again: it "
-                               "resumes from the last checkpoint and drops the rows logged after it") from e
+                raise no_space(self.path.parent, self.path.name, advice=_resume_advice(
+                    self.path.parent / CHECKPOINT, " and drops the rows logged after it")) from e
             raise
 
 
@@ -381,9 +401,11 @@ def train(model: nn.Module,
           progress: bool = True) -> TrainResult:
     """Train ``model`` for ``config.steps`` steps in ``run_dir``; see the module doc for the callables.
 
-    ``resume=True`` continues from ``run_dir/checkpoint.pt`` if there is one (its config must match,
-    apart from steps/device/logging intervals); ``resume=False`` starts over. ``stop_at`` stops
-    after that step, with a checkpoint (for tests, or to train in pieces). ``extra_config`` (e.g.
+    ``run_dir`` must be absent, empty or a run folder (anything else is refused, never replaced), and one
+    run at a time writes it (a second is refused, naming the first one's pid). ``resume=True`` continues
+    from ``run_dir/checkpoint.pt`` if there is one (its config must match, apart from steps/device/logging
+    intervals); ``resume=False`` starts over. ``stop_at`` stops after that step, with a checkpoint (for
+    tests, or to train in pieces). ``extra_config`` (e.g.
     the model and loss configs) is stored in ``config.json`` beside the TrainConfig. ``optimizer_fn``
     replaces the default Adam. Returns a ``TrainResult``; the model is left on the device, in eval mode.
 
@@ -393,8 +415,21 @@ def train(model: nn.Module,
     wrapped in ``DistributedDataParallel`` (call it; its other methods are on ``model.module``).
     """
     device = distributed.setup(config.device) if distributed.launched() else pick_device(config.device)
-    return _train(model, loss_fn, sample_batch, config, Path(run_dir), device, val_fn, extra_config, resume,
-                  stop_at, optimizer_fn, progress)
+    run_dir = Path(run_dir)
+    with ExitStack() as held:   # rank 0 holds the run folder's lock until the run ends: one writer per folder
+        error = None
+        if distributed.is_main():
+            try:
+                claim_output(run_dir, RUN_KIND, own=RUN_FILES)
+                held.enter_context(folder_lock(run_dir, "training run", "the run folder"))
+                mark_output(run_dir, RUN_KIND)
+            except (OSError, RuntimeError) as e:
+                error = e
+        error = distributed.broadcast_object(error)
+        if error is not None:
+            raise error
+        return _train(model, loss_fn, sample_batch, config, run_dir, device, val_fn, extra_config, resume,
+                      stop_at, optimizer_fn, progress)
 
 
 def _train(model, loss_fn, sample_batch, config: TrainConfig, run_dir: Path, device: torch.device, val_fn,
@@ -429,7 +464,6 @@ def _train(model, loss_fn, sample_batch, config: TrainConfig, run_dir: Path, dev
     found: dict[str, Any] = {"state": None}
     if main:
         try:
-            run_dir.mkdir(parents=True, exist_ok=True)
             if resume and ckpt_path.exists():
                 state = load_checkpoint(ckpt_path)  # on CPU: RNG states must stay there
                 _check_same_run(state["config"], full_config, ckpt_path)
@@ -581,6 +615,7 @@ def _take(batch: Any, shard: slice) -> Any:
 
 
 def _check_same_run(saved: dict[str, Any], current: dict[str, Any], path: Path) -> None:
+    """Refuse to resume the run of ``path`` with another config, naming each setting that differs."""
     def strip(cfg: dict[str, Any]) -> dict[str, Any]:
         cfg = json.loads(json.dumps(cfg))
         if "train" in cfg:  # a run from before a field existed ran with its default
@@ -589,7 +624,30 @@ def _check_same_run(saved: dict[str, Any], current: dict[str, Any], path: Path) 
             cfg.get("train", {}).pop(k, None)
         return cfg
     a, b = strip(saved), strip(current)
+    if "data" in b and "data" not in a:     # a run from before its data was recorded: nothing to compare with
+        warnings.warn(f"{path} does not record the data it was trained on: resuming it without checking that "
+                      "the frames and the split are the same", stacklevel=4)
+        b.pop("data")
     if a != b:
-        diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
-        raise ValueError(f"{path} was trained with a different config (sections {diff} differ); "
-                         f"pass resume=False to start over, or use another run folder")
+        diff = _differences(a, b)
+        shown = "; ".join(f"{k}: {_short(x)} in the run, {_short(y)} now" for k, x, y in diff[:6])
+        data = [k for k, _, _ in diff if k.startswith("data")]
+        why = (" It was trained on other data (" + ", ".join(data) + "): resuming would go on on other frames."
+               if data else "")
+        raise ValueError(f"{path} was trained with a different config ({shown}{' ...' if len(diff) > 6 else ''})."
+                         f"{why} Pass resume=False to start over, or use another run folder")
+
+
+def _differences(a: Any, b: Any, prefix: str = "") -> list[tuple[str, Any, Any]]:
+    """The dotted keys whose values differ between two JSON-like configs, with both values."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for k in sorted(set(a) | set(b), key=str):
+            out += _differences(a.get(k, "(absent)"), b.get(k, "(absent)"), f"{prefix}{k}.")
+        return out
+    return [] if a == b else [(prefix.rstrip("."), a, b)]
+
+
+def _short(value: Any, n: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= n else text[:n - 3] + "..."

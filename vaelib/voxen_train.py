@@ -47,7 +47,7 @@ from .codecs import (
 )
 from .data import ClipSampler, clips_to_tensor, load_real_clips
 from .metrics import psnr
-from .paths import atomic_dir, resolve
+from .paths import atomic_dir, claim_output, folder_lock, mark_output, resolve
 from .synthetic import make_synthetic_dataset
 from .train import TrainConfig, load_checkpoint, save_torch, seed_everything, train
 from .video import FrameSet, load_frames, preprocess
@@ -57,6 +57,8 @@ from .zoo import load_pretrained as load_pretrained  # re-exported: chapter 4 im
 from .zoo import pretrained_records as pretrained_records
 
 REFERENCE_SEED = 1  # synthetic movies of the reference training; chapter 1 makes its movies with seed 0
+EXPORT_KIND = "exported VoxEn model"      # an export folder's kind of output (vaelib.paths.claim_output)
+EXPORT_FILES = ("model.json", "weights.pt", "voxen.json", "config.json", "environment.json", "metrics.csv")
 CHECK_CLIP = ("carphone_pristine", 0)  # the clip whose RD point each exported model records
 
 
@@ -110,6 +112,7 @@ def train_voxen(frameset, movies: Sequence[str], config: VoxEnConfig, lmbda: flo
 
     train(model, partial(rd_loss, lmbda=lmbda), sampler, train_config, run_dir, val_fn=val_fn,
           extra_config={"voxen": config.to_dict(), "lmbda": float(lmbda), "movies": list(movies),
+                        **({"data": {"frames": frameset.digest}} if hasattr(frameset, "digest") else {}),
                         "photo_fraction": float(photo_fraction),
                         **({"init_from": Path(init_from).name, **before} if init_from is not None else {})},
           progress=progress)
@@ -128,7 +131,15 @@ def _initial_weights(folder: Path, config: VoxEnConfig) -> tuple[VoxEn, dict]:
         state = load_checkpoint(folder / "checkpoint.pt")
         source = VoxEnConfig.from_dict(state["config"]["voxen"]) if "voxen" in state["config"] else config
         model = VoxEn(source)
-        model.load_state_dict(state["model"])
+        try:
+            model.load_state_dict(state["model"])
+        except RuntimeError as e:
+            other = " (an MMD-VAE's: chapter 2's)" if "model" in state["config"] and "voxen" not in state["config"] \
+                else ""
+            raise ValueError(f"init_from={folder}: {folder / 'checkpoint.pt'} holds the weights of another "
+                             f"model{other}, "
+                             "not a VoxEn's; give a VoxEn run folder (with voxen.json) or an exported VoxEn model "
+                             f"(weights.pt): {str(e).splitlines()[0]}") from e
         before = {"init_steps": int(state["step"]) + int(state["config"].get("init_steps", 0)),
                   "init_seconds": float(state.get("seconds", 0)) + float(state["config"].get("init_seconds", 0))}
     elif (folder / "weights.pt").exists():
@@ -424,13 +435,17 @@ def check_clip(config: VoxEnConfig) -> np.ndarray:
 def export_model(run_dir: str | Path, out_dir: str | Path) -> Path:
     """Write a trained run's model to ``out_dir`` (atomically): ``weights.pt`` (half precision, loadable with
     ``weights_only=True``), ``voxen.json``, the run's ``config.json``, ``environment.json`` and ``metrics.csv``,
-    and ``model.json`` (lambda, steps, SHA-256 of the weights, the RD point of ``check_clip``)."""
-    run_dir = Path(run_dir)
+    and ``model.json`` (lambda, steps, SHA-256 of the weights, the RD point of ``check_clip``). ``out_dir`` must
+    be absent, empty or an exported model (anything else is refused, never replaced); one export at a time."""
+    run_dir, out = Path(run_dir), claim_output(resolve(out_dir), EXPORT_KIND, own=EXPORT_FILES)
     state = load_checkpoint(run_dir / "checkpoint.pt")
     run_config = json.loads((run_dir / "config.json").read_text())
+    if "voxen" not in run_config:
+        raise ValueError(f"{run_dir} is not a VoxEn run (its config.json has no voxen settings): nothing to export")
     config = VoxEnConfig.from_dict(run_config["voxen"])
     half = {k: (v.half() if v.is_floating_point() else v) for k, v in state["model"].items()}
-    with atomic_dir(resolve(out_dir)) as tmp:
+    with folder_lock(out, "export", "the exported model"), atomic_dir(out) as tmp:
+        mark_output(tmp, EXPORT_KIND)
         save_torch(half, tmp / "weights.pt")
         config.to_json(tmp / "voxen.json")
         for name in ("config.json", "environment.json", "metrics.csv"):
@@ -445,7 +460,7 @@ def export_model(run_dir: str | Path, out_dir: str | Path) -> Path:
                             "psnr": psnr(clip, model.decompress(data)),
                             "estimated_bytes": model.estimated_bits(clip) / 8}}
         (tmp / "model.json").write_text(json.dumps(record, indent=1) + "\n")
-    return resolve(out_dir)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
