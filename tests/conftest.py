@@ -1,10 +1,13 @@
 """Shared fixtures: a small synthetic dataset and its frame store, made once per test session."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
 
+from vaelib.paths import ZACKS_DAT
 from vaelib.synthetic import make_synthetic_dataset
 from vaelib.video import preprocess
 
@@ -20,6 +23,23 @@ def pytest_collection_modifyitems(config, items):
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+
+
+def skip_or_fail_under_ci(reason: str) -> None:
+    """Skip, saying why, where something a test needs is absent; under CI (``CI`` set, as ``.ci/run`` does) fail:
+    there everything is provided, and a test that quietly skips would check nothing."""
+    if os.environ.get("CI", "").lower() not in ("", "0", "false"):
+        pytest.fail(f"{reason} (under CI every test must run)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def real_presses():
+    """The path of the real Zacks et al. (2006) button presses, at ``../shared/data/zacks2006/`` beside the
+    repository; skipped where absent, failing under CI."""
+    if not ZACKS_DAT.exists():
+        skip_or_fail_under_ci(f"real Zacks file absent: {ZACKS_DAT}")
+    return ZACKS_DAT
 
 
 SMALL = dict(n_movies=2, seconds=20.0, seed=7, n_observers=6, activity_seconds=(6.0, 9.0))

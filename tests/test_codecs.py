@@ -1,11 +1,13 @@
 """Classic codecs through ffmpeg, rate-distortion records, rates and BD-rate."""
 import dataclasses
 
+import bjontegaard
 import numpy as np
 import pytest
 
 from vaelib import codecs
 from vaelib.metrics import ms_ssim, psnr
+from vaelib.paths import PROJECT_ROOT
 
 
 def test_bits_per_pixel_from_bytes():
@@ -25,6 +27,67 @@ def test_bd_rate_known_answers():
     assert codecs.bd_rate(rate_a, psnr_a, rate_a, psnr_a) == pytest.approx(0.0, abs=1e-9)
     # no overlap in quality: undefined
     assert np.isnan(codecs.bd_rate(rate_a, psnr_a, rate_a, psnr_a + 20))
+
+
+def test_bd_rate_on_crossing_curves_known_answers():
+    """The test codec is 10% cheaper on average but cheaper at low and dearer at high quality: the curves
+    cross at 33.25 dB, the middle of the shared range 29.5-37 dB. Only the right fit over the shared range
+    gives exactly -10%: a lower degree, or integrating over either curve's own range, moves it."""
+    psnr_a = np.array([28.0, 31.0, 34.0, 37.0])
+    log_rate = lambda d: 0.001 * (d - 20) ** 3 - 0.01 * (d - 20) ** 2 + 0.1 * d - 4.0  # cubic in PSNR
+    psnr_t = np.array([29.5, 31.0, 33.0, 36.0, 38.0])
+    tilt = lambda d: np.log(0.9) + 0.08 * (d - 33.25)  # crossing: log-rate difference linear in PSNR
+    rate_a, rate_t = np.exp(log_rate(psnr_a)), np.exp(log_rate(psnr_t) + tilt(psnr_t))
+    assert rate_t[0] < np.exp(log_rate(29.5)) and rate_t[-1] > np.exp(log_rate(38.0))  # they do cross
+    assert codecs.bd_rate(rate_a, psnr_a, rate_t, psnr_t) == pytest.approx(-10.0, abs=1e-6)
+    assert codecs.bd_rate(rate_t, psnr_t, rate_a, psnr_a) == pytest.approx(100 / 0.9 - 100, abs=1e-6)
+
+
+def crossing_pairs():
+    """Random crossing pairs of RD curves (4-6 points each) and the committed benchmark's codec curves."""
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        curves = []
+        for n in rng.integers(4, 7, 2):
+            d = np.sort(rng.uniform(22, 40, n))
+            slope = rng.uniform(0.15, 0.35)
+            curves.append((np.exp(slope * (d - 30) + rng.normal(0, 0.05, n)), d))
+        (ra, da), (rt, dt) = curves
+        if codecs.pareto_front(ra, da)[0].size == n and min(da.max(), dt.max()) - max(da.min(), dt.min()) > 4:
+            yield "random", ra, da, rt, dt
+    points = codecs.load_rd(PROJECT_ROOT / "benchmarks" / "results" / "voxen_rd.json")
+    for dataset in sorted({p.dataset for p in points}):
+        by_codec = {}
+        for p in points:
+            if p.dataset == dataset and (p.codec != "voxen" or p.seed == 0):
+                by_codec.setdefault(p.codec, []).append(p)
+        for anchor in ("x264", "x265"):
+            for test, pts in by_codec.items():
+                if test != anchor:
+                    curves = [np.array([getattr(p, f) for p in c])
+                              for c in (by_codec[anchor], pts) for f in ("bpp", "psnr")]
+                    yield (f"{dataset} {test} vs {anchor}", *curves)
+
+
+def test_bd_rate_matches_the_bjontegaard_package():
+    """Against the reference implementation (``bjontegaard``, its cubic-polynomial method, which is
+    Bjontegaard's original), on crossing random curves and on every codec pair of the RD benchmark."""
+    checked = crossed = real = 0
+    for name, ra, da, rt, dt in crossing_pairs():
+        if any(codecs.pareto_front(r, d)[0].size < r.size for r, d in ((ra, da), (rt, dt))):
+            continue  # the package keeps dominated points, which bd_rate drops on purpose
+        if not min(da.max(), dt.max()) > max(da.min(), dt.min()):
+            continue
+        expected = bjontegaard.bd_rate(ra, da, rt, dt, method="cubic", require_matching_points=False,
+                                       min_overlap=0)
+        assert codecs.bd_rate(ra, da, rt, dt) == pytest.approx(expected, rel=1e-6, abs=1e-9), name
+        lo, hi = max(da.min(), dt.min()), min(da.max(), dt.max())
+        grid = np.linspace(lo, hi, 50)
+        gap = np.interp(grid, dt, np.log(rt)) - np.interp(grid, da, np.log(ra))
+        crossed += bool(gap.min() < 0 < gap.max())
+        checked += 1
+        real += name != "random"
+    assert checked >= 20 and crossed >= 5 and real >= 6, (checked, crossed, real)
 
 
 def smooth_clip(t=8, s=32, seed=0):

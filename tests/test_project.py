@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 import tomllib
 import yaml
 
@@ -83,3 +84,20 @@ def test_chapter_readers_import_no_trainer():
     assert "zoo" in reached
     assert not reached & {"mmdvae_train", "voxen_train", "train", "codecs"}, sorted(reached)
     assert zoo.CHECKPOINT == train.CHECKPOINT           # the zoo reads the run folders the trainer writes
+
+
+def test_ci_fails_where_a_test_would_skip(monkeypatch):
+    """``.ci/run`` sets CI=true, under which a test whose inputs are missing (the real presses) fails."""
+    from conftest import skip_or_fail_under_ci
+
+    assert re.search(r"^export CI=true$", (PROJECT_ROOT / ".ci" / "run").read_text(), re.M)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="under CI"):
+        skip_or_fail_under_ci("input absent")
+    for value in ("", "false", "0"):
+        monkeypatch.setenv("CI", value)
+        with pytest.raises(pytest.skip.Exception, match="input absent"):
+            skip_or_fail_under_ci("input absent")
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception):
+        skip_or_fail_under_ci("input absent")

@@ -21,6 +21,10 @@ from .paths import BUILD_DIR, NOTEBOOKS_DIR, PROJECT_ROOT, ZACKS_DAT, claim_outp
 # The chapters, in reading order: every numbered notebook in notebooks/ (01_preprocess, 02_mmd_vae, ...).
 CHAPTERS = sorted(p.stem for p in NOTEBOOKS_DIR.glob("[0-9][0-9]_*.py"))
 
+# Where a chapter run by the book writes a copy of its metrics: vaelib.chapter.FIGURE_METRICS_ENV, named again
+# here so that the book's process does not import torch.
+FIGURE_METRICS_ENV = "VAELIB_FIGURE_METRICS"
+
 # Small parameters for CI: the same code path as a full run, minutes instead of hours.
 # Each chapter owns its own entry; `data_dir` and `figures_dir` are added by run_book.
 SMOKE_PARAMETERS: dict[str, dict[str, Any]] = {
@@ -204,7 +208,16 @@ def run_book(chapters: list[str] | None = None, smoke: bool = False, data_dir: s
         if figures_dir is not None:
             params["figures_dir"] = str(figures_dir)
         print(f"== {name} {params if params else '(defaults)'}", flush=True)
-        done.append(run_chapter(name, params, out_dir=out_dir, progress=progress))
+        # the chapter's metrics also go beside its figures (vaelib.chapter.write_metrics reads this variable)
+        before = os.environ.get(FIGURE_METRICS_ENV)
+        os.environ[FIGURE_METRICS_ENV] = str(Path(params.get("figures_dir", "figures")) / "metrics" / f"{name}.json")
+        try:
+            done.append(run_chapter(name, params, out_dir=out_dir, progress=progress))
+        finally:
+            if before is None:
+                del os.environ[FIGURE_METRICS_ENV]
+            else:
+                os.environ[FIGURE_METRICS_ENV] = before
     return done
 
 

@@ -1,44 +1,61 @@
 """Image and video quality metrics, measured the same way for every model and codec."""
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import torch
 from pytorch_msssim import ms_ssim as _ms_ssim
 
 
-def _as_float_frames(video: np.ndarray) -> np.ndarray:
+def _as_frames(video: np.ndarray) -> np.ndarray:
     video = np.asarray(video)
     if video.ndim == 3:
         video = video[None]
     if video.ndim != 4 or video.shape[-1] != 3:
         raise ValueError(f"expected RGB frames shaped (N, H, W, 3), got {video.shape}")
-    return video.astype(np.float64)
+    return video
 
 
-def _as_float_pair(reference: np.ndarray, distorted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Both videos as float64 frames (N, H, W, 3), refused unless their shapes agree."""
-    a, b = _as_float_frames(reference), _as_float_frames(distorted)
+def _chunks(reference: np.ndarray, distorted: np.ndarray, chunk: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Both videos, refused unless their shapes agree, as float64 pieces of at most ``chunk`` frames.
+
+    Only one piece of each is ever converted: a clip-wide metric of 30,000 frames of 64 x 64 needs a few
+    MB, not the 3 GB per copy that converting whole videos to float64 would take.
+    """
+    a, b = _as_frames(reference), _as_frames(distorted)
     if a.shape != b.shape:
         raise ValueError(f"shapes differ: {a.shape} vs {b.shape}")
-    return a, b
+    if not isinstance(chunk, int) or chunk < 1:
+        raise ValueError(f"chunk must be a whole number of frames >= 1, got {chunk!r}")
+    for i in range(0, len(a), chunk):
+        yield a[i:i + chunk].astype(np.float64), b[i:i + chunk].astype(np.float64)
 
 
-def psnr(reference: np.ndarray, distorted: np.ndarray, data_range: float = 255.0) -> float:
-    """PSNR in dB over all RGB values of two uint8 videos (N, H, W, 3): one MSE over the whole clip."""
-    a, b = _as_float_pair(reference, distorted)
-    mse = float(np.mean((a - b) ** 2))
+def psnr(reference: np.ndarray, distorted: np.ndarray, data_range: float = 255.0, chunk: int = 256) -> float:
+    """PSNR in dB over all RGB values of two uint8 videos (N, H, W, 3): one MSE over the whole clip
+    (summed ``chunk`` frames at a time)."""
+    total, count = 0.0, 0
+    for a, b in _chunks(reference, distorted, chunk):
+        total += float(np.sum((a - b) ** 2))
+        count += a.size
+    mse = total / count
     return float("inf") if mse == 0 else 10.0 * np.log10(data_range ** 2 / mse)
 
 
-def psnr_yuv(reference: np.ndarray, distorted: np.ndarray) -> float:
+def psnr_yuv(reference: np.ndarray, distorted: np.ndarray, chunk: int = 256) -> float:
     """PSNR in dB on YCbCr (BT.601, full range, 4:4:4), weighted 6:1:1 over Y, Cb, Cr as in video-coding papers.
 
-    Each plane's PSNR is one MSE over the whole clip; an identical plane counts as 100 dB.
+    Each plane's PSNR is one MSE over the whole clip (summed ``chunk`` frames at a time); an identical plane
+    counts as 100 dB.
     """
-    a, b = _as_float_pair(reference, distorted)
     m = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
-    d = (a - b) @ m.T  # the offsets of Cb and Cr cancel in the difference
-    mse = np.mean(d ** 2, axis=(0, 1, 2))
+    total, count = np.zeros(3), 0
+    for a, b in _chunks(reference, distorted, chunk):
+        d = (a - b) @ m.T  # the offsets of Cb and Cr cancel in the difference
+        total += np.sum(d ** 2, axis=(0, 1, 2))
+        count += a.shape[0] * a.shape[1] * a.shape[2]
+    mse = total / count
     planes = np.where(mse > 0, 10.0 * np.log10(255.0 ** 2 / np.maximum(mse, 1e-300)), 100.0)
     return float((6 * planes[0] + planes[1] + planes[2]) / 8)
 
@@ -63,13 +80,12 @@ def ms_ssim(reference: np.ndarray, distorted: np.ndarray, batch: int = 64) -> fl
     The Gaussian window shrinks for small frames (see ``msssim_window``); every codec in the
     book is measured with this same function, so the numbers compare with each other.
     """
-    a, b = _as_float_pair(reference, distorted)
-    win = msssim_window(min(a.shape[1:3]))
+    win = msssim_window(min(_as_frames(reference).shape[1:3]))
     vals = []
     with torch.no_grad():
-        for i in range(0, len(a), batch):
-            x = torch.from_numpy(a[i:i + batch]).permute(0, 3, 1, 2).float()
-            y = torch.from_numpy(b[i:i + batch]).permute(0, 3, 1, 2).float()
+        for a, b in _chunks(reference, distorted, batch):
+            x = torch.from_numpy(a).permute(0, 3, 1, 2).float()
+            y = torch.from_numpy(b).permute(0, 3, 1, 2).float()
             vals.append(_ms_ssim(x, y, data_range=255.0, size_average=False, win_size=win))
     return float(torch.cat(vals).mean())
 
