@@ -9,23 +9,23 @@ from pathlib import Path
 import cv2
 import pytest
 
-from vaelib import sweep
+from vaelib import book, sweep
 
 FIXTURE = Path(__file__).parent / "fixtures" / "sweep_notebook.py"
 
 
 def test_parse_values_and_grid():
-    assert sweep.parse_value("4") == 4
-    assert sweep.parse_value("1e-3") == pytest.approx(0.001)
-    assert sweep.parse_value("True") is True
-    assert sweep.parse_value("rbf") == "rbf"
-    assert sweep.parse_value("data/frames") == "data/frames"
-    assert sweep.parse_assignment("z_dim=4,8,16", many=True) == ("z_dim", [4, 8, 16])
-    assert sweep.parse_assignment("data_dir=a,b", many=False) == ("data_dir", "a,b")
+    assert book.parse_value("4") == 4
+    assert book.parse_value("1e-3") == pytest.approx(0.001)
+    assert book.parse_value("True") is True
+    assert book.parse_value("rbf") == "rbf"
+    assert book.parse_value("data/frames") == "data/frames"
+    assert book.parse_assignment("z_dim=4,8,16", many=True) == ("z_dim", [4, 8, 16])
+    assert book.parse_assignment("data_dir=a,b", many=False) == ("data_dir", "a,b")
     with pytest.raises(ValueError, match="name=value"):
-        sweep.parse_assignment("z_dim", many=True)
+        book.parse_assignment("z_dim", many=True)
     with pytest.raises(ValueError, match="no values"):
-        sweep.parse_assignment("z_dim=", many=True)
+        book.parse_assignment("z_dim=", many=True)
     runs = sweep.grid_runs({"z_dim": [4, 8], "kernel": ["rbf", "imq"]})
     assert runs == [{"z_dim": 4, "kernel": "rbf"}, {"z_dim": 4, "kernel": "imq"},
                     {"z_dim": 8, "kernel": "rbf"}, {"z_dim": 8, "kernel": "imq"}]

@@ -39,7 +39,6 @@ so every chapter can be swept.
 from __future__ import annotations
 
 import argparse
-import ast
 import csv
 import importlib
 import itertools
@@ -55,34 +54,12 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from .book import check_parameters, declared_parameters, notebook_source, run_chapter
+from .book import check_parameters, declared_parameters, notebook_source, parse_assignment, run_chapter
 from .paths import BUILD_DIR, PROJECT_ROOT, atomic_path, resolve, write_json
 from .plots import plt, save_figure
 
 RESERVED = ("metrics_path", "run_dir")
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-
-
-def parse_value(text: str) -> Any:
-    """A parameter value from the command line: a Python literal if it is one, else the string itself."""
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
-
-
-def parse_assignment(text: str, many: bool) -> tuple[str, Any]:
-    """Split ``name=value`` (``name=v1,v2,...`` when ``many``) into the name and its value(s)."""
-    name, sep, value = text.partition("=")
-    name = name.strip()
-    if not sep or not name.isidentifier():
-        raise ValueError(f"expected name=value{',value...' if many else ''}, got {text!r}")
-    if many:
-        values = [parse_value(v.strip()) for v in value.split(",") if v.strip()]
-        if not values:
-            raise ValueError(f"no values given for {name!r} in {text!r}")
-        return name, values
-    return name, parse_value(value.strip())
 
 
 def grid_runs(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
