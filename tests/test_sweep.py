@@ -4,6 +4,8 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
+import time
 from pathlib import Path
 
 import cv2
@@ -151,3 +153,47 @@ def test_every_chapter_sweeps(chapter, smoke_book, tmp_path):
         assert list((run / "figures").glob("*.png")), f"{chapter} wrote its figures outside the run folder"
         assert json.loads((run / "parameters.json").read_text())["threads"] == max(1, (os.cpu_count() or 1) // 2)
     assert (tmp_path / "results.csv").exists()
+
+
+def test_shard_specs_are_checked():
+    assert sweep.parse_shard("1/2") == (1, 2) and sweep.parse_shard("2/2") == (2, 2)
+    for bad in ("3/2", "0/2", "1/0", "2", "a/b", "-1/2"):
+        with pytest.raises(ValueError, match=rf"--shard {re.escape(bad)}: expected i/N with 1 <= i <= N"):
+            sweep.parse_shard(bad)
+    assert [sweep.shard_of(i, 2) for i in range(5)] == [1, 2, 1, 2, 1]
+    with pytest.raises(SystemExit):
+        sweep.main([str(FIXTURE), "--grid", "scale=1,2", "--shard", "3/2"])
+
+
+def test_two_shards_then_collect_equal_one_local_run(tmp_path, capsys):
+    """A sweep split over two shards (as two tasks of a job array), then collected, gives one local run's table;
+    collecting before every shard is done names the shards and runs missing; a shard run again runs nothing."""
+    grid = ["--grid", "scale=1,2,3", "--set", "offset=0.25"]
+    assert sweep.main([str(FIXTURE), *grid, "--out", str(tmp_path / "local")]) == 0
+    shards = tmp_path / "shards"
+    assert sweep.main([str(FIXTURE), *grid, "--out", str(shards), "--shard", "1/2"]) == 0
+    assert "shard 1/2: 2 of 2 runs ok" in capsys.readouterr().out
+    assert not (shards / "results.csv").exists()
+    with pytest.raises(ValueError, match=r"shards not finished: \['2/2'\]; 1 of 3 runs missing \(001-scale=2\)"):
+        sweep.collect(FIXTURE, {"scale": [1, 2, 3]}, {"offset": 0.25}, out_dir=shards)
+    with pytest.raises(SystemExit):                      # the command line says the same, and exits
+        sweep.main([str(FIXTURE), *grid, "--out", str(shards), "--collect"])
+    assert "shards not finished: ['2/2']" in capsys.readouterr().err
+    assert not (shards / "results.csv").exists()
+    assert sweep.main([str(FIXTURE), *grid, "--out", str(shards), "--shard", "2/2"]) == 0
+    done = shards / "000-scale=1" / "run.json"
+    stamp = done.stat().st_mtime_ns
+    t0 = time.perf_counter()
+    assert sweep.main([str(FIXTURE), *grid, "--out", str(shards), "--shard", "1/2"]) == 0  # again: nothing to run
+    assert "2 of 2 runs already finished" in capsys.readouterr().out
+    assert done.stat().st_mtime_ns == stamp and time.perf_counter() - t0 < 5
+    assert sweep.main([str(FIXTURE), *grid, "--out", str(shards), "--collect"]) == 0
+
+    def table(folder):
+        rows = list(csv.DictReader(open(folder / "results.csv")))
+        assert all(Path(r.pop("notebook")).parent == folder / r["run"] for r in rows)
+        return rows
+    assert table(shards) == table(tmp_path / "local") and len(table(shards)) == 3
+    assert (shards / "results.png").exists()
+    # other parameters into the same folder are not taken for finished runs
+    assert sweep.finished_run(shards / "000-scale=1", {"offset": 0.5}, sweep.notebook_hash(FIXTURE)) is None
