@@ -58,12 +58,17 @@ annotations = ""
 boundaries_csv = ""
 
 # %%
+from vaelib.book import check_chapter_parameters
+
+check_chapter_parameters("01_preprocess", globals())   # every parameter above: its name, type and values
+
+# %%
 import time
 
 from IPython.display import display
 
 from vaelib import annotations as ann
-from vaelib import plots, video, widgets
+from vaelib import plots, provenance, video, widgets
 from vaelib.chapter import output_dir, use_threads, write_metrics
 from vaelib.synthetic import make_synthetic_dataset
 
@@ -117,6 +122,8 @@ for v in videos[:10]:
 # and error. The store is built under a temporary name and renamed when complete, so an interrupted run
 # never leaves a store a later chapter could take for finished, and it keeps the movies it finished:
 # run it again and only the rest is decoded. With the same settings an existing store is reused.
+# Beside the store, `dataset.json` records what it holds: the source, the movies, and the presses and
+# boundary files given here, so chapters 3 and 4 find them without being told again.
 
 # %%
 t0 = time.perf_counter()
@@ -125,6 +132,9 @@ fs = video.preprocess(inputs, data / "frames", size=size, crop=crop, stride=stri
 preprocess_s = time.perf_counter() - t0
 print(f"{len(fs)} frames of {fs.size}x{fs.size}x3 uint8 = {fs.frames.nbytes / 2**20:.1f} MiB in {fs.root}")
 report = fs.report()
+provenance.write_record(data, source, fs.movies, annotations, boundaries_csv)
+record = provenance.read_record(data)
+print(f"recorded in {data / provenance.RECORD}: {provenance.describe(record)}")
 print("videos by status:", report.status.value_counts().to_dict())
 report[["movie", "status", "frames_stored", "duration_s", "fps", "warnings", "error"]].head(10)
 
@@ -157,8 +167,9 @@ if presses is not None:
     codes = ann.match_movies(presses.movie.unique(), fs.movies)
     presses = presses[presses.movie.isin(codes)].assign(movie=lambda d: d.movie.map(codes))
 if truth is not None or presses is not None:
-    fig = plots.boundary_timeline(durations, truth, presses,
-                                  title="ground truth and simulated observers" if source == "synthetic" else "")
+    fig = plots.boundary_timeline(durations, truth, presses, title=f"{provenance.describe(record)}: "
+                                  f"{'true boundaries and ' if truth is not None else ''}"
+                                  f"{provenance.presses_label(record) if presses is not None else 'no presses'}")
     plots.save_figure(fig, figures_dir, "01_boundaries.png")
 else:
     print("no annotations for these movies: pass annotations= and/or boundaries_csv= to draw them")

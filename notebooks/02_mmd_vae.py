@@ -58,6 +58,11 @@ resume = True                 # continue a run found in run_dir/run with the sam
 threads = 0                   # CPU threads for torch and OpenCV (0: all cores; on a busy machine 1 can be faster)
 
 # %%
+from vaelib.book import check_chapter_parameters
+
+check_chapter_parameters("02_mmd_vae", globals())   # every parameter above: its name, type and values
+
+# %%
 
 import numpy as np
 from IPython.display import display

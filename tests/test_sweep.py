@@ -4,28 +4,30 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
+import time
 from pathlib import Path
 
 import cv2
 import pytest
 
-from vaelib import sweep
+from vaelib import book, sweep
 
 FIXTURE = Path(__file__).parent / "fixtures" / "sweep_notebook.py"
 
 
 def test_parse_values_and_grid():
-    assert sweep.parse_value("4") == 4
-    assert sweep.parse_value("1e-3") == pytest.approx(0.001)
-    assert sweep.parse_value("True") is True
-    assert sweep.parse_value("rbf") == "rbf"
-    assert sweep.parse_value("data/frames") == "data/frames"
-    assert sweep.parse_assignment("z_dim=4,8,16", many=True) == ("z_dim", [4, 8, 16])
-    assert sweep.parse_assignment("data_dir=a,b", many=False) == ("data_dir", "a,b")
+    assert book.parse_value("4") == 4
+    assert book.parse_value("1e-3") == pytest.approx(0.001)
+    assert book.parse_value("True") is True
+    assert book.parse_value("rbf") == "rbf"
+    assert book.parse_value("data/frames") == "data/frames"
+    assert book.parse_assignment("z_dim=4,8,16", many=True) == ("z_dim", [4, 8, 16])
+    assert book.parse_assignment("data_dir=a,b", many=False) == ("data_dir", "a,b")
     with pytest.raises(ValueError, match="name=value"):
-        sweep.parse_assignment("z_dim", many=True)
+        book.parse_assignment("z_dim", many=True)
     with pytest.raises(ValueError, match="no values"):
-        sweep.parse_assignment("z_dim=", many=True)
+        book.parse_assignment("z_dim=", many=True)
     runs = sweep.grid_runs({"z_dim": [4, 8], "kernel": ["rbf", "imq"]})
     assert runs == [{"z_dim": 4, "kernel": "rbf"}, {"z_dim": 4, "kernel": "imq"},
                     {"z_dim": 8, "kernel": "rbf"}, {"z_dim": 8, "kernel": "imq"}]
@@ -151,3 +153,47 @@ def test_every_chapter_sweeps(chapter, smoke_book, tmp_path):
         assert list((run / "figures").glob("*.png")), f"{chapter} wrote its figures outside the run folder"
         assert json.loads((run / "parameters.json").read_text())["threads"] == max(1, (os.cpu_count() or 1) // 2)
     assert (tmp_path / "results.csv").exists()
+
+
+def test_shard_specs_are_checked():
+    assert sweep.parse_shard("1/2") == (1, 2) and sweep.parse_shard("2/2") == (2, 2)
+    for bad in ("3/2", "0/2", "1/0", "2", "a/b", "-1/2"):
+        with pytest.raises(ValueError, match=rf"--shard {re.escape(bad)}: expected i/N with 1 <= i <= N"):
+            sweep.parse_shard(bad)
+    assert [sweep.shard_of(i, 2) for i in range(5)] == [1, 2, 1, 2, 1]
+    with pytest.raises(SystemExit):
+        sweep.main([str(FIXTURE), "--grid", "scale=1,2", "--shard", "3/2"])
+
+
+def test_two_shards_then_collect_equal_one_local_run(tmp_path, capsys):
+    """A sweep split over two shards (as two tasks of a job array), then collected, gives one local run's table;
+    collecting before every shard is done names the shards and runs missing; a shard run again runs nothing."""
+    grid = ["--grid", "scale=1,2,3", "--set", "offset=0.25"]
+    assert sweep.main([str(FIXTURE), *grid, "--out", str(tmp_path / "local")]) == 0
+    shards = tmp_path / "shards"
+    assert sweep.main([str(FIXTURE), *grid, "--out", str(shards), "--shard", "1/2"]) == 0
+    assert "shard 1/2: 2 of 2 runs ok" in capsys.readouterr().out
+    assert not (shards / "results.csv").exists()
+    with pytest.raises(ValueError, match=r"shards not finished: \['2/2'\]; 1 of 3 runs missing \(001-scale=2\)"):
+        sweep.collect(FIXTURE, {"scale": [1, 2, 3]}, {"offset": 0.25}, out_dir=shards)
+    with pytest.raises(SystemExit):                      # the command line says the same, and exits
+        sweep.main([str(FIXTURE), *grid, "--out", str(shards), "--collect"])
+    assert "shards not finished: ['2/2']" in capsys.readouterr().err
+    assert not (shards / "results.csv").exists()
+    assert sweep.main([str(FIXTURE), *grid, "--out", str(shards), "--shard", "2/2"]) == 0
+    done = shards / "000-scale=1" / "run.json"
+    stamp = done.stat().st_mtime_ns
+    t0 = time.perf_counter()
+    assert sweep.main([str(FIXTURE), *grid, "--out", str(shards), "--shard", "1/2"]) == 0  # again: nothing to run
+    assert "2 of 2 runs already finished" in capsys.readouterr().out
+    assert done.stat().st_mtime_ns == stamp and time.perf_counter() - t0 < 5
+    assert sweep.main([str(FIXTURE), *grid, "--out", str(shards), "--collect"]) == 0
+
+    def table(folder):
+        rows = list(csv.DictReader(open(folder / "results.csv")))
+        assert all(Path(r.pop("notebook")).parent == folder / r["run"] for r in rows)
+        return rows
+    assert table(shards) == table(tmp_path / "local") and len(table(shards)) == 3
+    assert (shards / "results.png").exists()
+    # other parameters into the same folder are not taken for finished runs
+    assert sweep.finished_run(shards / "000-scale=1", {"offset": 0.5}, sweep.notebook_hash(FIXTURE)) is None

@@ -36,6 +36,8 @@ One module per concern; imports point one way, from the top of this list down
 - ``synthetic``   seeded activity videos with ground-truth events and simulated observers
 - ``video``       decoding (frame times from ffmpeg), resizing, the uint8 frame store and its frame index,
   preprocessing many videos in worker processes (resumable, sharded for job arrays)
+- ``provenance`` what a data set is: the record chapter 1 writes beside the frame store (source, presses,
+  boundaries, synthetic or not), read by the later chapters and the site
 - ``config``      ``JSONConfig``, the one base class of every config (round-trips to JSON)
 - ``paths``       project folders, atomic writes
 """

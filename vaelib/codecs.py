@@ -311,10 +311,12 @@ def bd_rate_interval(anchor: Sequence[RDPoint], test: Sequence[RDPoint], level: 
     computes the BD-rate again (its PSNR range moves with the draw). It says how much the verdict rests on
     which clips were coded; clips cut from the same video are not independent, and with few clips a
     percentile bootstrap is, if anything, too narrow. (NaN, NaN) when a point has no per-clip values or the
-    points were measured on different numbers of clips; draws where the curves share no PSNR are left out.
+    points were measured on different numbers of clips, or on one clip (too little data to resample); draws where
+    the curves share no PSNR are left out.
     """
     pts = [*anchor, *test]
-    if any(p.clip_bpp is None or p.clip_psnr is None for p in pts) or len({len(p.clip_bpp) for p in pts}) != 1:
+    if any(p.clip_bpp is None or p.clip_psnr is None for p in pts) or len({len(p.clip_bpp) for p in pts}) != 1 \
+            or len(pts[0].clip_bpp) < 2:
         return float("nan"), float("nan")
     rate, quality = (np.array([getattr(p, f) for p in pts], dtype=np.float64) for f in ("clip_bpp", "clip_psnr"))
     rng, n, k = np.random.default_rng(seed), rate.shape[1], len(anchor)

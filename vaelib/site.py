@@ -8,7 +8,10 @@ sphinx-book-theme), which works offline. Jupyter Book 2 (mystmd) downloads its H
 ``api.mystmd.org`` on every fresh build, which a machine without internet cannot do.
 
 Pages: a landing page (the README from its first line up to "Open it in JupyterLab": the chapters,
-the figures of a default run, the two commands) and one page per executed chapter with its outputs.
+the figures, the two commands) and one page per executed chapter with its outputs. The landing page's
+figures and their captions come from the run: its data as chapter 1 recorded them (``vaelib.provenance``)
+and the figures in the figures folder; the README's numbers of the book's own benchmark stay only when the
+run's data are the book's synthetic movies.
 Widgets are stored in the executed notebooks with their state; on the site they render as the
 ipywidgets HTML manager allows (controls appear; pictures that need the Python kernel to change
 stay as they were), and each chapter also writes a still figure of every widget to ``figures/``.
@@ -30,21 +33,82 @@ from pathlib import Path
 
 import nbformat
 
-from .book import CHAPTERS
+from .book import CHAPTERS, declared_parameters
 from .paths import BUILD_DIR, FIGURES_DIR, PROJECT_ROOT, atomic_dir, claim_output, mark_output, resolve
+from .provenance import data_name, describe, presses_label, read_record
 
 SITE_KIND = "site"
 
 TITLE = "Learning compact representations of video"
 TOUR_END = "## Open it in JupyterLab"  # the landing page is the README up to this heading
+FIGURES_SECTION = "## What the book shows"  # the README's section of figures, replaced by the run's own
 
 
-def landing_page(readme: Path = PROJECT_ROOT / "README.md") -> str:
-    """The README's tour as the site's first page (links to figures kept, to chapters pointed at their pages)."""
+def chapter_parameters(executed: Path) -> dict:
+    """The parameters an executed chapter ran with: its declared defaults, overridden by what papermill injected."""
+    nb = nbformat.read(executed, as_version=4)
+    return {**declared_parameters(executed.stem), **nb.metadata.get("papermill", {}).get("parameters", {})}
+
+
+def run_record(executed_dir: str | Path) -> dict | None:
+    """The data record (``vaelib.provenance``) of the run whose executed chapter 1 is in ``executed_dir``."""
+    first = resolve(executed_dir) / f"{CHAPTERS[0]}.ipynb"
+    if not first.exists():
+        return None
+    params = chapter_parameters(first)
+    return read_record(params.get("run_dir") or params.get("data_dir", "data"))
+
+
+def figure_table(record: dict | None, figures_dir: str | Path) -> str:
+    """The run's figures (those in ``figures_dir``) as a two-column markdown table, captioned from its data record."""
+    figures = resolve(figures_dir)
+    data = describe(record)
+    truth = "true boundaries and " if record is None or record.get("synthetic") or record.get("boundaries_csv") else ""
+    gifs = sorted(figures.glob("04_voxen_lambda*.gif"), key=lambda p: float(p.stem.removeprefix("04_voxen_lambda")))
+    gif = gifs[len(gifs) // 2].name if gifs else ""
+    cells = [("01_contact_sheet.png", f"Ch. 1: {data} as stored"),
+             ("01_boundaries.png", f"Ch. 1: {truth}{presses_label(record)}"),
+             ("02_reconstructions.png", "Ch. 2: held-out frames and MMD-VAE reconstructions"),
+             ("02_prior_samples.png", "Ch. 2: samples from the prior"),
+             ("03_r_by_bin.png", f"Ch. 3: r of each signal with the {presses_label(record)}"
+                                 f"{' and the truth' if truth else ''} by bin width: 95% intervals over events, "
+                                 f"surrogate null"),
+             ("03_trajectory.png", "Ch. 3: the latent trajectory by event"),
+             (f"04_rd_{data_name(record)}.png", f"Ch. 4: rate-distortion of VoxEn against x264, x265, VP9, AV1, MJPEG "
+                                                f"on held-out clips of {data}"),
+             (gif, f"Ch. 4: ground truth, VoxEn reconstruction (lambda {gif[len('04_voxen_lambda'):-4]})")]
+    cells = [(name, caption) for name, caption in cells if name and (figures / name).exists()]
+    rows = ["| | |", "|---|---|"]
+    for i in range(0, len(cells), 2):
+        pair = cells[i:i + 2] + [("", "")] * (2 - len(cells[i:i + 2]))
+        rows.append("| " + " | ".join(f"![{Path(n).stem}](figures/{n})" if n else "" for n, _ in pair) + " |")
+        rows.append("| " + " | ".join(c for _, c in pair) + " |")
+    return "\n".join(rows) if cells else ""
+
+
+def landing_page(readme: Path = PROJECT_ROOT / "README.md", record: dict | None = None,
+                 figures_dir: str | Path = FIGURES_DIR) -> str:
+    """The README's tour as the site's first page, with its section of figures made from the run: the figures in
+    ``figures_dir`` captioned from the run's data ``record``. That section's prose (the book's own numbers) is
+    kept only when the record says the data are the book's synthetic movies."""
     text = readme.read_text(encoding="utf-8")
     if TOUR_END in text:
         text = text[: text.index(TOUR_END)]
-    return text.rstrip() + "\n"
+    table = figure_table(record, figures_dir)
+    start = text.find(FIGURES_SECTION)
+    if start < 0:
+        start = end = len(text)
+        prose = ""
+    else:
+        nxt = text.find("\n## ", start + len(FIGURES_SECTION))
+        end = nxt + 1 if nxt >= 0 else len(text)
+        body = text[start + len(FIGURES_SECTION):end].strip().split("\n\n")
+        prose = "\n\n".join(b for b in body if not b.lstrip().startswith("|") and not b.rstrip().endswith(":"))
+    ours = bool(record and record.get("synthetic"))
+    section = (f"{FIGURES_SECTION}\n\nFigures of this run, on {describe(record)}:\n\n{table}\n\n"
+               + (f"{prose}\n\n" if ours and prose else "")
+               if table else "")
+    return (text[:start] + section + text[end:]).rstrip() + "\n"
 
 
 def chapter_notebooks(executed_dir: Path) -> list[Path]:
@@ -147,7 +211,7 @@ def build_site(executed_dir: str | Path = BUILD_DIR / "notebooks", out_dir: str 
             print("npm could not fetch the widget manager and MathJax: the site loads them from CDNs (online only)")
         (work / "_config.yml").write_text(_config(TITLE, js))
         (work / "_toc.yml").write_text(_toc(chapters))
-        (work / "index.md").write_text(landing_page())
+        (work / "index.md").write_text(landing_page(record=run_record(executed_dir), figures_dir=figures_dir))
         for p in chapters:
             shutil.copy2(p, work / p.name)
         if figures_dir.exists():

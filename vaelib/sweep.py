@@ -29,7 +29,14 @@ Outputs, under ``--out`` (default ``build/sweeps/<notebook name>/``)::
                                 of the others (default: the numeric metrics that vary; --plot picks)
 
 A failed run (a cell raised, or no metrics were written) is reported with the path of its executed
-notebook and the error; the other runs go on, and the command exits with status 1. Each run's kernel
+notebook and the error; the other runs go on, and the command exits with status 1. Each finished run
+leaves ``run.json`` (its parameters, the notebook's hash, its status and metrics); a sweep into the same
+folder skips the runs that finished there with the same parameters and notebook.
+
+On a cluster, ``--shard i/N`` runs only the i-th of N shares of the grid (run k belongs to shard
+``k % N + 1``), one task of a job array each (``sbatch --array=1-N``), and writes
+``shards/i-of-N.json`` when its share is done; ``--collect`` then merges every run into ``results.csv``
+and ``results.png``, or names the shards and runs still missing. Each run's kernel
 gets ``OMP_NUM_THREADS`` = cores / jobs unless it is already set, and so does the notebook's ``threads``
 parameter when it declares one and it is not given, so parallel runs do not fight.
 
@@ -39,8 +46,8 @@ so every chapter can be swept.
 from __future__ import annotations
 
 import argparse
-import ast
 import csv
+import hashlib
 import importlib
 import itertools
 import json
@@ -55,34 +62,14 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from .book import check_parameters, declared_parameters, notebook_source, run_chapter
+from .book import check_parameters, declared_parameters, notebook_source, parse_assignment, run_chapter
 from .paths import BUILD_DIR, PROJECT_ROOT, atomic_path, claim_output, mark_output, resolve, write_json
 from .plots import plt, save_figure
 
 RESERVED = ("metrics_path", "run_dir")
+RUN_RECORD = "run.json"         # written into a run folder when the run has finished (ok or failed)
+UNCOMPARED = ("threads",)       # parameters that may differ between a finished run and its rerun (the machine's)
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-
-
-def parse_value(text: str) -> Any:
-    """A parameter value from the command line: a Python literal if it is one, else the string itself."""
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
-
-
-def parse_assignment(text: str, many: bool) -> tuple[str, Any]:
-    """Split ``name=value`` (``name=v1,v2,...`` when ``many``) into the name and its value(s)."""
-    name, sep, value = text.partition("=")
-    name = name.strip()
-    if not sep or not name.isidentifier():
-        raise ValueError(f"expected name=value{',value...' if many else ''}, got {text!r}")
-    if many:
-        values = [parse_value(v.strip()) for v in value.split(",") if v.strip()]
-        if not values:
-            raise ValueError(f"no values given for {name!r} in {text!r}")
-        return name, values
-    return name, parse_value(value.strip())
 
 
 def grid_runs(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
@@ -117,7 +104,7 @@ def run_one(notebook: str, run_dir: str, parameters: dict[str, Any], threads: in
         os.environ.setdefault("MKL_NUM_THREADS", str(threads))
     out = Path(run_dir)
     out.mkdir(parents=True, exist_ok=True)
-    for stale in (Path(parameters["metrics_path"]), out / "error.txt"):  # from an earlier sweep into this folder
+    for stale in (Path(parameters["metrics_path"]), out / "error.txt", out / RUN_RECORD):  # an earlier sweep's
         stale.unlink(missing_ok=True)
     write_json(out / "parameters.json", parameters, default=str)
     executed = out / f"{notebook_source(notebook).stem}.ipynb"
@@ -147,7 +134,50 @@ def run_one(notebook: str, run_dir: str, parameters: dict[str, Any], threads: in
             (out / "error.txt").write_text(error + "\n")
     if error:
         record.update(status="failed", error=error)
+    write_json(out / RUN_RECORD, {"parameters": parameters, "notebook_sha256": notebook_hash(notebook), **record},
+               default=str)
     return record
+
+
+def notebook_hash(notebook: str | Path) -> str:
+    """The SHA-256 of the notebook's source: a finished run is reused only for the same notebook."""
+    return hashlib.sha256(notebook_source(notebook).read_bytes()).hexdigest()
+
+
+def finished_run(run_dir: str | Path, parameters: dict[str, Any], sha256: str,
+                 ok_only: bool = True) -> dict[str, Any] | None:
+    """The record of the run that finished in ``run_dir`` with these ``parameters`` (``threads`` aside) and this
+    notebook, or None (none, another run's, or a failed one when ``ok_only``)."""
+    try:
+        rec = json.loads((Path(run_dir) / RUN_RECORD).read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    if not isinstance(rec, dict) or rec.get("notebook_sha256") != sha256:
+        return None
+    same = {k: v for k, v in json.loads(json.dumps(parameters, default=str)).items() if k not in UNCOMPARED}
+    if {k: v for k, v in rec.get("parameters", {}).items() if k not in UNCOMPARED} != same:
+        return None
+    if ok_only and rec.get("status") != "ok":
+        return None
+    return {k: rec[k] for k in ("run", "status", "notebook", "error", "metrics")}
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"i/N"`` (shard i of N, 1 <= i <= N) as ``(i, N)``; a clear error otherwise."""
+    i, sep, n = text.partition("/")
+    try:
+        shard = (int(i), int(n))
+    except ValueError:
+        shard = (0, 0)
+    if not sep or not 1 <= shard[0] <= shard[1]:
+        raise ValueError(f"--shard {text}: expected i/N with 1 <= i <= N (e.g. 1/4 for the first of 4 shards; "
+                         f"SLURM: --shard ${{SLURM_ARRAY_TASK_ID}}/N with --array=1-N)")
+    return shard
+
+
+def shard_of(index: int, shards: int) -> int:
+    """The shard (1 to ``shards``) that runs grid run ``index`` (0-based): every ``shards``-th run, round-robin."""
+    return index % shards + 1
 
 
 def write_table(records: list[dict[str, Any]], grid_names: list[str], path: Path) -> Path:
@@ -232,15 +262,10 @@ def plot_results(records: list[dict[str, Any]], grid_names: list[str], path: Pat
     return out
 
 
-def sweep(notebook: str | Path, grid: dict[str, list[Any]], fixed: dict[str, Any] | None = None,
-          out_dir: str | Path | None = None, jobs: int = 1, progress: bool = True,
-          plot_metrics: list[str] | None = None) -> list[dict[str, Any]]:
-    """Run ``notebook`` once per combination of ``grid`` (plus ``fixed``), ``jobs`` at a time.
-
-    Returns one record per run, in grid order: ``run``, ``status`` ("ok" or "failed"), ``parameters``,
-    ``metrics`` (flattened), ``notebook`` (the executed notebook's path) and ``error``. Writes
-    ``results.csv`` and ``results.png`` into ``out_dir``; see the module docstring for the layout.
-    """
+def plan_runs(notebook: str | Path, grid: dict[str, list[Any]], fixed: dict[str, Any] | None = None,
+              out_dir: str | Path | None = None, jobs: int = 1) -> tuple[Path, Path, list[tuple], int]:
+    """Check the sweep's parameters (before anything runs) and lay out its runs: the notebook, the sweep folder,
+    ``(index, run folder, all parameters, grid parameters)`` per run, and each run's threads."""
     src = notebook_source(notebook)
     fixed = dict(fixed or {})
     if not grid:
@@ -278,30 +303,91 @@ def sweep(notebook: str | Path, grid: dict[str, list[Any]], fixed: dict[str, Any
         if "threads" in declared and "threads" not in p:
             p["threads"] = threads
         todo.append((i, run_dir, p, params))
+    return src, out, todo, threads
+
+
+def sweep(notebook: str | Path, grid: dict[str, list[Any]], fixed: dict[str, Any] | None = None,
+          out_dir: str | Path | None = None, jobs: int = 1, progress: bool = True,
+          plot_metrics: list[str] | None = None, shard: tuple[int, int] | None = None) -> list[dict[str, Any]]:
+    """Run ``notebook`` once per combination of ``grid`` (plus ``fixed``), ``jobs`` at a time.
+
+    Returns one record per run, in grid order: ``run``, ``status`` ("ok" or "failed"), ``parameters``,
+    ``metrics`` (flattened), ``notebook`` (the executed notebook's path) and ``error``. A run that finished in
+    its folder with the same parameters and notebook is not run again. Writes ``results.csv`` and
+    ``results.png`` into ``out_dir``; see the module docstring for the layout. With ``shard=(i, N)`` only the
+    runs of shard i run, ``shards/i-of-N.json`` says so when they are done, and :func:`collect` writes the table.
+    """
+    src, out, todo, threads = plan_runs(notebook, grid, fixed, out_dir, jobs)
+    if shard is not None:
+        k, n = shard
+        if not 1 <= k <= n:
+            raise ValueError(f"shard {k}/{n}: expected 1 <= i <= N")
+        todo = [t for t in todo if shard_of(t[0], n) == k]
+    out.mkdir(parents=True, exist_ok=True)
+    sha = notebook_hash(src)
+    records: dict[int, dict[str, Any]] = {}
+    for i, run_dir, p, params in todo:
+        rec = finished_run(run_dir, p, sha)
+        if rec is not None:
+            records[i] = {**rec, "parameters": params}
+    if records and progress:
+        print(f"{len(records)} of {len(todo)} runs already finished with the same parameters: not run again")
+    left = [t for t in todo if t[0] not in records]
 
     worker = importlib.import_module("vaelib.sweep").run_one  # picklable even under `python -m`
-    records: list[dict[str, Any] | None] = [None] * len(todo)
-    bar = tqdm(total=len(todo), desc=f"sweep {src.stem}", unit="run", disable=not progress)
-    with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=get_context("spawn")) as pool:
-        futures = {pool.submit(worker, str(src), str(run_dir), p, threads): (i, run_dir, p, params)
-                   for i, run_dir, p, params in todo}
-        for fut in as_completed(futures):
-            i, run_dir, p, params = futures[fut]
-            try:
-                rec = fut.result()
-            except Exception as e:  # the worker process itself died
-                rec = {"run": run_dir.name, "status": "failed", "metrics": {}, "error": f"{type(e).__name__}: {e}",
-                       "notebook": str(run_dir / f"{src.stem}.ipynb")}
-            rec["parameters"] = params
-            records[i] = rec
-            if rec["status"] != "ok":
-                bar.write(f"FAILED {rec['run']}: {rec['notebook']}: {rec['error']}")
-            bar.update(1)
+    bar = tqdm(total=len(left), desc=f"sweep {src.stem}", unit="run", disable=not progress)
+    if left:
+        with ProcessPoolExecutor(max_workers=min(jobs, len(left)), mp_context=get_context("spawn")) as pool:
+            futures = {pool.submit(worker, str(src), str(run_dir), p, threads): (i, run_dir, p, params)
+                       for i, run_dir, p, params in left}
+            for fut in as_completed(futures):
+                i, run_dir, p, params = futures[fut]
+                try:
+                    rec = fut.result()
+                except Exception as e:  # the worker process itself died
+                    rec = {"run": run_dir.name, "status": "failed", "metrics": {},
+                           "error": f"{type(e).__name__}: {e}", "notebook": str(run_dir / f"{src.stem}.ipynb")}
+                rec["parameters"] = params
+                records[i] = rec
+                if rec["status"] != "ok":
+                    bar.write(f"FAILED {rec['run']}: {rec['notebook']}: {rec['error']}")
+                bar.update(1)
     bar.close()
-    done = [r for r in records if r is not None]
+    done = [records[i] for i in sorted(records)]
+    if shard is not None:
+        write_json(out / "shards" / f"{shard[0]}-of-{shard[1]}.json",
+                   {"shard": list(shard), "runs": [{"run": r["run"], "status": r["status"]} for r in done]})
+        return done
     write_table(done, list(grid), out / "results.csv")
     plot_results(done, list(grid), out / "results.png", metrics=plot_metrics)
     return done
+
+
+def collect(notebook: str | Path, grid: dict[str, list[Any]], fixed: dict[str, Any] | None = None,
+            out_dir: str | Path | None = None, plot_metrics: list[str] | None = None) -> list[dict[str, Any]]:
+    """Merge the runs of a sharded sweep (the same notebook, grid, fixed parameters and folder) into
+    ``results.csv`` and ``results.png``; refuse, naming the shards not done and the runs missing, while any is."""
+    src, out, todo, _ = plan_runs(notebook, grid, fixed, out_dir)
+    sha = notebook_hash(src)
+    markers = sorted((out / "shards").glob("*-of-*.json"), key=lambda m: m.stat().st_mtime) \
+        if (out / "shards").is_dir() else []
+    counts = [int(m.stem.split("-of-")[1]) for m in markers if m.stem.split("-of-")[1].isdigit()]
+    records, missing = [], []
+    for i, run_dir, p, params in todo:
+        rec = finished_run(run_dir, p, sha, ok_only=False)
+        if rec is None:
+            missing.append((i, run_dir.name))
+        else:
+            records.append({**rec, "parameters": params})
+    if missing:
+        n = counts[-1] if counts else None  # the shard count of the latest sharded run
+        shards = f"shards not finished: {sorted({f'{shard_of(i, n)}/{n}' for i, _ in missing})}; " if n else ""
+        raise ValueError(f"cannot collect {out}: {shards}{len(missing)} of {len(todo)} runs missing "
+                         f"({', '.join(name for _, name in missing[:10])}{', ...' if len(missing) > 10 else ''}); "
+                         f"run the missing shards (--shard i/N) first")
+    write_table(records, list(grid), out / "results.csv")
+    plot_results(records, list(grid), out / "results.png", metrics=plot_metrics)
+    return records
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -314,6 +400,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="parameters fixed for every run (e.g. data_dir=data epochs=3)")
     ap.add_argument("--jobs", "-j", type=int, default=1, help="runs at the same time (default 1)")
     ap.add_argument("--out", help="sweep folder (default build/sweeps/<notebook>)")
+    ap.add_argument("--shard", metavar="I/N", help="run only shard I of N of the grid (e.g. a SLURM array task: "
+                    "--shard ${SLURM_ARRAY_TASK_ID}/N with --array=1-N); then --collect")
+    ap.add_argument("--collect", action="store_true", help="merge the finished runs of the shards into results.csv")
     ap.add_argument("--plot", metavar="METRIC,...",
                     help="metrics to draw in results.png (default: every numeric metric that varies, at most 9)")
     args = ap.parse_args(argv)
@@ -321,14 +410,25 @@ def main(argv: list[str] | None = None) -> int:
         grid = dict(parse_assignment(g, many=True) for g in args.grid)
         fixed = dict(parse_assignment(s, many=False) for s in args.set)
         plot = [m.strip() for m in args.plot.split(",") if m.strip()] if args.plot else None
-        records = sweep(args.notebook, grid, fixed, out_dir=args.out, jobs=args.jobs, plot_metrics=plot)
-    except (ValueError, FileNotFoundError) as e:
+        if args.collect and args.shard:
+            raise ValueError("--collect merges every shard: give it without --shard")
+        if args.collect:
+            records = collect(args.notebook, grid, fixed, out_dir=args.out, plot_metrics=plot)
+        else:
+            shard = parse_shard(args.shard) if args.shard else None
+            records = sweep(args.notebook, grid, fixed, out_dir=args.out, jobs=args.jobs, plot_metrics=plot,
+                            shard=shard)
+    except (ValueError, TypeError, FileNotFoundError) as e:
         ap.error(str(e))
-    out = Path(records[0]["notebook"]).parent.parent
     failed = [r for r in records if r["status"] != "ok"]
-    show = (lambda p: p.relative_to(PROJECT_ROOT) if p.is_relative_to(PROJECT_ROOT) else p)
-    print(f"{len(records) - len(failed)} of {len(records)} runs ok; table {show(out / 'results.csv')}, "
-          f"figure {show(out / 'results.png')}")
+    if args.shard:
+        print(f"shard {args.shard}: {len(records) - len(failed)} of {len(records)} runs ok; when every shard is done, "
+              f"merge them with --collect")
+    else:
+        out = Path(records[0]["notebook"]).parent.parent
+        show = (lambda p: p.relative_to(PROJECT_ROOT) if p.is_relative_to(PROJECT_ROOT) else p)
+        print(f"{len(records) - len(failed)} of {len(records)} runs ok; table {show(out / 'results.csv')}, "
+              f"figure {show(out / 'results.png')}")
     for r in failed:
         print(f"failed {r['run']}: {r['error']}\n    executed notebook: {r['notebook']}")
     return 1 if failed else 0

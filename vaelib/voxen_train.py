@@ -369,6 +369,9 @@ def conclusion(summary: dict, spread: dict | None = None) -> str:
             lo, hi = (f"{round(v) or 0:+d}%" for v in ci)   # never "-0%"
             lines.append(f"Resampling the {s['n_clips']} clips coded (a bootstrap) puts it at {lo} to {hi} (95%), "
                          f"{side}.")
+        elif s["n_clips"] < 2:
+            lines.append(f"{s['n_clips']} clip was coded: too little data to resample it into an interval, so this "
+                         f"BD-rate is one clip's, not a finding about the codec.")
         if rng[1] - rng[0] < 4.0:
             lines.append(f"That overlap is narrower than the 4 dB a BD-rate needs to say much: it compares the "
                          f"two only at {'x264' if bd < 0 else 'VoxEn'}'s lowest qualities, and above "
