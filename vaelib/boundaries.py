@@ -37,11 +37,13 @@ from .stats import (
     bootstrap_ci,
     crossfit_lag_test,
     fit_logistic,
+    lead_test,
     logistic_loss,
     paired_difference,
     pooled_r,
     standardize,
     surrogate_test,
+    versus,
 )
 
 # --------------------------------------------------------------------------- binning and statistics
@@ -66,21 +68,29 @@ def bin_series(values: np.ndarray, times: np.ndarray, duration_s: float, bin_s: 
         raise ValueError(f"how must be 'mean' or 'max', not {how!r}")
     return fill_nan(out)
 
-def matched_truth(detected: np.ndarray, truth: np.ndarray, tolerance_s: float = 1.0) -> np.ndarray:
-    """Which true boundaries a one-to-one matching with the detected ones hits within ``tolerance_s``
-    (greedy, closest pairs first): a boolean array over ``truth``."""
+def matched_pairs(detected: np.ndarray, truth: np.ndarray, tolerance_s: float = 1.0) -> np.ndarray:
+    """A one-to-one matching of detected to true boundary times within ``tolerance_s`` (greedy, closest pairs
+    first): ``(n_matches, 2)`` indices (detected, truth)."""
     detected, truth = np.asarray(detected, float), np.asarray(truth, float)
-    hit = np.zeros(len(truth), dtype=bool)
     if len(detected) == 0 or len(truth) == 0:
-        return hit
+        return np.zeros((0, 2), dtype=int)
     d = np.abs(detected[:, None] - truth[None, :])
     pairs = np.argwhere(d <= tolerance_s)
     pairs = pairs[np.argsort(d[pairs[:, 0], pairs[:, 1]], kind="stable")]
-    used = set()
+    used_d, used_t, out = set(), set(), []
     for i, j in pairs:
-        if i not in used and not hit[j]:
-            used.add(i)
-            hit[j] = True
+        if i not in used_d and j not in used_t:
+            used_d.add(i)
+            used_t.add(j)
+            out.append((i, j))
+    return np.array(out, dtype=int).reshape(-1, 2)
+
+
+def matched_truth(detected: np.ndarray, truth: np.ndarray, tolerance_s: float = 1.0) -> np.ndarray:
+    """Which true boundaries a one-to-one matching with the detected ones hits within ``tolerance_s``
+    (:func:`matched_pairs`): a boolean array over ``truth``."""
+    hit = np.zeros(len(truth), dtype=bool)
+    hit[matched_pairs(detected, truth, tolerance_s)[:, 1]] = True
     return hit
 
 
@@ -161,6 +171,23 @@ def _binned(signals: pd.DataFrame, name: str, movie: str, targets: Targets, bin_
     return bin_series(sub[name].to_numpy(), sub["time_s"].to_numpy(), targets.durations[movie], bin_s, how)
 
 
+MIN_BINS = 3          # a phase surrogate needs three values; a width giving a movie fewer is left out
+
+
+def usable_bin_sizes(durations: dict[str, float], bin_sizes: Sequence[float],
+                     movies: Iterable[str] | None = None) -> list[float]:
+    """The bin widths that cut every movie into at least ``MIN_BINS`` bins; each one left out is said so, with
+    the shortest movie."""
+    dur = {m: durations[m] for m in (durations if movies is None else movies)}
+    shortest = min(dur, key=dur.__getitem__)
+    kept = [float(b) for b in bin_sizes if n_bins(dur[shortest], b) >= MIN_BINS]
+    dropped = [float(b) for b in bin_sizes if float(b) not in kept]
+    if dropped:
+        print(f"bin widths {', '.join(f'{b:g}' for b in dropped)} s left out: movie {shortest!r} "
+              f"({dur[shortest]:.1f} s) would have fewer than {MIN_BINS} bins of them")
+    return kept
+
+
 def r_across_bins(signals: pd.DataFrame, targets: Targets, bin_sizes: Sequence[float] = (0.2, 0.5, 1, 2, 4, 8),
                   target: str = "observers", n_null: int = 500, seed: int = 0, n_boot: int = 1000,
                   units: str = "events") -> pd.DataFrame:
@@ -169,7 +196,7 @@ def r_across_bins(signals: pd.DataFrame, targets: Targets, bin_sizes: Sequence[f
     p-value and null band. One tidy row per (signal, bin_s)."""
     metric = "r_observers" if target == "observers" else "r_truth"
     rows = []
-    for b in bin_sizes:
+    for b in usable_bin_sizes(targets.durations, bin_sizes, signals["movie"].unique()):
         cmp = Comparison(signals, targets, b, units=units)
         ys = cmp.ys(metric)
         for name in cmp.names:
@@ -182,12 +209,32 @@ def r_across_bins(signals: pd.DataFrame, targets: Targets, bin_sizes: Sequence[f
     return pd.DataFrame(rows)
 
 
+VERSUS_COLUMNS = ["best_latent", "best_pixel", "latent", "pixel", "diff", "lo", "hi", "p", "p_latent", "p_pixel",
+                  "lo_unadjusted", "hi_unadjusted", "verdict", "n_units"]
+VERDICTS = {"a": "latent leads", "b": "pixel leads", "": "no detectable lead"}
+
+
+def _versus_row(side: dict[str, dict[str, np.ndarray]], stat: Callable[[np.ndarray], np.ndarray], n_boot: int,
+                seed: int, alpha: float) -> dict:
+    """The best latent against the best pixel signal (:func:`vaelib.stats.versus`) as one row of
+    ``VERSUS_COLUMNS``; too few resampling units (``MIN_UNITS``) give the two values and no test."""
+    values = {n: float(stat(u.sum(0))) for k in ("latent", "pixel") for n, u in side[k].items()}
+    n_units = len(next(iter(side["latent"].values())))
+    a, b = (max(side[k], key=values.__getitem__) for k in ("latent", "pixel"))
+    row = {"best_latent": a, "best_pixel": b, "latent": values[a], "pixel": values[b], "diff": values[a] - values[b],
+           "n_units": n_units}
+    if n_units < MIN_UNITS:
+        return {**row, "verdict": f"too little data to resample ({n_units} units)"}
+    res = versus(side["latent"], side["pixel"], stat, alpha, n_boot, seed)
+    return {**row, "diff": res.diff, "lo": res.lo, "hi": res.hi, "p": res.p, "p_latent": res.p_a, "p_pixel": res.p_b,
+            "lo_unadjusted": res.lo_unadjusted, "hi_unadjusted": res.hi_unadjusted, "verdict": VERDICTS[res.verdict]}
+
+
 def latent_vs_pixel_by_bin(signals: pd.DataFrame, targets: Targets, across: pd.DataFrame, n_boot: int = 1000,
-                           seed: int = 0, units: str = "events") -> pd.DataFrame:
-    """At each bin width of an :func:`r_across_bins` table: the best latent signal's r minus the best pixel
-    baseline's, paired on the same events: ``diff``, its 95% interval ``lo, hi``, and the one-sided max-T p-values
-    ``p_best`` (the best latent ahead) and ``p_best_pixel`` (the best pixel baseline ahead), each with the choice
-    of the best latent and of the best pixel signal in the null (:func:`vaelib.stats.best_vs_best`)."""
+                           seed: int = 0, units: str = "events", alpha: float = 0.05) -> pd.DataFrame:
+    """At each bin width of an :func:`r_across_bins` table: the best latent signal's r against the best pixel
+    baseline's, paired on the same events, as :func:`best_latent_vs_pixel` does it (columns ``bin_s`` and
+    ``VERSUS_COLUMNS``)."""
     metric = "r_observers" if (across["target"] == "observers").all() else "r_truth"
     kinds = across["signal"].map(lambda n: SIGNALS.get(n, ("other", False))[0])
     rows = []
@@ -197,11 +244,8 @@ def latent_vs_pixel_by_bin(signals: pd.DataFrame, targets: Targets, across: pd.D
                 for k in ("latent", "pixel")}
         if not side["latent"] or not side["pixel"]:
             continue
-        res = best_vs_best(side["latent"], side["pixel"], r_from_sums, n_boot, seed)
-        rows.append({"bin_s": float(b), "best_latent": res.a, "best_pixel": res.b, "diff": res.diff, "lo": res.lo,
-                     "hi": res.hi, "p_best": res.p_a, "p_best_pixel": res.p_b})
-    return pd.DataFrame(rows, columns=["bin_s", "best_latent", "best_pixel", "diff", "lo", "hi", "p_best",
-                                       "p_best_pixel"])
+        rows.append({"bin_s": float(b), **_versus_row(side, r_from_sums, n_boot, seed, alpha)})
+    return pd.DataFrame(rows, columns=["bin_s", *VERSUS_COLUMNS])
 
 
 def detected_times(signals: pd.DataFrame, name: str, movie: str, n: int, min_distance_s: float = 2.0) -> np.ndarray:
@@ -265,15 +309,20 @@ def r_from_sums(t: np.ndarray) -> np.ndarray:
 
 def f1_units(detected: Sequence[np.ndarray], truth: Sequence[np.ndarray], edges: Sequence[np.ndarray],
              tolerance_s: float = 1.0) -> np.ndarray:
-    """Per resampling unit: hits, detections, true boundaries (a hit counts in its true boundary's unit):
-    an ``(n_units, 3)`` array for :func:`f1_from_sums`."""
+    """Per resampling unit: hits, detections, true boundaries: an ``(n_units, 3)`` array for :func:`f1_from_sums`.
+
+    A hit and the detection that made it count in the unit of its true boundary, so no unit holds more hits than
+    detections or true boundaries and no resample can give an F1 above 1; an unmatched detection counts in its
+    own unit."""
     rows = []
     for d, t, e in zip(detected, truth, edges):
         d, t = np.asarray(d, float), np.asarray(t, float)
         k = len(e) + 1
-        hit = matched_truth(d, t, tolerance_s)
-        rows.append(np.stack([np.bincount(_unit_of(t[hit], e), minlength=k),
-                              np.bincount(_unit_of(d, e), minlength=k),
+        pairs = matched_pairs(d, t, tolerance_s)
+        det_unit = _unit_of(d, e)
+        det_unit[pairs[:, 0]] = _unit_of(t[pairs[:, 1]], e)
+        rows.append(np.stack([np.bincount(_unit_of(t[pairs[:, 1]], e), minlength=k),
+                              np.bincount(det_unit, minlength=k),
                               np.bincount(_unit_of(t, e), minlength=k)], axis=1).astype(float))
     return np.concatenate(rows)
 
@@ -286,6 +335,7 @@ def f1_from_sums(t: np.ndarray) -> np.ndarray:
 
 
 STATISTICS = {"r": r_from_sums, "f1": f1_from_sums}
+MIN_UNITS = 4        # fewer resampling units (events, movies) than this: no interval and no test, too little data
 
 
 # --------------------------------------------------------------------------- the comparison
@@ -356,8 +406,12 @@ class Comparison:
         return self._cache[key]
 
     def interval(self, name: str, metric: str, n_boot: int = 1000, seed: int = 0) -> Interval:
-        """The figure and its 95% bootstrap interval over resampling units."""
-        return bootstrap_ci(self.units(name, metric), STATISTICS[metric[:2].rstrip("_")], n_boot, rng=seed)
+        """The figure and its 95% bootstrap interval over resampling units; with fewer than ``MIN_UNITS`` units
+        the figure alone (NaN ends): too little data to resample."""
+        u, stat = self.units(name, metric), STATISTICS[metric[:2].rstrip("_")]
+        if len(u) < MIN_UNITS:
+            return Interval(float(stat(u.sum(0))), float("nan"), float("nan"))
+        return bootstrap_ci(u, stat, n_boot, rng=seed)
 
     def paired(self, a: str, b: str, metric: str, n_boot: int = 2000, seed: int = 0) -> Paired:
         """``a`` minus ``b`` on ``metric``: the difference, its paired bootstrap interval and a sign-flip p."""
@@ -413,14 +467,17 @@ def comparison_table(signals: pd.DataFrame, targets: Targets, bin_s: float = 1.0
 
 def best_latent_vs_pixel(signals: pd.DataFrame, targets: Targets, table: pd.DataFrame, bin_s: float = 1.0,
                          tolerance_s: float = 1.0, n_boundaries: Callable[[str], int] | dict[str, int] | None = None,
-                         n_boot: int = 2000, seed: int = 0, units: str = "events") -> pd.DataFrame:
-    """For each metric of ``table``: the best latent signal minus the best pixel baseline, paired on the same
-    resampling units. Columns ``metric, best_latent, best_pixel, latent, pixel, diff, lo, hi`` (the difference
-    and its 95% paired interval), ``p_best`` (one-sided: the best latent signal ahead of the best pixel
-    baseline) and ``p_best_pixel`` (one-sided: the best pixel baseline ahead of the best latent signal). Both
-    are max-T sign-flip p-values with the choice of the best latent *and* of the best pixel signal in the null
-    (:func:`vaelib.stats.best_vs_best`), so "beats" and "loses to" pay for the same two choices. A metric
-    without a latent or a pixel signal is left out."""
+                         n_boot: int = 2000, seed: int = 0, units: str = "events", alpha: float = 0.05
+                         ) -> pd.DataFrame:
+    """For each metric of ``table``: the best latent signal against the best pixel baseline, paired on the same
+    resampling units (:func:`vaelib.stats.versus`). Columns ``metric`` and ``VERSUS_COLUMNS``: the two winners
+    and their values, ``diff`` (latent minus pixel) with its simultaneous interval ``lo, hi`` (the same max-T
+    quantiles as the test: it excludes 0 exactly when a side leads), ``p`` (two-sided), ``p_latent`` and
+    ``p_pixel`` (one-sided, each at ``alpha / 2`` in the verdict), the unadjusted 95% percentile interval of the two
+    winners' difference (neither choice paid for), ``verdict`` (``latent leads``, ``pixel leads``, ``no detectable
+    lead``, or too little data to resample) and ``n_units``. A lead pays for the choice of the leading side's best
+    among its signals; the rival is the other side's strongest. A metric without a latent or a pixel signal is
+    left out."""
     cmp = Comparison(signals, targets, bin_s, tolerance_s, n_boundaries, units)
     kinds = table.set_index("signal")["kind"]
     t = table.set_index("signal")
@@ -430,12 +487,8 @@ def best_latent_vs_pixel(signals: pd.DataFrame, targets: Targets, table: pd.Data
                 for k in ("latent", "pixel")} if metric in t else {}
         if not side or not side["latent"] or not side["pixel"]:
             continue
-        res = best_vs_best(side["latent"], side["pixel"], STATISTICS[metric[:2].rstrip("_")], n_boot, seed)
-        rows.append({"metric": metric, "best_latent": res.a, "best_pixel": res.b,
-                     "latent": float(t.loc[res.a, metric]), "pixel": float(t.loc[res.b, metric]), "diff": res.diff,
-                     "lo": res.lo, "hi": res.hi, "p_best": res.p_a, "p_best_pixel": res.p_b})
-    return pd.DataFrame(rows, columns=["metric", "best_latent", "best_pixel", "latent", "pixel", "diff", "lo", "hi",
-                                       "p_best", "p_best_pixel"])
+        rows.append({"metric": metric, **_versus_row(side, STATISTICS[metric[:2].rstrip("_")], n_boot, seed, alpha)})
+    return pd.DataFrame(rows, columns=["metric", *VERSUS_COLUMNS])
 
 
 def paired_table(signals: pd.DataFrame, targets: Targets, pairs: Sequence[tuple[str, str]], bin_s: float = 1.0,
@@ -512,6 +565,48 @@ def declared_vs_best_pixel(signals: pd.DataFrame, targets: Targets, latent: str,
     return {"latent": latent, "rival": rival, "rivals": rivals, "metric": metric, "direction": direction,
             "value_latent": value[latent], "value_rival": value[rival], "diff": float(diff), "lo": float(lo),
             "hi": float(hi), "p": float(p), "p_opposite": float(p_opp)}
+
+
+CLAIMS = ("latent_leads", "pixel_leads")
+
+
+def declared_lead(signals: pd.DataFrame, targets: Targets, claim: str, metric: str, alpha: float,
+                  bin_s: float = 1.0, tolerance_s: float = 1.0,
+                  n_boundaries: Callable[[str], int] | dict[str, int] | None = None, n_boot: int = 2000,
+                  seed: int = 0, units: str = "events") -> dict:
+    """A lead declared in advance: the best signal of one kind against the strongest of the other, on one metric.
+
+    ``claim`` ``latent_leads``: the best latent signal (``SIGNALS`` kind ``latent``) leads the strongest pixel
+    baseline; ``pixel_leads``: the mirror. :func:`vaelib.stats.lead_test` at ``alpha``: the choice of the claiming
+    side's best is in a studentized max-T null, the rival is the other side's strongest. Returns ``claim, metric,
+    best, rival, candidates, rivals, value_best, value_rival, diff`` (claiming side minus rival), ``se``, ``q``,
+    ``bound`` (the simultaneous lower bound of the lead; above 0 exactly when the lead holds), ``p`` and
+    ``alpha``. Raises ValueError for an unknown claim or metric, or a kind without signals."""
+    if claim not in CLAIMS:
+        raise ValueError(f"claim must be one of {CLAIMS}, got {claim!r}")
+    cmp = Comparison(signals, targets, bin_s, tolerance_s, n_boundaries, units)
+    if metric not in cmp.metrics():
+        raise ValueError(f"metric {metric!r} is not available for these targets (available: {cmp.metrics()})")
+    side = {k: {n: cmp.units(n, metric) for n in cmp.names if SIGNALS.get(n, ("other",))[0] == k}
+            for k in ("latent", "pixel")}
+    mine, other = ("latent", "pixel") if claim == "latent_leads" else ("pixel", "latent")
+    if not side[mine] or not side[other]:
+        raise ValueError(f"the signal table needs latent and pixel signals (has {cmp.names})")
+    stat = STATISTICS[metric[:2].rstrip("_")]
+    res = lead_test(side[mine], side[other], stat, alpha, n_boot, seed)
+    return {"claim": claim, "metric": metric, "best": res.claim, "rival": res.rival, "candidates": list(side[mine]),
+            "rivals": list(side[other]), "value_best": float(stat(side[mine][res.claim].sum(0))),
+            "value_rival": float(stat(side[other][res.rival].sum(0))), "diff": res.diff, "se": res.se, "q": res.q,
+            "bound": res.bound, "p": res.p, "alpha": res.alpha}
+
+
+def lead_verdict(tests: Sequence[dict]) -> str:
+    """The verdict on one declared lead from its test in every training seed (:func:`declared_lead` records):
+    ``holds`` when its lower bound is above 0 (the claiming side ahead with p < alpha) in every seed, else
+    ``does not hold``."""
+    if not tests:
+        raise ValueError("no test results to judge: the hypothesis was run on no seed")
+    return "holds" if all(t["bound"] > 0 for t in tests) else "does not hold"
 
 
 def preregistered_verdict(tests: Sequence[dict], alpha: float) -> str:

@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 
 from .annotations import for_movies, read_boundary_csv, read_presses
-from .boundaries import DIRECTIONS, METRICS, Targets, preregistered_summary, seed_spread
+from .boundaries import CLAIMS, DIRECTIONS, METRICS, Targets, preregistered_summary, seed_spread
 from .data import clips_to_tensor
 from .mmdvae import decode
 from .mmdvae_train import load_mmdvae
@@ -240,7 +240,8 @@ def read_preregistration(path: str | os.PathLike) -> dict:
     (``analysis``; with ``voxen_lambda`` also the ``_voxen`` signals of that VoxEn reference model, which a
     hypothesis on a ``_voxen`` signal needs) and the ``hypotheses``: each an ``id``, a latent signal (``latent``, a
     ``SIGNALS`` name of kind ``latent``), a ``metric`` (``METRICS``), a ``direction`` (``DIRECTIONS``) and an
-    ``alpha`` in (0, 1).
+    ``alpha`` in (0, 1); with ``"rule": "lead"`` each names a ``claim`` (``CLAIMS``: the best of one kind leads the
+    strongest of the other, :func:`vaelib.boundaries.declared_lead`) instead of a latent signal and a direction.
     Raises ValueError naming the file and the field that is missing or wrong."""
     path = resolve(path)
     try:
@@ -258,9 +259,19 @@ def read_preregistration(path: str | os.PathLike) -> dict:
         raise ValueError(f"{path}: no hypotheses declared")
     for i, h in enumerate(hyps):
         where = f"{path}: hypothesis {h.get('id', i)!r}"
-        missing = [k for k in ("id", "latent", "metric", "direction", "alpha") if k not in h]
+        lead = decl.get("rule") == "lead"
+        missing = [k for k in ("id", *(("claim",) if lead else ("latent", "direction")), "metric", "alpha")
+                   if k not in h]
         if missing:
             raise ValueError(f"{where} lacks {missing}")
+        if lead:
+            if h["claim"] not in CLAIMS:
+                raise ValueError(f"{where}: claim {h['claim']!r} is not one of {CLAIMS}")
+            if h["metric"] not in METRICS:
+                raise ValueError(f"{where}: metric {h['metric']!r} is not one of {METRICS}")
+            if not 0 < float(h["alpha"]) < 1:
+                raise ValueError(f"{where}: alpha {h['alpha']!r} must lie in (0, 1)")
+            continue
         if SIGNALS.get(h["latent"], ("",))[0] != "latent":
             raise ValueError(f"{where}: {h['latent']!r} is not a latent signal "
                              f"({[n for n, (k, _) in SIGNALS.items() if k == 'latent']})")
