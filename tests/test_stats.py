@@ -217,30 +217,33 @@ def _table(latent_f1, pixel_f1):
          "r_observers_hi": 0.3, "f1": pixel_f1, "f1_lo": pixel_f1 - 0.1, "f1_hi": pixel_f1 + 0.1}])
 
 
-def _versus(diff, p_ahead):
-    """A best_latent_vs_pixel row whose leading side has max-T p ``p_ahead``. Its column ``p`` (0.001) is the
-    old plain paired p of the two winners, which no verdict may use (it ignores the choice of either winner)."""
+def _versus(diff, verdict, p=0.001, latent=0.3, pixel=0.6):
+    """A best_latent_vs_pixel row with the verdict its test gave."""
     return pd.DataFrame([{"metric": "f1", "best_latent": "latent_speed", "best_pixel": "flow_magnitude",
-                          "latent": 0.0, "pixel": 0.0, "diff": diff, "lo": diff - 0.05, "hi": diff + 0.05,
-                          "p": 0.001, "p_best": p_ahead if diff > 0 else 0.99,
-                          "p_best_pixel": p_ahead if diff < 0 else 0.99}])
+                          "latent": latent, "pixel": pixel, "diff": diff, "lo": diff - 0.05, "hi": diff + 0.05,
+                          "p": p, "p_latent": 0.5, "p_pixel": 0.5, "lo_unadjusted": diff - 0.04,
+                          "hi_unadjusted": diff + 0.04, "verdict": verdict, "n_units": 40}])
 
 
 def test_conclusion_says_plainly_who_wins_and_what_retraining_allows():
-    lose = bd.conclusion(_table(0.3, 0.6), _versus(-0.3, 0.001))
+    """One table row per measure with the test's verdict, a sentence saying who leads when the test says so, and a
+    bottom line; a lead within the training-run spread is not claimed; too little data is said, not tested."""
+    lose = bd.conclusion(_table(0.3, 0.6), _versus(-0.3, "pixel leads"))
     assert "`flow_magnitude` (pixel), r = 0.250 [0.200, 0.300]" in lose
-    assert "**loses to** the best pixel baseline" in lose and "difference -0.300 [-0.350, -0.250]" in lose
-    assert "Bottom line:** the latent signals lose to the pixel baselines on F1 against the coarse truth" in lose
-    win = bd.conclusion(_table(0.7, 0.5), _versus(0.2, 0.01))
-    assert "beats the best pixel baseline" in win and "latent signals beat the pixel baselines" in win
-    lucky = bd.conclusion(_table(0.7, 0.5), _versus(0.2, 0.01).assign(p_best=0.2))   # the best of many, by luck
-    assert "does not differ detectably" in lucky and "p = 0.200 (one-sided, that the latent side leads" in lucky
-    # the same for "loses to": a plain paired p of 0.001 with the best of several pixel baselines is not enough
-    unlucky = bd.conclusion(_table(0.3, 0.6), _versus(-0.3, 0.2))
-    assert "does not differ detectably" in unlucky and "**loses to**" not in unlucky
-    assert "p = 0.200 (one-sided, that the pixel side leads" in unlucky
-    tie = bd.conclusion(_table(0.5, 0.5), _versus(0.02, 0.6))
-    assert "does not differ detectably" in tie and "nothing latent beats the pixel baselines" in tie
+    assert ("| F1 against the coarse truth | `latent_speed` 0.300 | `flow_magnitude` 0.600 | -0.300 [-0.350, -0.250] "
+            "| 0.001 | pixel leads |") in lose
+    assert "the pixel side leads: `flow_magnitude` is ahead of `latent_speed` by 0.300" in lose
+    assert "Bottom line:** The pixel baselines lead on F1 against the coarse truth; elsewhere" in lose
+    assert "training-seed spread" not in lose                      # no spread given: no such column
+    win = bd.conclusion(_table(0.7, 0.5), _versus(0.2, "latent leads", latent=0.7, pixel=0.5))
+    assert "the latent side leads: `latent_speed` is ahead of `flow_magnitude` by 0.200" in win
+    assert "The latent signals lead on F1 against the coarse truth" in win
+    tie = bd.conclusion(_table(0.5, 0.5), _versus(0.02, "no detectable lead", p=0.6))
+    assert "neither side leads detectably (latent minus pixel +0.020" in tie
+    assert "No side leads detectably on any measure" in tie
+    few = bd.conclusion(_table(0.5, 0.5), _versus(0.02, "too little data to resample (3 units)", p=np.nan).assign(
+        lo=np.nan, hi=np.nan))
+    assert "[n/a, n/a] | n/a | too little data to resample (3 units) |" in few and "no test" in few
     bench = {"meta": {"train": {"seeds": [0, 1, 2]}}, "claim": {"text": "no claim holds for every seed"},
              "summary": {"latent_speed": {"kind": "latent", "f1": {"mean": 0.5, "min": 0.35, "max": 0.6}},
                          "flow_magnitude": {"kind": "pixel", "f1": {"mean": 0.5, "min": 0.5, "max": 0.5}}}}
@@ -255,11 +258,14 @@ def test_conclusion_says_plainly_who_wins_and_what_retraining_allows():
         "kind": "latent", "f1": {"mean": 0.5, "min": 0.5, "max": 0.5}}}})
     assert with_voxen["ranges"] == spread["ranges"]
     assert bd._spread_of(with_voxen, "latent_speed_voxen", "f1") == pytest.approx(0.25)
-    retrained = bd.conclusion(_table(0.7, 0.5), _versus(0.2, 0.01), spread=spread)
-    assert "moves a latent figure like this one by 0.250" in retrained and "no claim either way" in retrained
-    assert "nothing latent beats" in retrained and "no claim holds for every seed" in retrained
-    lost = bd.conclusion(_table(0.3, 0.6), _versus(-0.3, 0.001), spread=spread)
-    assert "(0.300) is larger than the training-run spread of this figure (0.250)" in lost
+    retrained = bd.conclusion(_table(0.7, 0.5), _versus(0.2, "latent leads"), spread=spread)
+    assert "| latent leads | 0.250 |" in retrained and "training-seed spread |" in retrained
+    assert "moves this latent figure by 0.250, as much as the lead: it is not claimed" in retrained
+    assert "No side leads detectably" in retrained
+    assert "no claim holds for every seed" in bd.preregistered_appendix(spread)
+    lost = bd.conclusion(_table(0.3, 0.6), _versus(-0.3, "pixel leads"), spread=spread)
+    assert "not claimed" not in lost and "The pixel baselines lead on F1" in lost
+    assert bd.preregistered_appendix(None, []) == ""
 
 
 def test_default_data_holds_enough_coarse_boundaries():
@@ -432,6 +438,12 @@ def test_lead_test_false_positive_rate_is_near_nominal():
     assert found >= 25 and found > found_old + 10
 
 
+def _f1_random(rng, n):
+    """Per-event hits, detections, true boundaries of a detector of random skill."""
+    h = (rng.random(n) < rng.uniform(0, 1)).astype(float)
+    return np.stack([h, h + rng.poisson(rng.uniform(0, 1), n), np.ones(n)], axis=1)
+
+
 def test_simultaneous_interval_excludes_zero_exactly_when_a_side_leads():
     """On many random inputs (sizes, numbers of candidates, effects, ties, r and F1): the interval of versus
     excludes 0 on a side exactly when that side's one-sided p is below alpha / 2 (two-sided p below alpha) with
@@ -448,11 +460,8 @@ def test_simultaneous_interval_excludes_zero_exactly_when_a_side_leads():
             b = {f"b{j}": _r_units(rng, rng.uniform(-0.2, 1.5), rng.uniform(0.2, 2), y, sh) for j in range(nb)}
             stat = bd.r_from_sums
         else:
-            def f1u():
-                h = (rng.random(n) < rng.uniform(0, 1)).astype(float)
-                return np.stack([h, h + rng.poisson(rng.uniform(0, 1), n), np.ones(n)], axis=1)
-            a = {f"a{j}": f1u() for j in range(na)}
-            b = {f"b{j}": f1u() for j in range(nb)}
+            a = {f"a{j}": _f1_random(rng, n) for j in range(na)}
+            b = {f"b{j}": _f1_random(rng, n) for j in range(nb)}
             stat = bd.f1_from_sums
         alpha = float(rng.choice([0.05, 0.1, 0.0167]))
         v = st.versus(a, b, stat, alpha, n_boot=int(rng.integers(50, 400)), rng=i)

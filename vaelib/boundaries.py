@@ -358,6 +358,10 @@ class Comparison:
                  n_boundaries: Callable[[str], int] | dict[str, int] | None = None, units: str = "events"):
         self.signals, self.targets, self.bin_s, self.tolerance_s = signals, targets, bin_s, tolerance_s
         self.movies = list(dict.fromkeys(signals["movie"]))
+        short = [m for m in self.movies if n_bins(targets.durations[m], bin_s) < MIN_BINS]
+        if short:
+            raise ValueError(f"bin_s {bin_s:g} s cuts movie {short[0]!r} ({targets.durations[short[0]]:.1f} s) into "
+                             f"fewer than {MIN_BINS} bins: choose a shorter bin_s")
         self.names = signal_names(signals)
         self.edges = [unit_edges(targets, m, units) for m in self.movies]
         if n_boundaries is None and targets.truth is not None:
@@ -792,29 +796,54 @@ def seed_spread(results: dict) -> dict:
 
 
 def preregistered_summary(results: dict) -> dict | None:
-    """The pre-registered verdicts in a boundary benchmark's results (``benchmarks/results/boundaries_prereg.json``,
-    ``benchmarks/boundaries.py --preregistered``): the draw, the training seeds, the declaring commit and, per
-    hypothesis, its text, verdict, per-seed differences, p-values and rivals. None when the results hold none."""
+    """The pre-registered verdicts in a boundary benchmark's results (``benchmarks/results/boundaries_prereg*.json``,
+    ``benchmarks/boundaries.py --preregistered``): the draw, the training seeds, the declaring commit, the rule
+    (``lead``: :func:`declared_lead`; else ``declared``: :func:`declared_vs_best_pixel`) and, per hypothesis, its
+    text, verdict, per-seed differences and p-values (for ``lead`` also the lower bounds and the winners). None
+    when the results hold none."""
     pre = results.get("preregistered")
     if not pre:
         return None
     decl = pre["declaration"]
-    hyps = [{"id": h["id"], "text": h.get("text", f"{h['latent']} {h['direction']} on {h['metric']}"),
-             "latent": h["latent"],
-             "metric": h["metric"], "direction": h["direction"], "alpha": float(h["alpha"]), "verdict": h["verdict"],
-             "seeds": list(h["per_seed"]), "diffs": [t["diff"] for t in h["per_seed"].values()],
-             "ps": [t["p"] for t in h["per_seed"].values()],
-             "rivals": sorted({t["rival"] for t in h["per_seed"].values()}),
-             "candidates": list(dict.fromkeys(r for t in h["per_seed"].values() for r in t.get("rivals", [])))}
-            for h in pre["hypotheses"]]
+    lead = decl.get("rule") == "lead"
+    hyps = []
+    for h in pre["hypotheses"]:
+        tests = list(h["per_seed"].values())
+        one = {"id": h["id"], "metric": h["metric"], "alpha": float(h["alpha"]), "verdict": h["verdict"],
+               "seeds": list(h["per_seed"]), "diffs": [t["diff"] for t in tests], "ps": [t["p"] for t in tests]}
+        if lead:
+            one.update(text=h.get("text", f"{h['claim']} on {h['metric']}"), claim=h["claim"], latent="",
+                       bounds=[t["bound"] for t in tests], best=[t["best"] for t in tests],
+                       rivals=[t["rival"] for t in tests])
+        else:
+            one.update(text=h.get("text", f"{h['latent']} {h['direction']} on {h['metric']}"), latent=h["latent"],
+                       direction=h["direction"], rivals=sorted({t["rival"] for t in tests}),
+                       candidates=list(dict.fromkeys(r for t in tests for r in t.get("rivals", []))))
+        hyps.append(one)
     fps = results.get("meta", {}).get("data", {}).get("fps")
     return {"file": pre.get("file", ""), "commit": (pre.get("declared_in_commit") or "").split(" ")[0][:7],
-            "data": {**decl["data"], "fps": fps}, "seeds": decl["train"]["seeds"], "hypotheses": hyps}
+            "rule": "lead" if lead else "declared", "data": {**decl["data"], "fps": fps},
+            "seeds": decl["train"]["seeds"], "hypotheses": hyps}
 
 
 def _preregistered_text(pre: dict) -> str:
-    """One paragraph: each pre-registered hypothesis with its verdict and per-seed numbers."""
+    """One paragraph: each pre-registered hypothesis with its verdict and per-seed numbers, under the rule it ran."""
     d = pre["data"]
+    commit = f" in commit {pre['commit']}" if pre.get("commit") else ""
+    rate = f" at {d['fps']:g} fps" if d.get("fps") else ""
+    draw = (f"{d['movies']} synthetic movies x {d['seconds']:g} s{rate}, data seed {d['data_seed']}; MMD-VAE "
+            f"training seeds {pre['seeds']}")
+    if pre.get("rule") == "lead":
+        parts = [f"{h['id']}, {h['text']} (alpha {h['alpha']:g}): "
+                 + ("**holds** in every seed" if h["verdict"] == "holds" else f"**{h['verdict']}**")
+                 + "; per seed " + ", ".join(f"{sd}: `{b}` over `{r}` by {x:+.3f} (lower bound {lb:+.3f}, p {q:.3f})"
+                                            for sd, b, r, x, lb, q in zip(h["seeds"], h["best"], h["rivals"],
+                                                                          h["diffs"], h["bounds"], h["ps"]))
+                 for h in pre["hypotheses"]]
+        return (f"**Pre-registered test, the lead rule** (declared{commit} before its draw was made: {draw}; the "
+                "claiming kind's best signal against the other kind's strongest, the choice of the best in a "
+                "studentized max-T null; a hypothesis holds when its simultaneous lower bound is above 0 in every "
+                "seed): " + "; ".join(parts) + ".")
     said = {"holds": "**holds** in every seed", "opposite": "**fails: the opposite holds** in every seed",
             "no verdict": "**fails**: not in every seed with p < alpha"}
     parts = [f"{h['id']}, {h['text']} (alpha {h['alpha']:g}): {said.get(h['verdict'], h['verdict'])}; "
@@ -822,18 +851,16 @@ def _preregistered_text(pre: dict) -> str:
                                                   for sd, x, q in zip(h["seeds"], h["diffs"], h["ps"]))
              + f", rival {' / '.join(f'`{r}`' for r in h['rivals'])}"
              for h in pre["hypotheses"]]
-    commit = f" in commit {pre['commit']}" if pre.get("commit") else ""
-    rate = f" at {d['fps']:g} fps" if d.get("fps") else ""
     voxen = (" (the VoxEn rows do not depend on them: one test, repeated)"
              if any(h.get("latent", "").endswith(VOXEN_SUFFIX) for h in pre["hypotheses"]) else "")
     # the pixel baselines that really competed (a declaration's prose may name others; the run used what it had)
     candidates = list(dict.fromkeys(c for h in pre["hypotheses"] for c in h.get("candidates", [])))
     rival = (f"the best of the pixel baselines {', '.join(f'`{c}`' for c in candidates)}" if candidates
              else "the best pixel baseline")
-    return (f"**Pre-registered test** (hypotheses declared{commit} before a new draw was made: {d['movies']} movies "
-            f"x {d['seconds']:g} s{rate}, data seed {d['data_seed']}; MMD-VAE training seeds {pre['seeds']}{voxen}; "
-            f"the rival is {rival} on that draw, its choice inside a max-T null; a hypothesis "
-            f"holds only when it does in every seed): " + "; ".join(parts) + ".")
+    return (f"**Pre-registered test, an earlier rule** (a declared latent signal against the best pixel baseline, "
+            f"declared{commit} before a new draw was made: {draw}{voxen}; the rival is {rival} on that draw, its "
+            f"choice inside an unstudentized max-T null; a hypothesis holds only when it does in every seed): "
+            + "; ".join(parts) + ".")
 
 
 def _spread_of(spread: dict | None, signal: str, metric: str) -> float | None:
@@ -853,60 +880,73 @@ def _iv(row: pd.Series, metric: str) -> str:
     return f"{row[metric]:.3f}{ci}"
 
 
+def _num(x: float | None, fmt: str = "+.3f") -> str:
+    return "n/a" if x is None or not np.isfinite(x) else format(x, fmt)
+
+
 def conclusion(table: pd.DataFrame, versus: pd.DataFrame, by_bin: pd.DataFrame | None = None,
                lags: pd.DataFrame | None = None, detector: CombinedDetector | None = None,
                spread: dict | None = None, bin_s: float = 1.0, alpha: float = 0.05,
                prereg: dict | Sequence[dict] | None = None) -> str:
-    """Chapter 3's take-away as sentences computed from this run: which signal wins, by how much, with
-    intervals and paired tests, at which bin widths (``by_bin``: :func:`latent_vs_pixel_by_bin`), at the
-    observers' lag, in the combined detector, and whether a difference is larger than the training-run
-    ``spread`` (:func:`seed_spread`), and the pre-registered verdicts on new draws (``prereg``: one
-    :func:`preregistered_summary` or several). Says plainly when the latent signals lose or when nothing beats the
-    pixel baselines. Markdown, one paragraph per point.
-    """
+    """Chapter 3's take-away, computed from this run, in markdown: the best single signal; one table, per measure,
+    of the best latent and the best pixel signal, their difference with its simultaneous interval, the p-value and
+    the verdict of :func:`best_latent_vs_pixel` (``versus``), and the training-run spread of the latent figure
+    (``spread``: :func:`seed_spread`, only when given); a sentence per measure saying who leads when the test
+    says so (a lead smaller than the training-run spread is said not to survive retraining); the bin widths
+    (``by_bin``), the response lag (``lags``), the combined detector; a bottom line. With ``prereg``
+    (:func:`preregistered_summary`, one or several) the bottom line names the declared claims that held; their
+    details are :func:`preregistered_appendix`'s."""
     t = table.set_index("signal")
-    out, verdicts = [], {}
+    out, leads = [], {}
     if "r_observers" in t:
         sig = t[t["kind"] != "human"]["r_observers"].idxmax()
         out.append(f"**Best single signal** for the observers ({LABELS['r_observers']}, {bin_s:g}-s bins): "
                    f"`{sig}` ({t.loc[sig, 'kind']}), r = {_iv(t.loc[sig], 'r_observers')} (95% interval over events).")
-    for v in versus.itertuples(index=False):
-        # either verdict pays for picking the best latent and the best pixel signal (max-T, one-sided)
-        p = v.p_best if v.diff > 0 else v.p_best_pixel
-        if v.diff < 0 and p < alpha:
-            verdict = "**loses to**"          # even the most favourable latent signal loses
-        elif v.diff > 0 and p < alpha:
-            verdict = "beats"
-        else:
-            verdict = "does not differ detectably from"
-        line = (f"**{LABELS.get(v.metric, v.metric)}:** the best latent signal, `{v.best_latent}` "
-                f"({_iv(t.loc[v.best_latent], v.metric)}), {verdict} the best pixel baseline, `{v.best_pixel}` "
-                f"({_iv(t.loc[v.best_pixel], v.metric)}): difference {v.diff:+.3f} [{v.lo:+.3f}, {v.hi:+.3f}], "
-                f"p = {p:.3f} (one-sided, that the {'latent' if v.diff > 0 else 'pixel'} side leads, with the "
-                f"choice of the best latent and of the best pixel signal in the null).")
-        rng = _spread_of(spread, v.best_latent, v.metric)
-        if rng is not None:
-            if abs(v.diff) <= rng:
-                line += (f" Retraining the MMD-VAE (seeds {spread['seeds']}, benchmarks/results/boundaries.json) "
-                         f"moves a latent figure like this one by {rng:.3f}, more than this difference: no claim "
-                         f"either way survives retraining.")
-                verdict = "does not differ detectably from"
+    if len(versus):
+        rows, lines = [], []
+        for v in versus.to_dict("records"):
+            label, verdict = LABELS.get(v["metric"], v["metric"]), str(v["verdict"])
+            rng = _spread_of(spread, v["best_latent"], v["metric"])
+            tested = pd.notna(v.get("p"))
+            rows.append(f"| {label} | `{v['best_latent']}` {v['latent']:.3f} | `{v['best_pixel']}` {v['pixel']:.3f} | "
+                        f"{v['diff']:+.3f} [{_num(v.get('lo'))}, {_num(v.get('hi'))}] | "
+                        f"{_num(v.get('p'), '.3f')} | {verdict} |" + (f" {_num(rng, '.3f')} |" if spread else ""))
+            if verdict in ("latent leads", "pixel leads"):
+                winner, loser = ((v["best_latent"], v["best_pixel"]) if verdict == "latent leads"
+                                 else (v["best_pixel"], v["best_latent"]))
+                kind = verdict.split()[0]
+                line = (f"On {label} the {kind} side leads: `{winner}` is ahead of `{loser}` by {abs(v['diff']):.3f} "
+                        f"(simultaneous 95% interval of latent minus pixel [{v['lo']:+.3f}, {v['hi']:+.3f}], "
+                        f"p = {v['p']:.3f}).")
+                if rng is not None and abs(v["diff"]) <= rng:
+                    line += (f" But retraining the MMD-VAE moves this latent figure by {rng:.3f}, as much as the "
+                             "lead: it is not claimed beyond this training run.")
+                    verdict = "within the training spread"
+                leads[v["metric"]] = verdict
+            elif tested:
+                line = (f"On {label} neither side leads detectably (latent minus pixel {v['diff']:+.3f}, simultaneous "
+                        f"95% interval [{v['lo']:+.3f}, {v['hi']:+.3f}], p = {v['p']:.3f}).")
+                leads[v["metric"]] = "no detectable lead"
             else:
-                line += (f" The difference ({abs(v.diff):.3f}) is larger than the training-run spread of this "
-                         f"figure ({rng:.3f}).")
-        verdicts[v.metric] = verdict
-        out.append(line)
+                line = f"On {label} there is {verdict}: no test."
+            lines.append(line)
+        head = ("| measure | best latent | best pixel | latent − pixel [95% simultaneous] | p | verdict |"
+                + (" training-seed spread |" if spread else ""))
+        out.append(f"**The best latent signal against the best pixel baseline** ({bin_s:g}-s bins; p two-sided; a "
+                   "side leads when its best beats the other side's strongest with the choice of its best paid for, "
+                   "and then, and only then, the interval excludes 0"
+                   + ("; spread: how much retraining the MMD-VAE moves the latent figure, from the benchmark on "
+                      "other synthetic movies" if spread else "") + "):\n\n"
+                   + head + "\n|" + "---|" * (head.count("|") - 1) + "\n" + "\n".join(rows))
+        out.append(" ".join(lines))
     if by_bin is not None and len(by_bin):
-        ahead = [r.bin_s for r in by_bin.itertuples(index=False) if r.diff > 0 and r.p_best < alpha]
-        behind = [r.bin_s for r in by_bin.itertuples(index=False) if r.diff < 0 and r.p_best_pixel < alpha]
-        parts = [f"{r.bin_s:g} s: {r.diff:+.3f} [{r.lo:+.3f}, {r.hi:+.3f}]" + ("*" if r.bin_s in ahead + behind
-                                                                                 else "")
-                 for r in by_bin.itertuples(index=False)]
-        out.append("**Across bin widths**, the best latent r with the observers minus the best pixel r "
-                   f"(* the side ahead leads with one-sided p < {alpha:g}, the choice of the best latent and "
-                   "of the best pixel signal in the null): " + "; ".join(parts) + ". The latents lead at "
+        ahead = [r.bin_s for r in by_bin.itertuples(index=False) if r.verdict == "latent leads"]
+        behind = [r.bin_s for r in by_bin.itertuples(index=False) if r.verdict == "pixel leads"]
+        parts = [f"{r.bin_s:g} s: {r.diff:+.3f} [{_num(r.lo)}, {_num(r.hi)}]" for r in by_bin.itertuples(index=False)]
+        out.append("**Across bin widths**, the best latent r with the observers minus the best pixel r, with "
+                   "simultaneous 95% intervals: " + "; ".join(parts) + ". The latents lead at "
                    + (", ".join(f"{b:g}" for b in ahead) + " s" if ahead else "no width")
-                   + " and trail at " + (", ".join(f"{b:g}" for b in behind) + " s." if behind else "no width."))
+                   + "; the pixels lead at " + (", ".join(f"{b:g}" for b in behind) + " s." if behind else "no width."))
     if lags is not None and len(lags):
         lt = lags.set_index("signal")
         parts = []
@@ -932,43 +972,32 @@ def conclusion(table: pd.DataFrame, versus: pd.DataFrame, by_bin: pd.DataFrame |
                    f"[{detector.gain_lo:+.3f}, {detector.gain_hi:+.3f}], permutation p = {detector.p:.3f}: "
                    + ("the latents carry information about the boundaries beyond the pixel baselines." if helps else
                       "the latents add nothing detectable beyond the pixel baselines."))
-        verdicts["detector"] = "beats" if helps else "does not differ detectably from"
-    if spread and spread.get("claim"):
-        out.append(f"The benchmark over training seeds {spread['seeds']} (other synthetic data) says: "
-                   f"{spread['claim']}.")
+        leads["detector"] = "latent leads" if helps else "no detectable lead"
+    won = [LABELS.get(m, m) for m, v in leads.items() if v == "latent leads"]
+    lost = [LABELS.get(m, m) for m, v in leads.items() if v == "pixel leads"]
+    bottom = "; ".join(p for p in (("the latent signals lead on " + ", ".join(won)) if won else "",
+                                   ("the pixel baselines lead on " + ", ".join(lost)) if lost else "") if p)
+    bottom = (bottom[0].upper() + bottom[1:] + "; elsewhere no side leads detectably." if bottom
+              else "No side leads detectably on any measure of this run.")
     pres = [prereg] if isinstance(prereg, dict) else list(prereg or [])
-    for pre in pres:
-        out.append(_preregistered_text(pre))
-    won = [m for m, v in verdicts.items() if v == "beats"]
-    lost = [m for m, v in verdicts.items() if "loses" in v]
-    if won and not lost:
-        bottom = "the latent signals beat the pixel baselines on " + ", ".join(LABELS.get(m, m) for m in won) + "."
-    elif lost and not won:
-        bottom = ("the latent signals lose to the pixel baselines on " + ", ".join(LABELS.get(m, m) for m in lost)
-                  + ", and beat them nowhere.")
-    elif won and lost:
-        bottom = ("mixed: the latents beat the pixel baselines on " + ", ".join(LABELS.get(m, m) for m in won)
-                  + " and lose on " + ", ".join(LABELS.get(m, m) for m in lost) + ".")
-    else:
-        bottom = "nothing latent beats the pixel baselines detectably on this run."
-    if pres:   # a claim of this run that its pre-registered tests on new draws did not confirm is said so
-        declared = [h for pre in pres for h in pre["hypotheses"]]
-        best = {v.metric: v.best_latent for v in versus.itertuples(index=False)}
-        unconfirmed = []
-        for m, want in [(m, "latent_beats_pixel") for m in won] + [(m, "pixel_beats_latent") for m in lost]:
-            on_metric = [h for h in declared if h["metric"] == m and h["direction"] == want]
-            # judged by the declarations on this run's own best latent signal when there are any, else by all
-            judged = [h for h in on_metric if h["latent"] == best.get(m)] or on_metric
-            if judged and not any(h["verdict"] == "holds" for h in judged):
-                unconfirmed.append(f"{LABELS.get(m, m)} ({', '.join(h['id'] for h in judged)})")
-        if unconfirmed:
-            bottom += (" But declared in advance and tested on a new draw, that did not hold in every training seed "
-                       "for " + ", ".join(unconfirmed) + "; see the pre-registered tests above.")
-        held = [(h, pre["data"].get("fps")) for pre in pres for h in pre["hypotheses"] if h["verdict"] == "holds"]
-        failed = [h["id"] for h in declared if h["verdict"] != "holds"]
-        bottom += (" Of the claims declared in advance and tested on new draws, "
-                   + ("; ".join(f"{h['id']} held ({h['text']}" + (f", at {fps:g} fps)" if fps else ")")
-                                for h, fps in held) if held else "none held")
-                   + (f"; {', '.join(failed)} did not." if failed else "."))
+    held = [h["id"] for pre in pres for h in pre["hypotheses"] if h["verdict"] == "holds"]
+    failed = [h["id"] for pre in pres for h in pre["hypotheses"] if h["verdict"] != "holds"]
+    if pres:
+        bottom += (" Of the claims declared in advance and tested on new synthetic draws, "
+                   + (", ".join(held) + " held" if held else "none held")
+                   + (f"; {', '.join(failed)} did not" if failed else "") + " (appendix).")
     out.append(f"**Bottom line:** {bottom}")
+    return "\n\n".join(out)
+
+
+def preregistered_appendix(spread: dict | None = None, prereg: dict | Sequence[dict] | None = None) -> str:
+    """The details behind the take-away's quotes of the committed benchmark, in markdown: the benchmark's per-seed
+    claim over the training seeds (``spread``: :func:`seed_spread`) and each pre-registered test with its
+    per-seed numbers (``prereg``: :func:`preregistered_summary`, one or several). Empty when there is neither."""
+    out = []
+    if spread and spread.get("claim"):
+        out.append(f"**Training seeds** {spread['seeds']} (the boundary benchmark on other synthetic movies, "
+                   f"benchmarks/results/boundaries.json): {spread['claim']}.")
+    pres = [prereg] if isinstance(prereg, dict) else list(prereg or [])
+    out += [_preregistered_text(pre) for pre in pres]
     return "\n\n".join(out)

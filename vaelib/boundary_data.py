@@ -120,6 +120,16 @@ def load_boundary_data(data_dir: str | os.PathLike, annotations: str = "", bound
                         {m: fs.fps(m) for m in fs.movies})
 
 
+def book_synthetic(data_dir: str | os.PathLike, annotations: str = "") -> bool:
+    """Whether chapter 3's data are the book's synthetic movies, so that the committed synthetic benchmark may be
+    quoted beside them: the presses are the simulated observers chapter 1 wrote (``data_dir/synthetic/
+    observers.dat``, the default of ``annotations``). The one place that decides it."""
+    data = resolve(data_dir)
+    default = data / "synthetic" / "observers.dat"
+    presses = resolve(annotations) if annotations else default
+    return presses.exists() and presses.resolve() == default.resolve()
+
+
 def read_benchmark_results(spread_path: str | os.PathLike,
                            prereg_paths: Sequence[str | os.PathLike] = ()) -> tuple[dict | None, list[dict]]:
     """What chapter 3 quotes from the boundary benchmark's committed results: the training-run spread
