@@ -14,8 +14,9 @@ of the same model can rank the latent signals differently. So this benchmark
    r and F1 against the coarse truth and F1 against the fine truth (:func:`vaelib.boundaries.comparison_table`),
    with bootstrap intervals over events;
    The best latent and the best pixel signal are picked per seed among many: either side counts as
-   ahead only with both choices in a max-T null (``p_best``, ``p_best_pixel``:
-   :func:`vaelib.stats.best_vs_best`); besides, a latent signal declared in advance (``--declared``,
+   ahead only when a studentized max-T test pays for the choice of the leading side's best, the other side's
+   strongest as the rival (two-sided at 0.05, a simultaneous interval that excludes 0 exactly then:
+   :func:`vaelib.stats.versus`); besides, a latent signal declared in advance (``--declared``,
    SEM's surprise) is tested against the best pixel baseline per seed, that choice in the null, by the
    function the pre-registered runs use (:func:`vaelib.boundaries.declared_vs_best_pixel`);
 4. the event models' speed: seconds for 10,000 steps of 8 and 16 dimensions;
@@ -28,7 +29,10 @@ With ``--preregistered benchmarks/preregistered.json`` the data draw, training s
 from that declaration (committed before the draw was first made), and each declared hypothesis (a latent
 signal against the best pixel baseline of the draw, that choice inside a max-T null:
 :func:`vaelib.boundaries.declared_vs_best_pixel`) gets a test per seed and a verdict: ``holds`` in every
-seed, ``opposite`` or ``no verdict`` (:func:`vaelib.boundaries.preregistered_verdict`). Writes
+seed, ``opposite`` or ``no verdict`` (:func:`vaelib.boundaries.preregistered_verdict`). A declaration with
+``"rule": "lead"`` (``benchmarks/preregistered_lead.json``) declares leads instead: the best of one kind against
+the strongest of the other (:func:`vaelib.boundaries.declared_lead`), ``holds`` when its simultaneous lower bound
+is above 0 in every seed (:func:`vaelib.boundaries.lead_verdict`). Writes
 ``benchmarks/results/boundaries_prereg.json`` (for ``preregistered_NAME.json``: ``boundaries_prereg_NAME.json``).
 Slow steps are cached in ``--work``, in a folder named by a digest of the frames (rerun to redo only
 the statistics; frames made by other preprocessing code get their own cache). Writes
@@ -110,8 +114,8 @@ def seed_statistics(signals: pd.DataFrame, targets: bd.Targets, args: argparse.N
                                 n_null=args.n_null, seed=0, n_boot=args.n_boot)
     versus = bd.best_latent_vs_pixel(signals, targets, table, bin_s=args.bin_s, tolerance_s=args.tolerance_s,
                                      n_boot=args.n_boot, seed=0)
-    paired = {r["metric"]: {k: r[k] for k in ("best_latent", "best_pixel", "diff", "p_best", "p_best_pixel", "lo",
-                                              "hi")}
+    paired = {r["metric"]: {k: r[k] for k in ("best_latent", "best_pixel", "diff", "lo", "hi", "p", "p_latent",
+                                              "p_pixel", "lo_unadjusted", "hi_unadjusted", "verdict")}
               for r in versus.to_dict("records")}
     memory = bd.paired_table(signals, targets, sg.temporal_pairs(signals), bin_s=args.bin_s,
                              tolerance_s=args.tolerance_s, n_boot=args.n_boot, seed=0)
@@ -173,6 +177,18 @@ def preregistered_tests(decl: dict, signals_by_seed: dict[str, pd.DataFrame], ta
                         args: argparse.Namespace) -> dict:
     """Each declared hypothesis tested in every training seed, and its verdict."""
     out, lines = [], []
+    if decl.get("rule") == "lead":        # the best of one kind against the strongest of the other (studentized)
+        for h in decl["hypotheses"]:
+            per_seed = {s: bd.declared_lead(sig, targets, h["claim"], h["metric"], float(h["alpha"]),
+                                            bin_s=args.bin_s, tolerance_s=args.tolerance_s, n_boot=args.n_boot,
+                                            seed=0)
+                        for s, sig in signals_by_seed.items()}
+            verdict = bd.lead_verdict(list(per_seed.values()))
+            out.append({**h, "per_seed": per_seed, "verdict": verdict})
+            lines.append(f"{h['id']} ({h['claim']}, {h['metric']}, alpha {h['alpha']}): {verdict} (" + ", ".join(
+                f"seed {s}: {t['best']} - {t['rival']} = {t['diff']:+.3f}, lower bound {t['bound']:+.3f}, "
+                f"p {t['p']:.4f}" for s, t in per_seed.items()) + ")")
+        return {"hypotheses": out, "text": "; ".join(lines)}
     for h in decl["hypotheses"]:
         per_seed = {s: bd.declared_vs_best_pixel(sig, targets, h["latent"], h["metric"], h["direction"],
                                                  bin_s=args.bin_s, tolerance_s=args.tolerance_s,
@@ -297,8 +313,8 @@ def main() -> None:
                                "declared": res["declared"]}
         for metric, t in res["paired"].items():
             print(f"  seed {seed} {metric}: best latent {t['best_latent']} - best pixel {t['best_pixel']} = "
-                  f"{t['diff']:+.3f} [{t['lo']:+.3f}, {t['hi']:+.3f}], p latent ahead {t['p_best']:.3f}, "
-                  f"p pixel ahead {t['p_best_pixel']:.3f}", flush=True)
+                  f"{t['diff']:+.3f} [{t['lo']:+.3f}, {t['hi']:+.3f}] (simultaneous), p {t['p']:.3f}: "
+                  f"{t['verdict']}", flush=True)
 
     tables = {s: pd.DataFrame(v["table"]).set_index("signal") for s, v in per_seed.items()}
     names = list(next(iter(tables.values())).index)
@@ -314,9 +330,8 @@ def main() -> None:
         tests = [v["paired"][metric] for v in per_seed.values() if metric in v["paired"]]
         claim[metric] = {"best_latent": [t["best_latent"] for t in tests],
                          "best_pixel": [t["best_pixel"] for t in tests],
-                         "latent_beats_pixel_every_seed": all(t["diff"] > 0 and t["p_best"] < 0.05 for t in tests),
-                         "pixel_beats_latent_every_seed": all(t["diff"] < 0 and t["p_best_pixel"] < 0.05
-                                                              for t in tests)}
+                         "latent_beats_pixel_every_seed": all(t["verdict"] == "latent leads" for t in tests),
+                         "pixel_beats_latent_every_seed": all(t["verdict"] == "pixel leads" for t in tests)}
     lines = []
     for metric, c in claim.items():
         diffs = [v["paired"][metric]["diff"] for v in per_seed.values()]

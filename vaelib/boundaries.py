@@ -37,11 +37,13 @@ from .stats import (
     bootstrap_ci,
     crossfit_lag_test,
     fit_logistic,
+    lead_test,
     logistic_loss,
     paired_difference,
     pooled_r,
     standardize,
     surrogate_test,
+    versus,
 )
 
 # --------------------------------------------------------------------------- binning and statistics
@@ -66,21 +68,29 @@ def bin_series(values: np.ndarray, times: np.ndarray, duration_s: float, bin_s: 
         raise ValueError(f"how must be 'mean' or 'max', not {how!r}")
     return fill_nan(out)
 
-def matched_truth(detected: np.ndarray, truth: np.ndarray, tolerance_s: float = 1.0) -> np.ndarray:
-    """Which true boundaries a one-to-one matching with the detected ones hits within ``tolerance_s``
-    (greedy, closest pairs first): a boolean array over ``truth``."""
+def matched_pairs(detected: np.ndarray, truth: np.ndarray, tolerance_s: float = 1.0) -> np.ndarray:
+    """A one-to-one matching of detected to true boundary times within ``tolerance_s`` (greedy, closest pairs
+    first): ``(n_matches, 2)`` indices (detected, truth)."""
     detected, truth = np.asarray(detected, float), np.asarray(truth, float)
-    hit = np.zeros(len(truth), dtype=bool)
     if len(detected) == 0 or len(truth) == 0:
-        return hit
+        return np.zeros((0, 2), dtype=int)
     d = np.abs(detected[:, None] - truth[None, :])
     pairs = np.argwhere(d <= tolerance_s)
     pairs = pairs[np.argsort(d[pairs[:, 0], pairs[:, 1]], kind="stable")]
-    used = set()
+    used_d, used_t, out = set(), set(), []
     for i, j in pairs:
-        if i not in used and not hit[j]:
-            used.add(i)
-            hit[j] = True
+        if i not in used_d and j not in used_t:
+            used_d.add(i)
+            used_t.add(j)
+            out.append((i, j))
+    return np.array(out, dtype=int).reshape(-1, 2)
+
+
+def matched_truth(detected: np.ndarray, truth: np.ndarray, tolerance_s: float = 1.0) -> np.ndarray:
+    """Which true boundaries a one-to-one matching with the detected ones hits within ``tolerance_s``
+    (:func:`matched_pairs`): a boolean array over ``truth``."""
+    hit = np.zeros(len(truth), dtype=bool)
+    hit[matched_pairs(detected, truth, tolerance_s)[:, 1]] = True
     return hit
 
 
@@ -161,6 +171,23 @@ def _binned(signals: pd.DataFrame, name: str, movie: str, targets: Targets, bin_
     return bin_series(sub[name].to_numpy(), sub["time_s"].to_numpy(), targets.durations[movie], bin_s, how)
 
 
+MIN_BINS = 3          # a phase surrogate needs three values; a width giving a movie fewer is left out
+
+
+def usable_bin_sizes(durations: dict[str, float], bin_sizes: Sequence[float],
+                     movies: Iterable[str] | None = None) -> list[float]:
+    """The bin widths that cut every movie into at least ``MIN_BINS`` bins; each one left out is said so, with
+    the shortest movie."""
+    dur = {m: durations[m] for m in (durations if movies is None else movies)}
+    shortest = min(dur, key=dur.__getitem__)
+    kept = [float(b) for b in bin_sizes if n_bins(dur[shortest], b) >= MIN_BINS]
+    dropped = [float(b) for b in bin_sizes if float(b) not in kept]
+    if dropped:
+        print(f"bin widths {', '.join(f'{b:g}' for b in dropped)} s left out: movie {shortest!r} "
+              f"({dur[shortest]:.1f} s) would have fewer than {MIN_BINS} bins of them")
+    return kept
+
+
 def r_across_bins(signals: pd.DataFrame, targets: Targets, bin_sizes: Sequence[float] = (0.2, 0.5, 1, 2, 4, 8),
                   target: str = "observers", n_null: int = 500, seed: int = 0, n_boot: int = 1000,
                   units: str = "events") -> pd.DataFrame:
@@ -169,7 +196,7 @@ def r_across_bins(signals: pd.DataFrame, targets: Targets, bin_sizes: Sequence[f
     p-value and null band. One tidy row per (signal, bin_s)."""
     metric = "r_observers" if target == "observers" else "r_truth"
     rows = []
-    for b in bin_sizes:
+    for b in usable_bin_sizes(targets.durations, bin_sizes, signals["movie"].unique()):
         cmp = Comparison(signals, targets, b, units=units)
         ys = cmp.ys(metric)
         for name in cmp.names:
@@ -182,12 +209,32 @@ def r_across_bins(signals: pd.DataFrame, targets: Targets, bin_sizes: Sequence[f
     return pd.DataFrame(rows)
 
 
+VERSUS_COLUMNS = ["best_latent", "best_pixel", "latent", "pixel", "diff", "lo", "hi", "p", "p_latent", "p_pixel",
+                  "lo_unadjusted", "hi_unadjusted", "verdict", "n_units"]
+VERDICTS = {"a": "latent leads", "b": "pixel leads", "": "no detectable lead"}
+
+
+def _versus_row(side: dict[str, dict[str, np.ndarray]], stat: Callable[[np.ndarray], np.ndarray], n_boot: int,
+                seed: int, alpha: float) -> dict:
+    """The best latent against the best pixel signal (:func:`vaelib.stats.versus`) as one row of
+    ``VERSUS_COLUMNS``; too few resampling units (``MIN_UNITS``) give the two values and no test."""
+    values = {n: float(stat(u.sum(0))) for k in ("latent", "pixel") for n, u in side[k].items()}
+    n_units = len(next(iter(side["latent"].values())))
+    a, b = (max(side[k], key=values.__getitem__) for k in ("latent", "pixel"))
+    row = {"best_latent": a, "best_pixel": b, "latent": values[a], "pixel": values[b], "diff": values[a] - values[b],
+           "n_units": n_units}
+    if n_units < MIN_UNITS:
+        return {**row, "verdict": f"too little data to resample ({n_units} units)"}
+    res = versus(side["latent"], side["pixel"], stat, alpha, n_boot, seed)
+    return {**row, "diff": res.diff, "lo": res.lo, "hi": res.hi, "p": res.p, "p_latent": res.p_a, "p_pixel": res.p_b,
+            "lo_unadjusted": res.lo_unadjusted, "hi_unadjusted": res.hi_unadjusted, "verdict": VERDICTS[res.verdict]}
+
+
 def latent_vs_pixel_by_bin(signals: pd.DataFrame, targets: Targets, across: pd.DataFrame, n_boot: int = 1000,
-                           seed: int = 0, units: str = "events") -> pd.DataFrame:
-    """At each bin width of an :func:`r_across_bins` table: the best latent signal's r minus the best pixel
-    baseline's, paired on the same events: ``diff``, its 95% interval ``lo, hi``, and the one-sided max-T p-values
-    ``p_best`` (the best latent ahead) and ``p_best_pixel`` (the best pixel baseline ahead), each with the choice
-    of the best latent and of the best pixel signal in the null (:func:`vaelib.stats.best_vs_best`)."""
+                           seed: int = 0, units: str = "events", alpha: float = 0.05) -> pd.DataFrame:
+    """At each bin width of an :func:`r_across_bins` table: the best latent signal's r against the best pixel
+    baseline's, paired on the same events, as :func:`best_latent_vs_pixel` does it (columns ``bin_s`` and
+    ``VERSUS_COLUMNS``)."""
     metric = "r_observers" if (across["target"] == "observers").all() else "r_truth"
     kinds = across["signal"].map(lambda n: SIGNALS.get(n, ("other", False))[0])
     rows = []
@@ -197,11 +244,8 @@ def latent_vs_pixel_by_bin(signals: pd.DataFrame, targets: Targets, across: pd.D
                 for k in ("latent", "pixel")}
         if not side["latent"] or not side["pixel"]:
             continue
-        res = best_vs_best(side["latent"], side["pixel"], r_from_sums, n_boot, seed)
-        rows.append({"bin_s": float(b), "best_latent": res.a, "best_pixel": res.b, "diff": res.diff, "lo": res.lo,
-                     "hi": res.hi, "p_best": res.p_a, "p_best_pixel": res.p_b})
-    return pd.DataFrame(rows, columns=["bin_s", "best_latent", "best_pixel", "diff", "lo", "hi", "p_best",
-                                       "p_best_pixel"])
+        rows.append({"bin_s": float(b), **_versus_row(side, r_from_sums, n_boot, seed, alpha)})
+    return pd.DataFrame(rows, columns=["bin_s", *VERSUS_COLUMNS])
 
 
 def detected_times(signals: pd.DataFrame, name: str, movie: str, n: int, min_distance_s: float = 2.0) -> np.ndarray:
@@ -265,15 +309,20 @@ def r_from_sums(t: np.ndarray) -> np.ndarray:
 
 def f1_units(detected: Sequence[np.ndarray], truth: Sequence[np.ndarray], edges: Sequence[np.ndarray],
              tolerance_s: float = 1.0) -> np.ndarray:
-    """Per resampling unit: hits, detections, true boundaries (a hit counts in its true boundary's unit):
-    an ``(n_units, 3)`` array for :func:`f1_from_sums`."""
+    """Per resampling unit: hits, detections, true boundaries: an ``(n_units, 3)`` array for :func:`f1_from_sums`.
+
+    A hit and the detection that made it count in the unit of its true boundary, so no unit holds more hits than
+    detections or true boundaries and no resample can give an F1 above 1; an unmatched detection counts in its
+    own unit."""
     rows = []
     for d, t, e in zip(detected, truth, edges):
         d, t = np.asarray(d, float), np.asarray(t, float)
         k = len(e) + 1
-        hit = matched_truth(d, t, tolerance_s)
-        rows.append(np.stack([np.bincount(_unit_of(t[hit], e), minlength=k),
-                              np.bincount(_unit_of(d, e), minlength=k),
+        pairs = matched_pairs(d, t, tolerance_s)
+        det_unit = _unit_of(d, e)
+        det_unit[pairs[:, 0]] = _unit_of(t[pairs[:, 1]], e)
+        rows.append(np.stack([np.bincount(_unit_of(t[pairs[:, 1]], e), minlength=k),
+                              np.bincount(det_unit, minlength=k),
                               np.bincount(_unit_of(t, e), minlength=k)], axis=1).astype(float))
     return np.concatenate(rows)
 
@@ -286,6 +335,7 @@ def f1_from_sums(t: np.ndarray) -> np.ndarray:
 
 
 STATISTICS = {"r": r_from_sums, "f1": f1_from_sums}
+MIN_UNITS = 4        # fewer resampling units (events, movies) than this: no interval and no test, too little data
 
 
 # --------------------------------------------------------------------------- the comparison
@@ -308,6 +358,10 @@ class Comparison:
                  n_boundaries: Callable[[str], int] | dict[str, int] | None = None, units: str = "events"):
         self.signals, self.targets, self.bin_s, self.tolerance_s = signals, targets, bin_s, tolerance_s
         self.movies = list(dict.fromkeys(signals["movie"]))
+        short = [m for m in self.movies if n_bins(targets.durations[m], bin_s) < MIN_BINS]
+        if short:
+            raise ValueError(f"bin_s {bin_s:g} s cuts movie {short[0]!r} ({targets.durations[short[0]]:.1f} s) into "
+                             f"fewer than {MIN_BINS} bins: choose a shorter bin_s")
         self.names = signal_names(signals)
         self.edges = [unit_edges(targets, m, units) for m in self.movies]
         if n_boundaries is None and targets.truth is not None:
@@ -356,8 +410,12 @@ class Comparison:
         return self._cache[key]
 
     def interval(self, name: str, metric: str, n_boot: int = 1000, seed: int = 0) -> Interval:
-        """The figure and its 95% bootstrap interval over resampling units."""
-        return bootstrap_ci(self.units(name, metric), STATISTICS[metric[:2].rstrip("_")], n_boot, rng=seed)
+        """The figure and its 95% bootstrap interval over resampling units; with fewer than ``MIN_UNITS`` units
+        the figure alone (NaN ends): too little data to resample."""
+        u, stat = self.units(name, metric), STATISTICS[metric[:2].rstrip("_")]
+        if len(u) < MIN_UNITS:
+            return Interval(float(stat(u.sum(0))), float("nan"), float("nan"))
+        return bootstrap_ci(u, stat, n_boot, rng=seed)
 
     def paired(self, a: str, b: str, metric: str, n_boot: int = 2000, seed: int = 0) -> Paired:
         """``a`` minus ``b`` on ``metric``: the difference, its paired bootstrap interval and a sign-flip p."""
@@ -413,14 +471,17 @@ def comparison_table(signals: pd.DataFrame, targets: Targets, bin_s: float = 1.0
 
 def best_latent_vs_pixel(signals: pd.DataFrame, targets: Targets, table: pd.DataFrame, bin_s: float = 1.0,
                          tolerance_s: float = 1.0, n_boundaries: Callable[[str], int] | dict[str, int] | None = None,
-                         n_boot: int = 2000, seed: int = 0, units: str = "events") -> pd.DataFrame:
-    """For each metric of ``table``: the best latent signal minus the best pixel baseline, paired on the same
-    resampling units. Columns ``metric, best_latent, best_pixel, latent, pixel, diff, lo, hi`` (the difference
-    and its 95% paired interval), ``p_best`` (one-sided: the best latent signal ahead of the best pixel
-    baseline) and ``p_best_pixel`` (one-sided: the best pixel baseline ahead of the best latent signal). Both
-    are max-T sign-flip p-values with the choice of the best latent *and* of the best pixel signal in the null
-    (:func:`vaelib.stats.best_vs_best`), so "beats" and "loses to" pay for the same two choices. A metric
-    without a latent or a pixel signal is left out."""
+                         n_boot: int = 2000, seed: int = 0, units: str = "events", alpha: float = 0.05
+                         ) -> pd.DataFrame:
+    """For each metric of ``table``: the best latent signal against the best pixel baseline, paired on the same
+    resampling units (:func:`vaelib.stats.versus`). Columns ``metric`` and ``VERSUS_COLUMNS``: the two winners
+    and their values, ``diff`` (latent minus pixel) with its simultaneous interval ``lo, hi`` (the same max-T
+    quantiles as the test: it excludes 0 exactly when a side leads), ``p`` (two-sided), ``p_latent`` and
+    ``p_pixel`` (one-sided, each at ``alpha / 2`` in the verdict), the unadjusted 95% percentile interval of the two
+    winners' difference (neither choice paid for), ``verdict`` (``latent leads``, ``pixel leads``, ``no detectable
+    lead``, or too little data to resample) and ``n_units``. A lead pays for the choice of the leading side's best
+    among its signals; the rival is the other side's strongest. A metric without a latent or a pixel signal is
+    left out."""
     cmp = Comparison(signals, targets, bin_s, tolerance_s, n_boundaries, units)
     kinds = table.set_index("signal")["kind"]
     t = table.set_index("signal")
@@ -430,12 +491,8 @@ def best_latent_vs_pixel(signals: pd.DataFrame, targets: Targets, table: pd.Data
                 for k in ("latent", "pixel")} if metric in t else {}
         if not side or not side["latent"] or not side["pixel"]:
             continue
-        res = best_vs_best(side["latent"], side["pixel"], STATISTICS[metric[:2].rstrip("_")], n_boot, seed)
-        rows.append({"metric": metric, "best_latent": res.a, "best_pixel": res.b,
-                     "latent": float(t.loc[res.a, metric]), "pixel": float(t.loc[res.b, metric]), "diff": res.diff,
-                     "lo": res.lo, "hi": res.hi, "p_best": res.p_a, "p_best_pixel": res.p_b})
-    return pd.DataFrame(rows, columns=["metric", "best_latent", "best_pixel", "latent", "pixel", "diff", "lo", "hi",
-                                       "p_best", "p_best_pixel"])
+        rows.append({"metric": metric, **_versus_row(side, STATISTICS[metric[:2].rstrip("_")], n_boot, seed, alpha)})
+    return pd.DataFrame(rows, columns=["metric", *VERSUS_COLUMNS])
 
 
 def paired_table(signals: pd.DataFrame, targets: Targets, pairs: Sequence[tuple[str, str]], bin_s: float = 1.0,
@@ -512,6 +569,48 @@ def declared_vs_best_pixel(signals: pd.DataFrame, targets: Targets, latent: str,
     return {"latent": latent, "rival": rival, "rivals": rivals, "metric": metric, "direction": direction,
             "value_latent": value[latent], "value_rival": value[rival], "diff": float(diff), "lo": float(lo),
             "hi": float(hi), "p": float(p), "p_opposite": float(p_opp)}
+
+
+CLAIMS = ("latent_leads", "pixel_leads")
+
+
+def declared_lead(signals: pd.DataFrame, targets: Targets, claim: str, metric: str, alpha: float,
+                  bin_s: float = 1.0, tolerance_s: float = 1.0,
+                  n_boundaries: Callable[[str], int] | dict[str, int] | None = None, n_boot: int = 2000,
+                  seed: int = 0, units: str = "events") -> dict:
+    """A lead declared in advance: the best signal of one kind against the strongest of the other, on one metric.
+
+    ``claim`` ``latent_leads``: the best latent signal (``SIGNALS`` kind ``latent``) leads the strongest pixel
+    baseline; ``pixel_leads``: the mirror. :func:`vaelib.stats.lead_test` at ``alpha``: the choice of the claiming
+    side's best is in a studentized max-T null, the rival is the other side's strongest. Returns ``claim, metric,
+    best, rival, candidates, rivals, value_best, value_rival, diff`` (claiming side minus rival), ``se``, ``q``,
+    ``bound`` (the simultaneous lower bound of the lead; above 0 exactly when the lead holds), ``p`` and
+    ``alpha``. Raises ValueError for an unknown claim or metric, or a kind without signals."""
+    if claim not in CLAIMS:
+        raise ValueError(f"claim must be one of {CLAIMS}, got {claim!r}")
+    cmp = Comparison(signals, targets, bin_s, tolerance_s, n_boundaries, units)
+    if metric not in cmp.metrics():
+        raise ValueError(f"metric {metric!r} is not available for these targets (available: {cmp.metrics()})")
+    side = {k: {n: cmp.units(n, metric) for n in cmp.names if SIGNALS.get(n, ("other",))[0] == k}
+            for k in ("latent", "pixel")}
+    mine, other = ("latent", "pixel") if claim == "latent_leads" else ("pixel", "latent")
+    if not side[mine] or not side[other]:
+        raise ValueError(f"the signal table needs latent and pixel signals (has {cmp.names})")
+    stat = STATISTICS[metric[:2].rstrip("_")]
+    res = lead_test(side[mine], side[other], stat, alpha, n_boot, seed)
+    return {"claim": claim, "metric": metric, "best": res.claim, "rival": res.rival, "candidates": list(side[mine]),
+            "rivals": list(side[other]), "value_best": float(stat(side[mine][res.claim].sum(0))),
+            "value_rival": float(stat(side[other][res.rival].sum(0))), "diff": res.diff, "se": res.se, "q": res.q,
+            "bound": res.bound, "p": res.p, "alpha": res.alpha}
+
+
+def lead_verdict(tests: Sequence[dict]) -> str:
+    """The verdict on one declared lead from its test in every training seed (:func:`declared_lead` records):
+    ``holds`` when its lower bound is above 0 (the claiming side ahead with p < alpha) in every seed, else
+    ``does not hold``."""
+    if not tests:
+        raise ValueError("no test results to judge: the hypothesis was run on no seed")
+    return "holds" if all(t["bound"] > 0 for t in tests) else "does not hold"
 
 
 def preregistered_verdict(tests: Sequence[dict], alpha: float) -> str:
@@ -697,29 +796,54 @@ def seed_spread(results: dict) -> dict:
 
 
 def preregistered_summary(results: dict) -> dict | None:
-    """The pre-registered verdicts in a boundary benchmark's results (``benchmarks/results/boundaries_prereg.json``,
-    ``benchmarks/boundaries.py --preregistered``): the draw, the training seeds, the declaring commit and, per
-    hypothesis, its text, verdict, per-seed differences, p-values and rivals. None when the results hold none."""
+    """The pre-registered verdicts in a boundary benchmark's results (``benchmarks/results/boundaries_prereg*.json``,
+    ``benchmarks/boundaries.py --preregistered``): the draw, the training seeds, the declaring commit, the rule
+    (``lead``: :func:`declared_lead`; else ``declared``: :func:`declared_vs_best_pixel`) and, per hypothesis, its
+    text, verdict, per-seed differences and p-values (for ``lead`` also the lower bounds and the winners). None
+    when the results hold none."""
     pre = results.get("preregistered")
     if not pre:
         return None
     decl = pre["declaration"]
-    hyps = [{"id": h["id"], "text": h.get("text", f"{h['latent']} {h['direction']} on {h['metric']}"),
-             "latent": h["latent"],
-             "metric": h["metric"], "direction": h["direction"], "alpha": float(h["alpha"]), "verdict": h["verdict"],
-             "seeds": list(h["per_seed"]), "diffs": [t["diff"] for t in h["per_seed"].values()],
-             "ps": [t["p"] for t in h["per_seed"].values()],
-             "rivals": sorted({t["rival"] for t in h["per_seed"].values()}),
-             "candidates": list(dict.fromkeys(r for t in h["per_seed"].values() for r in t.get("rivals", [])))}
-            for h in pre["hypotheses"]]
+    lead = decl.get("rule") == "lead"
+    hyps = []
+    for h in pre["hypotheses"]:
+        tests = list(h["per_seed"].values())
+        one = {"id": h["id"], "metric": h["metric"], "alpha": float(h["alpha"]), "verdict": h["verdict"],
+               "seeds": list(h["per_seed"]), "diffs": [t["diff"] for t in tests], "ps": [t["p"] for t in tests]}
+        if lead:
+            one.update(text=h.get("text", f"{h['claim']} on {h['metric']}"), claim=h["claim"], latent="",
+                       bounds=[t["bound"] for t in tests], best=[t["best"] for t in tests],
+                       rivals=[t["rival"] for t in tests])
+        else:
+            one.update(text=h.get("text", f"{h['latent']} {h['direction']} on {h['metric']}"), latent=h["latent"],
+                       direction=h["direction"], rivals=sorted({t["rival"] for t in tests}),
+                       candidates=list(dict.fromkeys(r for t in tests for r in t.get("rivals", []))))
+        hyps.append(one)
     fps = results.get("meta", {}).get("data", {}).get("fps")
     return {"file": pre.get("file", ""), "commit": (pre.get("declared_in_commit") or "").split(" ")[0][:7],
-            "data": {**decl["data"], "fps": fps}, "seeds": decl["train"]["seeds"], "hypotheses": hyps}
+            "rule": "lead" if lead else "declared", "data": {**decl["data"], "fps": fps},
+            "seeds": decl["train"]["seeds"], "hypotheses": hyps}
 
 
 def _preregistered_text(pre: dict) -> str:
-    """One paragraph: each pre-registered hypothesis with its verdict and per-seed numbers."""
+    """One paragraph: each pre-registered hypothesis with its verdict and per-seed numbers, under the rule it ran."""
     d = pre["data"]
+    commit = f" in commit {pre['commit']}" if pre.get("commit") else ""
+    rate = f" at {d['fps']:g} fps" if d.get("fps") else ""
+    draw = (f"{d['movies']} synthetic movies x {d['seconds']:g} s{rate}, data seed {d['data_seed']}; MMD-VAE "
+            f"training seeds {pre['seeds']}")
+    if pre.get("rule") == "lead":
+        parts = [f"{h['id']}, {h['text']} (alpha {h['alpha']:g}): "
+                 + ("**holds** in every seed" if h["verdict"] == "holds" else f"**{h['verdict']}**")
+                 + "; per seed " + ", ".join(f"{sd}: `{b}` over `{r}` by {x:+.3f} (lower bound {lb:+.3f}, p {q:.3f})"
+                                            for sd, b, r, x, lb, q in zip(h["seeds"], h["best"], h["rivals"],
+                                                                          h["diffs"], h["bounds"], h["ps"]))
+                 for h in pre["hypotheses"]]
+        return (f"**Pre-registered test, the lead rule** (declared{commit} before its draw was made: {draw}; the "
+                "claiming kind's best signal against the other kind's strongest, the choice of the best in a "
+                "studentized max-T null; a hypothesis holds when its simultaneous lower bound is above 0 in every "
+                "seed): " + "; ".join(parts) + ".")
     said = {"holds": "**holds** in every seed", "opposite": "**fails: the opposite holds** in every seed",
             "no verdict": "**fails**: not in every seed with p < alpha"}
     parts = [f"{h['id']}, {h['text']} (alpha {h['alpha']:g}): {said.get(h['verdict'], h['verdict'])}; "
@@ -727,18 +851,16 @@ def _preregistered_text(pre: dict) -> str:
                                                   for sd, x, q in zip(h["seeds"], h["diffs"], h["ps"]))
              + f", rival {' / '.join(f'`{r}`' for r in h['rivals'])}"
              for h in pre["hypotheses"]]
-    commit = f" in commit {pre['commit']}" if pre.get("commit") else ""
-    rate = f" at {d['fps']:g} fps" if d.get("fps") else ""
     voxen = (" (the VoxEn rows do not depend on them: one test, repeated)"
              if any(h.get("latent", "").endswith(VOXEN_SUFFIX) for h in pre["hypotheses"]) else "")
     # the pixel baselines that really competed (a declaration's prose may name others; the run used what it had)
     candidates = list(dict.fromkeys(c for h in pre["hypotheses"] for c in h.get("candidates", [])))
     rival = (f"the best of the pixel baselines {', '.join(f'`{c}`' for c in candidates)}" if candidates
              else "the best pixel baseline")
-    return (f"**Pre-registered test** (hypotheses declared{commit} before a new draw was made: {d['movies']} movies "
-            f"x {d['seconds']:g} s{rate}, data seed {d['data_seed']}; MMD-VAE training seeds {pre['seeds']}{voxen}; "
-            f"the rival is {rival} on that draw, its choice inside a max-T null; a hypothesis "
-            f"holds only when it does in every seed): " + "; ".join(parts) + ".")
+    return (f"**Pre-registered test, an earlier rule** (a declared latent signal against the best pixel baseline, "
+            f"declared{commit} before a new draw was made: {draw}{voxen}; the rival is {rival} on that draw, its "
+            f"choice inside an unstudentized max-T null; a hypothesis holds only when it does in every seed): "
+            + "; ".join(parts) + ".")
 
 
 def _spread_of(spread: dict | None, signal: str, metric: str) -> float | None:
@@ -758,60 +880,73 @@ def _iv(row: pd.Series, metric: str) -> str:
     return f"{row[metric]:.3f}{ci}"
 
 
+def _num(x: float | None, fmt: str = "+.3f") -> str:
+    return "n/a" if x is None or not np.isfinite(x) else format(x, fmt)
+
+
 def conclusion(table: pd.DataFrame, versus: pd.DataFrame, by_bin: pd.DataFrame | None = None,
                lags: pd.DataFrame | None = None, detector: CombinedDetector | None = None,
                spread: dict | None = None, bin_s: float = 1.0, alpha: float = 0.05,
                prereg: dict | Sequence[dict] | None = None) -> str:
-    """Chapter 3's take-away as sentences computed from this run: which signal wins, by how much, with
-    intervals and paired tests, at which bin widths (``by_bin``: :func:`latent_vs_pixel_by_bin`), at the
-    observers' lag, in the combined detector, and whether a difference is larger than the training-run
-    ``spread`` (:func:`seed_spread`), and the pre-registered verdicts on new draws (``prereg``: one
-    :func:`preregistered_summary` or several). Says plainly when the latent signals lose or when nothing beats the
-    pixel baselines. Markdown, one paragraph per point.
-    """
+    """Chapter 3's take-away, computed from this run, in markdown: the best single signal; one table, per measure,
+    of the best latent and the best pixel signal, their difference with its simultaneous interval, the p-value and
+    the verdict of :func:`best_latent_vs_pixel` (``versus``), and the training-run spread of the latent figure
+    (``spread``: :func:`seed_spread`, only when given); a sentence per measure saying who leads when the test
+    says so (a lead smaller than the training-run spread is said not to survive retraining); the bin widths
+    (``by_bin``), the response lag (``lags``), the combined detector; a bottom line. With ``prereg``
+    (:func:`preregistered_summary`, one or several) the bottom line names the declared claims that held; their
+    details are :func:`preregistered_appendix`'s."""
     t = table.set_index("signal")
-    out, verdicts = [], {}
+    out, leads = [], {}
     if "r_observers" in t:
         sig = t[t["kind"] != "human"]["r_observers"].idxmax()
         out.append(f"**Best single signal** for the observers ({LABELS['r_observers']}, {bin_s:g}-s bins): "
                    f"`{sig}` ({t.loc[sig, 'kind']}), r = {_iv(t.loc[sig], 'r_observers')} (95% interval over events).")
-    for v in versus.itertuples(index=False):
-        # either verdict pays for picking the best latent and the best pixel signal (max-T, one-sided)
-        p = v.p_best if v.diff > 0 else v.p_best_pixel
-        if v.diff < 0 and p < alpha:
-            verdict = "**loses to**"          # even the most favourable latent signal loses
-        elif v.diff > 0 and p < alpha:
-            verdict = "beats"
-        else:
-            verdict = "does not differ detectably from"
-        line = (f"**{LABELS.get(v.metric, v.metric)}:** the best latent signal, `{v.best_latent}` "
-                f"({_iv(t.loc[v.best_latent], v.metric)}), {verdict} the best pixel baseline, `{v.best_pixel}` "
-                f"({_iv(t.loc[v.best_pixel], v.metric)}): difference {v.diff:+.3f} [{v.lo:+.3f}, {v.hi:+.3f}], "
-                f"p = {p:.3f} (one-sided, that the {'latent' if v.diff > 0 else 'pixel'} side leads, with the "
-                f"choice of the best latent and of the best pixel signal in the null).")
-        rng = _spread_of(spread, v.best_latent, v.metric)
-        if rng is not None:
-            if abs(v.diff) <= rng:
-                line += (f" Retraining the MMD-VAE (seeds {spread['seeds']}, benchmarks/results/boundaries.json) "
-                         f"moves a latent figure like this one by {rng:.3f}, more than this difference: no claim "
-                         f"either way survives retraining.")
-                verdict = "does not differ detectably from"
+    if len(versus):
+        rows, lines = [], []
+        for v in versus.to_dict("records"):
+            label, verdict = LABELS.get(v["metric"], v["metric"]), str(v["verdict"])
+            rng = _spread_of(spread, v["best_latent"], v["metric"])
+            tested = pd.notna(v.get("p"))
+            rows.append(f"| {label} | `{v['best_latent']}` {v['latent']:.3f} | `{v['best_pixel']}` {v['pixel']:.3f} | "
+                        f"{v['diff']:+.3f} [{_num(v.get('lo'))}, {_num(v.get('hi'))}] | "
+                        f"{_num(v.get('p'), '.3f')} | {verdict} |" + (f" {_num(rng, '.3f')} |" if spread else ""))
+            if verdict in ("latent leads", "pixel leads"):
+                winner, loser = ((v["best_latent"], v["best_pixel"]) if verdict == "latent leads"
+                                 else (v["best_pixel"], v["best_latent"]))
+                kind = verdict.split()[0]
+                line = (f"On {label} the {kind} side leads: `{winner}` is ahead of `{loser}` by {abs(v['diff']):.3f} "
+                        f"(simultaneous 95% interval of latent minus pixel [{v['lo']:+.3f}, {v['hi']:+.3f}], "
+                        f"p = {v['p']:.3f}).")
+                if rng is not None and abs(v["diff"]) <= rng:
+                    line += (f" But retraining the MMD-VAE moves this latent figure by {rng:.3f}, as much as the "
+                             "lead: it is not claimed beyond this training run.")
+                    verdict = "within the training spread"
+                leads[v["metric"]] = verdict
+            elif tested:
+                line = (f"On {label} neither side leads detectably (latent minus pixel {v['diff']:+.3f}, simultaneous "
+                        f"95% interval [{v['lo']:+.3f}, {v['hi']:+.3f}], p = {v['p']:.3f}).")
+                leads[v["metric"]] = "no detectable lead"
             else:
-                line += (f" The difference ({abs(v.diff):.3f}) is larger than the training-run spread of this "
-                         f"figure ({rng:.3f}).")
-        verdicts[v.metric] = verdict
-        out.append(line)
+                line = f"On {label} there is {verdict}: no test."
+            lines.append(line)
+        head = ("| measure | best latent | best pixel | latent − pixel [95% simultaneous] | p | verdict |"
+                + (" training-seed spread |" if spread else ""))
+        out.append(f"**The best latent signal against the best pixel baseline** ({bin_s:g}-s bins; p two-sided; a "
+                   "side leads when its best beats the other side's strongest with the choice of its best paid for, "
+                   "and then, and only then, the interval excludes 0"
+                   + ("; spread: how much retraining the MMD-VAE moves the latent figure, from the benchmark on "
+                      "other synthetic movies" if spread else "") + "):\n\n"
+                   + head + "\n|" + "---|" * (head.count("|") - 1) + "\n" + "\n".join(rows))
+        out.append(" ".join(lines))
     if by_bin is not None and len(by_bin):
-        ahead = [r.bin_s for r in by_bin.itertuples(index=False) if r.diff > 0 and r.p_best < alpha]
-        behind = [r.bin_s for r in by_bin.itertuples(index=False) if r.diff < 0 and r.p_best_pixel < alpha]
-        parts = [f"{r.bin_s:g} s: {r.diff:+.3f} [{r.lo:+.3f}, {r.hi:+.3f}]" + ("*" if r.bin_s in ahead + behind
-                                                                                 else "")
-                 for r in by_bin.itertuples(index=False)]
-        out.append("**Across bin widths**, the best latent r with the observers minus the best pixel r "
-                   f"(* the side ahead leads with one-sided p < {alpha:g}, the choice of the best latent and "
-                   "of the best pixel signal in the null): " + "; ".join(parts) + ". The latents lead at "
+        ahead = [r.bin_s for r in by_bin.itertuples(index=False) if r.verdict == "latent leads"]
+        behind = [r.bin_s for r in by_bin.itertuples(index=False) if r.verdict == "pixel leads"]
+        parts = [f"{r.bin_s:g} s: {r.diff:+.3f} [{_num(r.lo)}, {_num(r.hi)}]" for r in by_bin.itertuples(index=False)]
+        out.append("**Across bin widths**, the best latent r with the observers minus the best pixel r, with "
+                   "simultaneous 95% intervals: " + "; ".join(parts) + ". The latents lead at "
                    + (", ".join(f"{b:g}" for b in ahead) + " s" if ahead else "no width")
-                   + " and trail at " + (", ".join(f"{b:g}" for b in behind) + " s." if behind else "no width."))
+                   + "; the pixels lead at " + (", ".join(f"{b:g}" for b in behind) + " s." if behind else "no width."))
     if lags is not None and len(lags):
         lt = lags.set_index("signal")
         parts = []
@@ -837,43 +972,32 @@ def conclusion(table: pd.DataFrame, versus: pd.DataFrame, by_bin: pd.DataFrame |
                    f"[{detector.gain_lo:+.3f}, {detector.gain_hi:+.3f}], permutation p = {detector.p:.3f}: "
                    + ("the latents carry information about the boundaries beyond the pixel baselines." if helps else
                       "the latents add nothing detectable beyond the pixel baselines."))
-        verdicts["detector"] = "beats" if helps else "does not differ detectably from"
-    if spread and spread.get("claim"):
-        out.append(f"The benchmark over training seeds {spread['seeds']} (other synthetic data) says: "
-                   f"{spread['claim']}.")
+        leads["detector"] = "latent leads" if helps else "no detectable lead"
+    won = [LABELS.get(m, m) for m, v in leads.items() if v == "latent leads"]
+    lost = [LABELS.get(m, m) for m, v in leads.items() if v == "pixel leads"]
+    bottom = "; ".join(p for p in (("the latent signals lead on " + ", ".join(won)) if won else "",
+                                   ("the pixel baselines lead on " + ", ".join(lost)) if lost else "") if p)
+    bottom = (bottom[0].upper() + bottom[1:] + "; elsewhere no side leads detectably." if bottom
+              else "No side leads detectably on any measure of this run.")
     pres = [prereg] if isinstance(prereg, dict) else list(prereg or [])
-    for pre in pres:
-        out.append(_preregistered_text(pre))
-    won = [m for m, v in verdicts.items() if v == "beats"]
-    lost = [m for m, v in verdicts.items() if "loses" in v]
-    if won and not lost:
-        bottom = "the latent signals beat the pixel baselines on " + ", ".join(LABELS.get(m, m) for m in won) + "."
-    elif lost and not won:
-        bottom = ("the latent signals lose to the pixel baselines on " + ", ".join(LABELS.get(m, m) for m in lost)
-                  + ", and beat them nowhere.")
-    elif won and lost:
-        bottom = ("mixed: the latents beat the pixel baselines on " + ", ".join(LABELS.get(m, m) for m in won)
-                  + " and lose on " + ", ".join(LABELS.get(m, m) for m in lost) + ".")
-    else:
-        bottom = "nothing latent beats the pixel baselines detectably on this run."
-    if pres:   # a claim of this run that its pre-registered tests on new draws did not confirm is said so
-        declared = [h for pre in pres for h in pre["hypotheses"]]
-        best = {v.metric: v.best_latent for v in versus.itertuples(index=False)}
-        unconfirmed = []
-        for m, want in [(m, "latent_beats_pixel") for m in won] + [(m, "pixel_beats_latent") for m in lost]:
-            on_metric = [h for h in declared if h["metric"] == m and h["direction"] == want]
-            # judged by the declarations on this run's own best latent signal when there are any, else by all
-            judged = [h for h in on_metric if h["latent"] == best.get(m)] or on_metric
-            if judged and not any(h["verdict"] == "holds" for h in judged):
-                unconfirmed.append(f"{LABELS.get(m, m)} ({', '.join(h['id'] for h in judged)})")
-        if unconfirmed:
-            bottom += (" But declared in advance and tested on a new draw, that did not hold in every training seed "
-                       "for " + ", ".join(unconfirmed) + "; see the pre-registered tests above.")
-        held = [(h, pre["data"].get("fps")) for pre in pres for h in pre["hypotheses"] if h["verdict"] == "holds"]
-        failed = [h["id"] for h in declared if h["verdict"] != "holds"]
-        bottom += (" Of the claims declared in advance and tested on new draws, "
-                   + ("; ".join(f"{h['id']} held ({h['text']}" + (f", at {fps:g} fps)" if fps else ")")
-                                for h, fps in held) if held else "none held")
-                   + (f"; {', '.join(failed)} did not." if failed else "."))
+    held = [h["id"] for pre in pres for h in pre["hypotheses"] if h["verdict"] == "holds"]
+    failed = [h["id"] for pre in pres for h in pre["hypotheses"] if h["verdict"] != "holds"]
+    if pres:
+        bottom += (" Of the claims declared in advance and tested on new synthetic draws, "
+                   + (", ".join(held) + " held" if held else "none held")
+                   + (f"; {', '.join(failed)} did not" if failed else "") + " (appendix).")
     out.append(f"**Bottom line:** {bottom}")
+    return "\n\n".join(out)
+
+
+def preregistered_appendix(spread: dict | None = None, prereg: dict | Sequence[dict] | None = None) -> str:
+    """The details behind the take-away's quotes of the committed benchmark, in markdown: the benchmark's per-seed
+    claim over the training seeds (``spread``: :func:`seed_spread`) and each pre-registered test with its
+    per-seed numbers (``prereg``: :func:`preregistered_summary`, one or several). Empty when there is neither."""
+    out = []
+    if spread and spread.get("claim"):
+        out.append(f"**Training seeds** {spread['seeds']} (the boundary benchmark on other synthetic movies, "
+                   f"benchmarks/results/boundaries.json): {spread['claim']}.")
+    pres = [prereg] if isinstance(prereg, dict) else list(prereg or [])
+    out += [_preregistered_text(pre) for pre in pres]
     return "\n\n".join(out)

@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 
 from .annotations import at_level, for_movies, read_boundary_csv, read_presses
-from .boundaries import DIRECTIONS, METRICS, Targets, preregistered_summary, seed_spread
+from .boundaries import CLAIMS, DIRECTIONS, METRICS, Targets, preregistered_summary, seed_spread
 from .data import clips_to_tensor
 from .mmdvae import decode
 from .paths import PROJECT_ROOT, atomic_path, resolve, write_json
@@ -117,6 +117,16 @@ def load_boundary_data(data_dir: str | os.PathLike, annotations: str = "", bound
             print(f"the default ground truth {truth_path} does not fit these movies ({e}); going on without it")
     return BoundaryData(fs, z, data / "mmd_vae" / "run", presses, truth, fine, fs.durations(),
                         {m: fs.fps(m) for m in fs.movies})
+
+
+def book_synthetic(data_dir: str | os.PathLike, annotations: str = "") -> bool:
+    """Whether chapter 3's data are the book's synthetic movies, so that the committed synthetic benchmark may be
+    quoted beside them: the presses are the simulated observers chapter 1 wrote (``data_dir/synthetic/
+    observers.dat``, the default of ``annotations``). The one place that decides it."""
+    data = resolve(data_dir)
+    default = data / "synthetic" / "observers.dat"
+    presses = resolve(annotations) if annotations else default
+    return presses.exists() and presses.resolve() == default.resolve()
 
 
 def read_benchmark_results(spread_path: str | os.PathLike,
@@ -239,7 +249,8 @@ def read_preregistration(path: str | os.PathLike) -> dict:
     (``analysis``; with ``voxen_lambda`` also the ``_voxen`` signals of that VoxEn reference model, which a
     hypothesis on a ``_voxen`` signal needs) and the ``hypotheses``: each an ``id``, a latent signal (``latent``, a
     ``SIGNALS`` name of kind ``latent``), a ``metric`` (``METRICS``), a ``direction`` (``DIRECTIONS``) and an
-    ``alpha`` in (0, 1).
+    ``alpha`` in (0, 1); with ``"rule": "lead"`` each names a ``claim`` (``CLAIMS``: the best of one kind leads the
+    strongest of the other, :func:`vaelib.boundaries.declared_lead`) instead of a latent signal and a direction.
     Raises ValueError naming the file and the field that is missing or wrong."""
     path = resolve(path)
     try:
@@ -257,9 +268,19 @@ def read_preregistration(path: str | os.PathLike) -> dict:
         raise ValueError(f"{path}: no hypotheses declared")
     for i, h in enumerate(hyps):
         where = f"{path}: hypothesis {h.get('id', i)!r}"
-        missing = [k for k in ("id", "latent", "metric", "direction", "alpha") if k not in h]
+        lead = decl.get("rule") == "lead"
+        missing = [k for k in ("id", *(("claim",) if lead else ("latent", "direction")), "metric", "alpha")
+                   if k not in h]
         if missing:
             raise ValueError(f"{where} lacks {missing}")
+        if lead:
+            if h["claim"] not in CLAIMS:
+                raise ValueError(f"{where}: claim {h['claim']!r} is not one of {CLAIMS}")
+            if h["metric"] not in METRICS:
+                raise ValueError(f"{where}: metric {h['metric']!r} is not one of {METRICS}")
+            if not 0 < float(h["alpha"]) < 1:
+                raise ValueError(f"{where}: alpha {h['alpha']!r} must lie in (0, 1)")
+            continue
         if SIGNALS.get(h["latent"], ("",))[0] != "latent":
             raise ValueError(f"{where}: {h['latent']!r} is not a latent signal "
                              f"({[n for n, (k, _) in SIGNALS.items() if k == 'latent']})")

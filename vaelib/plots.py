@@ -272,7 +272,12 @@ def boundary_signals(signals: pd.DataFrame, movie: str, frequency: tuple[np.ndar
     t = sub["time_s"].to_numpy()
     for a, n in zip(axes, names):
         v = sub[n].to_numpy()
-        if SIGNALS.get(n, ("", False))[1]:
+        finite = v[np.isfinite(v)]
+        if not len(finite) or np.ptp(finite) == 0:   # nothing to draw: say what the signal is
+            a.text(0.5, 0.5, "no values in this movie" if not len(finite) else
+                   f"constant ({finite[0]:g}) in this movie: no boundaries", transform=a.transAxes, ha="center",
+                   va="center", fontsize=8, color="0.4")
+        elif SIGNALS.get(n, ("", False))[1]:
             a.vlines(t[v > 0], 0, 1, color="tab:green", lw=1.5)
         else:
             a.plot(t, standardize(fill_nan(v)), lw=0.7, color="tab:blue")

@@ -344,6 +344,153 @@ def best_vs_best(units_a: dict[str, np.ndarray], units_b: dict[str, np.ndarray],
                       best_of_many_p(side_b, side_a, statistic, n_boot, rng))
 
 
+def _boot_counts(n: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """``(n_boot, n)`` bootstrap counts: how often each of ``n`` units is drawn in each resample."""
+    return rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(float)
+
+
+def _critical(null: np.ndarray, alpha: float) -> float:
+    """The max-T critical value that matches ``p = (1 + #{null >= T}) / (1 + len(null))``: ``T > q`` exactly when
+    ``p < alpha`` (``inf`` when no T can reach it with this many draws)."""
+    b = len(null)
+    k = np.arange(b + 1)
+    ok = (1 + k) / (1 + b) < alpha
+    if not ok.any():
+        return float("inf")
+    m = int(k[ok].max())                     # at most m null draws may reach T
+    return float(np.sort(null)[::-1][m]) if m < b else float("-inf")
+
+
+@dataclass
+class Lead:
+    """The claiming side's best method against the rival side's strongest one (:func:`lead_test`).
+
+    ``claim``/``rival``: their names; ``diff``: ``claim - rival``; ``se``: its bootstrap standard error;
+    ``t = diff / se``; ``q``: the max-T critical value at ``alpha``; ``bound = diff - q * se``: the simultaneous
+    one-sided lower confidence bound of the lead (``q`` taken as 0 if below), above 0 exactly when the claiming
+    side is ahead and ``p < alpha``; ``p``: one-sided p that the claiming side leads; ``n_candidates``: the
+    claiming side's methods whose choice is paid for in the null."""
+    claim: str
+    rival: str
+    diff: float
+    se: float
+    t: float
+    q: float
+    bound: float
+    p: float
+    alpha: float
+    n_candidates: int
+
+
+def _lead(values: dict[str, float], boot: dict[str, np.ndarray], claim_side: Sequence[str],
+          rival_side: Sequence[str], alpha: float, n_units: int) -> Lead:
+    """:func:`lead_test` on computed statistics (``values``) and their bootstrap draws (``boot``, one resample
+    pattern shared by every method)."""
+    rival = max(rival_side, key=values.__getitem__)
+    best = max(claim_side, key=values.__getitem__)
+    d = np.array([values[c] - values[rival] for c in claim_side])
+    dstar = np.stack([boot[c] - boot[rival] for c in claim_side])            # (candidates, n_boot)
+    se = dstar.std(axis=1, ddof=1)
+    ok = se > 0
+    with np.errstate(invalid="ignore"):        # no spread: +-inf by the difference's sign, 0 for none
+        t = np.nan_to_num(np.where(ok, d / np.where(ok, se, 1.0), np.sign(d) * np.inf), nan=0.0, posinf=np.inf,
+                          neginf=-np.inf)
+    centred = np.where(ok[:, None], (dstar - d[:, None]) / np.where(ok, se, 1.0)[:, None], 0.0)
+    # a candidate far behind the rival cannot be the one that leads by chance: its draws stay where it is
+    # (Hansen's SPA recentring, threshold sqrt(2 log log n)), so hopeless candidates do not widen the null
+    # (the claimed best always keeps its centred draws: its bound then stays a real interval's end)
+    i = claim_side.index(best)
+    far = t < -np.sqrt(2 * np.log(np.log(max(n_units, 16))))
+    far[i] = False
+    null = (centred + np.where(far, t, 0.0)[:, None]).max(axis=0)
+    q = _critical(null, alpha)
+    p = float((1 + (null >= t[i]).sum()) / (1 + len(null)))
+    # the bound never passes the estimate (q >= 0): a lead needs the claiming side ahead and p < alpha
+    bound = float(d[i] - max(q, 0.0) * se[i]) if np.isfinite(q) else float("-inf")
+    return Lead(best, rival, float(d[i]), float(se[i]), float(t[i]), q, bound, p, float(alpha), len(claim_side))
+
+
+def lead_test(units_claim: dict[str, np.ndarray], units_rival: dict[str, np.ndarray],
+              statistic: Callable[[np.ndarray], np.ndarray], alpha: float = 0.05, n_boot: int = 2000,
+              rng: np.random.Generator | int | None = 0) -> Lead:
+    """Does the best method of the claiming side lead the strongest method of the rival side? A one-sided test
+    whose null matches that claim.
+
+    ``units_claim``/``units_rival`` map names to ``(n_units, k)`` per-unit sums on the same units
+    (:func:`bootstrap_ci`'s layout). The rival is the rival side's method with the highest ``statistic``: picking
+    the strongest rival works against the claim, so it needs no correction. The claiming side's best is picked
+    among several, so that choice is paid for: a studentized max-T bootstrap over the claiming side's candidates,
+    each candidate's difference from the rival divided by its own bootstrap standard error (a noisy candidate
+    does not widen the null), candidates far behind the rival left at their place (Hansen 2005's SPA
+    recentring). The same resamples give the p-value and the simultaneous lower bound ``diff - q * se``, so the
+    bound is above 0 exactly when ``p < alpha``. Raises ValueError with fewer than two units or an empty side."""
+    rng = np.random.default_rng(rng)
+    if not units_claim or not units_rival:
+        raise ValueError("lead_test needs at least one method on each side")
+    units = {n: np.asarray(u, float) for n, u in [*units_rival.items(), *units_claim.items()]}
+    shapes = {u.shape for u in units.values()}
+    if len(shapes) != 1 or next(iter(shapes))[0] < 2 or len(next(iter(shapes))) != 2:
+        raise ValueError(f"paired units must share one (n_units >= 2, k) shape, got {sorted(shapes)}")
+    n = next(iter(shapes))[0]
+    counts = _boot_counts(n, n_boot, rng)
+    values = {k: float(statistic(u.sum(0))) for k, u in units.items()}
+    boot = {k: statistic(counts @ u) for k, u in units.items()}
+    return _lead(values, boot, list(units_claim), list(units_rival), alpha, n)
+
+
+@dataclass
+class Versus:
+    """Side A's best against side B's best, judged either way by :func:`lead_test` (:func:`versus`).
+
+    ``a``, ``b``: the two best methods; ``diff = a - b``; ``lo, hi``: the simultaneous interval, ``lo`` from the
+    test "A leads" and ``hi`` from "B leads", each at ``alpha / 2``: it excludes 0 exactly when one side leads
+    (``p < alpha``); ``p``: two-sided, ``2 min(p_a, p_b)`` capped at 1; ``p_a``, ``p_b``: the one-sided p-values;
+    ``lo_unadjusted, hi_unadjusted``: the plain 95% percentile interval of the two winners' difference, with
+    neither choice paid for (labelled so wherever shown); ``verdict``: ``"a"``, ``"b"`` or ``""``."""
+    a: str
+    b: str
+    diff: float
+    lo: float
+    hi: float
+    p: float
+    p_a: float
+    p_b: float
+    lo_unadjusted: float
+    hi_unadjusted: float
+    verdict: str
+
+
+def versus(units_a: dict[str, np.ndarray], units_b: dict[str, np.ndarray],
+           statistic: Callable[[np.ndarray], np.ndarray], alpha: float = 0.05, n_boot: int = 2000,
+           rng: np.random.Generator | int | None = 0) -> Versus:
+    """The best of methods A against the best of methods B, with the lead tested in whichever direction the data
+    point (two-sided: :func:`lead_test` each way at ``alpha / 2`` on one set of resamples). The interval
+    ``[lo, hi]`` is the simultaneous one from the same max-T quantiles, so "A leads" (``lo > 0``) and "B leads"
+    (``hi < 0``) hold exactly when ``p < alpha``."""
+    rng = np.random.default_rng(rng)
+    if not units_a or not units_b:
+        raise ValueError("versus needs at least one method on each side")
+    if set(units_a) & set(units_b):
+        raise ValueError(f"a method is on both sides: {sorted(set(units_a) & set(units_b))}")
+    units = {n: np.asarray(u, float) for n, u in [*units_a.items(), *units_b.items()]}
+    shapes = {u.shape for u in units.values()}
+    if len(shapes) != 1 or len(next(iter(shapes))) != 2 or next(iter(shapes))[0] < 2:
+        raise ValueError(f"paired units must share one (n_units >= 2, k) shape, got {sorted(shapes)}")
+    n = next(iter(shapes))[0]
+    counts = _boot_counts(n, n_boot, rng)
+    values = {k: float(statistic(u.sum(0))) for k, u in units.items()}
+    boot = {k: statistic(counts @ u) for k, u in units.items()}
+    la = _lead(values, boot, list(units_a), list(units_b), alpha / 2, n)
+    lb = _lead(values, boot, list(units_b), list(units_a), alpha / 2, n)
+    a, b = la.claim, lb.claim
+    diff = values[a] - values[b]
+    lo, hi = la.bound, -lb.bound
+    p = float(min(1.0, 2 * min(la.p, lb.p)))
+    lo_u, hi_u = np.nanpercentile(boot[a] - boot[b], [2.5, 97.5])
+    verdict = "a" if lo > 0 else "b" if hi < 0 else ""
+    return Versus(a, b, float(diff), float(lo), float(hi), p, la.p, lb.p, float(lo_u), float(hi_u), verdict)
+
+
 # --------------------------------------------------------------------------- logistic regression
 
 
