@@ -12,6 +12,7 @@ import cv2
 import pytest
 
 from vaelib import book, sweep
+from vaelib.paths import mark_output
 
 FIXTURE = Path(__file__).parent / "fixtures" / "sweep_notebook.py"
 
@@ -60,6 +61,7 @@ def test_sweep_runs_grid_in_parallel_and_reports_failures(tmp_path, capsys):
     stale = out / "002-scale=1-mode=silent" / "metrics.json"  # left by an earlier sweep into the same folder
     stale.parent.mkdir(parents=True)
     stale.write_text('{"score": 99}')
+    mark_output(out, "sweep")                                  # that sweep marked its folder as ours
     rc = sweep.main([str(FIXTURE), "--grid", "scale=1,3", "mode=fine,boom,silent",
                      "--set", "offset=0.25", "--jobs", "2", "--out", str(out)])
     assert rc == 1  # some runs failed

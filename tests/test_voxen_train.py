@@ -8,6 +8,7 @@ import torch
 from conftest import FakeFrameSet
 
 from vaelib.camera import PHOTOS, CameraClipSampler, camera_clip, load_photo
+from vaelib.paths import OUTPUT_MARKER
 from vaelib.voxen import VoxEn, VoxEnConfig
 from vaelib.voxen_train import REFERENCE_SEED, training_sampler
 from vaelib.zoo import WEIGHTS_DIR, load_pretrained, load_voxen_weights, pretrained_records
@@ -77,7 +78,7 @@ def test_train_export_and_load_pretrained(tmp_path, monkeypatch):
     model = voxen_train.train_voxen(fs, ["m0"], cfg, 0.01, tc, tmp_path / "run", progress=False)
     out = voxen_train.export_model(tmp_path / "run", tmp_path / "weights" / "lambda_0.01")
     assert {p.name for p in out.iterdir()} == {"weights.pt", "voxen.json", "config.json", "environment.json",
-                                               "metrics.csv", "model.json"}
+                                               "metrics.csv", "model.json", OUTPUT_MARKER}
     state = torch.load(out / "weights.pt", weights_only=True)
     assert all(v.dtype == torch.float16 for v in state.values() if v.is_floating_point())
     loaded = load_pretrained(tmp_path / "weights")
