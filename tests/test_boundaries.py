@@ -79,10 +79,10 @@ def test_paired_comparison_and_fine_truth():
     assert (across["r_lo"] <= across["r"]).all() and (across["r"] <= across["r_hi"]).all()
     by_bin = bd.latent_vs_pixel_by_bin(kinds, tg, across, n_boot=200)
     assert list(by_bin["bin_s"]) == [0.5, 2.0] and by_bin.loc[0, "best_latent"] == "latent_speed"
-    assert by_bin.loc[0, "diff"] > 0.3 and by_bin.loc[0, "lo"] > 0 and by_bin.loc[0, "p_best"] < 0.01
-    assert by_bin.loc[0, "p_best_pixel"] > 0.5
+    assert by_bin.loc[0, "diff"] > 0.3 and by_bin.loc[0, "lo"] > 0 and by_bin.loc[0, "p_latent"] < 0.01
+    assert by_bin.loc[0, "p_pixel"] > 0.5 and by_bin.loc[0, "verdict"] == "latent leads"
     text = bd.conclusion(bd.comparison_table(kinds, tg, n_null=20, n_boot=100), pd.DataFrame(), by_bin)
-    assert "The latents lead at 0.5" in text
+    assert "The latents lead at 0.5" in text and "simultaneous 95% intervals" in text
     flat = bd.comparison_table(sig.assign(late=0.0), tg, n_null=20, n_boot=50).set_index("signal")
     assert flat.loc["late", "r_observers"] == 0 and flat.loc["late", "note"].startswith("constant in every movie")
     assert flat.loc["aligned", "note"] == ""

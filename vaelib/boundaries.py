@@ -12,11 +12,13 @@ The comparison bins signals and human presses on the same grid of ``bin_s`` seco
   (its highest peaks, as many as there are true boundaries) within +-``tolerance_s``, against the
   coarse and the fine truth;
 * every figure with a 95% bootstrap interval over events (:class:`Comparison`), the best latent signal
-  against the best pixel baseline in paired tests (:func:`best_latent_vs_pixel`), overall and per bin
-  width;
+  against the best pixel baseline (:func:`best_latent_vs_pixel`, :func:`vaelib.stats.versus`: a side leads
+  when its best beats the other side's strongest, the choice of its best paid for; simultaneous intervals),
+  overall and per bin width; leads declared in advance (:func:`declared_lead`);
 * the observers' response lag, chosen on other movies (:func:`lag_table`); a cross-fitted logistic
   detector on all signals and whether the latents add to the pixels (:func:`combined_detector`);
-* chapter 3's take-away, computed from all of the above and the training-seed spread (:func:`conclusion`).
+* chapter 3's take-away, computed from all of the above and the training-seed spread (:func:`conclusion`), and
+  its appendix of pre-registered verdicts (:func:`preregistered_appendix`).
 """
 from __future__ import annotations
 
@@ -418,9 +420,12 @@ class Comparison:
         return bootstrap_ci(u, stat, n_boot, rng=seed)
 
     def paired(self, a: str, b: str, metric: str, n_boot: int = 2000, seed: int = 0) -> Paired:
-        """``a`` minus ``b`` on ``metric``: the difference, its paired bootstrap interval and a sign-flip p."""
-        return paired_difference(self.units(a, metric), self.units(b, metric),
-                                 STATISTICS[metric[:2].rstrip("_")], n_boot, rng=seed)
+        """``a`` minus ``b`` on ``metric``, the units resampled together: the difference, its 95% interval and the
+        two-sided p of one studentized bootstrap test (:func:`vaelib.stats.versus` with one method a side), so
+        the interval excludes 0 exactly when p < 0.05."""
+        res = versus({"a": self.units(a, metric)}, {"b": self.units(b, metric)},
+                     STATISTICS[metric[:2].rstrip("_")], 0.05, n_boot, seed)
+        return Paired(res.diff, res.lo, res.hi, res.p)
 
 
 def best_of_kind(table: pd.DataFrame, metric: str, kind: str) -> str | None:
