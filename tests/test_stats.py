@@ -262,6 +262,7 @@ def test_conclusion_says_plainly_who_wins_and_what_retraining_allows():
     assert "| latent leads | 0.250 |" in retrained and "training-seed spread |" in retrained
     assert "moves this latent figure by 0.250, as much as the lead: it is not claimed" in retrained
     assert "No side leads detectably" in retrained
+    assert "judged by an earlier rule" in bd.preregistered_appendix(spread)
     assert "no claim holds for every seed" in bd.preregistered_appendix(spread)
     lost = bd.conclusion(_table(0.3, 0.6), _versus(-0.3, "pixel leads"), spread=spread)
     assert "not claimed" not in lost and "The pixel baselines lead on F1" in lost
