@@ -488,7 +488,7 @@ def versus(units_a: dict[str, np.ndarray], units_b: dict[str, np.ndarray],
     lb = _lead(values, boot, list(units_b), list(units_a), alpha / 2, n)
     a, b = la.claim, lb.claim
     diff = values[a] - values[b]
-    lo, hi = la.bound, -lb.bound
+    lo, hi = la.bound + 0.0, -lb.bound + 0.0         # + 0.0: no -0.0 printed
     p = float(min(1.0, 2 * min(la.p, lb.p)))
     lo_u, hi_u = np.nanpercentile(boot[a] - boot[b], [2.5, 97.5])
     verdict = "a" if lo > 0 else "b" if hi < 0 else ""
