@@ -411,7 +411,8 @@ def test_preregistration_is_read_checked_and_quoted(tmp_path):
     assert "the rival is the best of the pixel baselines `flow_magnitude`, `frame_difference` on that draw" in text
     # the take-away names which declared claims held; the details stay in the appendix
     bottom = bd.conclusion(_table_for_prereg(), pd.DataFrame(), prereg=pre)
-    assert bottom.endswith("tested on new synthetic draws, H1 held; H2 did not (appendix).")
+    assert bottom.endswith("On the book's synthetic movies, of the claims declared in advance and tested on new "
+                           "draws, H1 held; H2 did not (appendix).")
     assert "Pre-registered" not in bottom
     voxen = {**pre, "hypotheses": [{**pre["hypotheses"][0], "latent": "prediction_error_voxen"}]}
     assert "VoxEn rows do not depend on them" in bd.preregistered_appendix(None, voxen)

@@ -944,7 +944,8 @@ def conclusion(table: pd.DataFrame, versus: pd.DataFrame, by_bin: pd.DataFrame |
                    "side leads when its best beats the other side's strongest with the choice of its best paid for, "
                    "and then, and only then, the interval excludes 0"
                    + ("; spread: how much retraining the MMD-VAE moves the latent figure, from the benchmark on "
-                      "other synthetic movies" if spread else "") + "):\n\n"
+                      "other synthetic movies, quoted because these are the book's synthetic movies" if spread
+                      else "") + "):\n\n"
                    + head + "\n|" + "---|" * (head.count("|") - 1) + "\n" + "\n".join(rows))
         out.append(" ".join(lines))
     if by_bin is not None and len(by_bin):
@@ -991,7 +992,7 @@ def conclusion(table: pd.DataFrame, versus: pd.DataFrame, by_bin: pd.DataFrame |
     held = [h["id"] for pre in pres for h in pre["hypotheses"] if h["verdict"] == "holds"]
     failed = [h["id"] for pre in pres for h in pre["hypotheses"] if h["verdict"] != "holds"]
     if pres:
-        bottom += (" Of the claims declared in advance and tested on new synthetic draws, "
+        bottom += (" On the book's synthetic movies, of the claims declared in advance and tested on new draws, "
                    + (", ".join(held) + " held" if held else "none held")
                    + (f"; {', '.join(failed)} did not" if failed else "") + " (appendix).")
     out.append(f"**Bottom line:** {bottom}")
