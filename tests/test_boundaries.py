@@ -489,6 +489,11 @@ def test_a_few_second_movie(capsys):
     by_bin = bd.latent_vs_pixel_by_bin(sig, tg, across, n_boot=50)
     text = bd.conclusion(table, versus, by_bin)
     assert "too little data to resample (2 units): no test" in text and "leads:" not in text
+    assert "(too little data for an interval)." in text and "95% interval over events" not in text
+    lags = bd.lag_table(sig, tg, n_null=20, n_boot=50)
+    assert lags[["r_lag_lo", "r_lag_hi"]].isna().all().all() and lags["r_lag"].notna().all()
+    pair = bd.Comparison(sig, tg).paired("latent_speed", "flow_magnitude", "r_observers")
+    assert np.isnan(pair.p) and np.isnan(pair.lo) and np.isfinite(pair.diff)
 
 
 def test_a_constant_signal_is_drawn_as_such():

@@ -346,6 +346,16 @@ MIN_UNITS = 4        # fewer resampling units (events, movies) than this: no int
 METRICS = ("r_observers", "r_truth", "f1", "f1_fine")
 
 
+def interval_or_none(units: np.ndarray, statistic: Callable[[np.ndarray], np.ndarray], n_boot: int = 1000,
+                     seed: int = 0) -> Interval:
+    """:func:`vaelib.stats.bootstrap_ci` over resampling units; with fewer than ``MIN_UNITS`` units the figure
+    alone with NaN ends: too little data to resample, so no interval is reported."""
+    units = np.asarray(units, float)
+    if len(units) < MIN_UNITS:
+        return Interval(float(statistic(units.sum(0))), float("nan"), float("nan"))
+    return bootstrap_ci(units, statistic, n_boot, rng=seed)
+
+
 class Comparison:
     """Signals against targets at one bin width: per signal and metric, the per-unit sums behind each figure.
 
@@ -414,17 +424,16 @@ class Comparison:
     def interval(self, name: str, metric: str, n_boot: int = 1000, seed: int = 0) -> Interval:
         """The figure and its 95% bootstrap interval over resampling units; with fewer than ``MIN_UNITS`` units
         the figure alone (NaN ends): too little data to resample."""
-        u, stat = self.units(name, metric), STATISTICS[metric[:2].rstrip("_")]
-        if len(u) < MIN_UNITS:
-            return Interval(float(stat(u.sum(0))), float("nan"), float("nan"))
-        return bootstrap_ci(u, stat, n_boot, rng=seed)
+        return interval_or_none(self.units(name, metric), STATISTICS[metric[:2].rstrip("_")], n_boot, seed)
 
     def paired(self, a: str, b: str, metric: str, n_boot: int = 2000, seed: int = 0) -> Paired:
         """``a`` minus ``b`` on ``metric``, the units resampled together: the difference, its 95% interval and the
         two-sided p of one studentized bootstrap test (:func:`vaelib.stats.versus` with one method a side), so
         the interval excludes 0 exactly when p < 0.05."""
-        res = versus({"a": self.units(a, metric)}, {"b": self.units(b, metric)},
-                     STATISTICS[metric[:2].rstrip("_")], 0.05, n_boot, seed)
+        ua, ub, stat = self.units(a, metric), self.units(b, metric), STATISTICS[metric[:2].rstrip("_")]
+        if len(ua) < MIN_UNITS:             # too little data to resample: the difference alone, no test
+            return Paired(float(stat(ua.sum(0)) - stat(ub.sum(0))), float("nan"), float("nan"), float("nan"))
+        res = versus({"a": ua}, {"b": ub}, stat, 0.05, n_boot, seed)
         return Paired(res.diff, res.lo, res.hi, res.p)
 
 
@@ -527,7 +536,9 @@ def temporal_context_text(pairs: pd.DataFrame, what: dict[str, str], alpha: floa
     out = []
     for suffix, desc in what.items():
         mine = pairs[pairs["a"].str.endswith(suffix)]
-        if len(mine):
+        if len(mine) and mine["p"].isna().all():
+            out.append(f"With {desc}: too little data to resample, no test.")
+        elif len(mine):
             sure = mine[mine["p"] < alpha]
             out.append(f"With {desc} the latent signals match better in {int((sure['diff'] > 0).sum())} and worse "
                        f"in {int((sure['diff'] < 0).sum())} of {len(mine)} {unit} (paired p < {alpha:g}); no "
@@ -656,7 +667,7 @@ def lag_table(signals: pd.DataFrame, targets: Targets, bin_s: float = 1.0,
               else [_binned(signals, name, m, targets, bin_s) for m in movies])
         t = crossfit_lag_test(xs, ys, n_null, seed)
         at_lag = [y[i] for y, i in zip(ys, t.fold_lags)]
-        iv = bootstrap_ci(r_units(xs, at_lag, edges, bin_s), r_from_sums, n_boot, rng=seed)
+        iv = interval_or_none(r_units(xs, at_lag, edges, bin_s), r_from_sums, n_boot, seed)
         rows.append({"signal": name, "kind": "truth" if name == "truth" else SIGNALS.get(name, ("other", False))[0],
                      "lag_s": float(lags_s[t.lag]), "fold_lags_s": " ".join(f"{lags_s[i]:g}" for i in t.fold_lags),
                      "r_lag": t.r, "r_lag_lo": iv.lo, "r_lag_hi": iv.hi, "p_lag": t.p, "r_0": pooled_r(xs, y0)})
@@ -764,10 +775,11 @@ def combined_detector(signals: pd.DataFrame, targets: Targets, bin_s: float = 1.
     sums, rows = {}, []
     for name, x in designs.items():
         sums[name] = unit_sums(*losses(x))
-        iv = bootstrap_ci(sums[name], _skill, n_boot, rng=seed)
+        iv = interval_or_none(sums[name], _skill, n_boot, seed)
         rows.append({"model": name, "skill": iv.value, "skill_lo": iv.lo, "skill_hi": iv.hi,
                      "n_features": x[0].shape[1]})
-    gain = paired_difference(sums["all"], sums["pixel"], _skill, n_boot, rng=seed)
+    gain = (paired_difference(sums["all"], sums["pixel"], _skill, n_boot, rng=seed) if n_units >= MIN_UNITS else
+            Paired(float(_skill(sums["all"].sum(0)) - _skill(sums["pixel"].sum(0))), np.nan, np.nan, np.nan))
     rng = np.random.default_rng(seed)
     base = float(_skill(sums["pixel"].sum(0)))
     null = np.empty(n_perm)
@@ -884,7 +896,7 @@ def _spread_of(spread: dict | None, signal: str, metric: str) -> float | None:
 
 def _iv(row: pd.Series, metric: str) -> str:
     lo, hi = row.get(f"{metric}_lo"), row.get(f"{metric}_hi")
-    ci = f" [{lo:.3f}, {hi:.3f}]" if lo is not None and pd.notna(lo) else ""
+    ci = f" [{lo:.3f}, {hi:.3f}]" if lo is not None and pd.notna(lo) else " (too little data for an interval)"
     return f"{row[metric]:.3f}{ci}"
 
 
@@ -909,7 +921,8 @@ def conclusion(table: pd.DataFrame, versus: pd.DataFrame, by_bin: pd.DataFrame |
     if "r_observers" in t:
         sig = t[t["kind"] != "human"]["r_observers"].idxmax()
         out.append(f"**Best single signal** for the observers ({LABELS['r_observers']}, {bin_s:g}-s bins): "
-                   f"`{sig}` ({t.loc[sig, 'kind']}), r = {_iv(t.loc[sig], 'r_observers')} (95% interval over events).")
+                   f"`{sig}` ({t.loc[sig, 'kind']}), r = {_iv(t.loc[sig], 'r_observers')}"
+                   + (" (95% interval over events)." if pd.notna(t.loc[sig].get("r_observers_lo")) else "."))
     if len(versus):
         rows, lines = [], []
         for v in versus.to_dict("records"):
@@ -978,7 +991,7 @@ def conclusion(table: pd.DataFrame, versus: pd.DataFrame, by_bin: pd.DataFrame |
                    f"rate, the latent signals {_iv(d.loc['latent'], 'skill')}, all of them "
                    f"{_iv(d.loc['all'], 'skill')}. "
                    f"Adding the latents to the pixels changes the skill by {detector.gain:+.3f} "
-                   f"[{detector.gain_lo:+.3f}, {detector.gain_hi:+.3f}], permutation p = {detector.p:.3f}: "
+                   f"[{_num(detector.gain_lo)}, {_num(detector.gain_hi)}], permutation p = {detector.p:.3f}: "
                    + ("the latents carry information about the boundaries beyond the pixel baselines." if helps else
                       "the latents add nothing detectable beyond the pixel baselines."))
         leads["detector"] = "latent leads" if helps else "no detectable lead"
