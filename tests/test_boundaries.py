@@ -243,13 +243,9 @@ def test_event_scrubber_moves_its_cursor():
         widgets.EventScrubberPictures(frames, frames, np.zeros((n, 2)), t, {}, labels={"SEM events": np.zeros(49)})
 
 
-@pytest.mark.slow
-def test_chapter_runs_on_tiny_data(tmp_path):
-    """Chapter 3 end to end on a tiny synthetic set, with stand-in latents (pixel PCA) for chapter 2's
+def _chapter_inputs(data, seconds, activity_seconds):
+    """What chapter 3 reads, made small: synthetic movies (chapter 1), stand-in latents (pixel PCA) for chapter 2's
     and an untrained MMD-VAE run folder (chapter 3 decodes the shown movie's codes with its model)."""
-    import json
-
-    from vaelib.book import SMOKE_PARAMETERS, run_chapter
     from vaelib.data import split_frames
     from vaelib.mmdvae import MMDVAEConfig
     from vaelib.mmdvae_train import train_mmdvae
@@ -257,9 +253,8 @@ def test_chapter_runs_on_tiny_data(tmp_path):
     from vaelib.train import TrainConfig
     from vaelib.video import preprocess
 
-    data = tmp_path / "data"
-    make_synthetic_dataset(data / "synthetic", n_movies=2, seconds=20, seed=1, n_observers=6,
-                           activity_seconds=(6.0, 9.0))
+    make_synthetic_dataset(data / "synthetic", n_movies=2, seconds=seconds, seed=1, n_observers=6,
+                           activity_seconds=activity_seconds)
     fs = preprocess(data / "synthetic" / "videos", data / "frames", size=64, stride=3, progress=False)   # VoxEn: 64
     x = np.asarray(fs.frames, dtype=np.float32).reshape(len(fs), -1)
     x -= x.mean(0)
@@ -269,6 +264,40 @@ def test_chapter_runs_on_tiny_data(tmp_path):
     cfg = MMDVAEConfig.from_preset("default", z_dim=8, image_size=64)
     train_mmdvae(fs, split_frames(fs.index), data / "mmd_vae" / "run", cfg,
                  train_cfg=TrainConfig(steps=1, batch_size=4, device="cpu"), progress=False)
+    return fs, z
+
+
+@pytest.mark.slow
+def test_chapter_runs_on_a_few_second_movie(tmp_path):
+    """Two 5.3-s movies with the 4-s and 8-s bins asked for: the chapter runs, leaves those widths out with a
+    message, and reports no interval or test where two events are all there is."""
+    import json
+
+    import nbformat
+
+    from vaelib.book import SMOKE_PARAMETERS, run_chapter
+
+    data = tmp_path / "data"
+    _chapter_inputs(data, 5.3, (2.0, 3.0))
+    params = dict(SMOKE_PARAMETERS["03_event_boundaries"], data_dir=str(data), figures_dir=str(tmp_path / "fig"),
+                  bin_sizes=[0.2, 1.0, 4.0, 8.0])
+    nb = run_chapter("03_event_boundaries", params, out_dir=tmp_path / "nb", progress=False)
+    text = "".join(o.get("text", "") for c in nbformat.read(nb, as_version=4).cells for o in c.get("outputs", []))
+    assert "bin widths 4, 8 s left out: movie 'synth01' (5.3 s)" in text
+    metrics = json.loads((data / "event_boundaries" / "metrics.json").read_text())
+    assert {v["verdict"] for v in metrics["latent_vs_pixel"]} == {"too little data to resample (2 units)"}
+    assert "no test" in metrics["conclusion"] and "leads:" not in metrics["conclusion"]
+
+
+@pytest.mark.slow
+def test_chapter_runs_on_tiny_data(tmp_path):
+    """Chapter 3 end to end on a tiny synthetic set (:func:`_chapter_inputs`)."""
+    import json
+
+    from vaelib.book import SMOKE_PARAMETERS, run_chapter
+
+    data = tmp_path / "data"
+    fs, z = _chapter_inputs(data, 20, (6.0, 9.0))
     params = dict(SMOKE_PARAMETERS["03_event_boundaries"], data_dir=str(data), figures_dir=str(tmp_path / "fig"))
     run_chapter("03_event_boundaries", params, out_dir=tmp_path / "nb", progress=False)
     res = json.loads((data / "event_boundaries" / "comparison.json").read_text())
