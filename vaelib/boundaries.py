@@ -557,7 +557,7 @@ def declared_vs_best_pixel(signals: pd.DataFrame, targets: Targets, latent: str,
 
     The rival is the pixel baseline (``SIGNALS`` kind ``pixel``) with the highest ``metric`` here; its
     choice is in the null: the one-sided p is a max-T sign-flip test with every pixel baseline as a rival
-    (:func:`vaelib.stats.best_vs_best`, the test :func:`best_latent_vs_pixel` uses, with one latent), in the
+    (:func:`vaelib.stats.best_vs_best` with one latent: the rule of the earlier pre-registrations), in the
     ``direction`` asked (``latent_beats_pixel`` or ``pixel_beats_latent``). Returns ``latent, rival, rivals,
     metric, direction, value_latent, value_rival``, ``diff`` (in the declared direction: positive when the
     declared side is ahead), its paired 95% interval ``lo, hi``, ``p`` and ``p_opposite`` (the same max-T
