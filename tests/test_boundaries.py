@@ -631,6 +631,12 @@ def test_chapter_reads_the_committed_benchmark_results(tmp_path, capsys):
         res / "boundaries_prereg.json", tmp_path / "gone.json", res / "boundaries.json"])
     assert spread["seeds"] == [0, 1, 2] and spread["ranges"]
     assert [h["id"] for pre in prereg for h in pre["hypotheses"]] == ["H1", "H2", "H3", "H4"]
+    # the lead rule's draw, declared in its own commit before the draw's results
+    [lead] = boundary_data.read_benchmark_results("", [res / "boundaries_prereg_lead.json"])[1]
+    assert lead["rule"] == "lead" and lead["seeds"] == [61, 62, 63] and lead["data"]["data_seed"] == 5077
+    assert [(h["id"], h["verdict"]) for h in lead["hypotheses"]] == [("L1", "holds"), ("L2", "does not hold"),
+                                                                    ("L3", "holds")]
+    assert all((min(h["bounds"]) > 0) == (h["verdict"] == "holds") for h in lead["hypotheses"])
     assert "gone.json not found: not quoted" in capsys.readouterr().out
     assert boundary_data.read_benchmark_results("", []) == (None, [])
     assert len(boundary_data.read_benchmark_results("", str(res / "boundaries_prereg.json"))[1]) == 1   # one path
