@@ -441,7 +441,8 @@ def test_preregistration_is_read_checked_and_quoted(tmp_path):
     # the take-away names which declared claims held; the details stay in the appendix
     bottom = bd.conclusion(_table_for_prereg(), pd.DataFrame(), prereg=pre)
     assert bottom.endswith("On the book's synthetic movies, of the claims declared in advance and tested on new "
-                           "draws, H1 held; H2 did not (appendix).")
+                           "draws, H1 (SEM surprise on the MMD-VAE codes beats the best pixel baseline on r with the "
+                           "true coarse boundaries (1-s bins)) held; H2 did not (appendix).")
     assert "Pre-registered" not in bottom
     voxen = {**pre, "hypotheses": [{**pre["hypotheses"][0], "latent": "prediction_error_voxen"}]}
     assert "VoxEn rows do not depend on them" in bd.preregistered_appendix(None, voxen)
@@ -467,7 +468,9 @@ def test_preregistration_is_read_checked_and_quoted(tmp_path):
     assert f"61: `sem_surprise` over `flow_magnitude` by {up['diff']:+.3f} (lower bound {up['bound']:+.3f}" in text
     assert "L1, the best pixel baseline leads" in text and "**does not hold**" in text and "at 10 fps" in text
     assert bd.conclusion(_table_for_prereg(), pd.DataFrame(), prereg=[pre_lead, pre]).endswith(
-        "L3, H1 held; L1, H2 did not (appendix).")
+        "L3 (the best latent signal leads the strongest pixel baseline on r with the true coarse boundaries (1-s "
+        "bins)); H1 (SEM surprise on the MMD-VAE codes beats the best pixel baseline on r with the true coarse "
+        "boundaries (1-s bins)) held; L1, H2 did not (appendix).")
 
 
 def test_declared_lead_and_its_verdict():

@@ -1002,11 +1002,11 @@ def conclusion(table: pd.DataFrame, versus: pd.DataFrame, by_bin: pd.DataFrame |
     bottom = (bottom[0].upper() + bottom[1:] + "; elsewhere no side leads detectably." if bottom
               else "No side leads detectably on any measure of this run.")
     pres = [prereg] if isinstance(prereg, dict) else list(prereg or [])
-    held = [h["id"] for pre in pres for h in pre["hypotheses"] if h["verdict"] == "holds"]
+    held = [f"{h['id']} ({h['text']})" for pre in pres for h in pre["hypotheses"] if h["verdict"] == "holds"]
     failed = [h["id"] for pre in pres for h in pre["hypotheses"] if h["verdict"] != "holds"]
     if pres:
         bottom += (" On the book's synthetic movies, of the claims declared in advance and tested on new draws, "
-                   + (", ".join(held) + " held" if held else "none held")
+                   + ("; ".join(held) + " held" if held else "none held")
                    + (f"; {', '.join(failed)} did not" if failed else "") + " (appendix).")
     out.append(f"**Bottom line:** {bottom}")
     return "\n\n".join(out)
