@@ -856,7 +856,8 @@ def _preregistered_text(pre: dict) -> str:
     if pre.get("rule") == "lead":
         parts = [f"{h['id']}, {h['text']} (alpha {h['alpha']:g}): "
                  + ("**holds** in every seed" if h["verdict"] == "holds" else f"**{h['verdict']}**")
-                 + "; per seed " + ", ".join(f"{sd}: `{b}` over `{r}` by {x:+.3f} (lower bound {lb:+.3f}, p {q:.3f})"
+                 + "; per seed " + ", ".join(f"{sd}: `{b}` over `{r}` by {x:+.3f} (lower bound {lb:+.3f}, p "
+                                            f"{format(q, '.3f' if q >= 0.001 else '.1g')})"
                                             for sd, b, r, x, lb, q in zip(h["seeds"], h["best"], h["rivals"],
                                                                           h["diffs"], h["bounds"], h["ps"]))
                  for h in pre["hypotheses"]]
