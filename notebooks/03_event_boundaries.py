@@ -381,16 +381,17 @@ synthetic = boundary_data.book_synthetic(data, annotations)   # the committed be
 spread, prereg = (boundary_data.read_benchmark_results(spread_path, prereg_paths) if synthetic else (None, []))
 take_away = bd.conclusion(table, versus, by_bin, lags, detector, spread, bin_s=bin_s, prereg=prereg)
 display(Markdown(take_away))
-write_metrics({**meta, "book_synthetic": synthetic,
-               "results": {r.signal: {k: v for k, v in r._asdict().items() if k not in ("signal", "kind")}
-                           for r in table.itertuples(index=False)},
-               "latent_vs_pixel": versus.to_dict(orient="records"),
-               "latent_vs_pixel_by_bin": by_bin.to_dict(orient="records"),
-               "response_lag": None if lags is None else lags.to_dict(orient="records"),
-               "combined_detector": None if detector is None else {
-                   "target": detector.target, "models": detector.table.to_dict(orient="records"),
-                   "gain": detector.gain, "gain_lo": detector.gain_lo, "gain_hi": detector.gain_hi, "p": detector.p},
-               "training_spread": spread, "preregistered": prereg, "conclusion": take_away}, metrics_path, out_dir)
+_ = write_metrics({**meta, "book_synthetic": synthetic,
+                   "results": {r.signal: {k: v for k, v in r._asdict().items() if k not in ("signal", "kind")}
+                               for r in table.itertuples(index=False)},
+                   "latent_vs_pixel": versus.to_dict(orient="records"),
+                   "latent_vs_pixel_by_bin": by_bin.to_dict(orient="records"),
+                   "response_lag": None if lags is None else lags.to_dict(orient="records"),
+                   "combined_detector": None if detector is None else {
+                       "target": detector.target, "models": detector.table.to_dict(orient="records"),
+                       "gain": detector.gain, "gain_lo": detector.gain_lo, "gain_hi": detector.gain_hi,
+                       "p": detector.p},
+                   "training_spread": spread, "preregistered": prereg, "conclusion": take_away}, metrics_path, out_dir)
 
 # %% [markdown]
 # ## Appendix · Training seeds and claims declared in advance

@@ -79,10 +79,10 @@ def test_paired_comparison_and_fine_truth():
     assert (across["r_lo"] <= across["r"]).all() and (across["r"] <= across["r_hi"]).all()
     by_bin = bd.latent_vs_pixel_by_bin(kinds, tg, across, n_boot=200)
     assert list(by_bin["bin_s"]) == [0.5, 2.0] and by_bin.loc[0, "best_latent"] == "latent_speed"
-    assert by_bin.loc[0, "diff"] > 0.3 and by_bin.loc[0, "lo"] > 0 and by_bin.loc[0, "p_best"] < 0.01
-    assert by_bin.loc[0, "p_best_pixel"] > 0.5
+    assert by_bin.loc[0, "diff"] > 0.3 and by_bin.loc[0, "lo"] > 0 and by_bin.loc[0, "p_latent"] < 0.01
+    assert by_bin.loc[0, "p_pixel"] > 0.5 and by_bin.loc[0, "verdict"] == "latent leads"
     text = bd.conclusion(bd.comparison_table(kinds, tg, n_null=20, n_boot=100), pd.DataFrame(), by_bin)
-    assert "The latents lead at 0.5" in text
+    assert "The latents lead at 0.5" in text and "simultaneous 95% intervals" in text
     flat = bd.comparison_table(sig.assign(late=0.0), tg, n_null=20, n_boot=50).set_index("signal")
     assert flat.loc["late", "r_observers"] == 0 and flat.loc["late", "note"].startswith("constant in every movie")
     assert flat.loc["aligned", "note"] == ""
@@ -243,13 +243,9 @@ def test_event_scrubber_moves_its_cursor():
         widgets.EventScrubberPictures(frames, frames, np.zeros((n, 2)), t, {}, labels={"SEM events": np.zeros(49)})
 
 
-@pytest.mark.slow
-def test_chapter_runs_on_tiny_data(tmp_path):
-    """Chapter 3 end to end on a tiny synthetic set, with stand-in latents (pixel PCA) for chapter 2's
+def _chapter_inputs(data, seconds, activity_seconds):
+    """What chapter 3 reads, made small: synthetic movies (chapter 1), stand-in latents (pixel PCA) for chapter 2's
     and an untrained MMD-VAE run folder (chapter 3 decodes the shown movie's codes with its model)."""
-    import json
-
-    from vaelib.book import SMOKE_PARAMETERS, run_chapter
     from vaelib.data import split_frames
     from vaelib.mmdvae import MMDVAEConfig
     from vaelib.mmdvae_train import train_mmdvae
@@ -257,9 +253,8 @@ def test_chapter_runs_on_tiny_data(tmp_path):
     from vaelib.train import TrainConfig
     from vaelib.video import preprocess
 
-    data = tmp_path / "data"
-    make_synthetic_dataset(data / "synthetic", n_movies=2, seconds=20, seed=1, n_observers=6,
-                           activity_seconds=(6.0, 9.0))
+    make_synthetic_dataset(data / "synthetic", n_movies=2, seconds=seconds, seed=1, n_observers=6,
+                           activity_seconds=activity_seconds)
     fs = preprocess(data / "synthetic" / "videos", data / "frames", size=64, stride=3, progress=False)   # VoxEn: 64
     x = np.asarray(fs.frames, dtype=np.float32).reshape(len(fs), -1)
     x -= x.mean(0)
@@ -269,6 +264,40 @@ def test_chapter_runs_on_tiny_data(tmp_path):
     cfg = MMDVAEConfig.from_preset("default", z_dim=8, image_size=64)
     train_mmdvae(fs, split_frames(fs.index), data / "mmd_vae" / "run", cfg,
                  train_cfg=TrainConfig(steps=1, batch_size=4, device="cpu"), progress=False)
+    return fs, z
+
+
+@pytest.mark.slow
+def test_chapter_runs_on_a_few_second_movie(tmp_path):
+    """Two 5.3-s movies with the 4-s and 8-s bins asked for: the chapter runs, leaves those widths out with a
+    message, and reports no interval or test where two events are all there is."""
+    import json
+
+    import nbformat
+
+    from vaelib.book import SMOKE_PARAMETERS, run_chapter
+
+    data = tmp_path / "data"
+    _chapter_inputs(data, 5.3, (2.0, 3.0))
+    params = dict(SMOKE_PARAMETERS["03_event_boundaries"], data_dir=str(data), figures_dir=str(tmp_path / "fig"),
+                  bin_sizes=[0.2, 1.0, 4.0, 8.0])
+    nb = run_chapter("03_event_boundaries", params, out_dir=tmp_path / "nb", progress=False)
+    text = "".join(o.get("text", "") for c in nbformat.read(nb, as_version=4).cells for o in c.get("outputs", []))
+    assert "bin widths 4, 8 s left out: movie 'synth01' (5.3 s)" in text
+    metrics = json.loads((data / "event_boundaries" / "metrics.json").read_text())
+    assert {v["verdict"] for v in metrics["latent_vs_pixel"]} == {"too little data to resample (2 units)"}
+    assert "no test" in metrics["conclusion"] and "leads:" not in metrics["conclusion"]
+
+
+@pytest.mark.slow
+def test_chapter_runs_on_tiny_data(tmp_path):
+    """Chapter 3 end to end on a tiny synthetic set (:func:`_chapter_inputs`)."""
+    import json
+
+    from vaelib.book import SMOKE_PARAMETERS, run_chapter
+
+    data = tmp_path / "data"
+    fs, z = _chapter_inputs(data, 20, (6.0, 9.0))
     params = dict(SMOKE_PARAMETERS["03_event_boundaries"], data_dir=str(data), figures_dir=str(tmp_path / "fig"))
     run_chapter("03_event_boundaries", params, out_dir=tmp_path / "nb", progress=False)
     res = json.loads((data / "event_boundaries" / "comparison.json").read_text())
@@ -411,7 +440,9 @@ def test_preregistration_is_read_checked_and_quoted(tmp_path):
     assert "the rival is the best of the pixel baselines `flow_magnitude`, `frame_difference` on that draw" in text
     # the take-away names which declared claims held; the details stay in the appendix
     bottom = bd.conclusion(_table_for_prereg(), pd.DataFrame(), prereg=pre)
-    assert bottom.endswith("tested on new synthetic draws, H1 held; H2 did not (appendix).")
+    assert bottom.endswith("On the book's synthetic movies, of the claims declared in advance and tested on new "
+                           "draws, H1 (SEM surprise on the MMD-VAE codes beats the best pixel baseline on r with the "
+                           "true coarse boundaries (1-s bins)) held; H2 did not (appendix).")
     assert "Pre-registered" not in bottom
     voxen = {**pre, "hypotheses": [{**pre["hypotheses"][0], "latent": "prediction_error_voxen"}]}
     assert "VoxEn rows do not depend on them" in bd.preregistered_appendix(None, voxen)
@@ -437,7 +468,9 @@ def test_preregistration_is_read_checked_and_quoted(tmp_path):
     assert f"61: `sem_surprise` over `flow_magnitude` by {up['diff']:+.3f} (lower bound {up['bound']:+.3f}" in text
     assert "L1, the best pixel baseline leads" in text and "**does not hold**" in text and "at 10 fps" in text
     assert bd.conclusion(_table_for_prereg(), pd.DataFrame(), prereg=[pre_lead, pre]).endswith(
-        "L3, H1 held; L1, H2 did not (appendix).")
+        "L3 (the best latent signal leads the strongest pixel baseline on r with the true coarse boundaries (1-s "
+        "bins)); H1 (SEM surprise on the MMD-VAE codes beats the best pixel baseline on r with the true coarse "
+        "boundaries (1-s bins)) held; L1, H2 did not (appendix).")
 
 
 def test_declared_lead_and_its_verdict():
@@ -488,6 +521,11 @@ def test_a_few_second_movie(capsys):
     by_bin = bd.latent_vs_pixel_by_bin(sig, tg, across, n_boot=50)
     text = bd.conclusion(table, versus, by_bin)
     assert "too little data to resample (2 units): no test" in text and "leads:" not in text
+    assert "(too little data for an interval)." in text and "95% interval over events" not in text
+    lags = bd.lag_table(sig, tg, n_null=20, n_boot=50)
+    assert lags[["r_lag_lo", "r_lag_hi"]].isna().all().all() and lags["r_lag"].notna().all()
+    pair = bd.Comparison(sig, tg).paired("latent_speed", "flow_magnitude", "r_observers")
+    assert np.isnan(pair.p) and np.isnan(pair.lo) and np.isfinite(pair.diff)
 
 
 def test_a_constant_signal_is_drawn_as_such():
@@ -596,6 +634,12 @@ def test_chapter_reads_the_committed_benchmark_results(tmp_path, capsys):
         res / "boundaries_prereg.json", tmp_path / "gone.json", res / "boundaries.json"])
     assert spread["seeds"] == [0, 1, 2] and spread["ranges"]
     assert [h["id"] for pre in prereg for h in pre["hypotheses"]] == ["H1", "H2", "H3", "H4"]
+    # the lead rule's draw, declared in its own commit before the draw's results
+    [lead] = boundary_data.read_benchmark_results("", [res / "boundaries_prereg_lead.json"])[1]
+    assert lead["rule"] == "lead" and lead["seeds"] == [61, 62, 63] and lead["data"]["data_seed"] == 5077
+    assert [(h["id"], h["verdict"]) for h in lead["hypotheses"]] == [("L1", "holds"), ("L2", "does not hold"),
+                                                                    ("L3", "holds")]
+    assert all((min(h["bounds"]) > 0) == (h["verdict"] == "holds") for h in lead["hypotheses"])
     assert "gone.json not found: not quoted" in capsys.readouterr().out
     assert boundary_data.read_benchmark_results("", []) == (None, [])
     assert len(boundary_data.read_benchmark_results("", str(res / "boundaries_prereg.json"))[1]) == 1   # one path

@@ -260,8 +260,10 @@ def test_conclusion_says_plainly_who_wins_and_what_retraining_allows():
     assert bd._spread_of(with_voxen, "latent_speed_voxen", "f1") == pytest.approx(0.25)
     retrained = bd.conclusion(_table(0.7, 0.5), _versus(0.2, "latent leads"), spread=spread)
     assert "| latent leads | 0.250 |" in retrained and "training-seed spread |" in retrained
+    assert "quoted because these are the book's synthetic movies" in retrained
     assert "moves this latent figure by 0.250, as much as the lead: it is not claimed" in retrained
     assert "No side leads detectably" in retrained
+    assert "judged by an earlier rule" in bd.preregistered_appendix(spread)
     assert "no claim holds for every seed" in bd.preregistered_appendix(spread)
     lost = bd.conclusion(_table(0.3, 0.6), _versus(-0.3, "pixel leads"), spread=spread)
     assert "not claimed" not in lost and "The pixel baselines lead on F1" in lost

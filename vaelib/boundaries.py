@@ -12,11 +12,13 @@ The comparison bins signals and human presses on the same grid of ``bin_s`` seco
   (its highest peaks, as many as there are true boundaries) within +-``tolerance_s``, against the
   coarse and the fine truth;
 * every figure with a 95% bootstrap interval over events (:class:`Comparison`), the best latent signal
-  against the best pixel baseline in paired tests (:func:`best_latent_vs_pixel`), overall and per bin
-  width;
+  against the best pixel baseline (:func:`best_latent_vs_pixel`, :func:`vaelib.stats.versus`: a side leads
+  when its best beats the other side's strongest, the choice of its best paid for; simultaneous intervals),
+  overall and per bin width; leads declared in advance (:func:`declared_lead`);
 * the observers' response lag, chosen on other movies (:func:`lag_table`); a cross-fitted logistic
   detector on all signals and whether the latents add to the pixels (:func:`combined_detector`);
-* chapter 3's take-away, computed from all of the above and the training-seed spread (:func:`conclusion`).
+* chapter 3's take-away, computed from all of the above and the training-seed spread (:func:`conclusion`), and
+  its appendix of pre-registered verdicts (:func:`preregistered_appendix`).
 """
 from __future__ import annotations
 
@@ -344,6 +346,16 @@ MIN_UNITS = 4        # fewer resampling units (events, movies) than this: no int
 METRICS = ("r_observers", "r_truth", "f1", "f1_fine")
 
 
+def interval_or_none(units: np.ndarray, statistic: Callable[[np.ndarray], np.ndarray], n_boot: int = 1000,
+                     seed: int = 0) -> Interval:
+    """:func:`vaelib.stats.bootstrap_ci` over resampling units; with fewer than ``MIN_UNITS`` units the figure
+    alone with NaN ends: too little data to resample, so no interval is reported."""
+    units = np.asarray(units, float)
+    if len(units) < MIN_UNITS:
+        return Interval(float(statistic(units.sum(0))), float("nan"), float("nan"))
+    return bootstrap_ci(units, statistic, n_boot, rng=seed)
+
+
 class Comparison:
     """Signals against targets at one bin width: per signal and metric, the per-unit sums behind each figure.
 
@@ -412,15 +424,17 @@ class Comparison:
     def interval(self, name: str, metric: str, n_boot: int = 1000, seed: int = 0) -> Interval:
         """The figure and its 95% bootstrap interval over resampling units; with fewer than ``MIN_UNITS`` units
         the figure alone (NaN ends): too little data to resample."""
-        u, stat = self.units(name, metric), STATISTICS[metric[:2].rstrip("_")]
-        if len(u) < MIN_UNITS:
-            return Interval(float(stat(u.sum(0))), float("nan"), float("nan"))
-        return bootstrap_ci(u, stat, n_boot, rng=seed)
+        return interval_or_none(self.units(name, metric), STATISTICS[metric[:2].rstrip("_")], n_boot, seed)
 
     def paired(self, a: str, b: str, metric: str, n_boot: int = 2000, seed: int = 0) -> Paired:
-        """``a`` minus ``b`` on ``metric``: the difference, its paired bootstrap interval and a sign-flip p."""
-        return paired_difference(self.units(a, metric), self.units(b, metric),
-                                 STATISTICS[metric[:2].rstrip("_")], n_boot, rng=seed)
+        """``a`` minus ``b`` on ``metric``, the units resampled together: the difference, its 95% interval and the
+        two-sided p of one studentized bootstrap test (:func:`vaelib.stats.versus` with one method a side), so
+        the interval excludes 0 exactly when p < 0.05."""
+        ua, ub, stat = self.units(a, metric), self.units(b, metric), STATISTICS[metric[:2].rstrip("_")]
+        if len(ua) < MIN_UNITS:             # too little data to resample: the difference alone, no test
+            return Paired(float(stat(ua.sum(0)) - stat(ub.sum(0))), float("nan"), float("nan"), float("nan"))
+        res = versus({"a": ua}, {"b": ub}, stat, 0.05, n_boot, seed)
+        return Paired(res.diff, res.lo, res.hi, res.p)
 
 
 def best_of_kind(table: pd.DataFrame, metric: str, kind: str) -> str | None:
@@ -522,7 +536,9 @@ def temporal_context_text(pairs: pd.DataFrame, what: dict[str, str], alpha: floa
     out = []
     for suffix, desc in what.items():
         mine = pairs[pairs["a"].str.endswith(suffix)]
-        if len(mine):
+        if len(mine) and mine["p"].isna().all():
+            out.append(f"With {desc}: too little data to resample, no test.")
+        elif len(mine):
             sure = mine[mine["p"] < alpha]
             out.append(f"With {desc} the latent signals match better in {int((sure['diff'] > 0).sum())} and worse "
                        f"in {int((sure['diff'] < 0).sum())} of {len(mine)} {unit} (paired p < {alpha:g}); no "
@@ -541,7 +557,7 @@ def declared_vs_best_pixel(signals: pd.DataFrame, targets: Targets, latent: str,
 
     The rival is the pixel baseline (``SIGNALS`` kind ``pixel``) with the highest ``metric`` here; its
     choice is in the null: the one-sided p is a max-T sign-flip test with every pixel baseline as a rival
-    (:func:`vaelib.stats.best_vs_best`, the test :func:`best_latent_vs_pixel` uses, with one latent), in the
+    (:func:`vaelib.stats.best_vs_best` with one latent: the rule of the earlier pre-registrations), in the
     ``direction`` asked (``latent_beats_pixel`` or ``pixel_beats_latent``). Returns ``latent, rival, rivals,
     metric, direction, value_latent, value_rival``, ``diff`` (in the declared direction: positive when the
     declared side is ahead), its paired 95% interval ``lo, hi``, ``p`` and ``p_opposite`` (the same max-T
@@ -651,7 +667,7 @@ def lag_table(signals: pd.DataFrame, targets: Targets, bin_s: float = 1.0,
               else [_binned(signals, name, m, targets, bin_s) for m in movies])
         t = crossfit_lag_test(xs, ys, n_null, seed)
         at_lag = [y[i] for y, i in zip(ys, t.fold_lags)]
-        iv = bootstrap_ci(r_units(xs, at_lag, edges, bin_s), r_from_sums, n_boot, rng=seed)
+        iv = interval_or_none(r_units(xs, at_lag, edges, bin_s), r_from_sums, n_boot, seed)
         rows.append({"signal": name, "kind": "truth" if name == "truth" else SIGNALS.get(name, ("other", False))[0],
                      "lag_s": float(lags_s[t.lag]), "fold_lags_s": " ".join(f"{lags_s[i]:g}" for i in t.fold_lags),
                      "r_lag": t.r, "r_lag_lo": iv.lo, "r_lag_hi": iv.hi, "p_lag": t.p, "r_0": pooled_r(xs, y0)})
@@ -759,10 +775,11 @@ def combined_detector(signals: pd.DataFrame, targets: Targets, bin_s: float = 1.
     sums, rows = {}, []
     for name, x in designs.items():
         sums[name] = unit_sums(*losses(x))
-        iv = bootstrap_ci(sums[name], _skill, n_boot, rng=seed)
+        iv = interval_or_none(sums[name], _skill, n_boot, seed)
         rows.append({"model": name, "skill": iv.value, "skill_lo": iv.lo, "skill_hi": iv.hi,
                      "n_features": x[0].shape[1]})
-    gain = paired_difference(sums["all"], sums["pixel"], _skill, n_boot, rng=seed)
+    gain = (paired_difference(sums["all"], sums["pixel"], _skill, n_boot, rng=seed) if n_units >= MIN_UNITS else
+            Paired(float(_skill(sums["all"].sum(0)) - _skill(sums["pixel"].sum(0))), np.nan, np.nan, np.nan))
     rng = np.random.default_rng(seed)
     base = float(_skill(sums["pixel"].sum(0)))
     null = np.empty(n_perm)
@@ -786,13 +803,16 @@ def seed_spread(results: dict) -> dict:
     per latent signal and metric, max - min over the MMD-VAE training seeds; its seeds and its claim. The
     ``_voxen`` signals are left out: they do not depend on the MMD-VAE seed, and their range 0 says nothing about
     retraining VoxEn (a signal without a range is judged by the largest latent one, :func:`_spread_of`). The
-    claim's text names each metric as the chapter does (``LABELS``: "r with the observers", not ``r_observers``)."""
+    claim's text names each metric as the chapter does (``LABELS``: "r with the observers", not ``r_observers``);
+    ``rule``: ``lead`` when the benchmark judged by the lead rule, else ``earlier``."""
     ranges = {n: {m: v[m]["max"] - v[m]["min"] for m in METRICS if m in v}
               for n, v in results.get("summary", {}).items()
               if v.get("kind") == "latent" and not n.endswith(VOXEN_SUFFIX)}
     claim = re.sub(r"(^|; )(" + "|".join(sorted(METRICS, key=len, reverse=True)) + r")(?=[:,])",
                    lambda m: m[1] + LABELS[m[2]], results.get("claim", {}).get("text", ""))
-    return {"seeds": results.get("meta", {}).get("train", {}).get("seeds", []), "ranges": ranges, "claim": claim}
+    lead = any("verdict" in t for v in results.get("per_seed", {}).values() for t in v.get("paired", {}).values())
+    return {"seeds": results.get("meta", {}).get("train", {}).get("seeds", []), "ranges": ranges, "claim": claim,
+            "rule": "lead" if lead else "earlier"}
 
 
 def preregistered_summary(results: dict) -> dict | None:
@@ -836,7 +856,8 @@ def _preregistered_text(pre: dict) -> str:
     if pre.get("rule") == "lead":
         parts = [f"{h['id']}, {h['text']} (alpha {h['alpha']:g}): "
                  + ("**holds** in every seed" if h["verdict"] == "holds" else f"**{h['verdict']}**")
-                 + "; per seed " + ", ".join(f"{sd}: `{b}` over `{r}` by {x:+.3f} (lower bound {lb:+.3f}, p {q:.3f})"
+                 + "; per seed " + ", ".join(f"{sd}: `{b}` over `{r}` by {x:+.3f} (lower bound {lb:+.3f}, p "
+                                            f"{format(q, '.3f' if q >= 0.001 else '.1g')})"
                                             for sd, b, r, x, lb, q in zip(h["seeds"], h["best"], h["rivals"],
                                                                           h["diffs"], h["bounds"], h["ps"]))
                  for h in pre["hypotheses"]]
@@ -876,7 +897,7 @@ def _spread_of(spread: dict | None, signal: str, metric: str) -> float | None:
 
 def _iv(row: pd.Series, metric: str) -> str:
     lo, hi = row.get(f"{metric}_lo"), row.get(f"{metric}_hi")
-    ci = f" [{lo:.3f}, {hi:.3f}]" if lo is not None and pd.notna(lo) else ""
+    ci = f" [{lo:.3f}, {hi:.3f}]" if lo is not None and pd.notna(lo) else " (too little data for an interval)"
     return f"{row[metric]:.3f}{ci}"
 
 
@@ -901,7 +922,8 @@ def conclusion(table: pd.DataFrame, versus: pd.DataFrame, by_bin: pd.DataFrame |
     if "r_observers" in t:
         sig = t[t["kind"] != "human"]["r_observers"].idxmax()
         out.append(f"**Best single signal** for the observers ({LABELS['r_observers']}, {bin_s:g}-s bins): "
-                   f"`{sig}` ({t.loc[sig, 'kind']}), r = {_iv(t.loc[sig], 'r_observers')} (95% interval over events).")
+                   f"`{sig}` ({t.loc[sig, 'kind']}), r = {_iv(t.loc[sig], 'r_observers')}"
+                   + (" (95% interval over events)." if pd.notna(t.loc[sig].get("r_observers_lo")) else "."))
     if len(versus):
         rows, lines = [], []
         for v in versus.to_dict("records"):
@@ -936,7 +958,8 @@ def conclusion(table: pd.DataFrame, versus: pd.DataFrame, by_bin: pd.DataFrame |
                    "side leads when its best beats the other side's strongest with the choice of its best paid for, "
                    "and then, and only then, the interval excludes 0"
                    + ("; spread: how much retraining the MMD-VAE moves the latent figure, from the benchmark on "
-                      "other synthetic movies" if spread else "") + "):\n\n"
+                      "other synthetic movies, quoted because these are the book's synthetic movies" if spread
+                      else "") + "):\n\n"
                    + head + "\n|" + "---|" * (head.count("|") - 1) + "\n" + "\n".join(rows))
         out.append(" ".join(lines))
     if by_bin is not None and len(by_bin):
@@ -969,7 +992,7 @@ def conclusion(table: pd.DataFrame, versus: pd.DataFrame, by_bin: pd.DataFrame |
                    f"rate, the latent signals {_iv(d.loc['latent'], 'skill')}, all of them "
                    f"{_iv(d.loc['all'], 'skill')}. "
                    f"Adding the latents to the pixels changes the skill by {detector.gain:+.3f} "
-                   f"[{detector.gain_lo:+.3f}, {detector.gain_hi:+.3f}], permutation p = {detector.p:.3f}: "
+                   f"[{_num(detector.gain_lo)}, {_num(detector.gain_hi)}], permutation p = {detector.p:.3f}: "
                    + ("the latents carry information about the boundaries beyond the pixel baselines." if helps else
                       "the latents add nothing detectable beyond the pixel baselines."))
         leads["detector"] = "latent leads" if helps else "no detectable lead"
@@ -980,11 +1003,11 @@ def conclusion(table: pd.DataFrame, versus: pd.DataFrame, by_bin: pd.DataFrame |
     bottom = (bottom[0].upper() + bottom[1:] + "; elsewhere no side leads detectably." if bottom
               else "No side leads detectably on any measure of this run.")
     pres = [prereg] if isinstance(prereg, dict) else list(prereg or [])
-    held = [h["id"] for pre in pres for h in pre["hypotheses"] if h["verdict"] == "holds"]
+    held = [f"{h['id']} ({h['text']})" for pre in pres for h in pre["hypotheses"] if h["verdict"] == "holds"]
     failed = [h["id"] for pre in pres for h in pre["hypotheses"] if h["verdict"] != "holds"]
     if pres:
-        bottom += (" Of the claims declared in advance and tested on new synthetic draws, "
-                   + (", ".join(held) + " held" if held else "none held")
+        bottom += (" On the book's synthetic movies, of the claims declared in advance and tested on new draws, "
+                   + ("; ".join(held) + " held" if held else "none held")
                    + (f"; {', '.join(failed)} did not" if failed else "") + " (appendix).")
     out.append(f"**Bottom line:** {bottom}")
     return "\n\n".join(out)
@@ -996,8 +1019,10 @@ def preregistered_appendix(spread: dict | None = None, prereg: dict | Sequence[d
     per-seed numbers (``prereg``: :func:`preregistered_summary`, one or several). Empty when there is neither."""
     out = []
     if spread and spread.get("claim"):
+        rule = ("the lead rule" if spread.get("rule") == "lead" else
+                "an earlier rule: both choices of a best signal in one unstudentized max-T null")
         out.append(f"**Training seeds** {spread['seeds']} (the boundary benchmark on other synthetic movies, "
-                   f"benchmarks/results/boundaries.json): {spread['claim']}.")
+                   f"benchmarks/results/boundaries.json, judged by {rule}): {spread['claim']}.")
     pres = [prereg] if isinstance(prereg, dict) else list(prereg or [])
     out += [_preregistered_text(pre) for pre in pres]
     return "\n\n".join(out)

@@ -12,7 +12,11 @@ Everything here works on plain arrays, one per movie (or one per resampling unit
 * :func:`bootstrap_ci`, :func:`paired_sign_flip` and :func:`paired_difference`: intervals and paired
   tests from per-unit sums (an event, a movie), for statistics that are ratios of sums (pooled r, F1);
   :func:`best_of_many_p`: the same with the choice of the best of several methods in the null, and
-  :func:`best_vs_best`: the best of one side against the best of the other, both choices in the null, either way;
+  :func:`best_vs_best`: the best of one side against the best of the other, both choices in the null, either way
+  (the rule of earlier pre-registrations);
+* :func:`lead_test` and :func:`versus`: whether one side's best leads the other side's strongest, a studentized
+  max-T bootstrap whose null pays for the claimant's choice only, with simultaneous intervals that exclude 0
+  exactly when a side leads (chapter 3's rule);
 * :func:`fit_logistic`: L2-penalized logistic regression (damped Newton), for the combined detector;
 * :func:`pearson`: plain Pearson r of two arrays (NaN when either is constant), for observer agreement;
 * :func:`principal_axes`: PCA of the rows of an array (mean, leading directions, spread along each).
@@ -484,7 +488,7 @@ def versus(units_a: dict[str, np.ndarray], units_b: dict[str, np.ndarray],
     lb = _lead(values, boot, list(units_b), list(units_a), alpha / 2, n)
     a, b = la.claim, lb.claim
     diff = values[a] - values[b]
-    lo, hi = la.bound, -lb.bound
+    lo, hi = la.bound + 0.0, -lb.bound + 0.0         # + 0.0: no -0.0 printed
     p = float(min(1.0, 2 * min(la.p, lb.p)))
     lo_u, hi_u = np.nanpercentile(boot[a] - boot[b], [2.5, 97.5])
     verdict = "a" if lo > 0 else "b" if hi < 0 else ""
