@@ -62,6 +62,14 @@ def test_the_readme_quotes_results_only_through_the_generator(report):
     assert not re.search(r"every (training )?seed", prose), "'every seed' claims belong to the generated block"
 
 
+def test_the_hand_written_docs_quote_no_results():
+    for page in sorted((PROJECT_ROOT / "docs").glob("*.md")):
+        if page != PAGE:
+            found = [m.group(0) for m in RESULT.finditer(prose_outside_generated(page.read_text(), "\0", "\0"))]
+            assert not found, f"{page.name} quotes results (they belong on the results page): {found}"
+            assert not re.search(r"\bissues? #?\d+", page.read_text(), re.I), f"{page.name} cites issues"
+
+
 def test_the_result_pattern_sees_quoted_numbers():
     for quoted in ("BD-rate -57.6%", "at 26.4 dB", "0.57 bpp", "196 frames/s", "10.4 GiB", "1.8x", "p = 0.03",
                    "r 0.23"):
