@@ -24,6 +24,13 @@ def test_threads_follow_the_idle_cores(cores, busy, threads):
     assert chapter.auto_threads(cores, busy) == threads
 
 
+def test_omp_num_threads_limits_the_cores(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert chapter.usable_cores() == 1
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert chapter.usable_cores() >= 1
+
+
 def test_busy_cores_is_a_plausible_count():
     busy = chapter.busy_cores(0.05)
     assert 0.0 <= busy <= (os.cpu_count() or 1) + 1e-9
@@ -31,7 +38,8 @@ def test_busy_cores_is_a_plausible_count():
 
 def test_threads_zero_takes_the_idle_cores(monkeypatch):
     before = torch.get_num_threads()
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    cores = chapter.usable_cores()
     try:
         monkeypatch.setattr(chapter, "busy_cores", lambda: 0.0)
         assert chapter.use_threads(0) == cores
