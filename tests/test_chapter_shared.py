@@ -66,3 +66,15 @@ def test_the_book_and_the_chapters_name_one_variable():
     from vaelib import book
 
     assert book.FIGURE_METRICS_ENV == chapter.FIGURE_METRICS_ENV
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("chapter", ["01_preprocess", "02_mmd_vae", "03_event_boundaries", "04_voxen"])
+def test_the_book_writes_each_chapters_metrics_beside_its_figures(chapter, smoke_book):
+    """A run of the book leaves figures/metrics/<chapter>.json, the same numbers as the chapter's own file."""
+    if chapter in smoke_book.errors:
+        pytest.fail(f"{chapter} did not run: {smoke_book.errors[chapter]}")
+    own = {"01_preprocess": "", "02_mmd_vae": "mmd_vae", "03_event_boundaries": "event_boundaries",
+           "04_voxen": "voxen"}[chapter]
+    beside = smoke_book.figures / "metrics" / f"{chapter}.json"
+    assert json.loads(beside.read_text()) == json.loads((smoke_book.data / own / "metrics.json").read_text())
