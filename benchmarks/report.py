@@ -174,6 +174,11 @@ def speed_section() -> list[str]:
         lines += table(["chapter", "largest process (MiB)", "process tree (MiB)", "seconds"],
                        [[c, num(v["max_process_mib"], 0), num(v["tree_mib"], 0), num(v["seconds"], 0)]
                         for c, v in m["chapters"].items()]) + [""]
+        if "chapter2_metrics_step" in m:
+            step = m["chapter2_metrics_step"]
+            lines += [f"Chapter 2's metrics step alone (`--metrics`: PSNR and SSIM of {step['frames']:,} frames of "
+                      f"64 x 64 against their reconstructions, streamed in chunks) adds "
+                      f"{num(step['added_mib'], 0)} MiB to the two videos it compares.", ""]
     pre = load("preprocess.json")["results"]
     lines += ["Preprocessing the default synthetic data (`benchmarks/preprocess.py`, `benchmarks/results/"
               "preprocess.json`), frames per second:", ""]
