@@ -169,7 +169,8 @@ def speed_section() -> list[str]:
     mem = RESULTS / "memory.json"
     if mem.exists():
         m = json.loads(mem.read_text())
-        lines += [f"Peak memory per chapter (`benchmarks/memory.py`, {m['parameters']} parameters, "
+        which = {"defaults": "the default parameters", "smoke": "the smoke parameters"}[m["parameters"]]
+        lines += [f"Peak memory per chapter (`benchmarks/memory.py`, {which}, {m['cpus']} CPUs, "
                   f"`benchmarks/results/memory.json`; target: at most {num(m['target_gib'], 0)} GiB):", ""]
         lines += table(["chapter", "largest process (MiB)", "process tree (MiB)", "seconds"],
                        [[c, num(v["max_process_mib"], 0), num(v["tree_mib"], 0), num(v["seconds"], 0)]
@@ -178,7 +179,8 @@ def speed_section() -> list[str]:
             step = m["chapter2_metrics_step"]
             lines += [f"Chapter 2's metrics step alone (`--metrics`: PSNR and SSIM of {step['frames']:,} frames of "
                       f"64 x 64 against their reconstructions, streamed in chunks) adds "
-                      f"{num(step['added_mib'], 0)} MiB to the two videos it compares.", ""]
+                      f"{num(step['added_mib'], 0)} MiB to the two videos it compares (with the copies of the rows "
+                      f"it takes).", ""]
     pre = load("preprocess.json")["results"]
     lines += ["Preprocessing the default synthetic data (`benchmarks/preprocess.py`, `benchmarks/results/"
               "preprocess.json`), frames per second:", ""]
