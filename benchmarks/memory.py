@@ -9,6 +9,7 @@ decoders and workers), sampled every ``--every`` seconds. The target: the whole 
     python benchmarks/memory.py                               # every chapter, defaults (the data go to data/)
     python benchmarks/memory.py 01_preprocess 02_mmd_vae      # some chapters, in order
     python benchmarks/memory.py --smoke --data-dir /tmp/d     # the small parameters, elsewhere
+    python benchmarks/memory.py --metrics                     # only chapter 2's metrics step, at full size
 
 Chapters read the previous chapter's outputs, so run them in order (or on a data folder that holds them).
 Resident sets count the pages of memory-mapped files a process has read (the frame store), as the kernel does.
@@ -67,6 +68,31 @@ def tree_rss_bytes(root: int) -> int:
     return total
 
 
+# Chapter 2's metrics step at the default data's size (7 movies x 180 s x 30 fps of 64 x 64 frames): PSNR of the
+# training and held-out frames against their reconstructions, in a fresh process; prints the memory it added.
+_METRICS = """
+import resource, numpy as np
+from vaelib.metrics import psnr, ssim
+n = 37800
+rng = np.random.default_rng(0)
+frames = rng.integers(0, 256, (n, 64, 64, 3), dtype=np.uint8)
+recon = frames.copy()
+recon[:, ::4] //= 2  # in place: nothing above the two videos before the metrics start
+train = np.sort(rng.choice(n, 29000, replace=False))
+val = np.setdiff1d(np.arange(n), train)[:7000]
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+psnr(frames[val], recon[val]), psnr(frames[train], recon[train]), ssim(frames[val[:500]], recon[val[:500]])
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024, n)
+"""
+
+
+def metrics_step() -> dict:
+    """Peak memory that chapter 2's metrics add at the default data's size (MiB)."""
+    out = subprocess.run([sys.executable, "-c", _METRICS], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                         check=True).stdout.split()
+    return {"frames": int(out[1]), "added_mib": round(float(out[0]), 1)}
+
+
 def run_chapter(chapter: str, smoke: bool, data_dir: str | None, every: float) -> dict:
     """Run one chapter in a fresh process tree; return its peaks (MiB), wall time and exit status."""
     with tempfile.TemporaryDirectory(prefix="memory_bench_") as tmp:
@@ -101,17 +127,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("chapters", nargs="*", help=f"chapters to run, in order (default: all of {CHAPTERS})")
     ap.add_argument("--smoke", action="store_true", help="the small parameters CI uses")
     ap.add_argument("--data-dir", help="data folder (default: data/)")
+    ap.add_argument("--metrics", action="store_true", help="only chapter 2's metrics step at full size")
     ap.add_argument("--every", type=float, default=0.2, help="seconds between samples of the process tree")
     ap.add_argument("--out", type=Path, help=f"the JSON to write (default: {RESULTS.name}, or with --smoke "
                                               f"{SMOKE_RESULTS.name}, in {RESULTS.parent})")
     args = ap.parse_args(argv)
     args.out = args.out or (SMOKE_RESULTS if args.smoke else RESULTS)
+    if args.metrics:
+        record = json.loads(args.out.read_text()) if args.out.exists() else {}
+        record["chapter2_metrics_step"] = found = metrics_step()
+        print(f"chapter 2's metrics on {found['frames']:,} frames add {found['added_mib']:,.0f} MiB")
+        write_results(record, args.out)
+        return 0
     unknown = [c for c in args.chapters if c not in CHAPTERS]
     if unknown:
         ap.error(f"unknown chapter(s) {unknown}; choose from {CHAPTERS}")
     parameters = "smoke" if args.smoke else "defaults"
     record = json.loads(args.out.read_text()) if args.out.exists() else {}
-    if record.get("parameters") != parameters:
+    if record.get("parameters", parameters) != parameters:
         record = {}  # chapters measured with other parameters do not belong in one record
     record.update({"target_gib": TARGET_GIB, "parameters": parameters,
                    "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "cpus": os.cpu_count()})

@@ -96,7 +96,8 @@ class SmokeBook:
                                                      figures_dir=self.figures, out_dir=self.executed, progress=False)
             except Exception as e:  # noqa: BLE001 - reported by the test of that chapter
                 self.errors[chapter] = e
-            self.new_figures[chapter] = {p for p in self.figures.glob("*") if p.stat().st_size > 0} - before
+            self.new_figures[chapter] = {p for p in self.figures.glob("*")  # files: not the metrics/ folder
+                                         if p.is_file() and p.stat().st_size > 0} - before
         return self
 
 

@@ -41,14 +41,21 @@ def use_threads(threads: int) -> int:
 def auto_threads(cores: int | None = None, busy: float | None = None) -> int:
     """How many threads to use: the cores that other jobs leave idle, at least 1.
 
-    ``cores`` defaults to the CPUs this process may run on, ``busy`` to the cores other processes keep busy
+    ``cores`` defaults to ``usable_cores()``, ``busy`` to the cores other processes keep busy
     now (``busy_cores``). All cores on an idle machine; on a busy one fewer: torch's threads wait for each
     other at every operation, so one thread that shares its core with another job stalls them all (on 2 cores
     beside other jobs, 2 threads trained at a fifth of the speed of 1).
     """
-    cores = cores or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    cores = cores or usable_cores()
     busy = busy_cores() if busy is None else busy
     return max(1, min(cores, math.floor(cores - busy + 0.5)))
+
+
+def usable_cores() -> int:
+    """The CPUs this process may run on, at most ``OMP_NUM_THREADS`` where that is set (a limit the user chose)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    limit = os.environ.get("OMP_NUM_THREADS", "")
+    return min(cores, int(limit)) if limit.isdigit() and int(limit) > 0 else cores
 
 
 def busy_cores(seconds: float = 0.25) -> float:

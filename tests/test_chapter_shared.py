@@ -24,6 +24,13 @@ def test_threads_follow_the_idle_cores(cores, busy, threads):
     assert chapter.auto_threads(cores, busy) == threads
 
 
+def test_omp_num_threads_limits_the_cores(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert chapter.usable_cores() == 1
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert chapter.usable_cores() >= 1
+
+
 def test_busy_cores_is_a_plausible_count():
     busy = chapter.busy_cores(0.05)
     assert 0.0 <= busy <= (os.cpu_count() or 1) + 1e-9
@@ -31,7 +38,8 @@ def test_busy_cores_is_a_plausible_count():
 
 def test_threads_zero_takes_the_idle_cores(monkeypatch):
     before = torch.get_num_threads()
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    cores = chapter.usable_cores()
     try:
         monkeypatch.setattr(chapter, "busy_cores", lambda: 0.0)
         assert chapter.use_threads(0) == cores
@@ -58,3 +66,15 @@ def test_the_book_and_the_chapters_name_one_variable():
     from vaelib import book
 
     assert book.FIGURE_METRICS_ENV == chapter.FIGURE_METRICS_ENV
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("chapter", ["01_preprocess", "02_mmd_vae", "03_event_boundaries", "04_voxen"])
+def test_the_book_writes_each_chapters_metrics_beside_its_figures(chapter, smoke_book):
+    """A run of the book leaves figures/metrics/<chapter>.json, the same numbers as the chapter's own file."""
+    if chapter in smoke_book.errors:
+        pytest.fail(f"{chapter} did not run: {smoke_book.errors[chapter]}")
+    own = {"01_preprocess": "", "02_mmd_vae": "mmd_vae", "03_event_boundaries": "event_boundaries",
+           "04_voxen": "voxen"}[chapter]
+    beside = smoke_book.figures / "metrics" / f"{chapter}.json"
+    assert json.loads(beside.read_text()) == json.loads((smoke_book.data / own / "metrics.json").read_text())
