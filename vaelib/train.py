@@ -149,7 +149,7 @@ def environment(device: torch.device, world_size: int = 1) -> dict[str, Any]:
 
 
 def reproducibility(device: torch.device) -> dict[str, Any]:
-    """What decides whether two runs of one config give bitwise-equal weights (see the README, "Reproducibility").
+    """What decides whether two runs of one config give bitwise-equal weights (see docs/guide.md, "Reproducibility").
 
     The same seed, config and values of all these fields give the same weights; a change in any of
     them (another CPU model or vector instruction set, thread count, torch or oneDNN build, GPU)
