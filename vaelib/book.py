@@ -312,7 +312,8 @@ def check_parameters(notebook: str | Path, parameters: dict[str, Any]) -> dict[s
             continue
         if not _fits(v, declared[k]):
             raise TypeError(f"{src.name}: parameter {k} must be {_type_name(declared[k])} "
-                            f"like its default {declared[k]!r}, not {v!r} ({type(v).__name__})")
+                            f"like its default {declared[k]!r}, not {v!r} ({type(v).__name__}); "
+                            f"its parameters (with defaults) are: {listing}")
         for expect in (_inferred(declared[k]), rules.get(k)):
             if expect is not None and not expect.test(v):
                 raise ValueError(f"{src.name}: parameter {k} = {v!r}: expected {expect.text} "
