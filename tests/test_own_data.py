@@ -136,16 +136,45 @@ def test_own_data_through_every_chapter(own_data_book):
 
 @pytest.mark.slow
 def test_the_site_captions_own_data(own_data_book):
-    from vaelib.site import landing_page, run_record
+    from vaelib.site import landing_page, run_facts
 
     root, data, figures, executed = own_data_book
-    record = run_record(executed)
-    assert record is not None and record["source"] == str(root / "movies")
-    page = landing_page(record=record, figures_dir=figures)
+    facts = run_facts(executed)
+    assert facts["record"]["source"] == str(root / "movies") and facts["codecs"] == ["mjpeg", "voxen", "x264"]
+    page = landing_page(executed_dir=executed, figures_dir=figures)
     section = page[page.index("## What the book shows"):]
     section = section[:section.index("\n## ", 5)] if "\n## " in section[5:] else section
-    assert "3 movies from movies/" in section and "presses.dat" in section and "04_rd_movies.png" in section
+    assert "3 movies from movies/ (bigbuckbunny, bikes, carphone_pristine) as stored, 64 x 64" in section
+    assert "presses from presses.dat" in section and "(figures/04_rd_movies.png)" in section
+    assert "against x264, MJPEG on held-out clips" in section
     assert "synthetic" not in section.lower() and "simulated" not in section.lower()
+
+
+def test_the_landing_page_keeps_the_books_numbers_only_for_its_own_movies(tmp_path, monkeypatch):
+    from vaelib import site
+    from vaelib.site import figure_table, landing_page
+
+    figures = tmp_path / "figures"
+    figures.mkdir()
+    for name in ("01_contact_sheet.png", "04_rd_synthetic.png", "04_rd_mine.png", "04_voxen_lambda0.01.gif"):
+        (figures / name).write_bytes(b"x")
+    readme = tmp_path / "README.md"
+    readme.write_text("# Title\n\nIntro.\n\n## What the book shows\n\nFigures of a default run:\n\n| | |\n|---|---|\n"
+                      "| ![a](figures/a.png) | |\n\nOn the synthetic clips VoxEn needs 58% fewer bits.\n\n"
+                      "## Two commands\n\nmake book\n")
+    ours = {"record": {"source": "synthetic", "synthetic": True, "movies": ["synth01", "synth02"], "annotations": "",
+                       "boundaries_csv": ""}, "size": 64, "codecs": None}
+    table = figure_table(ours, figures)
+    assert "(figures/04_rd_synthetic.png)" in table and "04_rd_mine" not in table and "figures/a.png" not in table
+    assert "the book's 2 synthetic movies as stored, 64 x 64" in table and "lambda 0.01" in table
+    theirs = {"record": {"source": "/x/mine", "synthetic": False, "movies": ["m"], "annotations": "/x/p.dat",
+                         "boundaries_csv": ""}, "size": 32, "codecs": ["x264", "voxen"]}
+    assert "(figures/04_rd_mine.png)" in figure_table(theirs, figures)
+    for facts, kept in ((ours, True), (theirs, False)):
+        monkeypatch.setattr(site, "run_facts", lambda _d, facts=facts: facts)
+        page = landing_page(readme, executed_dir=tmp_path, figures_dir=figures)
+        assert ("58% fewer bits" in page) is kept and page.startswith("# Title") and "## Two commands" in page
+        assert "Figures of a default run" not in page and "Figures of this run, on " in page
 
 
 def test_one_clip_is_too_little_to_resample():

@@ -171,9 +171,9 @@ def test_two_shards_then_collect_equal_one_local_run(tmp_path, capsys):
     """A sweep split over two shards (as two tasks of a job array), then collected, gives one local run's table;
     collecting before every shard is done names the shards and runs missing; a shard run again runs nothing."""
     grid = ["--grid", "scale=1,2,3", "--set", "offset=0.25"]
-    assert sweep.main([str(FIXTURE), *grid, "--out", str(tmp_path / "local")]) == 0
+    assert sweep.main([str(FIXTURE), *grid, "--out", str(tmp_path / "local"), "--jobs", "2"]) == 0
     shards = tmp_path / "shards"
-    assert sweep.main([str(FIXTURE), *grid, "--out", str(shards), "--shard", "1/2"]) == 0
+    assert sweep.main([str(FIXTURE), *grid, "--out", str(shards), "--shard", "1/2", "--jobs", "2"]) == 0
     assert "shard 1/2: 2 of 2 runs ok" in capsys.readouterr().out
     assert not (shards / "results.csv").exists()
     with pytest.raises(ValueError, match=r"shards not finished: \['2/2'\]; 1 of 3 runs missing \(001-scale=2\)"):

@@ -222,11 +222,10 @@ def numbers(length: int | None = None, each: Expect | None = None, increasing: b
     return Expect(text, test)
 
 
-def lists_of(item: Expect, length: int | None = None) -> Expect:
-    """A non-empty list (of ``length`` items if given) whose every item is ``item``."""
-    text = (f"a list of {length}" if length else "a non-empty list") + f" of items each {item.text}"
-    return Expect(text, lambda v: isinstance(v, (list, tuple)) and bool(v) and (length is None or len(v) == length)
-                  and all(item.test(x) for x in v))
+def lists_of(item: Expect) -> Expect:
+    """A non-empty list whose every item is ``item``."""
+    return Expect(f"a non-empty list of items each {item.text}",
+                  lambda v: isinstance(v, (list, tuple)) and bool(v) and all(item.test(x) for x in v))
 
 
 # What each chapter's parameters must be beyond their defaults' types (checked by check_parameters, both for
@@ -317,7 +316,8 @@ def check_parameters(notebook: str | Path, parameters: dict[str, Any]) -> dict[s
             continue
         if not _fits(v, declared[k]):
             raise TypeError(f"{src.name}: parameter {k} must be {_type_name(declared[k])} "
-                            f"like its default {declared[k]!r}, not {v!r} ({type(v).__name__})")
+                            f"like its default {declared[k]!r}, not {v!r} ({type(v).__name__}); "
+                            f"its parameters (with defaults) are: {listing}")
         for expect in (_inferred(declared[k]), rules.get(k)):
             if expect is not None and not expect.test(v):
                 raise ValueError(f"{src.name}: parameter {k} = {v!r}: expected {expect.text} "

@@ -24,6 +24,7 @@ half-built site where the last good one was.
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import shutil
 import subprocess
@@ -50,23 +51,45 @@ def chapter_parameters(executed: Path) -> dict:
     return {**declared_parameters(executed.stem), **nb.metadata.get("papermill", {}).get("parameters", {})}
 
 
-def run_record(executed_dir: str | Path) -> dict | None:
-    """The data record (``vaelib.provenance``) of the run whose executed chapter 1 is in ``executed_dir``."""
-    first = resolve(executed_dir) / f"{CHAPTERS[0]}.ipynb"
-    if not first.exists():
-        return None
-    params = chapter_parameters(first)
-    return read_record(params.get("run_dir") or params.get("data_dir", "data"))
+def run_facts(executed_dir: str | Path) -> dict:
+    """What the landing page says of the run whose executed chapters are in ``executed_dir``: its data ``record``
+    (``vaelib.provenance``, from chapter 1's data folder), the frame ``size`` and chapter 4's ``codecs``."""
+    executed = resolve(executed_dir)
+    facts: dict = {"record": None, "size": None, "codecs": None}
+    first = executed / f"{CHAPTERS[0]}.ipynb"
+    if first.exists():
+        params = chapter_parameters(first)
+        facts.update(record=read_record(params.get("run_dir") or params.get("data_dir", "data")),
+                     size=params.get("size"))
+    voxen = executed / "04_voxen.ipynb"
+    if voxen.exists():
+        params = chapter_parameters(voxen)
+        out = resolve(params.get("run_dir") or resolve(params.get("data_dir", "data")) / "voxen")
+        try:
+            metrics = json.loads(resolve(params.get("metrics_path") or out / "metrics.json").read_text())
+            facts["codecs"] = [c["codec"] for c in metrics["codec_fps"]]
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+    return facts
 
 
-def figure_table(record: dict | None, figures_dir: str | Path) -> str:
-    """The run's figures (those in ``figures_dir``) as a two-column markdown table, captioned from its data record."""
+CODEC_NAMES = {"x264": "x264", "x265": "x265", "vp9": "VP9", "av1": "AV1", "mjpeg": "MJPEG"}
+
+
+def figure_table(facts: dict, figures_dir: str | Path) -> str:
+    """The run's figures (those in ``figures_dir``) as a two-column markdown table, captioned from ``facts``
+    (:func:`run_facts`): the data, who pressed, the frame size, the codecs compared."""
     figures = resolve(figures_dir)
+    record = facts.get("record")
     data = describe(record)
+    size = f", {facts['size']} x {facts['size']}" if facts.get("size") else ""
     truth = "true boundaries and " if record is None or record.get("synthetic") or record.get("boundaries_csv") else ""
+    ran = facts.get("codecs") or list(CODEC_NAMES)
+    rivals = [CODEC_NAMES[c] for c in CODEC_NAMES if c in ran] + \
+        [c for c in ran if c not in CODEC_NAMES and not c.startswith("voxen")]
     gifs = sorted(figures.glob("04_voxen_lambda*.gif"), key=lambda p: float(p.stem.removeprefix("04_voxen_lambda")))
     gif = gifs[len(gifs) // 2].name if gifs else ""
-    cells = [("01_contact_sheet.png", f"Ch. 1: {data} as stored"),
+    cells = [("01_contact_sheet.png", f"Ch. 1: {data} as stored{size}"),
              ("01_boundaries.png", f"Ch. 1: {truth}{presses_label(record)}"),
              ("02_reconstructions.png", "Ch. 2: held-out frames and MMD-VAE reconstructions"),
              ("02_prior_samples.png", "Ch. 2: samples from the prior"),
@@ -74,8 +97,8 @@ def figure_table(record: dict | None, figures_dir: str | Path) -> str:
                                  f"{' and the truth' if truth else ''} by bin width: 95% intervals over events, "
                                  f"surrogate null"),
              ("03_trajectory.png", "Ch. 3: the latent trajectory by event"),
-             (f"04_rd_{data_name(record)}.png", f"Ch. 4: rate-distortion of VoxEn against x264, x265, VP9, AV1, MJPEG "
-                                                f"on held-out clips of {data}"),
+             (f"04_rd_{data_name(record)}.png", f"Ch. 4: rate-distortion of VoxEn against {', '.join(rivals)} on "
+                                                f"held-out clips of {data}"),
              (gif, f"Ch. 4: ground truth, VoxEn reconstruction (lambda {gif[len('04_voxen_lambda'):-4]})")]
     cells = [(name, caption) for name, caption in cells if name and (figures / name).exists()]
     rows = ["| | |", "|---|---|"]
@@ -86,15 +109,17 @@ def figure_table(record: dict | None, figures_dir: str | Path) -> str:
     return "\n".join(rows) if cells else ""
 
 
-def landing_page(readme: Path = PROJECT_ROOT / "README.md", record: dict | None = None,
+def landing_page(readme: Path = PROJECT_ROOT / "README.md", executed_dir: str | Path | None = None,
                  figures_dir: str | Path = FIGURES_DIR) -> str:
-    """The README's tour as the site's first page, with its section of figures made from the run: the figures in
-    ``figures_dir`` captioned from the run's data ``record``. That section's prose (the book's own numbers) is
-    kept only when the record says the data are the book's synthetic movies."""
+    """The README's tour as the site's first page, with its section of figures made from the run in
+    ``executed_dir``: the figures in ``figures_dir`` captioned from the run's data (:func:`run_facts`). That
+    section's prose (the book's own numbers) is kept only when the run's data are the book's synthetic movies."""
     text = readme.read_text(encoding="utf-8")
     if TOUR_END in text:
         text = text[: text.index(TOUR_END)]
-    table = figure_table(record, figures_dir)
+    facts = run_facts(executed_dir) if executed_dir is not None else {"record": None}
+    record = facts["record"]
+    table = figure_table(facts, figures_dir)
     start = text.find(FIGURES_SECTION)
     if start < 0:
         start = end = len(text)
@@ -211,7 +236,7 @@ def build_site(executed_dir: str | Path = BUILD_DIR / "notebooks", out_dir: str 
             print("npm could not fetch the widget manager and MathJax: the site loads them from CDNs (online only)")
         (work / "_config.yml").write_text(_config(TITLE, js))
         (work / "_toc.yml").write_text(_toc(chapters))
-        (work / "index.md").write_text(landing_page(record=run_record(executed_dir), figures_dir=figures_dir))
+        (work / "index.md").write_text(landing_page(executed_dir=executed_dir, figures_dir=figures_dir))
         for p in chapters:
             shutil.copy2(p, work / p.name)
         if figures_dir.exists():
