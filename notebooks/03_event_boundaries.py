@@ -381,7 +381,7 @@ synthetic = boundary_data.book_synthetic(data, annotations)   # the committed be
 spread, prereg = (boundary_data.read_benchmark_results(spread_path, prereg_paths) if synthetic else (None, []))
 take_away = bd.conclusion(table, versus, by_bin, lags, detector, spread, bin_s=bin_s, prereg=prereg)
 display(Markdown(take_away))
-_ = write_metrics({**meta, "book_synthetic": synthetic,
+_ = write_metrics({**meta, "book_movies": synthetic,
                    "results": {r.signal: {k: v for k, v in r._asdict().items() if k not in ("signal", "kind")}
                                for r in table.itertuples(index=False)},
                    "latent_vs_pixel": versus.to_dict(orient="records"),
@@ -403,4 +403,5 @@ _ = write_metrics({**meta, "book_synthetic": synthetic,
 
 # %%
 appendix = bd.preregistered_appendix(spread, prereg)
-display(Markdown(appendix if appendix else "Not the book's synthetic movies: the synthetic benchmark is not quoted."))
+display(Markdown(appendix if appendix else "These are not the book's own movies: the committed benchmark, made on "
+                 "those, says nothing about them and is not quoted."))
