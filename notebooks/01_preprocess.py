@@ -38,7 +38,7 @@ data_dir = "data"         # the book's data folder
 figures_dir = "figures"
 run_dir = ""              # where the dataset and the frame store go ("": data_dir, where chapters 2-4 read them)
 metrics_path = ""         # the chapter's numbers as JSON ("": run_dir/metrics.json), e.g. for sweeps
-threads = 0               # CPU threads for torch and OpenCV (0: all cores)
+threads = 0               # CPU threads for torch and OpenCV (0: the cores other jobs leave idle)
 # the synthetic movies (used when source == "synthetic")
 synthetic_movies = 7       # 7 x 180 s holds 62 true coarse boundaries (seed 0; 60-64 for seeds 0-4): enough
 synthetic_seconds = 180.0  # events for chapter 3's intervals (3 x 60 s held 8)

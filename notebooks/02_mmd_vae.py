@@ -55,7 +55,7 @@ device = "auto"               # "auto": CUDA, then MPS, then CPU
 val_split = "time"            # hold out contiguous time blocks of every movie ("time") or whole movies ("movie")
 val_fraction = 0.2
 resume = True                 # continue a run found in run_dir/run with the same settings
-threads = 0                   # CPU threads for torch and OpenCV (0: all cores; on a busy machine 1 can be faster)
+threads = 0                   # CPU threads for torch and OpenCV (0: the cores other jobs leave idle)
 
 # %%
 from vaelib.book import check_chapter_parameters

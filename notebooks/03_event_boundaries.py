@@ -52,7 +52,7 @@ data_dir = "data"              # frames/ (chapter 1) and mmd_vae/ (chapter 2) ar
 figures_dir = "figures"
 run_dir = ""                   # where the result tables go ("": data_dir/event_boundaries)
 metrics_path = ""              # the chapter's numbers as JSON ("": run_dir/metrics.json), e.g. for sweeps
-threads = 0                    # CPU threads for torch and OpenCV (0: all cores)
+threads = 0                    # CPU threads for torch and OpenCV (0: the cores other jobs leave idle)
 annotations = ""               # Zacks-format presses; empty: data_dir/synthetic/observers.dat, simulated
 boundaries_csv = ""            # true boundaries CSV: movie, level, time_s; empty: data_dir/synthetic/boundaries.csv
                                # if it exists; none: no ground truth, as for the real movies

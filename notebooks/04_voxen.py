@@ -64,7 +64,7 @@ photo_fraction = 0.5          # share of each batch that is camera-motion clips 
 lr = 1e-3
 seed = 0
 device = "auto"               # "auto": CUDA, then MPS, then CPU (the bitstream is always coded on the CPU)
-threads = 0                   # CPU threads for torch and OpenCV (0: all cores)
+threads = 0                   # CPU threads for torch and OpenCV (0: the cores other jobs leave idle)
 resume = True                 # reuse a finished run in run_dir/runs with the same settings
 # evaluation
 refine_steps = 100            # the encoder optimizes each clip's latent this many steps before coding it (0: one pass)
