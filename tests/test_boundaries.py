@@ -653,3 +653,30 @@ def test_a_bin_longer_than_a_movie_is_refused_by_name():
     sig = pd.DataFrame({"movie": "a", "frame": np.arange(53), "time_s": np.arange(53) / FPS, "latent_speed": 0.0})
     with pytest.raises(ValueError, match="bin_s 4 s cuts movie 'a' \\(5.3 s\\) into fewer than 3 bins"):
         bd.comparison_table(sig, tg, bin_s=4.0)
+
+
+def test_book_synthetic_follows_chapter_ones_record(tmp_path):
+    """The committed synthetic benchmark is quoted on the synthetic movies with their simulated observers: chapter
+    1's record decides which movies they are, and only without a record do the presses alone decide."""
+    import json
+
+    from vaelib import provenance
+
+    data = tmp_path / "data"
+    (data / "frames").mkdir(parents=True)
+    (data / "frames" / "manifest.json").write_text(json.dumps({"videos": [{"movie": "a"}]}))
+    own = tmp_path / "own.dat"
+    own.write_text("SubjNum\tCondition\tMovie\tMS\n")
+    assert not boundary_data.book_synthetic(data)                      # no record, no simulated presses
+    (data / "synthetic").mkdir()
+    (data / "synthetic" / "observers.dat").write_text("SubjNum\tCondition\tMovie\tMS\n")
+    assert boundary_data.book_synthetic(data)                          # no record: the simulated presses decide
+    assert not boundary_data.book_synthetic(data, str(own))
+    provenance.write_record(data, tmp_path / "my movies", ["a"], own)  # a user's movies beside stale synthetic files
+    assert not boundary_data.book_synthetic(data) and not boundary_data.book_synthetic(data, str(own))
+    provenance.write_record(data, "synthetic", ["a"])
+    assert boundary_data.book_synthetic(data)
+    assert boundary_data.book_synthetic(data, str(data / "synthetic" / "observers.dat"))
+    assert not boundary_data.book_synthetic(data, str(own))           # the synthetic movies, other presses
+    (data / "frames" / "manifest.json").write_text(json.dumps({"videos": [{"movie": "b"}]}))
+    assert provenance.read_record(data) is None and boundary_data.book_synthetic(data)   # a stale record: fallback

@@ -20,6 +20,7 @@ from .boundaries import CLAIMS, DIRECTIONS, METRICS, Targets, preregistered_summ
 from .data import clips_to_tensor
 from .mmdvae import decode
 from .paths import PROJECT_ROOT, atomic_path, resolve, write_json
+from .provenance import is_synthetic, read_record
 from .signals import SIGNALS, VOXEN_SUFFIX
 from .stats import principal_axes
 from .video import load_frames
@@ -120,13 +121,20 @@ def load_boundary_data(data_dir: str | os.PathLike, annotations: str = "", bound
 
 
 def book_synthetic(data_dir: str | os.PathLike, annotations: str = "") -> bool:
-    """Whether chapter 3's data are the book's synthetic movies, so that the committed synthetic benchmark may be
-    quoted beside them: the presses are the simulated observers chapter 1 wrote (``data_dir/synthetic/
-    observers.dat``, the default of ``annotations``). The one place that decides it."""
+    """Whether chapter 3's data are the book's synthetic movies with their simulated observers, so that the
+    committed synthetic benchmark may be quoted beside them. The one place that decides it.
+
+    Chapter 1's record (:func:`vaelib.provenance.is_synthetic`) says whether the frames are the synthetic movies;
+    the presses must also be their simulated observers (``annotations`` empty or ``data_dir/synthetic/
+    observers.dat``). Without a record (a frame store made by other means), the presses alone decide: the
+    simulated observers' file, present."""
     data = resolve(data_dir)
     default = data / "synthetic" / "observers.dat"
     presses = resolve(annotations) if annotations else default
-    return presses.exists() and presses.resolve() == default.resolve()
+    simulated_presses = presses.resolve() == default.resolve()
+    if read_record(data) is not None:
+        return is_synthetic(data) and simulated_presses
+    return simulated_presses and presses.exists()
 
 
 def read_benchmark_results(spread_path: str | os.PathLike,
