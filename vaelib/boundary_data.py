@@ -16,7 +16,9 @@ import pandas as pd
 import torch
 
 from .annotations import at_level, for_movies, read_boundary_csv, read_presses
-from .boundaries import CLAIMS, DIRECTIONS, METRICS, Targets, preregistered_summary, seed_spread
+from .boundaries import METRICS, Targets
+from .boundary_report import preregistered_summary, seed_spread
+from .comparison import CLAIMS, DIRECTIONS
 from .data import clips_to_tensor
 from .mmdvae import decode
 from .paths import PROJECT_ROOT, atomic_path, resolve, write_json
@@ -140,8 +142,8 @@ def book_synthetic(data_dir: str | os.PathLike, annotations: str = "") -> bool:
 def read_benchmark_results(spread_path: str | os.PathLike,
                            prereg_paths: Sequence[str | os.PathLike] = ()) -> tuple[dict | None, list[dict]]:
     """What chapter 3 quotes from the boundary benchmark's committed results: the training-run spread
-    (:func:`vaelib.boundaries.seed_spread` of ``spread_path``; ``""``: none) and the pre-registered verdicts
-    (:func:`vaelib.boundaries.preregistered_summary` of each of ``prereg_paths`` that holds some). A file that is
+    (:func:`vaelib.boundary_report.seed_spread` of ``spread_path``; ``""``: none) and the pre-registered verdicts
+    (:func:`vaelib.boundary_report.preregistered_summary` of each of ``prereg_paths`` that holds some). A file that is
     not there is said so and left out; one that is not JSON is a ValueError naming it."""
     def read(name: str | os.PathLike) -> dict | None:
         path = resolve(name)
@@ -258,7 +260,7 @@ def read_preregistration(path: str | os.PathLike) -> dict:
     hypothesis on a ``_voxen`` signal needs) and the ``hypotheses``: each an ``id``, a latent signal (``latent``, a
     ``SIGNALS`` name of kind ``latent``), a ``metric`` (``METRICS``), a ``direction`` (``DIRECTIONS``) and an
     ``alpha`` in (0, 1); with ``"rule": "lead"`` each names a ``claim`` (``CLAIMS``: the best of one kind leads the
-    strongest of the other, :func:`vaelib.boundaries.declared_lead`) instead of a latent signal and a direction.
+    strongest of the other, :func:`vaelib.comparison.declared_lead`) instead of a latent signal and a direction.
     Raises ValueError naming the file and the field that is missing or wrong."""
     path = resolve(path)
     try:
