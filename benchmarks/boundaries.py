@@ -18,21 +18,21 @@ of the same model can rank the latent signals differently. So this benchmark
    strongest as the rival (two-sided at 0.05, a simultaneous interval that excludes 0 exactly then:
    :func:`vaelib.stats.versus`); besides, a latent signal declared in advance (``--declared``,
    SEM's surprise) is tested against the best pixel baseline per seed, that choice in the null, by the
-   function the pre-registered runs use (:func:`vaelib.boundaries.declared_vs_best_pixel`);
+   function the pre-registered runs use (:func:`vaelib.comparison.declared_vs_best_pixel`);
 4. the event models' speed: seconds for 10,000 steps of 8 and 16 dimensions;
 5. per seed, a paired test of the best latent signal against the best pixel baseline for each
-   metric (:func:`vaelib.boundaries.best_latent_vs_pixel`), and over seeds each figure's mean, min and max.
+   metric (:func:`vaelib.comparison.best_latent_vs_pixel`), and over seeds each figure's mean, min and max.
 
 The claim "latents beat pixels" is made only when it holds, with p < 0.05, for every seed.
 
 With ``--preregistered benchmarks/preregistered.json`` the data draw, training seeds and statistics come
 from that declaration (committed before the draw was first made), and each declared hypothesis (a latent
 signal against the best pixel baseline of the draw, that choice inside a max-T null:
-:func:`vaelib.boundaries.declared_vs_best_pixel`) gets a test per seed and a verdict: ``holds`` in every
-seed, ``opposite`` or ``no verdict`` (:func:`vaelib.boundaries.preregistered_verdict`). A declaration with
+:func:`vaelib.comparison.declared_vs_best_pixel`) gets a test per seed and a verdict: ``holds`` in every
+seed, ``opposite`` or ``no verdict`` (:func:`vaelib.comparison.preregistered_verdict`). A declaration with
 ``"rule": "lead"`` (``benchmarks/preregistered_lead.json``) declares leads instead: the best of one kind against
-the strongest of the other (:func:`vaelib.boundaries.declared_lead`), ``holds`` when its simultaneous lower bound
-is above 0 in every seed (:func:`vaelib.boundaries.lead_verdict`). Writes
+the strongest of the other (:func:`vaelib.comparison.declared_lead`), ``holds`` when its simultaneous lower bound
+is above 0 in every seed (:func:`vaelib.comparison.lead_verdict`). Writes
 ``benchmarks/results/boundaries_prereg.json`` (for ``preregistered_NAME.json``: ``boundaries_prereg_NAME.json``).
 Slow steps are cached in ``--work``, in a folder named by a digest of the frames (rerun to redo only
 the statistics; frames made by other preprocessing code get their own cache). Writes
@@ -57,6 +57,7 @@ import torch
 from _common import write_results
 
 from vaelib import boundaries as bd
+from vaelib import boundary_report, comparison
 from vaelib import signals as sg
 from vaelib.annotations import for_movies, read_boundary_csv, read_presses
 from vaelib.boundary_data import boundary_counts, pretrained_voxen, read_preregistration, voxen_trajectory
@@ -109,22 +110,23 @@ def train_and_embed(fs, seed: int, steps: int, batch_size: int, z_dim: int, work
 def seed_statistics(signals: pd.DataFrame, targets: bd.Targets, args: argparse.Namespace) -> dict:
     """The comparison table (observers, coarse and fine truth; bootstrap intervals over events), the paired
     tests of the best latent signal against the best pixel one and of the declared latent signal against the
-    best pixel one, each choice of a best signal inside a max-T null (:mod:`vaelib.boundaries`)."""
+    best pixel one, each choice of a best signal inside a max-T null (:mod:`vaelib.comparison`)."""
     table = bd.comparison_table(signals, targets, bin_s=args.bin_s, tolerance_s=args.tolerance_s,
                                 n_null=args.n_null, seed=0, n_boot=args.n_boot)
-    versus = bd.best_latent_vs_pixel(signals, targets, table, bin_s=args.bin_s, tolerance_s=args.tolerance_s,
-                                     n_boot=args.n_boot, seed=0)
+    versus = comparison.best_latent_vs_pixel(signals, targets, table, bin_s=args.bin_s, tolerance_s=args.tolerance_s,
+                                             n_boot=args.n_boot, seed=0)
     paired = {r["metric"]: {k: r[k] for k in ("best_latent", "best_pixel", "diff", "lo", "hi", "p", "p_latent",
                                               "p_pixel", "lo_unadjusted", "hi_unadjusted", "verdict")}
               for r in versus.to_dict("records")}
-    memory = bd.paired_table(signals, targets, sg.temporal_pairs(signals), bin_s=args.bin_s,
-                             tolerance_s=args.tolerance_s, n_boot=args.n_boot, seed=0)
+    memory = comparison.paired_table(signals, targets, sg.temporal_pairs(signals), bin_s=args.bin_s,
+                                     tolerance_s=args.tolerance_s, n_boot=args.n_boot, seed=0)
     # the declared latent signal (chosen before looking, so no selection among latents) against the best pixel
     # baseline, that choice in the max-T null: the pre-registered test (p: latent ahead, p_opposite: pixel ahead)
     declared = {}
     for m in paired:
-        t = bd.declared_vs_best_pixel(signals, targets, args.declared, m, "latent_beats_pixel", bin_s=args.bin_s,
-                                      tolerance_s=args.tolerance_s, n_boot=args.n_boot, seed=0)
+        t = comparison.declared_vs_best_pixel(signals, targets, args.declared, m, "latent_beats_pixel",
+                                              bin_s=args.bin_s, tolerance_s=args.tolerance_s, n_boot=args.n_boot,
+                                              seed=0)
         declared[m] = {"latent": args.declared, "pixel": t["rival"],
                        **{k: float(t[k]) for k in ("diff", "p", "p_opposite", "lo", "hi")}}
     return {"table": table, "paired": paired, "temporal": memory, "declared": declared}
@@ -179,22 +181,22 @@ def preregistered_tests(decl: dict, signals_by_seed: dict[str, pd.DataFrame], ta
     out, lines = [], []
     if decl.get("rule") == "lead":        # the best of one kind against the strongest of the other (studentized)
         for h in decl["hypotheses"]:
-            per_seed = {s: bd.declared_lead(sig, targets, h["claim"], h["metric"], float(h["alpha"]),
-                                            bin_s=args.bin_s, tolerance_s=args.tolerance_s, n_boot=args.n_boot,
-                                            seed=0)
+            per_seed = {s: comparison.declared_lead(sig, targets, h["claim"], h["metric"], float(h["alpha"]),
+                                                    bin_s=args.bin_s, tolerance_s=args.tolerance_s, n_boot=args.n_boot,
+                                                    seed=0)
                         for s, sig in signals_by_seed.items()}
-            verdict = bd.lead_verdict(list(per_seed.values()))
+            verdict = comparison.lead_verdict(list(per_seed.values()))
             out.append({**h, "per_seed": per_seed, "verdict": verdict})
             lines.append(f"{h['id']} ({h['claim']}, {h['metric']}, alpha {h['alpha']}): {verdict} (" + ", ".join(
                 f"seed {s}: {t['best']} - {t['rival']} = {t['diff']:+.3f}, lower bound {t['bound']:+.3f}, "
                 f"p {t['p']:.4f}" for s, t in per_seed.items()) + ")")
         return {"hypotheses": out, "text": "; ".join(lines)}
     for h in decl["hypotheses"]:
-        per_seed = {s: bd.declared_vs_best_pixel(sig, targets, h["latent"], h["metric"], h["direction"],
-                                                 bin_s=args.bin_s, tolerance_s=args.tolerance_s,
-                                                 n_boot=args.n_boot, seed=0)
+        per_seed = {s: comparison.declared_vs_best_pixel(sig, targets, h["latent"], h["metric"], h["direction"],
+                                                         bin_s=args.bin_s, tolerance_s=args.tolerance_s,
+                                                         n_boot=args.n_boot, seed=0)
                     for s, sig in signals_by_seed.items()}
-        verdict = bd.preregistered_verdict(list(per_seed.values()), float(h["alpha"]))
+        verdict = comparison.preregistered_verdict(list(per_seed.values()), float(h["alpha"]))
         out.append({**h, "per_seed": per_seed, "verdict": verdict})
         lines.append(f"{h['id']} ({h['latent']}, {h['metric']}, {h['direction']}, alpha {h['alpha']}): {verdict} "
                      "(" + ", ".join(f"seed {s}: {t['diff']:+.3f} vs {t['rival']}, p {t['p']:.3f}"
@@ -363,7 +365,7 @@ def main() -> None:
         t["diffs"].append(r["diff"])
         t["better"] += int(r["p"] < 0.05 and r["diff"] > 0)
         t["worse"] += int(r["p"] < 0.05 and r["diff"] < 0)
-    temporal_text = bd.temporal_context_text(
+    temporal_text = boundary_report.temporal_context_text(
         pd.DataFrame([r for v in per_seed.values() for r in v["temporal"]], columns=["a", "diff", "p"]),
         {sg.TEMPORAL_SUFFIX: f"codes with a memory of {args.memory_s} s",
          sg.VOXEN_SUFFIX: f"VoxEn's latent (lambda {args.voxen})"}, unit="signal x measure x seed comparisons")

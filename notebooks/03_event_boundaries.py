@@ -94,7 +94,7 @@ from IPython.display import Markdown, display
 
 from vaelib import annotations as ann
 from vaelib import boundaries as bd
-from vaelib import boundary_data, plots, widgets
+from vaelib import boundary_data, boundary_report, comparison, plots, widgets
 from vaelib import signals as sg
 from vaelib.chapter import output_dir, use_threads, write_metrics
 from vaelib.paths import resolve
@@ -244,7 +244,7 @@ _ = plots.save_figure(fig, figures_dir, "03_signals.png")
 across = bd.r_across_bins(signals, targets, bin_sizes, "observers", n_null=n_null, seed=seed, n_boot=n_boot)
 truth_across = (bd.r_across_bins(signals, targets, bin_sizes, "truth", n_null=n_null, seed=seed, n_boot=n_boot)
                 if truth is not None else None)
-by_bin = bd.latent_vs_pixel_by_bin(signals, targets, across, n_boot=n_boot, seed=seed)
+by_bin = comparison.latent_vs_pixel_by_bin(signals, targets, across, n_boot=n_boot, seed=seed)
 fig = plots.r_by_bin(across, truth_across)
 _ = plots.save_figure(fig, figures_dir, "03_r_by_bin.png")
 
@@ -289,8 +289,8 @@ print(table[["signal"] + [c for c in table if c.endswith(("_lo", "_hi"))]].to_st
 # pixel candidates is near its nominal 5%.
 
 # %%
-versus = bd.best_latent_vs_pixel(signals, targets, table, bin_s=bin_s, tolerance_s=tolerance_s,
-                                 n_boundaries=count, n_boot=n_boot, seed=seed)
+versus = comparison.best_latent_vs_pixel(signals, targets, table, bin_s=bin_s, tolerance_s=tolerance_s,
+                                         n_boundaries=count, n_boot=n_boot, seed=seed)
 boundary_data.save_results(versus, out_dir, "latent_vs_pixel", meta)
 display(versus)
 
@@ -308,7 +308,7 @@ cross_fit = len(fs.movies) >= 2     # a lag or a detector fitted on other movies
 lags = detector = None
 if cross_fit:
     lag_grid = [round(0.1 * i, 1) for i in range(round(lag_range_s[0] * 10), round(lag_range_s[1] * 10) + 1)]
-    lags = bd.lag_table(signals, targets, bin_s=bin_s, lags_s=lag_grid, n_null=n_null, seed=seed, n_boot=n_boot)
+    lags = comparison.lag_table(signals, targets, bin_s=bin_s, lags_s=lag_grid, n_null=n_null, seed=seed, n_boot=n_boot)
     boundary_data.save_results(lags, out_dir, "response_lag", meta)
     print(lags.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 else:
@@ -325,7 +325,7 @@ else:
 
 # %%
 if cross_fit:
-    detector = bd.combined_detector(signals, targets, bin_s=bin_s, n_perm=n_perm, n_boot=n_boot, seed=seed)
+    detector = comparison.combined_detector(signals, targets, bin_s=bin_s, n_perm=n_perm, n_boot=n_boot, seed=seed)
     boundary_data.save_results(detector.table, out_dir, "combined_detector", meta)
     display(detector.table)
     print(f"target: {detector.target}; latents beyond pixels: skill gain {detector.gain:+.3f} "
@@ -337,11 +337,11 @@ if cross_fit:
 
 # %%
 if sg.temporal_pairs(signals):
-    with_memory = bd.paired_table(signals, targets, sg.temporal_pairs(signals), bin_s=bin_s, tolerance_s=tolerance_s,
-                                  n_boundaries=count, n_boot=n_boot, seed=seed)
+    with_memory = comparison.paired_table(signals, targets, sg.temporal_pairs(signals), bin_s=bin_s,
+                                          tolerance_s=tolerance_s, n_boundaries=count, n_boot=n_boot, seed=seed)
     boundary_data.save_results(with_memory, out_dir, "temporal_context", meta)
     display(with_memory)
-    print(bd.temporal_context_text(with_memory, {
+    print(boundary_report.temporal_context_text(with_memory, {
         sg.TEMPORAL_SUFFIX: f"a memory of {memory_s} s" if memory_s is not None else "a memory fitted per movie",
         sg.VOXEN_SUFFIX: "VoxEn's latent"}))
 
@@ -379,7 +379,7 @@ _ = plots.save_figure(fig, figures_dir, "03_scrubber.png", dpi=60)
 # %%
 synthetic = boundary_data.book_synthetic(data, annotations)   # the committed benchmark speaks of these data only
 spread, prereg = (boundary_data.read_benchmark_results(spread_path, prereg_paths) if synthetic else (None, []))
-take_away = bd.conclusion(table, versus, by_bin, lags, detector, spread, bin_s=bin_s, prereg=prereg)
+take_away = boundary_report.conclusion(table, versus, by_bin, lags, detector, spread, bin_s=bin_s, prereg=prereg)
 display(Markdown(take_away))
 _ = write_metrics({**meta, "book_movies": synthetic,
                    "results": {r.signal: {k: v for k, v in r._asdict().items() if k not in ("signal", "kind")}
@@ -402,6 +402,6 @@ _ = write_metrics({**meta, "book_movies": synthetic,
 # they came out. On other data these say nothing about the run above and are not shown.
 
 # %%
-appendix = bd.preregistered_appendix(spread, prereg)
+appendix = boundary_report.preregistered_appendix(spread, prereg)
 display(Markdown(appendix if appendix else "These are not the book's own movies: the committed benchmark, made on "
                  "those, says nothing about them and is not quoted."))

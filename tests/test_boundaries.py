@@ -7,7 +7,7 @@ import pytest
 from scipy import stats
 
 from vaelib import boundaries as bd
-from vaelib import boundary_data
+from vaelib import boundary_data, boundary_report, comparison
 from vaelib import signals as sg
 from vaelib import stats as st
 
@@ -77,11 +77,11 @@ def test_paired_comparison_and_fine_truth():
     kinds = sig.rename(columns={"aligned": "latent_speed", "late": "flow_magnitude"})
     across = bd.r_across_bins(kinds, tg, bin_sizes=(0.5, 2), n_null=20, n_boot=200)
     assert (across["r_lo"] <= across["r"]).all() and (across["r"] <= across["r_hi"]).all()
-    by_bin = bd.latent_vs_pixel_by_bin(kinds, tg, across, n_boot=200)
+    by_bin = comparison.latent_vs_pixel_by_bin(kinds, tg, across, n_boot=200)
     assert list(by_bin["bin_s"]) == [0.5, 2.0] and by_bin.loc[0, "best_latent"] == "latent_speed"
     assert by_bin.loc[0, "diff"] > 0.3 and by_bin.loc[0, "lo"] > 0 and by_bin.loc[0, "p_latent"] < 0.01
     assert by_bin.loc[0, "p_pixel"] > 0.5 and by_bin.loc[0, "verdict"] == "latent leads"
-    text = bd.conclusion(bd.comparison_table(kinds, tg, n_null=20, n_boot=100), pd.DataFrame(), by_bin)
+    text = boundary_report.conclusion(bd.comparison_table(kinds, tg, n_null=20, n_boot=100), pd.DataFrame(), by_bin)
     assert "The latents lead at 0.5" in text and "simultaneous 95% intervals" in text
     flat = bd.comparison_table(sig.assign(late=0.0), tg, n_null=20, n_boot=50).set_index("signal")
     assert flat.loc["late", "r_observers"] == 0 and flat.loc["late", "note"].startswith("constant in every movie")
@@ -92,7 +92,7 @@ def test_paired_comparison_and_fine_truth():
     # the fine truth has twice the boundaries; the signal peaks only at the coarse half (F1 near 1/2)
     row = table.set_index("signal").loc["aligned"]
     assert 0.4 < row["f1_fine"] < 0.75 < row["f1"]
-    assert bd.best_of_kind(table.assign(kind=["latent", "pixel", "human"]), "f1", "latent") == "aligned"
+    assert comparison.best_of_kind(table.assign(kind=["latent", "pixel", "human"]), "f1", "latent") == "aligned"
 
 
 def _ar1(n, phi, rng):
@@ -351,12 +351,13 @@ def test_paired_table_tells_a_better_signal_from_a_worse_one():
     good, far = _signals(tg), _signals(tg, shift_s=6.0)
     sig = good.assign(latent_speed=good["bump"], latent_speed_memory=far["bump"], prediction_error=good["bump"])
     assert sg.temporal_pairs(sig) == [("latent_speed_memory", "latent_speed")]   # prediction_error has no twin
-    pt = bd.paired_table(sig, tg, sg.temporal_pairs(sig), n_boot=300).set_index("metric")
+    pt = comparison.paired_table(sig, tg, sg.temporal_pairs(sig), n_boot=300).set_index("metric")
     assert set(pt.index) == {"r_observers", "r_truth", "f1"}
     assert (pt["diff"] < -0.3).all() and (pt["p"] < 0.01).all() and (pt["hi"] < 0).all()
     assert pt.loc["f1", "value_b"] > 0.9 > 0.2 > pt.loc["f1", "value_a"]
     # the chapter's and the benchmark's sentence: counted per kind of trajectory, one without rows left out
-    text = bd.temporal_context_text(pt.reset_index(), {sg.TEMPORAL_SUFFIX: "a memory", sg.VOXEN_SUFFIX: "VoxEn"})
+    text = boundary_report.temporal_context_text(pt.reset_index(), {sg.TEMPORAL_SUFFIX: "a memory",
+                                                                     sg.VOXEN_SUFFIX: "VoxEn"})
     assert text == ("With a memory the latent signals match better in 0 and worse in 3 of 3 signal x measure pairs "
                     "(paired p < 0.05); no difference in the rest.")
 
@@ -374,25 +375,26 @@ def test_declared_signal_against_the_best_pixel_baseline():
     baseline in the null, the other direction as p_opposite; verdicts need every seed; bad requests are refused."""
     tg = _targets()
     sig = _declared_signals(tg)
-    up = bd.declared_vs_best_pixel(sig, tg, "sem_surprise", "r_truth", n_boot=300)
+    up = comparison.declared_vs_best_pixel(sig, tg, "sem_surprise", "r_truth", n_boot=300)
     assert up["rival"] == "flow_magnitude" and set(up["rivals"]) == {"flow_magnitude", "frame_difference"}
     assert up["diff"] > 0.5 and up["lo"] > 0 and up["p"] < 0.01 and up["p_opposite"] > 0.5
-    down = bd.declared_vs_best_pixel(sig, tg, "sem_surprise", "r_truth", "pixel_beats_latent", n_boot=300)
+    down = comparison.declared_vs_best_pixel(sig, tg, "sem_surprise", "r_truth", "pixel_beats_latent", n_boot=300)
     assert down["diff"] == pytest.approx(-up["diff"]) and down["hi"] == pytest.approx(-up["lo"])
     assert down["p"] == up["p_opposite"] and down["p_opposite"] == up["p"]
-    assert bd.preregistered_verdict([up, up], 0.05) == "holds"
-    assert bd.preregistered_verdict([down, down], 0.05) == "opposite"
-    assert bd.preregistered_verdict([up, {**up, "p": 0.2}], 0.05) == "no verdict"
+    assert comparison.preregistered_verdict([up, up], 0.05) == "holds"
+    assert comparison.preregistered_verdict([down, down], 0.05) == "opposite"
+    assert comparison.preregistered_verdict([up, {**up, "p": 0.2}], 0.05) == "no verdict"
     with pytest.raises(ValueError, match="no test results"):
-        bd.preregistered_verdict([], 0.05)
+        comparison.preregistered_verdict([], 0.05)
     with pytest.raises(ValueError, match="'latent_speed' is not in the signal table"):
-        bd.declared_vs_best_pixel(sig, tg, "latent_speed", "f1")
+        comparison.declared_vs_best_pixel(sig, tg, "latent_speed", "f1")
     with pytest.raises(ValueError, match="direction must be one of"):
-        bd.declared_vs_best_pixel(sig, tg, "sem_surprise", "f1", "sideways")
+        comparison.declared_vs_best_pixel(sig, tg, "sem_surprise", "f1", "sideways")
     with pytest.raises(ValueError, match="'f1_fine' is not available"):
-        bd.declared_vs_best_pixel(sig, tg, "sem_surprise", "f1_fine")
+        comparison.declared_vs_best_pixel(sig, tg, "sem_surprise", "f1_fine")
     with pytest.raises(ValueError, match="no pixel baseline"):
-        bd.declared_vs_best_pixel(sig.drop(columns=["flow_magnitude", "frame_difference"]), tg, "sem_surprise", "f1")
+        comparison.declared_vs_best_pixel(sig.drop(columns=["flow_magnitude", "frame_difference"]), tg, "sem_surprise",
+                                          "f1")
 
 
 def test_preregistration_is_read_checked_and_quoted(tmp_path):
@@ -421,17 +423,17 @@ def test_preregistration_is_read_checked_and_quoted(tmp_path):
     with pytest.raises(ValueError, match="cut.json: cannot read"):
         boundary_data.read_preregistration(tmp_path / "cut.json")
     tg = _targets()
-    test = bd.declared_vs_best_pixel(_declared_signals(tg), tg, "sem_surprise", "r_truth", n_boot=200)
+    test = comparison.declared_vs_best_pixel(_declared_signals(tg), tg, "sem_surprise", "r_truth", n_boot=200)
     h1, h2 = decl["hypotheses"][:2]
     results = {"preregistered": {"file": "benchmarks/preregistered.json", "declared_in_commit": "fd9d5d5abc 2026",
                                  "declaration": decl, "hypotheses": [
                                      {**h1, "per_seed": {"7": test, "8": test}, "verdict": "holds"},
                                      {**h2, "per_seed": {"7": test, "8": {**test, "diff": -0.01}},
                                       "verdict": "no verdict"}]}}
-    pre = bd.preregistered_summary(results)
+    pre = boundary_report.preregistered_summary(results)
     assert pre["commit"] == "fd9d5d5" and pre["hypotheses"][1]["diffs"][1] == -0.01 and pre["rule"] == "declared"
-    assert bd.preregistered_summary({"summary": {}}) is None
-    text = bd.preregistered_appendix(None, pre)
+    assert boundary_report.preregistered_summary({"summary": {}}) is None
+    text = boundary_report.preregistered_appendix(None, pre)
     assert "an earlier rule" in text and "declared in commit fd9d5d5" in text and "data seed 23" in text
     assert " fps" not in text                                    # no meta: no frame rate claimed
     assert "H1, SEM surprise" in text and "**holds** in every seed" in text
@@ -439,13 +441,13 @@ def test_preregistration_is_read_checked_and_quoted(tmp_path):
     assert f"difference per seed 7: {test['diff']:+.3f}" in text and "8: -0.010" in text
     assert "the rival is the best of the pixel baselines `flow_magnitude`, `frame_difference` on that draw" in text
     # the take-away names which declared claims held; the details stay in the appendix
-    bottom = bd.conclusion(_table_for_prereg(), pd.DataFrame(), prereg=pre)
+    bottom = boundary_report.conclusion(_table_for_prereg(), pd.DataFrame(), prereg=pre)
     assert bottom.endswith("On the book's synthetic movies, of the claims declared in advance and tested on new "
                            "draws, H1 (SEM surprise on the MMD-VAE codes beats the best pixel baseline on r with the "
                            "true coarse boundaries (1-s bins)) held; H2 did not (appendix).")
     assert "Pre-registered" not in bottom
     voxen = {**pre, "hypotheses": [{**pre["hypotheses"][0], "latent": "prediction_error_voxen"}]}
-    assert "VoxEn rows do not depend on them" in bd.preregistered_appendix(None, voxen)
+    assert "VoxEn rows do not depend on them" in boundary_report.preregistered_appendix(None, voxen)
     assert "VoxEn rows do not depend on them" not in text
     # the lead rule: the committed declaration reads; a wrong claim is refused; its verdicts are quoted per seed
     lead = boundary_data.read_preregistration(PROJECT_ROOT / "benchmarks" / "preregistered_lead.json")
@@ -455,19 +457,19 @@ def test_preregistration_is_read_checked_and_quoted(tmp_path):
     bad.write_text(json.dumps({**lead, "hypotheses": [{**lead["hypotheses"][0], "claim": "tie"}]}))
     with pytest.raises(ValueError, match="bad.json: hypothesis 'L1': claim 'tie' is not one of"):
         boundary_data.read_preregistration(bad)
-    up = bd.declared_lead(_declared_signals(tg), tg, "latent_leads", "r_truth", 0.05, n_boot=300)
+    up = comparison.declared_lead(_declared_signals(tg), tg, "latent_leads", "r_truth", 0.05, n_boot=300)
     results = {"meta": {"data": {"fps": 10.0}}, "preregistered": {
         "declared_in_commit": "abcdef123 2026", "declaration": lead, "hypotheses": [
             {**lead["hypotheses"][2], "per_seed": {"61": up, "62": up}, "verdict": "holds"},
             {**lead["hypotheses"][0], "per_seed": {"61": {**up, "bound": -0.1}, "62": up},
              "verdict": "does not hold"}]}}
-    pre_lead = bd.preregistered_summary(results)
-    text = bd.preregistered_appendix(None, [pre_lead, pre])
+    pre_lead = boundary_report.preregistered_summary(results)
+    text = boundary_report.preregistered_appendix(None, [pre_lead, pre])
     assert text.index("the lead rule") < text.index("an earlier rule") and "declared in commit abcdef1" in text
     assert "L3, the best latent signal leads" in text and "**holds** in every seed" in text
     assert f"61: `sem_surprise` over `flow_magnitude` by {up['diff']:+.3f} (lower bound {up['bound']:+.3f}" in text
     assert "L1, the best pixel baseline leads" in text and "**does not hold**" in text and "at 10 fps" in text
-    assert bd.conclusion(_table_for_prereg(), pd.DataFrame(), prereg=[pre_lead, pre]).endswith(
+    assert boundary_report.conclusion(_table_for_prereg(), pd.DataFrame(), prereg=[pre_lead, pre]).endswith(
         "L3 (the best latent signal leads the strongest pixel baseline on r with the true coarse boundaries (1-s "
         "bins)); H1 (SEM surprise on the MMD-VAE codes beats the best pixel baseline on r with the true coarse "
         "boundaries (1-s bins)) held; L1, H2 did not (appendix).")
@@ -478,21 +480,22 @@ def test_declared_lead_and_its_verdict():
     when p < alpha with the claimant ahead; the mirror claim does not hold; bad requests are refused."""
     tg = _targets()
     sig = _declared_signals(tg)
-    up = bd.declared_lead(sig, tg, "latent_leads", "r_truth", 0.05, n_boot=300)
+    up = comparison.declared_lead(sig, tg, "latent_leads", "r_truth", 0.05, n_boot=300)
     assert up["best"] == "sem_surprise" and up["rival"] == "flow_magnitude" and up["candidates"] == ["sem_surprise"]
     assert up["diff"] > 0.5 and up["bound"] > 0 and up["p"] < 0.01 and up["bound"] < up["diff"]
-    down = bd.declared_lead(sig, tg, "pixel_leads", "r_truth", 0.05, n_boot=300)
+    down = comparison.declared_lead(sig, tg, "pixel_leads", "r_truth", 0.05, n_boot=300)
     assert down["best"] == "flow_magnitude" and down["rival"] == "sem_surprise" and down["bound"] < 0
     assert set(down["candidates"]) == {"flow_magnitude", "frame_difference"}
-    assert bd.lead_verdict([up, up]) == "holds" and bd.lead_verdict([up, down]) == "does not hold"
+    assert comparison.lead_verdict([up, up]) == "holds" and comparison.lead_verdict([up, down]) == "does not hold"
     with pytest.raises(ValueError, match="no test results"):
-        bd.lead_verdict([])
+        comparison.lead_verdict([])
     with pytest.raises(ValueError, match="claim must be one of"):
-        bd.declared_lead(sig, tg, "tie", "f1", 0.05)
+        comparison.declared_lead(sig, tg, "tie", "f1", 0.05)
     with pytest.raises(ValueError, match="'f1_fine' is not available"):
-        bd.declared_lead(sig, tg, "latent_leads", "f1_fine", 0.05)
+        comparison.declared_lead(sig, tg, "latent_leads", "f1_fine", 0.05)
     with pytest.raises(ValueError, match="needs latent and pixel signals"):
-        bd.declared_lead(sig.drop(columns=["flow_magnitude", "frame_difference"]), tg, "latent_leads", "f1", 0.05)
+        comparison.declared_lead(sig.drop(columns=["flow_magnitude", "frame_difference"]), tg, "latent_leads", "f1",
+                                 0.05)
 
 
 def test_a_few_second_movie(capsys):
@@ -516,13 +519,13 @@ def test_a_few_second_movie(capsys):
     assert "bin widths 4, 8 s left out: movie 'a' (5.3 s) would have fewer than 3 bins" in capsys.readouterr().out
     table = bd.comparison_table(sig, tg, n_null=20, n_boot=50)
     assert table["f1_lo"].isna().all() and table["f1"].notna().all()          # 2 events: no interval
-    versus = bd.best_latent_vs_pixel(sig, tg, table, n_boot=50)
+    versus = comparison.best_latent_vs_pixel(sig, tg, table, n_boot=50)
     assert (versus["verdict"] == "too little data to resample (2 units)").all() and versus["p"].isna().all()
-    by_bin = bd.latent_vs_pixel_by_bin(sig, tg, across, n_boot=50)
-    text = bd.conclusion(table, versus, by_bin)
+    by_bin = comparison.latent_vs_pixel_by_bin(sig, tg, across, n_boot=50)
+    text = boundary_report.conclusion(table, versus, by_bin)
     assert "too little data to resample (2 units): no test" in text and "leads:" not in text
     assert "(too little data for an interval)." in text and "95% interval over events" not in text
-    lags = bd.lag_table(sig, tg, n_null=20, n_boot=50)
+    lags = comparison.lag_table(sig, tg, n_null=20, n_boot=50)
     assert lags[["r_lag_lo", "r_lag_hi"]].isna().all().all() and lags["r_lag"].notna().all()
     pair = bd.Comparison(sig, tg).paired("latent_speed", "flow_magnitude", "r_observers")
     assert np.isnan(pair.p) and np.isnan(pair.lo) and np.isfinite(pair.diff)
@@ -653,3 +656,30 @@ def test_a_bin_longer_than_a_movie_is_refused_by_name():
     sig = pd.DataFrame({"movie": "a", "frame": np.arange(53), "time_s": np.arange(53) / FPS, "latent_speed": 0.0})
     with pytest.raises(ValueError, match="bin_s 4 s cuts movie 'a' \\(5.3 s\\) into fewer than 3 bins"):
         bd.comparison_table(sig, tg, bin_s=4.0)
+
+
+def test_book_synthetic_follows_chapter_ones_record(tmp_path):
+    """The committed synthetic benchmark is quoted on the synthetic movies with their simulated observers: chapter
+    1's record decides which movies they are, and only without a record do the presses alone decide."""
+    import json
+
+    from vaelib import provenance
+
+    data = tmp_path / "data"
+    (data / "frames").mkdir(parents=True)
+    (data / "frames" / "manifest.json").write_text(json.dumps({"videos": [{"movie": "a"}]}))
+    own = tmp_path / "own.dat"
+    own.write_text("SubjNum\tCondition\tMovie\tMS\n")
+    assert not boundary_data.book_synthetic(data)                      # no record, no simulated presses
+    (data / "synthetic").mkdir()
+    (data / "synthetic" / "observers.dat").write_text("SubjNum\tCondition\tMovie\tMS\n")
+    assert boundary_data.book_synthetic(data)                          # no record: the simulated presses decide
+    assert not boundary_data.book_synthetic(data, str(own))
+    provenance.write_record(data, tmp_path / "my movies", ["a"], own)  # a user's movies beside stale synthetic files
+    assert not boundary_data.book_synthetic(data) and not boundary_data.book_synthetic(data, str(own))
+    provenance.write_record(data, "synthetic", ["a"])
+    assert boundary_data.book_synthetic(data)
+    assert boundary_data.book_synthetic(data, str(data / "synthetic" / "observers.dat"))
+    assert not boundary_data.book_synthetic(data, str(own))           # the synthetic movies, other presses
+    (data / "frames" / "manifest.json").write_text(json.dumps({"videos": [{"movie": "b"}]}))
+    assert provenance.read_record(data) is None and boundary_data.book_synthetic(data)   # a stale record: fallback

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from vaelib import boundaries as bd
+from vaelib import boundary_report, comparison
 from vaelib import stats as st
 
 
@@ -125,7 +126,8 @@ def test_response_lag_is_found_on_other_movies():
         v = 0.3 * rng.standard_normal(len(t)) + sum(np.exp(-0.5 * ((t - b) / 0.4) ** 2) for b in tg.truth[m])
         parts.append(pd.DataFrame({"movie": m, "frame": np.arange(len(t)), "time_s": t, "bump": v}))
     sig = pd.concat(parts, ignore_index=True)
-    lags = bd.lag_table(sig, tg, bin_s=0.5, lags_s=np.round(np.arange(0, 2.01, 0.1), 2), n_null=200).set_index("signal")
+    lags = comparison.lag_table(sig, tg, bin_s=0.5, lags_s=np.round(np.arange(0, 2.01, 0.1), 2),
+                                n_null=200).set_index("signal")
     for name in ("bump", "truth"):        # the signal and the true boundaries both see observers 0.7 s late
         row = lags.loc[name]
         assert abs(row["lag_s"] - 0.7) <= 0.25, row
@@ -135,7 +137,7 @@ def test_response_lag_is_found_on_other_movies():
     # a signal that itself responds 1.2 s after the boundary is found 0.5 s *after* the presses: a negative lag
     late = sig.assign(bump=sig.groupby("movie")["bump"].shift(12).bfill())
     grid = np.round(np.arange(-1.0, 2.01, 0.1), 2)
-    row = bd.lag_table(late, tg, bin_s=0.5, lags_s=grid, n_null=100).set_index("signal").loc["bump"]
+    row = comparison.lag_table(late, tg, bin_s=0.5, lags_s=grid, n_null=100).set_index("signal").loc["bump"]
     assert abs(row["lag_s"] + 0.5) <= 0.25 and row["r_lag"] > row["r_0"]
 
 
@@ -197,16 +199,16 @@ def _two_kinds(rng, tg, latent_informative):
 def test_combined_detector_asks_whether_latents_add_to_pixels():
     rng = np.random.default_rng(7)
     tg = _late_targets(rng, n_movies=4, duration=150.0)
-    helps = bd.combined_detector(_two_kinds(rng, tg, True), tg, n_perm=50, n_boot=300)
+    helps = comparison.combined_detector(_two_kinds(rng, tg, True), tg, n_perm=50, n_boot=300)
     t = helps.table.set_index("model")
     assert t.loc["all", "skill"] > t.loc["pixel", "skill"] > 0 and t.loc["latent", "skill"] > 0
     assert helps.gain > 0.05 and helps.gain_lo > 0 and helps.p < 0.05
     assert helps.target == "true coarse boundaries"
-    adds_nothing = bd.combined_detector(_two_kinds(rng, tg, False), tg, n_perm=50, n_boot=300)
+    adds_nothing = comparison.combined_detector(_two_kinds(rng, tg, False), tg, n_perm=50, n_boot=300)
     assert adds_nothing.gain < 0.02 and adds_nothing.p > 0.05
     assert adds_nothing.table.set_index("model").loc["latent", "skill"] < 0.02
     with pytest.raises(ValueError, match="both pixel and latent"):
-        bd.combined_detector(_two_kinds(rng, tg, True).drop(columns="latent_speed"), tg)
+        comparison.combined_detector(_two_kinds(rng, tg, True).drop(columns="latent_speed"), tg)
 
 
 def _table(latent_f1, pixel_f1):
@@ -228,46 +230,47 @@ def _versus(diff, verdict, p=0.001, latent=0.3, pixel=0.6):
 def test_conclusion_says_plainly_who_wins_and_what_retraining_allows():
     """One table row per measure with the test's verdict, a sentence saying who leads when the test says so, and a
     bottom line; a lead within the training-run spread is not claimed; too little data is said, not tested."""
-    lose = bd.conclusion(_table(0.3, 0.6), _versus(-0.3, "pixel leads"))
+    lose = boundary_report.conclusion(_table(0.3, 0.6), _versus(-0.3, "pixel leads"))
     assert "`flow_magnitude` (pixel), r = 0.250 [0.200, 0.300]" in lose
     assert ("| F1 against the coarse truth | `latent_speed` 0.300 | `flow_magnitude` 0.600 | -0.300 [-0.350, -0.250] "
             "| 0.001 | pixel leads |") in lose
     assert "the pixel side leads: `flow_magnitude` is ahead of `latent_speed` by 0.300" in lose
     assert "Bottom line:** The pixel baselines lead on F1 against the coarse truth; elsewhere" in lose
     assert "training-seed spread" not in lose                      # no spread given: no such column
-    win = bd.conclusion(_table(0.7, 0.5), _versus(0.2, "latent leads", latent=0.7, pixel=0.5))
+    win = boundary_report.conclusion(_table(0.7, 0.5), _versus(0.2, "latent leads", latent=0.7, pixel=0.5))
     assert "the latent side leads: `latent_speed` is ahead of `flow_magnitude` by 0.200" in win
     assert "The latent signals lead on F1 against the coarse truth" in win
-    tie = bd.conclusion(_table(0.5, 0.5), _versus(0.02, "no detectable lead", p=0.6))
+    tie = boundary_report.conclusion(_table(0.5, 0.5), _versus(0.02, "no detectable lead", p=0.6))
     assert "neither side leads detectably (latent minus pixel +0.020" in tie
     assert "No side leads detectably on any measure" in tie
-    few = bd.conclusion(_table(0.5, 0.5), _versus(0.02, "too little data to resample (3 units)", p=np.nan).assign(
-        lo=np.nan, hi=np.nan))
+    few = boundary_report.conclusion(_table(0.5, 0.5), _versus(0.02, "too little data to resample (3 units)",
+                                                               p=np.nan).assign(lo=np.nan, hi=np.nan))
     assert "[n/a, n/a] | n/a | too little data to resample (3 units) |" in few and "no test" in few
     bench = {"meta": {"train": {"seeds": [0, 1, 2]}}, "claim": {"text": "no claim holds for every seed"},
              "summary": {"latent_speed": {"kind": "latent", "f1": {"mean": 0.5, "min": 0.35, "max": 0.6}},
                          "flow_magnitude": {"kind": "pixel", "f1": {"mean": 0.5, "min": 0.5, "max": 0.5}}}}
-    spread = bd.seed_spread(bench)
+    spread = boundary_report.seed_spread(bench)
     assert spread["ranges"] == {"latent_speed": {"f1": pytest.approx(0.25)}}
     # the benchmark's claim quoted in the chapter's words for each metric
-    worded = bd.seed_spread({"claim": {"text": "r_truth: a (f1 0.1); f1_fine, declared sem_surprise: b; f1: c"}})
+    worded = boundary_report.seed_spread(
+        {"claim": {"text": "r_truth: a (f1 0.1); f1_fine, declared sem_surprise: b; f1: c"}})
     assert worded["claim"] == ("r with the true boundaries: a (f1 0.1); F1 against the fine truth, declared "
                                "sem_surprise: b; F1 against the coarse truth: c")
     # VoxEn's rows do not move with the MMD-VAE seed: no range of 0 for them, the largest latent range instead
-    with_voxen = bd.seed_spread({**bench, "summary": {**bench["summary"], "latent_speed_voxen": {
+    with_voxen = boundary_report.seed_spread({**bench, "summary": {**bench["summary"], "latent_speed_voxen": {
         "kind": "latent", "f1": {"mean": 0.5, "min": 0.5, "max": 0.5}}}})
     assert with_voxen["ranges"] == spread["ranges"]
-    assert bd._spread_of(with_voxen, "latent_speed_voxen", "f1") == pytest.approx(0.25)
-    retrained = bd.conclusion(_table(0.7, 0.5), _versus(0.2, "latent leads"), spread=spread)
+    assert boundary_report._spread_of(with_voxen, "latent_speed_voxen", "f1") == pytest.approx(0.25)
+    retrained = boundary_report.conclusion(_table(0.7, 0.5), _versus(0.2, "latent leads"), spread=spread)
     assert "| latent leads | 0.250 |" in retrained and "training-seed spread |" in retrained
     assert "quoted because these are the book's synthetic movies" in retrained
     assert "moves this latent figure by 0.250, as much as the lead: it is not claimed" in retrained
     assert "No side leads detectably" in retrained
-    assert "judged by an earlier rule" in bd.preregistered_appendix(spread)
-    assert "no claim holds for every seed" in bd.preregistered_appendix(spread)
-    lost = bd.conclusion(_table(0.3, 0.6), _versus(-0.3, "pixel leads"), spread=spread)
+    assert "judged by an earlier rule" in boundary_report.preregistered_appendix(spread)
+    assert "no claim holds for every seed" in boundary_report.preregistered_appendix(spread)
+    lost = boundary_report.conclusion(_table(0.3, 0.6), _versus(-0.3, "pixel leads"), spread=spread)
     assert "not claimed" not in lost and "The pixel baselines lead on F1" in lost
-    assert bd.preregistered_appendix(None, []) == ""
+    assert boundary_report.preregistered_appendix(None, []) == ""
 
 
 def test_default_data_holds_enough_coarse_boundaries():
@@ -292,16 +295,16 @@ def test_everything_runs_without_ground_truth():
     nt = bd.Targets(tg.durations, tg.presses, None)
     table = bd.comparison_table(sig, nt, n_null=50, n_boot=100)
     assert "f1" not in table and table["r_observers_lo"].notna().all()
-    versus = bd.best_latent_vs_pixel(sig, nt, table, n_boot=100)
+    versus = comparison.best_latent_vs_pixel(sig, nt, table, n_boot=100)
     assert list(versus["metric"]) == ["r_observers"]
     assert versus[["p_latent", "p_pixel"]].gt(0).all().all() and versus[["p_latent", "p_pixel"]].le(1).all().all()
-    by_bin = bd.latent_vs_pixel_by_bin(sig, nt, bd.r_across_bins(sig, nt, (0.5, 2), n_null=20, n_boot=100),
-                                       n_boot=100)
-    lags = bd.lag_table(sig, nt, n_null=50, n_boot=100)
+    by_bin = comparison.latent_vs_pixel_by_bin(sig, nt, bd.r_across_bins(sig, nt, (0.5, 2), n_null=20, n_boot=100),
+                                               n_boot=100)
+    lags = comparison.lag_table(sig, nt, n_null=50, n_boot=100)
     assert "truth" not in set(lags["signal"])
-    det = bd.combined_detector(sig, nt, n_perm=20, n_boot=100)
+    det = comparison.combined_detector(sig, nt, n_perm=20, n_boot=100)
     assert det.target == "observers' boundaries"
-    text = bd.conclusion(table, versus, by_bin, lags, det)
+    text = boundary_report.conclusion(table, versus, by_bin, lags, det)
     assert "predicting the observers' boundaries" in text and "**Bottom line:**" in text
 
 

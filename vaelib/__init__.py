@@ -9,8 +9,12 @@ One module per concern; imports point one way, from the top of this list down
 - ``widgets``     latent sliders, frame scrubbers, clip comparisons (ipywidgets)
 - ``plots``       figures shared by chapters, written to ``figures/``
 - ``boundary_data`` chapter 3's inputs (frames, codes, presses, true boundaries) and result files
-- ``boundaries``  how boundary signals match observers and truth: binning, nulls, intervals over events, paired
-  tests, the response lag, the combined detector, chapter 3's computed conclusion
+- ``boundary_report`` chapter 3's results in words: the take-away computed from a run, the committed benchmark's
+  training-seed spread and pre-registered verdicts
+- ``comparison``  boundary signals set against each other: the best latent against the best pixel signal, paired
+  tests, leads declared in advance and their verdicts, the response lag, the combined detector
+- ``boundaries``  how well each boundary signal matches observers and truth: binning, matching, F1 and r over
+  resampling units, surrogate nulls, intervals over events, the comparison table
 - ``signals``     event-boundary signals, one per frame, from the latents and from the pixels
 - ``events``      event models over a latent trajectory: a Structured-Event-Memory-like model, online change points
 - ``annotations`` event-segmentation files; group boundary frequency; observer agreement

@@ -16,10 +16,13 @@ import pandas as pd
 import torch
 
 from .annotations import at_level, for_movies, read_boundary_csv, read_presses
-from .boundaries import CLAIMS, DIRECTIONS, METRICS, Targets, preregistered_summary, seed_spread
+from .boundaries import METRICS, Targets
+from .boundary_report import preregistered_summary, seed_spread
+from .comparison import CLAIMS, DIRECTIONS
 from .data import clips_to_tensor
 from .mmdvae import decode
 from .paths import PROJECT_ROOT, atomic_path, resolve, write_json
+from .provenance import is_synthetic, read_record
 from .signals import SIGNALS, VOXEN_SUFFIX
 from .stats import principal_axes
 from .video import load_frames
@@ -120,20 +123,27 @@ def load_boundary_data(data_dir: str | os.PathLike, annotations: str = "", bound
 
 
 def book_synthetic(data_dir: str | os.PathLike, annotations: str = "") -> bool:
-    """Whether chapter 3's data are the book's synthetic movies, so that the committed synthetic benchmark may be
-    quoted beside them: the presses are the simulated observers chapter 1 wrote (``data_dir/synthetic/
-    observers.dat``, the default of ``annotations``). The one place that decides it."""
+    """Whether chapter 3's data are the book's synthetic movies with their simulated observers, so that the
+    committed synthetic benchmark may be quoted beside them. The one place that decides it.
+
+    Chapter 1's record (:func:`vaelib.provenance.is_synthetic`) says whether the frames are the synthetic movies;
+    the presses must also be their simulated observers (``annotations`` empty or ``data_dir/synthetic/
+    observers.dat``). Without a record (a frame store made by other means), the presses alone decide: the
+    simulated observers' file, present."""
     data = resolve(data_dir)
     default = data / "synthetic" / "observers.dat"
     presses = resolve(annotations) if annotations else default
-    return presses.exists() and presses.resolve() == default.resolve()
+    simulated_presses = presses.resolve() == default.resolve()
+    if read_record(data) is not None:
+        return is_synthetic(data) and simulated_presses
+    return simulated_presses and presses.exists()
 
 
 def read_benchmark_results(spread_path: str | os.PathLike,
                            prereg_paths: Sequence[str | os.PathLike] = ()) -> tuple[dict | None, list[dict]]:
     """What chapter 3 quotes from the boundary benchmark's committed results: the training-run spread
-    (:func:`vaelib.boundaries.seed_spread` of ``spread_path``; ``""``: none) and the pre-registered verdicts
-    (:func:`vaelib.boundaries.preregistered_summary` of each of ``prereg_paths`` that holds some). A file that is
+    (:func:`vaelib.boundary_report.seed_spread` of ``spread_path``; ``""``: none) and the pre-registered verdicts
+    (:func:`vaelib.boundary_report.preregistered_summary` of each of ``prereg_paths`` that holds some). A file that is
     not there is said so and left out; one that is not JSON is a ValueError naming it."""
     def read(name: str | os.PathLike) -> dict | None:
         path = resolve(name)
@@ -250,7 +260,7 @@ def read_preregistration(path: str | os.PathLike) -> dict:
     hypothesis on a ``_voxen`` signal needs) and the ``hypotheses``: each an ``id``, a latent signal (``latent``, a
     ``SIGNALS`` name of kind ``latent``), a ``metric`` (``METRICS``), a ``direction`` (``DIRECTIONS``) and an
     ``alpha`` in (0, 1); with ``"rule": "lead"`` each names a ``claim`` (``CLAIMS``: the best of one kind leads the
-    strongest of the other, :func:`vaelib.boundaries.declared_lead`) instead of a latent signal and a direction.
+    strongest of the other, :func:`vaelib.comparison.declared_lead`) instead of a latent signal and a direction.
     Raises ValueError naming the file and the field that is missing or wrong."""
     path = resolve(path)
     try:

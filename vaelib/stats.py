@@ -1,7 +1,7 @@
 """Generic statistics for time series compared movie by movie: surrogate nulls, bootstrap intervals, paired tests.
 
 Everything here works on plain arrays, one per movie (or one per resampling unit), so that
-:mod:`vaelib.boundaries` can apply it to any signal and target:
+:mod:`vaelib.boundaries` and :mod:`vaelib.comparison` can apply it to any signal and target:
 
 * :func:`phase_surrogates` and :func:`surrogate_test`: pooled Pearson r of signals with targets and its
   null from phase-randomized surrogates of the signals (the same amplitude spectrum, hence
@@ -61,8 +61,10 @@ def principal_axes(x: np.ndarray, k: int, fit_every: int = 1) -> tuple[np.ndarra
 
 # Above this lag-1 autocorrelation a series is treated as a random walk. An estimated AR(1) coefficient is
 # biased low (a random walk of 200 steps shows about 0.97), and the AR(1) decomposition then leaves part of
-# the ends' line in the rest: measured, its null was conservative (2.8-3.4% at 0.05 for phi 0.95-1) where the
-# straight line gives 4.4-5.9% (stats tests; report-stats.md).
+# the ends' line in the rest, which makes the null conservative for persistent series; the straight line keeps
+# it near its nominal level from white noise to random walks. tests/test_boundaries.py checks that
+# (test_null_p_values_are_uniform_for_unrelated_signals: phi 0 to 1, targets as they are and with a trend,
+# between 2% and 8.5% of 300 unrelated pairs called significant at 0.05).
 RANDOM_WALK_PHI = 0.9
 
 
