@@ -76,7 +76,7 @@ def test_train_export_and_load_pretrained(tmp_path, monkeypatch):
     model = voxen_train.train_voxen(fs, ["m0"], cfg, 0.01, tc, tmp_path / "run", progress=False)
     out = voxen_train.export_model(tmp_path / "run", tmp_path / "weights" / "lambda_0.01")
     assert {p.name for p in out.iterdir()} == {"weights.pt", "voxen.json", "config.json", "environment.json",
-                                               "metrics.csv", "model.json"}
+                                               "metrics.csv", "model.json", ".vaelib-output.json"}
     state = torch.load(out / "weights.pt", weights_only=True)
     assert all(v.dtype == torch.float16 for v in state.values() if v.is_floating_point())
     loaded = load_pretrained(tmp_path / "weights")
