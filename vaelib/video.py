@@ -520,13 +520,11 @@ def find_videos(folder: str | os.PathLike, recursive: bool = True) -> tuple[list
         seen.add((st.st_dev, st.st_ino))
         for d in list(dirs):
             sub = here / d
-            if d.startswith("."):
+            if d.startswith(".") or not recursive:
                 dirs.remove(d)
             elif not os.access(sub, os.R_OK | os.X_OK):
                 skipped.append((sub, "folder could not be read (permission denied): its videos are left out"))
                 dirs.remove(d)
-        if not recursive:
-            dirs[:] = []
         for name in files:
             p = here / name
             if name.startswith(".") or p.suffix.lower() not in VIDEO_EXTENSIONS:
