@@ -249,3 +249,24 @@ def test_resume_from_the_command_line_with_another_val_split(small_frames, tmp_p
     with pytest.raises(ValueError, match=r"data.val_split: 'time' in the run, 'movie' now"):
         main(args(4, "--val-split", "movie"))
     assert main(args(4)) == 0
+
+
+def test_a_run_from_before_its_data_was_recorded_resumes_with_a_warning(small_frames, tmp_path):
+    import json
+
+    from vaelib.mmdvae_train import train_mmdvae
+
+    cfg = MMDVAEConfig(image_size=32, channels=(4, 8), hidden=16, z_dim=3)
+    run_dir, split = tmp_path / "run", split_frames(small_frames.index)
+    train_mmdvae(small_frames, split, run_dir, cfg, train_cfg=TrainConfig(steps=2, batch_size=4, device="cpu"),
+                 progress=False)
+    state = torch.load(run_dir / "checkpoint.pt", weights_only=True)        # as an older version wrote it
+    old = json.loads(state["config"])
+    del old["data"]
+    state["config"] = json.dumps(old)
+    torch.save(state, run_dir / "checkpoint.pt")
+    (run_dir / OUTPUT_MARKER).unlink()
+    with pytest.warns(UserWarning, match=r"does not record the data it was trained on: resuming it without checking"):
+        _, result = train_mmdvae(small_frames, split, run_dir, cfg,
+                                 train_cfg=TrainConfig(steps=4, batch_size=4, device="cpu"), progress=False)
+    assert result.step == 4 and output_kind(run_dir) == "training run"

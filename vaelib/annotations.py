@@ -66,8 +66,9 @@ def _checked(path: Path, df: pd.DataFrame, lines: np.ndarray, durations: dict[st
             if late.any():
                 i = int(np.flatnonzero(late)[0])
                 raise ValueError(f"{path}, line {lines[i]}: {what} at {df['time_s'].iloc[i]:.3f} s is past the end of "
-                                 f"movie {code!r} (video {name!r} is {duration:.3f} s long); {int(late.sum())} "
-                                 f"{what}(s) of this movie are past its end: is it the right file for these videos?")
+                                 f"movie {code!r} (video {name!r} is {duration:.3f} s long), as are {int(late.sum())} "
+                                 f"of its {int((df['movie'] == code).sum())} {what} times: is it the file for "
+                                 "these videos?")
     repeated = df.duplicated().to_numpy()
     if repeated.any():
         shown = ", ".join(str(n) for n in lines[repeated][:8]) + (" ..." if repeated.sum() > 8 else "")
@@ -245,6 +246,8 @@ def for_movies(table: pd.DataFrame, movies: Iterable[str]) -> pd.DataFrame:
     absent = [m for m in movies if m not in codes.values()]
     if absent:
         where = f"{table.attrs['path']}: " if table.attrs.get("path") else ""
+        if "level" in table and table["level"].nunique() == 1:
+            where += f"at level {table['level'].iloc[0]!r}, "
         have = sorted(table["movie"].unique())
         none = "none of its movie codes matches a video; " if not codes else ""
         raise ValueError(f"{where}{none}movie(s) {absent} absent from the annotations (they cover {have}; the "

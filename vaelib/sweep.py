@@ -289,7 +289,7 @@ def plan_runs(notebook: str | Path, grid: dict[str, list[Any]], fixed: dict[str,
         check_parameters(src, {**fixed, **params})
 
     out = resolve(out_dir) if out_dir is not None else BUILD_DIR / "sweeps" / src.stem
-    mark_output(claim_output(out, "sweep", own=("results.csv", "results.png", "[0-9][0-9][0-9]*")), "sweep")
+    mark_output(claim_output(out, "sweep", own=("[0-9][0-9][0-9]*", "results.csv", "results.png")), "sweep")
     jobs = max(1, int(jobs))
     threads = max(1, (os.cpu_count() or 1) // jobs)
     todo = []

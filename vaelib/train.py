@@ -422,7 +422,6 @@ def train(model: nn.Module,
             try:
                 claim_output(run_dir, RUN_KIND, own=RUN_FILES)
                 held.enter_context(folder_lock(run_dir, "training run", "the run folder"))
-                mark_output(run_dir, RUN_KIND)
             except (OSError, RuntimeError) as e:
                 error = e
         error = distributed.broadcast_object(error)
@@ -464,6 +463,7 @@ def _train(model, loss_fn, sample_batch, config: TrainConfig, run_dir: Path, dev
     found: dict[str, Any] = {"state": None}
     if main:
         try:
+            mark_output(run_dir, RUN_KIND)
             if resume and ckpt_path.exists():
                 state = load_checkpoint(ckpt_path)  # on CPU: RNG states must stay there
                 _check_same_run(state["config"], full_config, ckpt_path)

@@ -520,13 +520,11 @@ def find_videos(folder: str | os.PathLike, recursive: bool = True) -> tuple[list
         seen.add((st.st_dev, st.st_ino))
         for d in list(dirs):
             sub = here / d
-            if d.startswith("."):
+            if d.startswith(".") or not recursive:
                 dirs.remove(d)
             elif not os.access(sub, os.R_OK | os.X_OK):
                 skipped.append((sub, "folder could not be read (permission denied): its videos are left out"))
                 dirs.remove(d)
-        if not recursive:
-            dirs[:] = []
         for name in files:
             p = here / name
             if name.startswith(".") or p.suffix.lower() not in VIDEO_EXTENSIONS:
@@ -857,7 +855,8 @@ def _preprocess(videos, out_dir, size, crop, stride, strict, overwrite, progress
             _remove_folder(_work_dir(out))
         bad = report[report.status.isin(["failed", "skipped"])]
         if len(bad):
-            warnings.warn(f"{len(bad)} of {len(report)} videos or folders were skipped (on_error='skip'): "
+            what = "videos or folders" if (bad.status == "skipped").any() else "videos"
+            warnings.warn(f"{len(bad)} of {len(report)} {what} were skipped (on_error='skip'): "
                           + "; ".join(f"{m}: {e}" for m, e in zip(bad.movie[:5], bad.error[:5]))
                           + (" ..." if len(bad) > 5 else "") + f". The list is in {out / 'report.csv'}",
                           VideoWarning, stacklevel=2)
@@ -1036,7 +1035,7 @@ def _start_workers(workers: int, n_videos: int):
     from multiprocessing import get_context
 
     ctx = get_context("spawn")
-    pool = ProcessPoolExecutor(workers, mp_context=ctx, **_pinning(ctx, workers))
+    pool = ProcessPoolExecutor(workers, mp_context=ctx, **_pool_options(ctx, workers))
     for _ in range(workers):
         pool.submit(int)                           # each submit starts a worker (they start on demand)
     return pool
@@ -1084,9 +1083,15 @@ def _pinning(ctx, workers: int) -> dict:
     """
     cpus = sorted(_affinity() or ())
     if not cpus or len(cpus) < workers:
-        return {"initializer": _worker_init}
+        return {}
     groups = [cpus[k * len(cpus) // workers:(k + 1) * len(cpus) // workers] for k in range(workers)]
-    return {"initializer": _worker_init, "initargs": (ctx.Value("i", 0), groups)}
+    return {"initializer": _pin_worker, "initargs": (ctx.Value("i", 0), groups)}
+
+
+def _pool_options(ctx, workers: int) -> dict:
+    """ProcessPoolExecutor arguments for preprocessing workers: signals left to the main process, and each
+    worker bound to its share of the CPUs where it can be (:func:`_worker_init`, :func:`_pinning`)."""
+    return {"initializer": _worker_init, "initargs": _pinning(ctx, workers).get("initargs", (None, None))}
 
 
 def _pin_worker(counter, groups: list[list[int]]) -> None:
@@ -1280,7 +1285,7 @@ def _make_units(names: list[str], paths: list[Path], infos: dict[str, VideoInfo]
         else:
             ctx = get_context("spawn")
             with nullcontext(pool) if pool is not None else \
-                    ProcessPoolExecutor(workers, mp_context=ctx, **_pinning(ctx, workers)) as pool:
+                    ProcessPoolExecutor(workers, mp_context=ctx, **_pool_options(ctx, workers)) as pool:
                 try:
                     running = {submit(pool.submit, job): job for job in jobs}
                 except BrokenProcessPool as e:           # the workers died while the videos were probed
