@@ -23,7 +23,7 @@ RECIPE = re.compile(r"<!-- own-data recipe start -->\s*```bash\n(.*?)```\s*<!-- 
 VIDEOS = ["bikes", "bigbuckbunny", "carphone_pristine"]        # 10 s, 5.3 s and 4 s of real footage
 BOUNDARIES = {"bikes": [2.5, 5.0, 7.5], "bigbuckbunny": [1.7, 3.5], "carphone_pristine": [1.3, 2.7]}
 # smaller than the smoke sizes where a chapter allows it, each for the chapters that declare it
-FASTER = {"steps": 20, "bin_sizes": [0.2, 1.0], "n_null": 50, "n_boot": 50, "n_perm": 5, "temporal": False,
+FASTER = {"steps": 20, "n_null": 50, "n_boot": 50, "n_perm": 5, "temporal": False,
           "voxen": False, "refine_steps": 0, "codec_settings": {"x264": [26, 38, 51], "mjpeg": [4, 31]}}
 
 
