@@ -323,7 +323,8 @@ def ablation_table(record: dict) -> pd.DataFrame:
                          "params vs t1": round(record["arms"].get(arm, {}).get("params_vs_t1", math.nan), 2),
                          "BD-rate vs t1 (%)": "anchor" if arm == anchor else
                          "none" if bd is None else round(bd, 1),
-                         "95% over clips (%)": _interval(None if not ci or ci[0] is None else ci),
+                         "95% over clips (%)": "" if arm == anchor else
+                         _interval(None if not ci or ci[0] is None else ci),
                          "seed pairings (%)": _interval(sp), "over PSNR (dB)":
                              f"{rng[0]:.1f}-{rng[1]:.1f}" if rng else ""})
     return pd.DataFrame(rows)
