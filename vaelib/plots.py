@@ -244,7 +244,7 @@ def runs_curves(runs: dict[str, pd.DataFrame], metrics: dict[str, str], log_firs
 
 
 def validation_curves(runs: dict[str, pd.DataFrame], metrics: dict[str, str], title: str = "",
-                      log: Sequence[str] = ("bpp",)):
+                      log: Sequence[str] = ("bpp",), xlabel: str = "step"):
     """One panel per metric (``metrics``: name -> axis label), one line per run (``runs``: label -> tidy
     ``metrics.csv`` frame), validation only: its clips are the same at every step, so its curve shows what training
     changed (a training batch's numbers jump with the batch). ``log``: metrics drawn on a log scale."""
@@ -256,7 +256,7 @@ def validation_curves(runs: dict[str, pd.DataFrame], metrics: dict[str, str], ti
                 ax.plot(d.step, d.value, "o-", color=f"C{i}", ms=3, lw=1.2, label=run)
         if name in log:
             ax.set_yscale("log")
-        ax.set_xlabel("step")
+        ax.set_xlabel(xlabel)
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
     axes[0][-1].legend(fontsize=7)
@@ -288,7 +288,7 @@ def ablation_rd(record: dict, names: dict[str, str] | None = None):
         ax.set_ylabel("PSNR (RGB, dB)")
         ax.set_title(f"{(names or {}).get(dataset, dataset)} ({res.get('n_clips', '?')} clips)", fontsize=10)
         ax.grid(alpha=0.3, which="both")
-    axes[0][0].legend(fontsize=7)
+    axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     fig.tight_layout()
     return fig
 

