@@ -259,7 +259,7 @@ def validation_curves(runs: dict[str, pd.DataFrame], metrics: dict[str, str], ti
         ax.set_xlabel(xlabel)
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
-    axes[0][-1].legend(fontsize=7)
+    axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
