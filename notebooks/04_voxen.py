@@ -131,12 +131,10 @@ print(f"{len(fs)} frames of {fs.frames.shape[1]}x{fs.frames.shape[2]}; "
 # `3 * T * S * S` input bytes against `C * t * h * w` latent numbers. It says nothing yet about bits:
 # a latent number can cost a fraction of a bit or many bits, and that is what the entropy model decides.
 #
-# The reference models need not share one shape. At the highest rates a 96-channel latent capped
-# the quality whatever the rate weight (decoding without any rounding gained only 0.2 dB), so those models
-# were grown to more channels after training (`voxen_train.widen_latent`: the new channels start silent,
-# every reconstruction unchanged) and trained on; then, as the transforms still capped them, given a
-# residual block on each side (`voxen_train.deepen`, which likewise starts as the identity). The cell
-# below lists each model's latent width and residual blocks when they differ.
+# The reference models need not share one shape. At the highest rates a 96-channel latent capped the
+# quality whatever the rate weight, so those models were grown to more latent channels after training
+# and trained on (`voxen_train.widen_latent` and `voxen_train.deepen` grow a model without changing what
+# it decodes). The cell below lists each model's latent width and residual blocks when they differ.
 
 # %%
 model = VoxEn(config)
