@@ -136,11 +136,14 @@ def test_the_takeaway_table_and_sentences_come_from_the_summary():
     verdict = "fewer" if s["bd_rate_vs_x264_%"] < 0 else "more"
     assert f"On held-out movies, VoxEn needs {abs(s['bd_rate_vs_x264_%']):.0f}% {verdict} bits than x264" in text
     assert "no interval: one clip is too few to resample" in text and f"it needs more above {cross:.1f} dB" in text
-    assert "saves 20% of the bits on held-out movies, for an encoder up to 10x slower" in text
-    assert "On held-out movies, training lambda 0.01 for 50 steps with other seeds" in text
-    assert "by up to 0.30 dB and 4% in rate: at that budget" in text and "On other" not in text
+    assert "changes the bits by -20% on held-out movies, for an encoder up to 10x slower" in text
+    assert "Training lambda 0.01 for 50 steps with other seeds" in text and "on other" not in text
+    assert "by up to 0.30 dB and 4% in rate on held-out movies: at that budget" in text
+    two = takeaway({"a": s, "b": s}, {"a": spread, "b": {**spread, "psnr_range_db": 0.5}})
+    assert "by up to 0.30 dB and 4% in rate on a, 0.50 dB and 4% in rate on b: at that budget" in two
     lam = by_lambda_table(s)
-    assert lam["lambda"].tolist() == [1e-4, 1e-3, 1e-2] and lam["rate / x264's"].round(6).tolist() == [0.5, 0.8, 1.2]
+    assert lam["lambda"].tolist() == ["0.0001", "0.001", "0.01"]
+    assert lam["rate / x264's"].round(6).tolist() == [0.5, 0.8, 1.2]
     everywhere = rd_summary(x264 + [_point("voxen", p.setting, 2.0, p.psnr) for p in vox], "d")
     assert where_it_loses(everywhere) == "everywhere" and "more bits at every lambda" in takeaway({"d": everywhere})
 

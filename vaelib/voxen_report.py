@@ -227,7 +227,8 @@ def takeaway(summaries: dict[str, dict], spreads: dict[str, dict | None] | None 
                 "an interval over clips wholly above zero" if ci[0] > 0 else
                 "an interval over clips across zero: the clips decide which needs fewer bits")
         where = where_it_loses(s)
-        loses = {"everywhere": "it needs more bits at every lambda", "nowhere": "it needs fewer at every lambda"}.get(
+        loses = {"everywhere": "it needs more bits at every lambda",
+                 "nowhere": "it needs fewer at every PSNR both reach"}.get(
             where, f"it needs more {where}" if where.startswith(("above", "at ")) else f"per lambda: {where}")
         narrow = (" That range is narrower than the 4 dB a BD-rate needs to say much." if rng[1] - rng[0] < 4.0
                   else "")
@@ -237,15 +238,17 @@ def takeaway(summaries: dict[str, dict], spreads: dict[str, dict | None] | None 
              if np.isfinite(s.get("bd_rate_vs_fast_%", float("nan")))}
     if saved:
         slower = max(s["encode_s_vs_fast"] for s in summaries.values() if "encode_s_vs_fast" in s)
-        lines.append("Refining each clip's latent before coding it "
-                     + " and ".join(f"{'saves' if v >= 0 else 'costs'} {abs(v):.0f}% of the bits on {name}"
-                                    for name, v in saved.items())
+        lines.append("Refining each clip's latent before coding it changes the bits by "
+                     + " and ".join(f"{-v:+.0f}% on {name}" for name, v in saved.items())
                      + f", for an encoder up to {slower:.0f}x slower; the decoder is the same.")
+    runs: dict[tuple[float, int], list[str]] = {}
     for name, sp in (spreads or {}).items():
         if sp:
-            lines.append(f"On {name}, training lambda {sp['lambda']:g} for {sp['train_steps']} steps with other seeds "
-                         f"(`benchmarks/voxen_rd.py`) moves its point by up to {sp['psnr_range_db']:.2f} dB and "
-                         f"{sp['bpp_range_%']:.0f}% in rate: at that budget, smaller differences are training noise.")
+            runs.setdefault((sp["lambda"], sp["train_steps"]), []).append(
+                f"{sp['psnr_range_db']:.2f} dB and {sp['bpp_range_%']:.0f}% in rate on {name}")
+    for (lmbda, steps), moves in runs.items():
+        lines.append(f"Training lambda {lmbda:g} for {steps} steps with other seeds (`benchmarks/voxen_rd.py`) moves "
+                     f"its point by up to {', '.join(moves)}: at that budget, smaller differences are training noise.")
     return " ".join(lines)
 
 
@@ -253,7 +256,7 @@ def by_lambda_table(summary: dict) -> pd.DataFrame:
     """``rd_summary``'s per-lambda numbers: VoxEn's rate and PSNR, its rate over the rate x264 needs for that PSNR,
     and MJPEG's bytes over VoxEn's at that PSNR (NaN outside the other codec's range)."""
     lams = list(summary.get("psnr_by_lambda", {}))
-    return pd.DataFrame({"lambda": [float(k) for k in lams],
+    return pd.DataFrame({"lambda": lams,
                          "bpp": [summary["bpp_by_lambda"][k] for k in lams],
                          "PSNR (dB)": [summary["psnr_by_lambda"][k] for k in lams],
                          "rate / x264's": [summary.get("rate_vs_x264_by_lambda", {}).get(k, math.nan) for k in lams],
