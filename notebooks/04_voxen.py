@@ -162,9 +162,9 @@ if len(set(zip(latent_channels.values(), res_blocks.values()))) > 1:  # models g
 # scored every few hundred steps. Their clips never change, so their curve shows what training changed;
 # a training batch's numbers jump with the batch. A reference model was trained as a chain of warm
 # starts (`weights/voxen/train_reference.sh`) and keeps the curve of its **last stage** only: the
-# figure shows those last stages side by side, each from its own start, and the table beside it how
+# figure shows those last stages side by side, each from its own start, and the table below it how
 # many steps the whole chain took and how far validation moved over the stage shown. A flat line
-# there means the model had levelled off at that learning rate.
+# means the model had levelled off at that learning rate. Models trained here show their whole run.
 
 # %%
 models = models if pretrained else {}
