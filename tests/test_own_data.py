@@ -180,7 +180,7 @@ def test_the_landing_page_keeps_the_books_numbers_only_for_its_own_movies(tmp_pa
 def test_one_clip_is_too_little_to_resample():
     """A BD-rate over one clip gets no bootstrap interval, and the conclusion says why instead of calling it one."""
     from vaelib import codecs
-    from vaelib.voxen_train import conclusion, rd_summary
+    from vaelib.voxen_report import conclusion, rd_summary
 
     def curve(codec, factor, clips):
         return [codecs.RDPoint(codec, i, factor * float(np.exp(0.1 * q - 4)), q, 0.9, 0.01, 0.01, clips, 100,

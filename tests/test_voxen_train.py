@@ -132,7 +132,7 @@ def test_bad_weights_are_named(tmp_path, monkeypatch):
 
 def test_rd_summary_conclusion_and_spread():
     from vaelib.codecs import RDPoint
-    from vaelib.voxen_train import conclusion, rd_summary, training_spread
+    from vaelib.voxen_report import conclusion, rd_summary, training_spread
 
     def pt(codec, setting, bpp, q, seed=0, steps=0):
         return RDPoint(codec, setting, bpp, q, 0.9, 0.01, 0.01, 1, 100, dataset="d", seed=seed, train_steps=steps)
@@ -357,7 +357,7 @@ def test_rd_summary_says_where_voxen_crosses_x264_and_what_its_lowest_point_deci
     """Lambda by lambda rate ratios against x264, the PSNR where they cross 1, and the BD-rate without the lowest
     point: a headline that one point carries is said to turn without it."""
     from vaelib.codecs import RDPoint
-    from vaelib.voxen_train import conclusion, crossover, rd_summary
+    from vaelib.voxen_report import conclusion, crossover, rd_summary
 
     def point(codec, setting, ratio, q):
         return RDPoint(codec, setting, float(ratio * np.exp(0.1 * q - 4)), q, 0.9, 0.01, 0.01, 4, 100,

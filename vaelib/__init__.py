@@ -26,6 +26,8 @@ One module per concern; imports point one way, from the top of this list down
   (`python -m vaelib.vxn encode|decode`)
 - ``zoo``         trained models loaded back for use, apart from training: VoxEn's reference models, chapter 2's
   MMD-VAE from its run folder
+- ``voxen_report`` chapter 4's results as tables and sentences: VoxEn against the classic codecs, the
+  training it shows, and the time-stride ablation (does the third dimension pay?)
 - ``codecs``      classic codecs through ffmpeg, rate-distortion (RD) records, BD-rate
 - ``mmdvae``      the MMD-VAE model, embedding and reconstruction helpers
 - ``voxen``       VoxEn, the 3D-convolution video codec (GDN, scale hyperprior), and its rate-distortion loss

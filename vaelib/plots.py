@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
@@ -238,6 +239,56 @@ def runs_curves(runs: dict[str, pd.DataFrame], metrics: dict[str, str], log_firs
     if log_first:
         axes[0][0].set_yscale("log")
     axes[0][-1].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def validation_curves(runs: dict[str, pd.DataFrame], metrics: dict[str, str], title: str = "",
+                      log: Sequence[str] = ("bpp",), xlabel: str = "step"):
+    """One panel per metric (``metrics``: name -> axis label), one line per run (``runs``: label -> tidy
+    ``metrics.csv`` frame), validation only: its clips are the same at every step, so its curve shows what training
+    changed (a training batch's numbers jump with the batch). ``log``: metrics drawn on a log scale."""
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.25 * len(metrics), 3.2), squeeze=False)
+    for ax, (name, label) in zip(axes[0], metrics.items()):
+        for i, (run, df) in enumerate(runs.items()):
+            d = df[(df.split == "val") & (df.metric == name)].sort_values("step")
+            if len(d):
+                ax.plot(d.step, d.value, "o-", color=f"C{i}", ms=3, lw=1.2, label=run)
+        if name in log:
+            ax.set_yscale("log")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def ablation_rd(record: dict, names: dict[str, str] | None = None):
+    """The time-stride ablation (``benchmarks/voxen_ablation.py``'s record): one panel per data set, PSNR against
+    bpp for every arm, the mean over training seeds with bars spanning the seeds' range (``names``: data set ->
+    title)."""
+    results = record["results"]
+    fig, axes = plt.subplots(1, len(results), figsize=(4.4 * len(results), 3.4), squeeze=False)
+    for ax, (dataset, res) in zip(axes[0], results.items()):
+        for i, (arm, rows) in enumerate(res.get("rd", {}).items()):
+            rows = sorted(rows, key=lambda r: r["bpp"])
+            bpp, q = np.array([r["bpp"] for r in rows]), np.array([r["psnr"] for r in rows])
+            xerr = np.abs(np.array([r["bpp_seed_range"] for r in rows]).T - bpp)
+            yerr = np.abs(np.array([r["psnr_seed_range"] for r in rows]).T - q)
+            info = record.get("arms", {}).get(arm, {})
+            label = f"time stride {info.get('total_time_stride', arm)}" + (
+                " (parameters matched)" if info.get("control") else "")
+            ax.errorbar(bpp, q, xerr=xerr, yerr=yerr, fmt="o--" if info.get("control") else "o-", ms=3, lw=1.2,
+                        capsize=2, color=f"C{i}", label=label)
+        ax.set_xscale("log")
+        ax.set_xlabel("bits per pixel (log scale)")
+        ax.set_ylabel("PSNR (RGB, dB)")
+        ax.set_title(f"{(names or {}).get(dataset, dataset)} ({res.get('n_clips', '?')} clips)", fontsize=10)
+        ax.grid(alpha=0.3, which="both")
+    axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     fig.tight_layout()
     return fig
 

@@ -7,7 +7,7 @@
   decodes exactly as before: the start of further training when the transform caps quality (``--init-from``
   with a wider or deeper ``--config``).
 - ``evaluate_voxen`` / ``rd_comparison``: real bytes and decoded clips, scored as ``RDPoint`` records
-  beside the classic codecs.
+  beside the classic codecs (``vaelib.voxen_report`` turns them into chapter 4's tables and sentences).
 - ``python -m vaelib.voxen_train --warm-start``: trains the reference models, one per lambda
   (the first from scratch, each other starting from the one before), resumable, and exports each (half-precision
   weights, config, environment, training curve, the RD point of one check clip) to
@@ -37,12 +37,8 @@ from .camera import CameraClipSampler, MixedClipSampler
 from .codecs import (
     CLASSIC_CODECS,
     RDPoint,
-    bd_rate_interval,
-    bd_rate_points,
     classic_rd,
     clip_rates,
-    common_range,
-    rate_at_quality,
     rd_point,
 )
 from .data import ClipSampler, clips_to_tensor, load_real_clips
@@ -52,6 +48,7 @@ from .synthetic import make_synthetic_dataset
 from .train import TrainConfig, load_checkpoint, save_torch, seed_everything, train
 from .video import FrameSet, load_frames, preprocess
 from .voxen import ResBlock3d, VoxEn, VoxEnConfig, rd_loss
+from .voxen_report import FAST
 from .zoo import WEIGHTS_DIR, load_voxen_weights, sha256
 from .zoo import load_pretrained as load_pretrained  # re-exported: chapter 4 imports them from here
 from .zoo import pretrained_records as pretrained_records
@@ -229,7 +226,6 @@ def _pad_like(value: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 
 
 REFINE_STEPS = 100  # the encoder's per-clip latent refinement (VoxEn.refine) in the RD evaluation
-FAST = "voxen-fast"  # beside refined "voxen" points: the same models without refinement (one encoder pass)
 
 
 def evaluate_voxen(model: VoxEn, clips: np.ndarray, setting: float, dataset: str = "",
@@ -276,146 +272,6 @@ def rd_comparison(models: dict[float, VoxEn], clips: np.ndarray, dataset: str,
     names = list(codec_settings) if codec_settings else list(CLASSIC_CODECS)
     return points + classic_rd(list(clips), codecs=names, settings=codec_settings, dataset=dataset, fps=fps,
                                progress=progress)
-
-
-def training_spread(points: Sequence[RDPoint], dataset: str) -> dict | None:
-    """PSNR and bpp ranges over the training seeds of the lambda trained with several seeds for the same number
-    of steps (or None)."""
-    by_setting: dict[tuple[float, int], list[RDPoint]] = {}
-    for p in points:
-        if p.codec == "voxen" and p.dataset == dataset:
-            by_setting.setdefault((p.setting, p.train_steps), []).append(p)
-    multi = {k: v for k, v in by_setting.items() if len({p.seed for p in v}) > 1}
-    if not multi:
-        return None
-    (lmbda, _), runs = next(iter(multi.items()))
-    ps, bs = [p.psnr for p in runs], [p.bpp for p in runs]
-    return {"lambda": lmbda, "seeds": [p.seed for p in runs], "psnr_range_db": max(ps) - min(ps),
-            "bpp_range_%": 100 * (max(bs) / min(bs) - 1), "train_steps": runs[0].train_steps}
-
-
-def rd_summary(points: Sequence[RDPoint], dataset: str) -> dict:
-    """VoxEn against the classic codecs on one dataset, as numbers: best point, PSNR span over lambdas,
-    BD-rate against x264 and the PSNR range it covers (and, with three or more lambdas, the same without the
-    best point, or the lowest), the same on YUV PSNR, VoxEn's rate over x264's at each lambda and the PSNR where the
-    two cross, bytes against MJPEG at equal PSNR, what x264 needs at VoxEn's best PSNR, and (where ``FAST``
-    points are there) what the per-clip refinement saves against the encoder's single pass."""
-    pts = [p for p in points if p.dataset == dataset and p.seed == 0]
-    vox = sorted((p for p in pts if p.codec == "voxen"), key=lambda p: p.setting)
-    x264 = [p for p in pts if p.codec == "x264"]
-    mjpeg = [p for p in pts if p.codec == "mjpeg"]
-    best = max(vox, key=lambda p: p.psnr)
-    out = {"dataset": dataset, "n_clips": best.n_clips, "best_psnr": best.psnr, "best_bpp": best.bpp,
-           "best_lambda": best.setting,
-           "psnr_span_db": vox[-1].psnr - vox[0].psnr if len(vox) > 1 else 0.0,
-           "distinct_points": len({(round(p.bpp, 4), round(p.psnr, 2)) for p in vox}) == len(vox),
-           "x264_bpp_at_best": rate_at_quality(x264, best.psnr) if x264 else float("nan")}
-    if x264 and len(vox) > 1:
-        common = common_range(x264, vox)
-        out.update({"bd_rate_vs_x264_%": bd_rate_points(x264, vox), "common_psnr_db": list(common) if common else None,
-                    "bd_rate_vs_x264_ci95_%": list(bd_rate_interval(x264, vox))})
-    if x264 and len(vox) > 1:  # the same on YUV PSNR, the classic codecs' own measure (their chroma is 4:2:0)
-        out["bd_rate_vs_x264_yuv_%"] = bd_rate_points(x264, vox, "psnr_yuv")
-    if x264 and len(vox) > 2:  # the same without the best, or the lowest, point: how much one point decides
-        for key, left_out in (("below_best", best), ("above_lowest", min(vox, key=lambda p: p.psnr))):
-            rest = [p for p in vox if p is not left_out]
-            common = common_range(x264, rest)
-            out.update({f"bd_rate_{key}_%": bd_rate_points(x264, rest),
-                        f"common_psnr_{key}_db": list(common) if common else None})
-    if x264:  # lambda by lambda: VoxEn's rate over the rate x264 needs for the same PSNR (NaN outside x264's range)
-        out["rate_vs_x264_by_lambda"] = {f"{p.setting:g}": p.bpp / rate_at_quality(x264, p.psnr) for p in vox}
-        out["crossover_psnr_db"] = crossover(vox, x264)
-    fast = sorted((p for p in pts if p.codec == FAST), key=lambda p: p.setting)
-    if len(fast) > 1 and len(vox) > 1:
-        common = common_range(fast, vox)
-        out.update({"bd_rate_vs_fast_%": bd_rate_points(fast, vox), "common_psnr_vs_fast_db": list(common)
-                    if common else None, "encode_s_vs_fast": float(np.mean([p.encode_s for p in vox]) /
-                                                                   np.mean([p.encode_s for p in fast]))})
-    if mjpeg:  # MJPEG's bytes over VoxEn's at VoxEn's PSNR, lambda by lambda (NaN outside MJPEG's range)
-        by_lambda = {f"{p.setting:g}": rate_at_quality(mjpeg, p.psnr) / p.bpp for p in vox}
-        ratios = [r for r in by_lambda.values() if np.isfinite(r)]
-        out["mjpeg_bytes_ratio_by_lambda"] = by_lambda
-        out["mjpeg_bytes_ratio_min"] = min(ratios) if ratios else float("nan")
-        low = min(mjpeg, key=lambda p: p.psnr)
-        out.update({"mjpeg_min_psnr": low.psnr, "mjpeg_min_bpp": low.bpp})
-    return out
-
-
-def crossover(test: Sequence[RDPoint], anchor: Sequence[RDPoint]) -> float:
-    """The PSNR (dB) where ``test`` goes from needing fewer bits than ``anchor`` at equal PSNR to needing more
-    (log rate ratio interpolated linearly between ``test``'s points, ordered by PSNR); NaN if it never does."""
-    pts = sorted(test, key=lambda p: p.psnr)
-    ratio = [np.log(p.bpp / rate_at_quality(anchor, p.psnr)) for p in pts]
-    for (a, ra), (b, rb) in zip(zip(pts, ratio), zip(pts[1:], ratio[1:])):
-        if np.isfinite(ra) and np.isfinite(rb) and ra < 0 <= rb:
-            return float(a.psnr + (b.psnr - a.psnr) * (0 - ra) / (rb - ra))
-    return float("nan")
-
-
-def conclusion(summary: dict, spread: dict | None = None) -> str:
-    """One paragraph, computed from ``rd_summary`` (and the training-run spread), that says where VoxEn stands."""
-    s = summary
-    lines = [f"{s['dataset']}: VoxEn's best point is {s['best_psnr']:.1f} dB at {s['best_bpp']:.3f} bpp "
-             f"(lambda={s['best_lambda']:g}); its lambdas span {s['psnr_span_db']:.1f} dB."]
-    bd, rng = s.get("bd_rate_vs_x264_%", float("nan")), s.get("common_psnr_db")
-    if rng and np.isfinite(bd):
-        verdict = "fewer" if bd < 0 else "more"
-        lines.append(f"Against x264 it needs {abs(bd):.0f}% {verdict} bits at equal PSNR (BD-rate over "
-                     f"{rng[0]:.1f}-{rng[1]:.1f} dB, a {rng[1] - rng[0]:.1f}-dB overlap).")
-        ci = s.get("bd_rate_vs_x264_ci95_%", [float("nan")] * 2)
-        if np.all(np.isfinite(ci)):
-            side = ("wholly below zero" if ci[1] < 0 else "wholly above zero" if ci[0] > 0 else
-                    "across zero: which of the two needs fewer bits depends on which clips are coded")
-            lo, hi = (f"{round(v) or 0:+d}%" for v in ci)   # never "-0%"
-            lines.append(f"Resampling the {s['n_clips']} clips coded (a bootstrap) puts it at {lo} to {hi} (95%), "
-                         f"{side}.")
-        elif s["n_clips"] < 2:
-            lines.append(f"{s['n_clips']} clip was coded: too little data to resample it into an interval, so this "
-                         f"BD-rate is one clip's, not a finding about the codec.")
-        if rng[1] - rng[0] < 4.0:
-            lines.append(f"That overlap is narrower than the 4 dB a BD-rate needs to say much: it compares the "
-                         f"two only at {'x264' if bd < 0 else 'VoxEn'}'s lowest qualities, and above "
-                         f"{rng[1]:.1f} dB VoxEn has no point at all.")
-        for key, which in (("below_best", "best"), ("above_lowest", "lowest")):
-            bd2, rng2 = s.get(f"bd_rate_{key}_%", float("nan")), s.get(f"common_psnr_{key}_db")
-            if rng2 and rng2[1] - rng2[0] >= 4.0 and np.isfinite(bd2) and (bd2 < 0) != (bd < 0):
-                lines.append(f"Without its {which} point the verdict turns: {abs(bd2):.0f}% "
-                             f"{'fewer' if bd2 < 0 else 'more'} bits over {rng2[0]:.1f}-{rng2[1]:.1f} dB.")
-        yuv = s.get("bd_rate_vs_x264_yuv_%", float("nan"))
-        if np.isfinite(yuv):
-            lines.append(f"On YUV PSNR (6:1:1, the classic codecs' own measure: their 4:2:0 chroma costs them RGB "
-                         f"PSNR) the BD-rate is {yuv:+.0f}%.")
-    else:
-        lines.append("Its curve and x264's share no PSNR range, so no BD-rate can be given.")
-    ratios = {k: v for k, v in s.get("rate_vs_x264_by_lambda", {}).items() if np.isfinite(v)}
-    if ratios:
-        cross = s.get("crossover_psnr_db", float("nan"))
-        lines.append("Lambda by lambda, VoxEn's rate over the rate x264 needs for the same PSNR: "
-                     + ", ".join(f"{v:.2f}x" for v in ratios.values()) + f" (lambda {', '.join(ratios)})"
-                     + (f": fewer bits below {cross:.1f} dB, more above." if np.isfinite(cross) else "."))
-    x = s["x264_bpp_at_best"]
-    if np.isfinite(x):
-        lines.append(f"x264 reaches VoxEn's best PSNR at {x:.3f} bpp ({x / s['best_bpp']:.2f}x VoxEn's rate).")
-    bd_f, rng_f = s.get("bd_rate_vs_fast_%", float("nan")), s.get("common_psnr_vs_fast_db")
-    if rng_f and np.isfinite(bd_f):
-        lines.append(f"Refining each clip's latent before coding it takes {abs(bd_f):.0f}% "
-                     f"{'fewer' if bd_f < 0 else 'more'} bits than the encoder's single pass for the same PSNR "
-                     f"(BD-rate over {rng_f[0]:.1f}-{rng_f[1]:.1f} dB), encoding {s['encode_s_vs_fast']:.0f}x "
-                     f"slower; the decoder is the same.")
-    m = s.get("mjpeg_bytes_ratio_min", float("nan"))
-    if np.isfinite(m):
-        by = {k: v for k, v in s.get("mjpeg_bytes_ratio_by_lambda", {}).items() if np.isfinite(v)}
-        lines.append(f"At equal PSNR VoxEn writes at least {m:.1f}x fewer bytes than MJPEG"
-                     + (f" ({', '.join(f'{v:.1f}x at lambda {k}' for k, v in by.items())})." if len(by) > 1 else "."))
-    elif np.isfinite(s.get("mjpeg_min_psnr", float("nan"))) and s["mjpeg_min_psnr"] > s["best_psnr"]:
-        lines.append(f"MJPEG's lowest quality ({s['mjpeg_min_psnr']:.1f} dB) is already above VoxEn's best, at "
-                     f"{s['mjpeg_min_bpp'] / s['best_bpp']:.0f}x its rate.")
-    if spread:
-        lines.append(f"Training lambda={spread['lambda']:g} for {spread['train_steps']} steps with seeds "
-                     f"{spread['seeds']} gives PSNRs up to {spread['psnr_range_db']:.2f} dB apart and rates "
-                     f"{spread['bpp_range_%']:.0f}% apart: at that budget, smaller differences are training noise "
-                     f"(the spread of longer runs was not measured here).")
-    return " ".join(lines)
 
 
 def reference_frames(work_dir: str | Path, n_movies: int = 4, seconds: float = 60.0, size: int = 64) -> FrameSet:
