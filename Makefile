@@ -25,7 +25,7 @@ book: setup
 
 ## The executed chapters (from `make book`, in build/notebooks) as a static website in build/html.
 html: setup
-	$(PY) -m vaelib.site
+	$(PY) -m vaelib.website
 
 ## Lint (ruff), then unit tests, papermill smoke runs of every chapter, the browser test.
 test: setup chromium lint

@@ -371,12 +371,12 @@ def test_chapter4_clip_comparison_moves_through_the_clip(chapter_page):
 
 
 # ---------------------------------------------------------------------------------------------
-# The book as a website (vaelib.site), built from the smoke book's executed chapters.
+# The book as a website (vaelib.website), built from the smoke book's executed chapters.
 
 
 def test_site_has_every_chapter_and_its_figures_load(browser, smoke_book, tmp_path):
     from vaelib.book import CHAPTERS
-    from vaelib.site import build_site
+    from vaelib.website import build_site
 
     if smoke_book.errors:
         pytest.fail(f"the smoke book failed: {smoke_book.errors}")

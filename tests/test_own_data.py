@@ -136,7 +136,7 @@ def test_own_data_through_every_chapter(own_data_book):
 
 @pytest.mark.slow
 def test_the_site_captions_own_data(own_data_book):
-    from vaelib.site import landing_page, run_facts
+    from vaelib.website import landing_page, run_facts
 
     root, data, figures, executed = own_data_book
     facts = run_facts(executed)
@@ -151,8 +151,8 @@ def test_the_site_captions_own_data(own_data_book):
 
 
 def test_the_landing_page_keeps_the_books_numbers_only_for_its_own_movies(tmp_path, monkeypatch):
-    from vaelib import site
-    from vaelib.site import figure_table, landing_page
+    from vaelib import website as site
+    from vaelib.website import figure_table, landing_page
 
     figures = tmp_path / "figures"
     figures.mkdir()

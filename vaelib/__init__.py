@@ -4,7 +4,7 @@ One module per concern; imports point one way, from the top of this list down
 (chapters -> analysis and widgets -> models and training -> data and config):
 
 - ``book``        runs the chapters in order through papermill; ``sweep``: one chapter over a parameter grid;
-  ``site``: the executed chapters as a static website
+  ``website``: the executed chapters as a static website
 - ``chapter``     what every chapter shares: its threads, output folder and metrics JSON
 - ``widgets``     latent sliders, frame scrubbers, clip comparisons (ipywidgets)
 - ``plots``       figures shared by chapters, written to ``figures/``

@@ -1,7 +1,7 @@
 """The book as a website: the executed chapters and the README's tour, built into static HTML.
 
-    python -m vaelib.site                 # after `python -m vaelib.book`: build/notebooks -> build/html
-    python -m vaelib.site --executed DIR  # from notebooks executed elsewhere (e.g. the smoke run)
+    python -m vaelib.website                 # after `python -m vaelib.book`: build/notebooks -> build/html
+    python -m vaelib.website --executed DIR  # from notebooks executed elsewhere (e.g. the smoke run)
 
 The site is built by Jupyter Book's Sphinx engine (``jupyter-book`` 1.x: MyST-NB and the
 sphinx-book-theme), which works offline. Jupyter Book 2 (mystmd) downloads its HTML theme from
