@@ -197,8 +197,8 @@ def test_voxen_from_an_mmdvae_run_is_named(tmp_path):
 
 def test_sweep_book_and_site_refuse_user_folders(tmp_path):
     from vaelib.book import run_book
-    from vaelib.website import build_site
     from vaelib.sweep import sweep
+    from vaelib.website import build_site
 
     mine = user_folder(tmp_path / "mine")
     with pytest.raises(OutputPathError, match=rf"{mine} is a folder holding files"):
