@@ -218,3 +218,19 @@ def test_bad_inputs_and_outputs_are_named_and_nothing_is_left(videos, stream, tm
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "cut.vxn", "keep.vxn"]
     # the command line says it in one line, with status 2
     assert vxn.main(["decode", str(tmp_path / "cut.vxn"), str(tmp_path / "cut.npy")]) == 2
+
+
+def test_a_npy_of_frames_codes_at_the_rate_given(tmp_path):
+    model = _model()
+    frames = (np.random.default_rng(2).random((9, 10, 12, 3)) * 255).astype(np.uint8)
+    np.save(tmp_path / "f.npy", frames)
+    header = encode_file(tmp_path / "f.npy", tmp_path / "f.vxn", models={0.01: model}, fps=12.5, progress=False)
+    assert header.fps == Fraction(25, 2) and header.n_frames == 9 and header.last_clip_frames == 1
+    decode_file(tmp_path / "f.vxn", tmp_path / "out.npy", models={0.01: model}, progress=False)
+    assert np.array_equal(np.load(tmp_path / "out.npy"), _reconstruction(model, frames))
+    np.save(tmp_path / "g.npy", frames.astype(np.float32))
+    with pytest.raises(VxnError, match=r"g\.npy: a \.npy input holds uint8 frames"):
+        encode_file(tmp_path / "g.npy", tmp_path / "g.vxn", models={0.01: model}, progress=False)
+    with pytest.raises(VxnError, match="the frame rate must be positive"):
+        encode_file(tmp_path / "f.npy", tmp_path / "h.vxn", models={0.01: model}, fps=0, progress=False)
+    assert not (tmp_path / "g.vxn").exists() and not (tmp_path / "h.vxn").exists()

@@ -18,7 +18,9 @@ under the per-channel prior (the ablation). While training, uniform noise stands
 ``compress``/``decompress`` write and read real bytes with ``vaelib.bitstream`` (range coder, framed
 by length + CRC32); ``compress`` can first optimize the latent for the one clip (``refine``), which
 only the encoder does, and codes a clip that holds a scene cut as two clips when that pays
-(``scene_cut``). Training and rate-distortion evaluation live in ``vaelib.voxen_train``.
+(``scene_cut``). The network is fully convolutional: it codes clips of any sides that are multiples of
+``config.multiple``. Whole videos of any size go into ``.vxn`` files through ``vaelib.vxn`` (``python -m
+vaelib.vxn``); training and rate-distortion evaluation live in ``vaelib.voxen_train``, loading in ``vaelib.zoo``.
 """
 from __future__ import annotations
 

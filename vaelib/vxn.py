@@ -308,7 +308,7 @@ def encode_file(src: str | os.PathLike, dst: str | os.PathLike, lmbda: float | N
             raise VxnError(f"{src} is not a readable .npy file: {e}") from e
         if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[3] != 3:
             raise VxnError(f"{src}: a .npy input holds uint8 frames (N, H, W, 3), not {frames.dtype} {frames.shape}")
-        model, header = _start(models, lmbda, quality, refine_steps, _rate(fps or 25, str(src)))
+        model, header = _start(models, lmbda, quality, refine_steps, _rate(25 if fps is None else fps, str(src)))
         source, total, after = iter(frames), len(frames), None
     else:
         if fps is not None:
