@@ -231,6 +231,7 @@ def test_a_npy_of_frames_codes_at_the_rate_given(tmp_path):
     np.save(tmp_path / "g.npy", frames.astype(np.float32))
     with pytest.raises(VxnError, match=r"g\.npy: a \.npy input holds uint8 frames"):
         encode_file(tmp_path / "g.npy", tmp_path / "g.vxn", models={0.01: model}, progress=False)
-    with pytest.raises(VxnError, match="the frame rate must be positive"):
-        encode_file(tmp_path / "f.npy", tmp_path / "h.vxn", models={0.01: model}, fps=0, progress=False)
+    for bad in (0, -25, float("nan"), float("inf")):
+        with pytest.raises(VxnError, match="the frame rate must be a positive number"):
+            encode_file(tmp_path / "f.npy", tmp_path / "h.vxn", models={0.01: model}, fps=bad, progress=False)
     assert not (tmp_path / "g.vxn").exists() and not (tmp_path / "h.vxn").exists()
