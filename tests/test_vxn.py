@@ -236,3 +236,34 @@ def test_a_npy_of_frames_codes_at_the_rate_given(tmp_path):
         with pytest.raises(VxnError, match="the frame rate must be a positive number"):
             encode_file(tmp_path / "f.npy", tmp_path / "h.vxn", models={0.01: model}, fps=bad, progress=False)
     assert not (tmp_path / "g.vxn").exists() and not (tmp_path / "h.vxn").exists()
+
+
+def test_frames_are_coded_and_decoded_one_clip_at_a_time(monkeypatch):
+    """Memory is bounded by a clip: the encoder has read at most one clip beyond those it coded, and the decoder
+    hands out each clip before reading the next one's bytes."""
+    import io
+
+    model = _model()
+    frames = (np.random.default_rng(3).random((21, 9, 9, 3)) * 255).astype(np.uint8)
+    read, seen = [0], []
+
+    def source():
+        for f in frames:
+            read[0] += 1
+            yield f
+    compress = model.compress
+
+    def counting(clip, *args, **kwargs):
+        seen.append(read[0])
+        return compress(clip, *args, **kwargs)
+    monkeypatch.setattr(model, "compress", counting)
+    _, header = vxn._start({0.01: model}, None, None, 0, Fraction(25))
+    buf = io.BytesIO()
+    vxn._write(buf, source(), model, header, "gen")
+    assert seen == [8, 16, 21]                          # each clip coded as soon as its frames are in
+    buf.seek(0)
+    header = vxn._read_header(buf, "gen")
+    clips = vxn._clips(buf, header, model, "gen")
+    first = next(clips)
+    assert len(first) == 8 and buf.tell() < len(buf.getvalue())   # the later clips' bytes are still unread
+    assert sum(len(c) for c in clips) == 13
