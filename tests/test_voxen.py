@@ -480,3 +480,22 @@ def test_clips_of_any_multiple_of_the_strides_code_and_decode():
             assert abs(model.estimated_bits(clip, lmbda) / 8 - len(data)) <= 0.03 * len(data) + 4
     with pytest.raises(ValueError, match=r"multiples of \(8, 8, 8\).*got \(8, 20, 16\)"):
         model.decompress(data, "c.vxn", shape=(8, 20, 16))
+
+
+def test_gdn_codes_a_few_frames_at_a_time_as_it_trains(monkeypatch):
+    """GDN's coding path (no autograd) works through the clip in chunks of frames; it computes what training does."""
+    from vaelib import voxen
+
+    torch.manual_seed(0)
+    for inverse in (False, True):
+        gdn = GDN(5, inverse=inverse)
+        with torch.no_grad():
+            gdn.gamma.add_(0.05 * torch.rand(5, 5))
+        x = torch.randn(2, 5, 7, 6, 4)
+        trained = gdn(x)                                     # autograd on: the training path
+        monkeypatch.setattr(voxen, "GDN_CHUNK", 2 * 5 * 6 * 4 * 3)    # three frames per chunk
+        with torch.no_grad():
+            coded = gdn(x)
+        monkeypatch.undo()
+        assert torch.allclose(coded, trained, rtol=1e-6, atol=1e-7) and coded.shape == x.shape
+        assert not torch.equal(coded, x)

