@@ -92,7 +92,8 @@ from vaelib.train import TrainConfig, read_metrics
 from vaelib.video import load_frames
 from vaelib.voxen import VoxEn, VoxEnConfig
 from vaelib.voxen_report import conclusion, rd_summary, training_spread
-from vaelib.voxen_train import load_pretrained, pretrained_records, rd_comparison, train_voxen, validation_clips
+from vaelib.voxen_train import rd_comparison, train_voxen, validation_clips
+from vaelib.zoo import load_pretrained, pretrained_records
 
 # %%
 use_threads(threads)

@@ -50,8 +50,6 @@ from .video import FrameSet, load_frames, preprocess
 from .voxen import ResBlock3d, VoxEn, VoxEnConfig, rd_loss
 from .voxen_report import FAST
 from .zoo import WEIGHTS_DIR, load_voxen_weights, sha256
-from .zoo import load_pretrained as load_pretrained  # re-exported: chapter 4 imports them from here
-from .zoo import pretrained_records as pretrained_records
 
 REFERENCE_SEED = 1  # synthetic movies of the reference training; chapter 1 makes its movies with seed 0
 EXPORT_KIND = "exported VoxEn model"      # an export folder's kind of output (vaelib.paths.claim_output)
