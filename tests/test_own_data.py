@@ -179,16 +179,16 @@ def test_the_landing_page_keeps_the_books_numbers_only_for_its_own_movies(tmp_pa
 
 def test_one_clip_is_too_little_to_resample():
     """A BD-rate over one clip gets no bootstrap interval, and the conclusion says why instead of calling it one."""
-    from vaelib import codecs
+    from vaelib import rd
     from vaelib.voxen_report import conclusion, rd_summary
 
     def curve(codec, factor, clips):
-        return [codecs.RDPoint(codec, i, factor * float(np.exp(0.1 * q - 4)), q, 0.9, 0.01, 0.01, clips, 100,
+        return [rd.RDPoint(codec, i, factor * float(np.exp(0.1 * q - 4)), q, 0.9, 0.01, 0.01, clips, 100,
                                dataset="d", clip_bpp=(factor * float(np.exp(0.1 * q - 4)),) * clips,
                                clip_psnr=(q,) * clips, psnr_yuv=q)
                 for i, q in enumerate([26.0, 30.0, 34.0, 38.0])]
     one = curve("x264", 1.0, 1) + curve("voxen", 0.5, 1)
-    assert np.isnan(codecs.bd_rate_interval(one[:4], one[4:])).all()
+    assert np.isnan(rd.bd_rate_interval(one[:4], one[4:])).all()
     text = conclusion(rd_summary(one, "d"))
     assert "1 clip was coded: too little data to resample" in text and "Resampling" not in text
     two = curve("x264", 1.0, 2) + curve("voxen", 0.5, 2)

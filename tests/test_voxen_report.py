@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from vaelib import plots
-from vaelib.codecs import RDPoint
+from vaelib.rd import RDPoint
 from vaelib.voxen_report import (
     ablation_answer,
     ablation_for,

@@ -131,7 +131,7 @@ def test_bad_weights_are_named(tmp_path, monkeypatch):
 
 
 def test_rd_summary_conclusion_and_spread():
-    from vaelib.codecs import RDPoint
+    from vaelib.rd import RDPoint
     from vaelib.voxen_report import conclusion, rd_summary, training_spread
 
     def pt(codec, setting, bpp, q, seed=0, steps=0):
@@ -327,7 +327,7 @@ def test_committed_reference_models_reproduce_their_rd_point():
 def test_a_trained_model_codes_a_scene_cut_as_two_clips_when_it_pays():
     """Two shots in one clip: at the model's lambda the encoder splits at the cut (header + two latents), which
     costs more bytes but lowers bits + lambda * distortion; one shot is coded whole as before."""
-    from vaelib import codecs
+    from vaelib import rd
     from vaelib.metrics import psnr
     from vaelib.voxen_train import evaluate_voxen
 
@@ -343,7 +343,7 @@ def test_a_trained_model_codes_a_scene_cut_as_two_clips_when_it_pays():
 
     def cost(data):
         mse = float(np.mean((clip / 255.0 - model.decompress(data) / 255.0) ** 2))
-        return codecs.bits_per_pixel(len(data), *clip.shape[:3]) + lmbda * 255 ** 2 * mse
+        return rd.bits_per_pixel(len(data), *clip.shape[:3]) + lmbda * 255 ** 2 * mse
     assert cost(split) < cost(whole) and psnr(clip, model.decompress(split)) > psnr(clip, model.decompress(whole))
     assert abs(model.estimated_bits(clip, lmbda) / 8 - len(split)) <= 0.03 * len(split)
     one_shot = shots[0]
@@ -356,7 +356,7 @@ def test_a_trained_model_codes_a_scene_cut_as_two_clips_when_it_pays():
 def test_rd_summary_says_where_voxen_crosses_x264_and_what_its_lowest_point_decides():
     """Lambda by lambda rate ratios against x264, the PSNR where they cross 1, and the BD-rate without the lowest
     point: a headline that one point carries is said to turn without it."""
-    from vaelib.codecs import RDPoint
+    from vaelib.rd import RDPoint
     from vaelib.voxen_report import conclusion, crossover, rd_summary
 
     def point(codec, setting, ratio, q):

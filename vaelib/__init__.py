@@ -28,7 +28,8 @@ One module per concern; imports point one way, from the top of this list down
   MMD-VAE from its run folder
 - ``voxen_report`` chapter 4's results as tables and sentences: VoxEn against the classic codecs, the
   training it shows, and the time-stride ablation (does the third dimension pay?)
-- ``codecs``      classic codecs through ffmpeg, rate-distortion (RD) records, BD-rate
+- ``classic``     classic codecs (x264, x265, VP9, AV1, MJPEG) through ffmpeg, their RD records
+- ``rd``          rate-distortion (RD) records, the book's one RD schema; BD-rate and its interval over clips
 - ``mmdvae``      the MMD-VAE model, embedding and reconstruction helpers
 - ``voxen``       VoxEn, the 3D-convolution video codec (GDN, scale hyperprior), and its rate-distortion loss
 - ``train``       the generic training loop: run folders, checkpoints, exact resume, metrics

@@ -203,7 +203,7 @@ def save_side_by_side_gif(truth: np.ndarray, recon: np.ndarray, figures_dir: str
 def rd_curves(points, metrics: tuple[str, ...] = ("psnr", "ms_ssim"), title: str = ""):
     """Rate-distortion curves (bpp from real byte counts vs each metric), one line per codec.
 
-    ``points`` is a list of ``vaelib.codecs.RDPoint`` or of dicts with codec, bpp and the metrics.
+    ``points`` is a list of ``vaelib.rd.RDPoint`` or of dicts with codec, bpp and the metrics.
     """
     rows = [p if isinstance(p, dict) else p.to_dict() for p in points]
     codecs_ = list(dict.fromkeys(r["codec"] for r in rows))

@@ -19,8 +19,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from .codecs import RDPoint, bd_rate_interval, bd_rate_points, common_range, rate_at_quality
 from .paths import resolve
+from .rd import RDPoint, bd_rate_interval, bd_rate_points, common_range, rate_at_quality
 
 FAST = "voxen-fast"  # beside refined "voxen" points: the same models without refinement (one encoder pass)
 

@@ -34,16 +34,11 @@ import torch
 
 from . import distributed
 from .camera import CameraClipSampler, MixedClipSampler
-from .codecs import (
-    CLASSIC_CODECS,
-    RDPoint,
-    classic_rd,
-    clip_rates,
-    rd_point,
-)
+from .classic import CLASSIC_CODECS, classic_rd
 from .data import ClipSampler, clips_to_tensor, load_real_clips
 from .metrics import psnr
 from .paths import atomic_dir, claim_output, folder_lock, mark_output, resolve
+from .rd import RDPoint, clip_rates, rd_point
 from .synthetic import make_synthetic_dataset
 from .train import TrainConfig, load_checkpoint, save_torch, seed_everything, train
 from .video import FrameSet, load_frames, preprocess
