@@ -92,9 +92,9 @@ from IPython.display import Image, display
 from vaelib import bitstream, codecs, plots, provenance, widgets
 from vaelib.chapter import output_dir, use_threads, write_metrics
 from vaelib.data import eval_clips, load_real_clips, real_clip_fps, scene_cut, split_movies
+from vaelib.framestore import load_frames
 from vaelib.paths import resolve
 from vaelib.train import TrainConfig, read_metrics
-from vaelib.video import load_frames
 from vaelib.voxen import VoxEn, VoxEnConfig
 from vaelib.voxen_train import (
     conclusion,

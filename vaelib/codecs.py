@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 from .config import JSONConfig
 from .metrics import ms_ssim, psnr, psnr_yuv
 from .paths import resolve, write_json
-from .video import ffmpeg_exe
+from .video_io import ffmpeg_exe
 
 
 def bits_per_pixel(n_bytes: int, n_frames: int, height: int, width: int) -> float:

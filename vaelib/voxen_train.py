@@ -46,11 +46,12 @@ from .codecs import (
     rd_point,
 )
 from .data import ClipSampler, clips_to_tensor, load_real_clips
+from .framestore import FrameSet, load_frames
 from .metrics import psnr
 from .paths import atomic_dir, claim_output, folder_lock, mark_output, resolve
+from .preprocess import preprocess
 from .synthetic import make_synthetic_dataset
 from .train import TrainConfig, load_checkpoint, save_torch, seed_everything, train
-from .video import FrameSet, load_frames, preprocess
 from .voxen import ResBlock3d, VoxEn, VoxEnConfig, rd_loss
 from .zoo import WEIGHTS_DIR, load_voxen_weights, sha256
 from .zoo import load_pretrained as load_pretrained  # re-exported: chapter 4 imports them from here
