@@ -13,7 +13,7 @@ import pytest
 from vaelib import preprocess as pipeline
 from vaelib import preprocess_worker
 from vaelib.framestore import load_frames
-from vaelib.preprocess import preprocess
+from vaelib.preprocess import preprocess, preprocess_shard
 from vaelib.video_io import VideoError, VideoWarning, ffmpeg_exe
 
 
@@ -87,7 +87,7 @@ def test_a_rerun_reuses_the_files_already_done(tree, tmp_path):
 
 
 def test_shards_then_merge(tree, tmp_path):
-    parts = [preprocess(tree, tmp_path / "frames", size=16, progress=False, shard=f"{i}/2") for i in (1, 2)]
+    parts = [preprocess_shard(tree, tmp_path / "frames", f"{i}/2", size=16, progress=False) for i in (1, 2)]
     assert parts[0].movie.tolist() == ["brush_hair/a", "cartwheel/a", "cartwheel/d"]
     assert parts[1].movie.tolist() == ["brush_hair/b", "cartwheel/c"]
     assert not (tmp_path / "frames").exists()                     # a shard writes units only
@@ -95,7 +95,25 @@ def test_shards_then_merge(tree, tmp_path):
     assert fs.report().status.tolist() == ["reused"] * 5
     _same_store(fs, preprocess(tree, tmp_path / "fresh", size=16, progress=False, workers=2))
     with pytest.raises(ValueError, match=r"shard must be 'i/n'"):
-        preprocess(tree, tmp_path / "x", shard="0/2")
+        preprocess_shard(tree, tmp_path / "x", "0/2")
+
+
+def test_shards_then_merge_from_the_command_line(tree, tmp_path, capsys):
+    """`python -m vaelib.preprocess ... --shard i/n` prints its part's statuses and writes no store; the same
+    command without --shard merges the parts."""
+    import re
+
+    from vaelib.preprocess import main
+
+    out = tmp_path / "frames"
+    for i, n in ((1, 3), (2, 2)):
+        capsys.readouterr()
+        assert main([str(tree), str(out), "--size", "16", "--shard", f"{i}/2"]) == 0
+        assert re.search(rf"ok\s+{n}\b", capsys.readouterr().out)
+    assert not out.exists()
+    assert main([str(tree), str(out), "--size", "16"]) == 0
+    assert re.search(r"reused\s+5\b", capsys.readouterr().out)
+    assert len(load_frames(out).movies) == 5
 
 
 def test_killed_run_redoes_only_the_files_in_flight(tmp_path):

@@ -16,7 +16,7 @@ from vaelib.data import frame_sampler, split_frames
 from vaelib.losses import MMDLossConfig, mmd_vae_loss_fn
 from vaelib.mmdvae import MMDVAE, MMDVAEConfig
 from vaelib.paths import OUTPUT_MARKER, OutputPathError, claim_output, folder_lock, mark_output, output_kind
-from vaelib.preprocess import main as video_main
+from vaelib.preprocess import main as preprocess_main
 from vaelib.preprocess import preprocess
 from vaelib.train import TrainConfig, train
 
@@ -76,7 +76,7 @@ def test_preprocess_cli_never_deletes_a_second_video(small_dataset, tmp_path, ca
     b = tmp_path / "b.mp4"
     b.write_bytes(small_dataset.videos[1].read_bytes())
     before = b.read_bytes()
-    assert video_main([str(a), str(b), "--size", "8"]) == 2
+    assert preprocess_main([str(a), str(b), "--size", "8"]) == 2
     err = capsys.readouterr().err
     assert f"{b} is a file" in err and "not replaced" in err and "the last argument is the frame store's folder" in err
     assert b.read_bytes() == before

@@ -20,7 +20,8 @@ import warnings
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager, nullcontext
+from contextlib import closing, contextmanager, nullcontext
+from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -72,8 +73,8 @@ ON_ERROR = ("stop", "skip")
 
 def preprocess(videos: Sequence[str | os.PathLike] | str | os.PathLike, out_dir: str | os.PathLike,
                size: int = 64, crop: str = "squash", stride: int = 1, strict: bool = True,
-               overwrite: bool = False, progress: bool = True, workers: int = 1, on_error: str = "stop",
-               shard: str | None = None) -> FrameSet | pd.DataFrame:
+               overwrite: bool = False, progress: bool = True, workers: int = 1,
+               on_error: str = "stop") -> FrameSet:
     """Decode each video once, downsample every ``stride``-th frame to ``size`` x ``size``, store them.
 
     ``videos`` is a list of files or a folder; a folder is searched through its subfolders
@@ -93,9 +94,7 @@ def preprocess(videos: Sequence[str | os.PathLike] | str | os.PathLike, out_dir:
     kept for the rerun), or before any work at a folder that cannot be read; ``"skip"`` leaves it out, reports
     it in ``report.csv`` (status ``failed``; a folder :func:`find_videos` skipped: ``skipped``) and warns with the
     list.
-    ``shard="i/n"`` (i from 1 to n) does only every n-th video from the i-th on and returns that part's
-    report (a ``DataFrame``) without merging: n jobs on n machines sharing the folder (a SLURM array) do
-    the work; then the same call without ``shard`` merges (decoding whatever is still missing).
+    :func:`preprocess_shard` does a part of the videos on each of several machines; this call then merges.
 
     If ``out_dir`` already holds a store made from the same videos with the same settings, it is opened
     instead of redone, unless ``overwrite``. All videos are checked (:func:`vaelib.video_io.probe`) before any decoding.
@@ -104,7 +103,24 @@ def preprocess(videos: Sequence[str | os.PathLike] | str | os.PathLike, out_dir:
     this project's output.
     """
     with _signals_interrupt():
-        return _preprocess(videos, out_dir, size, crop, stride, strict, overwrite, progress, workers, on_error, shard)
+        return _preprocess(videos, out_dir, size, crop, stride, strict, overwrite, progress, workers, on_error)
+
+
+def preprocess_shard(videos: Sequence[str | os.PathLike] | str | os.PathLike, out_dir: str | os.PathLike,
+                     shard: str, size: int = 64, crop: str = "squash", stride: int = 1, strict: bool = True,
+                     overwrite: bool = False, progress: bool = True, workers: int = 1,
+                     on_error: str = "stop") -> pd.DataFrame:
+    """One part of :func:`preprocess`'s work, for n jobs on n machines sharing the folder (a SLURM array).
+
+    ``shard="i/n"`` (i from 1 to n) does only every n-th video from the i-th on, writing their units beside
+    ``out_dir`` without merging them, and returns that part's report (one row per video, as ``report.csv``).
+    Then :func:`preprocess` with the same arguments merges (decoding whatever is still missing). The other
+    arguments are :func:`preprocess`'s.
+    """
+    with _signals_interrupt():
+        plan = _plan(videos, out_dir, size, crop, stride, strict, overwrite, workers, on_error, _parse_shard(shard))
+        with closing(plan):
+            return plan.make_units(workers, on_error, progress)
 
 
 class Interrupted(KeyboardInterrupt):
@@ -129,17 +145,45 @@ def _signals_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, old)
 
 
-def _preprocess(videos, out_dir, size, crop, stride, strict, overwrite, progress, workers, on_error,
-                shard) -> FrameSet | pd.DataFrame:
-    from .framestore import STORE_FILES, STORE_KIND, load_frames
+@dataclass
+class _Plan:
+    """One call's videos, named, probed and with their settings: what a store and a shard of it share."""
+    names: list[str]
+    paths: list[Path]
+    infos: dict[str, VideoInfo]     # what probe said, by name (those it refused are in failed)
+    failed: dict[str, str]
+    skipped: list[tuple[Path, str]]  # what find_videos skipped in the folder searched
+    root: Path | None               # the folder searched
+    out: Path
+    settings: dict                  # the store's settings (manifest.json)
+    unit_settings: dict             # those that make a unit
+    units: Path                     # the units' folder
+    pool: object                    # the worker processes started while probing, or None
+
+    def make_units(self, workers: int, on_error: str, progress: bool, out: Path | None = None) -> pd.DataFrame:
+        """Every missing unit made (:func:`_make_units`); the per-file report with the skipped paths."""
+        report = _make_units(self.names, self.paths, self.infos, self.failed, self.units, self.unit_settings,
+                             workers, on_error, progress, out, self.pool)
+        return _with_skipped(report, self.skipped, self.root if self.skipped else None)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _plan(videos, out_dir, size, crop, stride, strict, overwrite, workers, on_error,
+          part: tuple[int, int] | None) -> _Plan:
+    """Check the arguments, find and name the videos (only ``part``'s, if given), claim ``out_dir``, start the
+    workers and probe the videos meanwhile."""
+    from .framestore import STORE_FILES, STORE_KIND
 
     _check_settings(size, crop, stride, strict)
     if not isinstance(workers, numbers.Integral) or isinstance(workers, bool) or workers < 1:
         raise ValueError(f"preprocess: workers must be an integer >= 1, not {workers!r}")
     if on_error not in ON_ERROR:
         raise ValueError(f"preprocess: on_error must be one of {ON_ERROR}, not {on_error!r}")
-    part = _parse_shard(shard)
     skipped: list[tuple[Path, str]] = []
+    root = None
     if isinstance(videos, (str, os.PathLike)):
         root = resolve(videos)
         paths, skipped = find_videos(root)
@@ -183,15 +227,24 @@ def _preprocess(videos, out_dir, size, crop, stride, strict, overwrite, progress
                     raise
                 failed[name] = str(e)
         _check_size_against_sources(size, list(infos.values()))
+    except BaseException:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    settings = {"size": size, "crop": crop, "stride": stride, "strict": bool(strict), "on_error": on_error,
+                "timing": STORE_TIMING,
+                "sources": [[str(p), *source_stamp(p)] for p in paths]}
+    unit_settings = {k: settings[k] for k in ("size", "crop", "stride", "strict", "timing")}
+    units = _work_dir(out) / short_digest(unit_settings)
+    return _Plan(names, paths, infos, failed, skipped, root, out, settings, unit_settings, units, pool)
 
-        settings = {"size": size, "crop": crop, "stride": stride, "strict": bool(strict), "on_error": on_error,
-                    "timing": STORE_TIMING,
-                    "sources": [[str(p), *source_stamp(p)] for p in paths]}
-        unit_settings = {k: settings[k] for k in ("size", "crop", "stride", "strict", "timing")}
-        units = _work_dir(out) / short_digest(unit_settings)
-        if part is not None:
-            return _with_skipped(_make_units(names, paths, infos, failed, units, unit_settings, workers, on_error,
-                                             progress, pool=pool), skipped, root if skipped else None)
+
+def _preprocess(videos, out_dir, size, crop, stride, strict, overwrite, progress, workers, on_error) -> FrameSet:
+    from .framestore import load_frames
+
+    plan = _plan(videos, out_dir, size, crop, stride, strict, overwrite, workers, on_error, None)
+    out, settings = plan.out, plan.settings
+    with closing(plan):
         with store_lock(out):
             if (out / "manifest.json").exists() and not overwrite:
                 old = json.loads((out / "manifest.json").read_text())
@@ -201,9 +254,8 @@ def _preprocess(videos, out_dir, size, crop, stride, strict, overwrite, progress
                     except ValueError as e:                  # same settings but damaged: made again below
                         warnings.warn(f"{e}; making it again", VideoWarning, stacklevel=2)
             try:
-                report = _with_skipped(_make_units(names, paths, infos, failed, units, unit_settings, workers,
-                                                   on_error, progress, out, pool), skipped, root if skipped else None)
-                _merge_units(report, units, out, settings)
+                report = plan.make_units(workers, on_error, progress, out)
+                _merge_units(report, plan.units, out, settings)
             except OSError as e:
                 if disk_full(e) and not isinstance(e, NoSpaceError):
                     raise no_space(out.parent, f"the frame store {out}", advice="give another out_dir") from e
@@ -217,9 +269,6 @@ def _preprocess(videos, out_dir, size, crop, stride, strict, overwrite, progress
                           + (" ..." if len(bad) > 5 else "") + f". The list is in {out / 'report.csv'}",
                           VideoWarning, stacklevel=2)
         return load_frames(out)
-    finally:
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _with_skipped(report: pd.DataFrame, skipped: list[tuple[Path, str]], root: Path | None) -> pd.DataFrame:
@@ -257,9 +306,7 @@ def _remove_folder(folder: Path) -> None:
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def _parse_shard(shard: str | None) -> tuple[int, int] | None:
-    if shard is None or shard == "":
-        return None
+def _parse_shard(shard: str) -> tuple[int, int]:
     m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", str(shard))
     if m is None or not 1 <= int(m[1]) <= int(m[2]):
         raise ValueError(f"preprocess: shard must be 'i/n' with 1 <= i <= n (e.g. '3/8'), not {shard!r}")
@@ -630,8 +677,6 @@ def main(argv: list[str] | None = None) -> int:
     A SLURM array of n jobs: ``--shard ${SLURM_ARRAY_TASK_ID}/n`` with ``--array=1-n``, then one run without
     ``--shard`` merges.
     """
-    import pandas as pd
-
     ap = argparse.ArgumentParser(description=main.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("videos", nargs="+", help="video files, or one folder (searched through its subfolders)")
     ap.add_argument("out", help="the frame store's folder")
@@ -646,10 +691,13 @@ def main(argv: list[str] | None = None) -> int:
                     help="make the store again, also over another kind of this project's output (never other files)")
     args = ap.parse_args(argv)
     videos = args.videos[0] if len(args.videos) == 1 and Path(args.videos[0]).is_dir() else args.videos
+    options = dict(size=args.size, crop=args.crop, stride=args.stride, strict=not args.keep_damaged,
+                   workers=args.workers, on_error=args.on_error, overwrite=args.overwrite)
     try:
-        result = preprocess(videos, args.out, size=args.size, crop=args.crop, stride=args.stride,
-                            strict=not args.keep_damaged, workers=args.workers, on_error=args.on_error,
-                            shard=args.shard, overwrite=args.overwrite)
+        if args.shard:
+            report = preprocess_shard(videos, args.out, args.shard, **options)
+        else:
+            report = preprocess(videos, args.out, **options).report()
     except OutputPathError as e:
         hint = (" (the last argument is the frame store's folder, not a video)"
                 if Path(args.out).suffix.lower() in VIDEO_EXTENSIONS else "")
@@ -658,7 +706,6 @@ def main(argv: list[str] | None = None) -> int:
     except Interrupted as e:
         print(f"stopped: {e}", file=sys.stderr)
         return 143 if "SIGTERM" in str(e) else 130
-    report = result if isinstance(result, pd.DataFrame) else result.report()
     print(report.status.value_counts().to_string())
     return 0
 
