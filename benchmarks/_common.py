@@ -19,14 +19,15 @@ import numpy as np
 from vaelib.paths import PROJECT_ROOT, write_json
 
 if TYPE_CHECKING:
+    from vaelib.framestore import FrameSet
     from vaelib.mmdvae import MMDVAE
-    from vaelib.video import FrameSet
 
 
 def frames_or_synthetic(path: Path | None, tmp: Path, **synthetic) -> FrameSet:
     """The frame store ``path``; if None, ``data/frames`` when chapter 1 wrote it; else synthetic movies made in
     ``tmp`` with ``vaelib.synthetic.make_synthetic_dataset(**synthetic)`` and preprocessed there."""
-    from vaelib.video import load_frames, preprocess
+    from vaelib.framestore import load_frames
+    from vaelib.preprocess import preprocess
 
     if path is None and (PROJECT_ROOT / "data" / "frames" / "manifest.json").exists():
         path = PROJECT_ROOT / "data" / "frames"

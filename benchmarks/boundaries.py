@@ -67,9 +67,9 @@ from vaelib.metrics import psnr
 from vaelib.mmdvae import MMDVAEConfig, embed, reconstruct
 from vaelib.mmdvae_train import train_mmdvae
 from vaelib.paths import PROJECT_ROOT, atomic_path, save_npy, write_json
+from vaelib.preprocess import preprocess
 from vaelib.synthetic import make_synthetic_dataset
 from vaelib.train import TrainConfig, cpu_model
-from vaelib.video import preprocess
 
 METRICS = bd.METRICS
 

@@ -2,13 +2,13 @@
 
 On the same videos, each mode in a fresh process (so peak RSS is its own):
 
-- ``decode``:  decode every frame and drop it with ``vaelib.video.read_video`` (the floor: no pipeline on the
+- ``decode``:  decode every frame and drop it with ``vaelib.video_io.read_video`` (the floor: no pipeline on the
                same decoder can be faster);
 - ``decode_accurate``: ``read_video(accurate=True)``: full-size frames with accurate colours (chroma at full
                resolution before RGB) instead of swscale's fast 4:2:0 path;
 - ``decode_ffmpeg``: ffmpeg decoding alone into its null sink (no RGB conversion, no pipe): the decoder's own cost;
 - ``decode_opencv``: the same with OpenCV's decoder (the reader before frame times came from ffmpeg);
-- ``vaelib``:  ``vaelib.video.preprocess`` (streams area-resized uint8 frames into a .npy on disk);
+- ``vaelib``:  ``vaelib.preprocess.preprocess`` (streams area-resized uint8 frames into a .npy on disk);
 - ``naive``:   decode into a Python list, stack with ``np.array``, convert to float64, then resize,
                as the original project did.
 
@@ -42,7 +42,8 @@ def run_mode(mode: str, videos: list[str], size: int) -> dict:
     import cv2
     import numpy as np
 
-    from vaelib.video import preprocess, read_video
+    from vaelib.preprocess import preprocess
+    from vaelib.video_io import read_video
 
     base = _rss_mib()
     cpu0 = cpu_seconds()
@@ -59,7 +60,7 @@ def run_mode(mode: str, videos: list[str], size: int) -> dict:
     elif mode == "decode_ffmpeg":
         import re
 
-        from vaelib.video import ffmpeg_exe
+        from vaelib.video_io import ffmpeg_exe
         for v in videos:
             log = subprocess.run([ffmpeg_exe(), "-nostdin", "-hide_banner", "-i", v, "-map", "0:v:0", "-f", "null",
                                   "-"], check=True, capture_output=True, text=True).stderr

@@ -31,7 +31,7 @@ from vaelib.paths import PROJECT_ROOT
 
 
 def make_clips(root: Path, n: int, classes: int = 12) -> Path:
-    from vaelib.video import ffmpeg_exe
+    from vaelib.video_io import ffmpeg_exe
 
     for k in range(n):
         path = root / f"class{k % classes:02d}" / f"clip{k:04d}.avi"
@@ -47,13 +47,13 @@ def make_clips(root: Path, n: int, classes: int = 12) -> Path:
 def run(folder: str, workers: int, limit: int) -> dict:
     """One preprocessing run (in this process); the numbers."""
     # The libraries preprocess needs in this process are imported before the clock starts, as they were when
-    # vaelib.video imported them at its top (it now imports them where used, so its workers need not)
+    # vaelib imported them at its top (it now imports them where used, so its workers need not)
     import cv2  # noqa: F401
     import pandas  # noqa: F401
     import tqdm.auto  # noqa: F401
     from _common import cpu_seconds
 
-    from vaelib.video import list_videos, preprocess
+    from vaelib.preprocess import list_videos, preprocess
 
     videos = list_videos(folder, recursive=True)[:limit]
     with tempfile.TemporaryDirectory() as d:

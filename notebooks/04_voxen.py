@@ -87,9 +87,9 @@ from IPython.display import Image, Markdown, display
 from vaelib import bitstream, classic, plots, provenance, rd, voxen_report, widgets
 from vaelib.chapter import output_dir, use_threads, write_metrics
 from vaelib.data import eval_clips, load_real_clips, real_clip_fps, scene_cut, split_movies
+from vaelib.framestore import load_frames
 from vaelib.paths import resolve
 from vaelib.train import TrainConfig, read_metrics
-from vaelib.video import load_frames
 from vaelib.voxen import VoxEn, VoxEnConfig
 from vaelib.voxen_report import conclusion, rd_summary, training_spread
 from vaelib.voxen_train import rd_comparison, train_voxen, validation_clips

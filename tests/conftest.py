@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from vaelib.paths import ZACKS_DAT
+from vaelib.preprocess import preprocess
 from vaelib.synthetic import make_synthetic_dataset
-from vaelib.video import preprocess
 
 
 def pytest_collection_modifyitems(config, items):

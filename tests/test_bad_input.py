@@ -13,15 +13,17 @@ import pytest
 
 from vaelib import annotations as ann
 from vaelib.book import check_parameters, run_chapter
+from vaelib.framestore import load_frames
 from vaelib.paths import NoSpaceError, atomic_dir, atomic_path, write_json
-from vaelib.video import VideoWarning, load_frames, preprocess, store_lock
+from vaelib.preprocess import preprocess, store_lock
+from vaelib.video_io import VideoWarning
 
 
 def test_two_runs_into_one_store(small_dataset, tmp_path):
     """A second run while one writes is refused, naming the store; the lock dies with its holder (kill -9)."""
     out = tmp_path / "frames"
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time\nfrom pathlib import Path\nfrom vaelib.video import store_lock\n"
+        [sys.executable, "-c", "import sys, time\nfrom pathlib import Path\nfrom vaelib.preprocess import store_lock\n"
          f"with store_lock(Path({str(out)!r})):\n    print('held', flush=True)\n    time.sleep(60)\n"],
         stdout=subprocess.PIPE, text=True)
     try:
@@ -130,12 +132,12 @@ def test_sweep_refuses_a_wrong_type_before_the_first_run(tmp_path):
 def test_disk_full_while_writing_names_the_folder(small_dataset, tmp_path, monkeypatch):
     import errno
 
-    import vaelib.video
+    import vaelib.preprocess
 
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(vaelib.video, "_unit_job", full)
+    monkeypatch.setattr(vaelib.preprocess, "unit_job", full)
     with pytest.raises(NoSpaceError, match=rf"no space left on the device of {tmp_path} while writing the frame "
                                            rf"store {tmp_path / 'frames'} \(.* are free there\); nothing half-written"):
         preprocess(small_dataset.videos[:1], tmp_path / "frames", size=8, progress=False)

@@ -249,9 +249,9 @@ def _chapter_inputs(data, seconds, activity_seconds):
     from vaelib.data import split_frames
     from vaelib.mmdvae import MMDVAEConfig
     from vaelib.mmdvae_train import train_mmdvae
+    from vaelib.preprocess import preprocess
     from vaelib.synthetic import make_synthetic_dataset
     from vaelib.train import TrainConfig
-    from vaelib.video import preprocess
 
     make_synthetic_dataset(data / "synthetic", n_movies=2, seconds=seconds, seed=1, n_observers=6,
                            activity_seconds=activity_seconds)

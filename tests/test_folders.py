@@ -10,7 +10,8 @@ import shutil
 
 import pytest
 
-from vaelib.video import VideoError, VideoWarning, find_videos, list_videos, preprocess, probe
+from vaelib.preprocess import find_videos, list_videos, preprocess
+from vaelib.video_io import VideoError, VideoWarning, probe
 
 
 @pytest.fixture

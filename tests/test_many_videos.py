@@ -10,8 +10,11 @@ import time
 import numpy as np
 import pytest
 
-from vaelib import video
-from vaelib.video import VideoError, VideoWarning, ffmpeg_exe, load_frames, preprocess
+from vaelib import preprocess as pipeline
+from vaelib import preprocess_worker
+from vaelib.framestore import load_frames
+from vaelib.preprocess import preprocess, preprocess_shard
+from vaelib.video_io import VideoError, VideoWarning, ffmpeg_exe
 
 
 def _clip(path, seed: int, seconds: float = 1.0) -> None:
@@ -57,7 +60,7 @@ def test_a_bad_file_stops_the_run_or_is_skipped(tree, tmp_path):
             preprocess(tree, tmp_path / "stop", size=16, progress=False, workers=2)
         assert not (tmp_path / "stop").exists()
         with pytest.warns(VideoWarning,
-                          match=r"1 of 6 videos or folders were skipped .*cartwheel/b_broken: .*b_broken.avi"):
+                          match=r"1 of 6 videos were skipped .*cartwheel/b_broken: .*b_broken.avi"):
             fs = preprocess(tree, tmp_path / "skip", size=16, progress=False, on_error="skip")
         assert "cartwheel/b_broken" not in fs.movies and len(fs.movies) == 5
         report = fs.report().set_index("movie")
@@ -84,7 +87,7 @@ def test_a_rerun_reuses_the_files_already_done(tree, tmp_path):
 
 
 def test_shards_then_merge(tree, tmp_path):
-    parts = [preprocess(tree, tmp_path / "frames", size=16, progress=False, shard=f"{i}/2") for i in (1, 2)]
+    parts = [preprocess_shard(tree, tmp_path / "frames", f"{i}/2", size=16, progress=False) for i in (1, 2)]
     assert parts[0].movie.tolist() == ["brush_hair/a", "cartwheel/a", "cartwheel/d"]
     assert parts[1].movie.tolist() == ["brush_hair/b", "cartwheel/c"]
     assert not (tmp_path / "frames").exists()                     # a shard writes units only
@@ -92,7 +95,25 @@ def test_shards_then_merge(tree, tmp_path):
     assert fs.report().status.tolist() == ["reused"] * 5
     _same_store(fs, preprocess(tree, tmp_path / "fresh", size=16, progress=False, workers=2))
     with pytest.raises(ValueError, match=r"shard must be 'i/n'"):
-        preprocess(tree, tmp_path / "x", shard="0/2")
+        preprocess_shard(tree, tmp_path / "x", "0/2")
+
+
+def test_shards_then_merge_from_the_command_line(tree, tmp_path, capsys):
+    """`python -m vaelib.preprocess ... --shard i/n` prints its part's statuses and writes no store; the same
+    command without --shard merges the parts."""
+    import re
+
+    from vaelib.preprocess import main
+
+    out = tmp_path / "frames"
+    for i, n in ((1, 3), (2, 2)):
+        capsys.readouterr()
+        assert main([str(tree), str(out), "--size", "16", "--shard", f"{i}/2"]) == 0
+        assert re.search(rf"ok\s+{n}\b", capsys.readouterr().out)
+    assert not out.exists()
+    assert main([str(tree), str(out), "--size", "16"]) == 0
+    assert re.search(r"reused\s+5\b", capsys.readouterr().out)
+    assert len(load_frames(out).movies) == 5
 
 
 def test_killed_run_redoes_only_the_files_in_flight(tmp_path):
@@ -100,8 +121,8 @@ def test_killed_run_redoes_only_the_files_in_flight(tmp_path):
     for k, v in enumerate(videos):
         _clip(v, k, seconds=3.0)
     out = tmp_path / "frames"
-    code = (f"from vaelib.video import preprocess\npreprocess({[str(v) for v in videos]!r}, {str(out)!r}, size=16, "
-            "progress=False)")
+    code = (f"from vaelib.preprocess import preprocess\npreprocess({[str(v) for v in videos]!r}, {str(out)!r}, "
+            "size=16, progress=False)")
     proc = subprocess.Popen([sys.executable, "-c", code])
     work = tmp_path / ".frames.work"
 
@@ -125,10 +146,10 @@ _DYING_WORKER = '''
 import os
 import signal
 
-from vaelib import video
+from vaelib import preprocess_worker
 
 
-class _Dies(video.VideoReader):
+class _Dies(preprocess_worker.VideoReader):
     def decode_to(self, dest, stride=1):
         n = super().decode_to(dest, stride)
         os.kill(os.getpid(), signal.SIGKILL)            # frames written, unit not yet done: as the OOM killer would
@@ -137,22 +158,22 @@ class _Dies(video.VideoReader):
 
 def unit_job(path, units, settings, threads, *rest):
     if path.endswith(os.environ["DIE_ON"]):
-        video.VideoReader = _Dies
-    return video._unit_job(path, units, settings, threads, *rest)
+        preprocess_worker.VideoReader = _Dies
+    return preprocess_worker.unit_job(path, units, settings, threads, *rest)
 '''
 
 
 def test_a_worker_that_dies_is_named_by_its_video(tree, tmp_path, monkeypatch):
     """A worker process killed mid-video (kill -9) stops the run with an error naming that video; the videos
     finished are kept and the rerun makes the same store as an uninterrupted run."""
-    import vaelib.video
+    import vaelib.preprocess
 
     (tmp_path / "dying_worker.py").write_text(_DYING_WORKER)
     monkeypatch.syspath_prepend(str(tmp_path))                     # spawned workers get the same sys.path
     import dying_worker
 
     monkeypatch.setenv("DIE_ON", "cartwheel/a.avi")
-    monkeypatch.setattr(vaelib.video, "_unit_job", dying_worker.unit_job)
+    monkeypatch.setattr(vaelib.preprocess, "unit_job", dying_worker.unit_job)
     out = tmp_path / "frames"
     with pytest.raises(VideoError, match=r"a worker process died while decoding (\S+ or )?\S*cartwheel/a.avi.*"
                                          r"killed.*finished so far \(\d\) are kept: run again") as e:
@@ -169,26 +190,26 @@ _DYING_IN_A_BATCH = '''
 import os
 import signal
 
-from vaelib import video
+from vaelib import preprocess_worker
 
 
 def batch_job(jobs, units, settings):
     if any(path.endswith(os.environ["DIE_ON"]) for path, _ in jobs):
-        decode = video._decode_batch
+        decode = preprocess_worker.decode_batch
 
         def dies(readers, dests, stride):
             decode(readers, dests, stride)
             os.kill(os.getpid(), signal.SIGKILL)        # the run's frames written, no unit done yet
 
-        video._decode_batch = dies
-    return video._batch_job(jobs, units, settings)
+        preprocess_worker.decode_batch = dies
+    return preprocess_worker.batch_job(jobs, units, settings)
 '''
 
 
 def test_a_worker_that_dies_in_a_shared_ffmpeg_run_names_that_runs_videos(tmp_path, monkeypatch):
     """Short clips share ffmpeg runs (two per run here); a worker killed in one names the videos of that run
     (those in flight), and the rerun makes the same store as an uninterrupted run."""
-    import vaelib.video
+    import vaelib.preprocess
 
     videos = [tmp_path / "v" / f"m{k:02d}.avi" for k in range(16)]
     for k, v in enumerate(videos):
@@ -198,7 +219,7 @@ def test_a_worker_that_dies_in_a_shared_ffmpeg_run_names_that_runs_videos(tmp_pa
     import dying_batch
 
     monkeypatch.setenv("DIE_ON", "m09.avi")
-    monkeypatch.setattr(vaelib.video, "_batch_job", dying_batch.batch_job)
+    monkeypatch.setattr(vaelib.preprocess, "batch_job", dying_batch.batch_job)
     out = tmp_path / "frames"
     with pytest.raises(VideoError, match=r"a worker process died while decoding .*m09.avi") as e:
         preprocess(videos, out, size=16, progress=False, workers=2)
@@ -214,7 +235,7 @@ def test_workers_started_from_an_unguarded_script_say_so(tree, tmp_path):
     """A script without the ``if __name__ == "__main__":`` guard cannot start spawned workers: the error says
     what to change, not that a worker ran out of memory."""
     script = tmp_path / "unguarded.py"
-    script.write_text("from vaelib.video import preprocess\n"
+    script.write_text("from vaelib.preprocess import preprocess\n"
                       f"preprocess({str(tree)!r}, {str(tmp_path / 'frames')!r}, size=16, progress=False, workers=2)\n")
     run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
     assert run.returncode != 0
@@ -237,13 +258,13 @@ def test_workers_are_pinned_each_to_its_own_cpus():
 
     cpus = frozenset(os.sched_getaffinity(0))
     ctx = get_context("spawn")
-    with ProcessPoolExecutor(2, mp_context=ctx, **video._pinning(ctx, 2)) as pool:
+    with ProcessPoolExecutor(2, mp_context=ctx, **preprocess_worker._pinning(ctx, 2)) as pool:
         seen = dict(pool.map(_pid_and_cpus, [0.3] * 6))
     assert len(seen) == 2
     a, b = seen.values()
     assert a and b and not a & b and a | b == cpus
     assert frozenset(os.sched_getaffinity(0)) == cpus            # the calling process stays as it was
-    assert "initargs" not in video._pinning(ctx, len(cpus) + 1)      # no pinning, the signal handling only
+    assert "initargs" not in preprocess_worker._pinning(ctx, len(cpus) + 1)      # no pinning, the signal handling only
 
 
 def test_worker_cpu_shares_where_cpus_are_not_numbered_from_0_or_there_is_one(monkeypatch):
@@ -254,12 +275,12 @@ def test_worker_cpu_shares_where_cpus_are_not_numbered_from_0_or_there_is_one(mo
 
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {12, 3, 9, 5, 7}, raising=False)
     ctx = get_context("spawn")
-    assert video._pinning(ctx, 2)["initargs"][1] == [[3, 5], [7, 9, 12]]
-    assert video._pinning(ctx, 5)["initargs"][1] == [[3], [5], [7], [9], [12]]
-    assert "initargs" not in video._pinning(ctx, 6)
+    assert preprocess_worker._pinning(ctx, 2)["initargs"][1] == [[3, 5], [7, 9, 12]]
+    assert preprocess_worker._pinning(ctx, 5)["initargs"][1] == [[3], [5], [7], [9], [12]]
+    assert "initargs" not in preprocess_worker._pinning(ctx, 6)
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {7}, raising=False)        # one CPU: nothing to bind
     monkeypatch.setattr(os, "sched_setaffinity", lambda pid, cpus: pytest.fail("bound on one CPU"), raising=False)
-    with video._one_cpu():
+    with preprocess_worker._one_cpu():
         pass
 
 
@@ -291,7 +312,7 @@ def test_merge_appends_each_unit_whole(tmp_path, monkeypatch, kernel_copy):
         f.write(b"header")
         for name in "ab":
             with open(tmp_path / name, "rb") as src:
-                video._append(src, f)
+                pipeline._append(src, f)
         f.write(b"!")
         f.seek(0)
         f.write(b"HEADER")
@@ -302,7 +323,7 @@ def test_merge_appends_each_unit_whole(tmp_path, monkeypatch, kernel_copy):
                     reason="pinning needs sched_getaffinity and 2 or more CPUs")
 def test_a_single_threaded_decode_runs_on_one_cpu_then_gets_its_cpus_back():
     cpus = os.sched_getaffinity(0)
-    with video._one_cpu():
+    with preprocess_worker._one_cpu():
         inside = os.sched_getaffinity(0)
         child = subprocess.run([sys.executable, "-c", "import os; print(sorted(os.sched_getaffinity(0)))"],
                                capture_output=True, text=True, check=True).stdout.strip()
@@ -310,7 +331,7 @@ def test_a_single_threaded_decode_runs_on_one_cpu_then_gets_its_cpus_back():
     assert child == str(sorted(inside))                          # what it starts (ffmpeg) stays there too
     assert os.sched_getaffinity(0) == cpus
     with pytest.raises(KeyError):                                # a decode that fails gives them back too
-        with video._one_cpu():
+        with preprocess_worker._one_cpu():
             assert len(os.sched_getaffinity(0)) == 1
             raise KeyError("decode failed")
     assert os.sched_getaffinity(0) == cpus
@@ -330,7 +351,7 @@ def test_a_single_threaded_decode_whose_cpus_went_offline_gets_every_cpu(monkeyp
         real(pid, mask)
 
     monkeypatch.setattr(os, "sched_setaffinity", setaffinity)
-    with video._one_cpu():
+    with preprocess_worker._one_cpu():
         assert len(os.sched_getaffinity(0)) == 1
     assert len(calls) == 3 and calls[1] == cpus and calls[2] >= cpus
     assert os.sched_getaffinity(0) >= cpus
@@ -341,15 +362,16 @@ def test_a_single_threaded_decode_where_cpus_cannot_be_bound(monkeypatch):
     plainly, not as raised while handling the missing function."""
     monkeypatch.delattr(os, "sched_getaffinity", raising=False)
     with pytest.raises(KeyError) as e:
-        with video._one_cpu():
+        with preprocess_worker._one_cpu():
             raise KeyError("decode failed")
     assert e.value.__context__ is None
 
 
 def test_a_worker_starts_without_numpy_opencv_or_pandas():
-    """What a spawned worker imports to decode (vaelib.video and what it needs) loads none of the heavy
-    libraries: each cost every worker CPU time before its first video."""
-    code = ("import sys, vaelib.video; "
+    """What a spawned worker imports to decode (vaelib.preprocess_worker and what it needs) loads none of the
+    heavy libraries: each cost every worker CPU time before its first video. Nor does vaelib.preprocess, which a
+    worker imports again as its main module when the pipeline runs as `python -m vaelib.preprocess`."""
+    code = ("import sys, vaelib.preprocess_worker, vaelib.preprocess; "
             "print(sorted(m for m in ('numpy', 'cv2', 'pandas', 'torch') if m in sys.modules))")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True).stdout.strip() == "[]"
@@ -364,8 +386,8 @@ def test_a_workers_peak_memory_is_its_own_not_its_parents():
 
     ballast = b"\1" * (300 << 20)                               # resident in this process, not the worker
     with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
-        worker = pool.submit(video._peak_rss_mib).result()
-    assert len(ballast) and video._peak_rss_mib() > 300
+        worker = pool.submit(preprocess_worker._peak_rss_mib).result()
+    assert len(ballast) and preprocess_worker._peak_rss_mib() > 300
     assert 0 < worker < 200
 
 
@@ -373,8 +395,8 @@ def test_workers_start_with_the_probe_but_not_to_open_a_finished_store(tree, tmp
     """The workers are started before the videos are probed (their start-up overlaps it); a call that finds
     the store already made opens it without starting any."""
     started = []
-    real = video._start_workers
-    monkeypatch.setattr(video, "_start_workers", lambda *a: started.append(a) or real(*a))
+    real = pipeline._start_workers
+    monkeypatch.setattr(pipeline, "_start_workers", lambda *a: started.append(a) or real(*a))
     first = preprocess(tree, tmp_path / "frames", size=16, progress=False, workers=2)
     assert started == [(2, 5)]
     again = preprocess(tree, tmp_path / "frames", size=16, progress=False, workers=2)

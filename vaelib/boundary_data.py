@@ -20,12 +20,12 @@ from .boundaries import METRICS, Targets
 from .boundary_report import preregistered_summary, seed_spread
 from .comparison import CLAIMS, DIRECTIONS
 from .data import clips_to_tensor
+from .framestore import load_frames
 from .mmdvae import decode
 from .paths import PROJECT_ROOT, atomic_path, resolve, write_json
 from .provenance import is_synthetic, read_record
 from .signals import SIGNALS, VOXEN_SUFFIX
 from .stats import principal_axes
-from .video import load_frames
 from .voxen import VoxEn
 from .zoo import load_mmdvae, load_pretrained
 
@@ -62,7 +62,7 @@ def save_results(table: pd.DataFrame, out_dir: str | os.PathLike, name: str,
 @dataclass
 class BoundaryData:
     """Everything chapter 3 compares: frames, latents, presses, true boundaries; ``reconstruct`` decodes latents."""
-    fs: object                      # vaelib.video.FrameSet
+    fs: object                      # vaelib.framestore.FrameSet
     z: np.ndarray
     model_dir: Path                 # chapter 2's run folder: the MMD-VAE that wrote ``z``
     presses: pd.DataFrame

@@ -23,7 +23,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .rd import RDPoint, clip_rates, rd_point
-from .video import ffmpeg_exe
+from .video_io import ffmpeg_exe
 
 CLASSIC_CODECS = ("x264", "x265", "vp9", "av1", "mjpeg")
 DEFAULT_SETTINGS = {"x264": [20, 26, 32, 38, 44, 51], "x265": [20, 26, 32, 38, 44, 51],

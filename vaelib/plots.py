@@ -25,7 +25,7 @@ from .annotations import bin_centers, group_frequency
 from .paths import atomic_path, resolve
 from .signals import SIGNALS, fill_nan, signal_names
 from .stats import standardize
-from .video import read_frame_at
+from .video_io import read_frame_at
 
 
 def save_figure(fig: plt.Figure, figures_dir: str | os.PathLike, name: str, dpi: int = 100) -> Path:

@@ -37,7 +37,7 @@ from tqdm.auto import tqdm
 
 from .config import JSONConfig
 from .paths import atomic_dir, resolve
-from .video import write_video
+from .video_io import write_video
 
 GENERATOR_VERSION = 1
 

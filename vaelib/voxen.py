@@ -408,7 +408,7 @@ class VoxEn(nn.Module):
         return p
 
     def _latent(self, clips: np.ndarray, lmbda: float | None, refine_steps: int) -> Tensor:
-        x = clips_to_tensor(np.asarray(clips), device=self._device())
+        x = clips_to_tensor(np.asarray(clips), device=self.device)
         if refine_steps <= 0:
             return self.encode(x)
         if lmbda is None:
@@ -426,7 +426,7 @@ class VoxEn(nn.Module):
         if not cut:
             return 0, whole
         parts = self._latent(split_at_cut(clip, cut), lmbda, refine_steps)
-        x = clips_to_tensor(clip[None], device=self._device())
+        x = clips_to_tensor(clip[None], device=self.device)
         n_pixels = clip.shape[0] * clip.shape[1] * clip.shape[2]
 
         def cost(c: int, y: Tensor) -> float:  # rd_loss in bits per pixel, rounded as coded
@@ -460,7 +460,7 @@ class VoxEn(nn.Module):
             for _ in range(2 if cut else 1):
                 if c.entropy == "hyperprior":
                     z_q = bitstream.read_factorized(dec, c.side_shape_of(*shape), self.prior.pmf, b)
-                    scales = self.scales(torch.from_numpy(z_q).float()[None].to(self._device()))[0].cpu().numpy()
+                    scales = self.scales(torch.from_numpy(z_q).float()[None].to(self.device))[0].cpu().numpy()
                     parts.append(bitstream.read_gaussian(dec, scales, b))
                 else:
                     parts.append(bitstream.read_factorized(dec, c.latent_shape_of(*shape), self.prior.pmf, b))
@@ -481,7 +481,7 @@ class VoxEn(nn.Module):
         """Decode bytes of ``compress`` to a uint8 clip (T, H, W, 3) of ``shape`` (T, H, W), by default the training
         clip's (clip_len, image_size, image_size)."""
         cut, q = self._read(data, name, shape)
-        y_hat = torch.from_numpy(q).float().to(self._device())
+        y_hat = torch.from_numpy(q).float().to(self.device)
         y_hat = torch.stack(y_hat.chunk(2 if cut else 1, dim=1))
         return tensor_to_clips(self._reconstruct(cut, y_hat))[0]
 
@@ -492,14 +492,16 @@ class VoxEn(nn.Module):
         the fixed frame around it (``bitstream.FRAME``: 96 bits)."""
         return self._bits(*self._plan(clip, lmbda, refine_steps)) + 8 * bitstream.FRAME.size
 
-    def _device(self) -> torch.device:
+    @property
+    def device(self) -> torch.device:
+        """The device the model's parameters are on."""
         return next(self.parameters()).device
 
     @torch.no_grad()
     def layer_shapes(self) -> list[tuple[str, tuple[int, ...]]]:
         """(layer, output shape (C, T, H, W)) through g_a, h_a, h_s and g_s, for one clip."""
         c = self.config
-        h = torch.zeros(1, 3, c.clip_len, c.image_size, c.image_size, device=self._device())
+        h = torch.zeros(1, 3, c.clip_len, c.image_size, c.image_size, device=self.device)
         rows = [("input", tuple(h.shape[1:]))]
         parts = [("g_a", self.g_a)]
         if c.entropy == "hyperprior":

@@ -36,12 +36,13 @@ from . import distributed
 from .camera import CameraClipSampler, MixedClipSampler
 from .classic import CLASSIC_CODECS, classic_rd
 from .data import ClipSampler, clips_to_tensor, load_real_clips
+from .framestore import FrameSet, load_frames
 from .metrics import psnr
 from .paths import atomic_dir, claim_output, folder_lock, mark_output, resolve
+from .preprocess import preprocess
 from .rd import RDPoint, clip_rates, rd_point
 from .synthetic import make_synthetic_dataset
 from .train import TrainConfig, load_checkpoint, save_torch, seed_everything, train
-from .video import FrameSet, load_frames, preprocess
 from .voxen import ResBlock3d, VoxEn, VoxEnConfig, rd_loss
 from .voxen_report import FAST
 from .zoo import WEIGHTS_DIR, load_voxen_weights, sha256
@@ -97,7 +98,7 @@ def train_voxen(frameset, movies: Sequence[str], config: VoxEnConfig, lmbda: flo
         x_val = clips_to_tensor(np.asarray(val_clips[:4]))
 
         def val_fn(m: VoxEn) -> dict[str, float]:
-            out = rd_loss(m, x_val.to(m._device()), lmbda)
+            out = rd_loss(m, x_val.to(m.device), lmbda)
             return {k: float(v) for k, v in out.items()}
 
     train(model, partial(rd_loss, lmbda=lmbda), sampler, train_config, run_dir, val_fn=val_fn,
@@ -179,7 +180,7 @@ def widen_latent(model: VoxEn, channels: int, seed: int = 0) -> VoxEn:
     dec.weight[m:] = 0.0                       # ConvTranspose3d weight: (in, out, ...)
     h_a.weight[:, m:] = 0.0                    # Conv3d weight: (out, in, ...)
     h_s.weight[m:], h_s.bias[m:] = 0.0, math.log(math.e - 1.0)  # softplus(bias) = 1
-    return wide.to(model._device()).train(model.training)
+    return wide.to(model.device).train(model.training)
 
 
 @torch.no_grad()
@@ -200,7 +201,7 @@ def deepen(model: VoxEn, res_blocks: int, seed: int = 0) -> VoxEn:
     for name in ("h_a", "h_s", "prior"):
         if hasattr(model, name):
             getattr(deep, name).load_state_dict(getattr(model, name).state_dict())
-    return deep.to(model._device()).train(model.training)
+    return deep.to(model.device).train(model.training)
 
 
 def _layers(seq: torch.nn.Sequential, n_res: int) -> list[torch.nn.Module]:

@@ -8,7 +8,7 @@ The command line is this module's (``vaelib.vxn``), not ``vaelib.voxen``'s: ``vo
 file format sits above it (it reads videos and finds models). ``encode_file``/``decode_file`` do the same for
 paths, ``encode_array``/``decode_array`` for arrays in memory.
 
-**Input.** Any video ffmpeg decodes (frames and their times as ``vaelib.video.VideoReader`` reads them, with
+**Input.** Any video ffmpeg decodes (frames and their times as ``vaelib.video_io.VideoReader`` reads them, with
 accurate colours), or a ``.npy`` of uint8 frames (N, H, W, 3) with ``--fps``. Frames are read and coded one clip
 at a time, so memory is bounded by a clip, not by the video.
 
@@ -72,7 +72,7 @@ from tqdm.auto import tqdm
 
 from . import bitstream
 from .paths import atomic_path, resolve
-from .video import VideoReader, ffmpeg_exe
+from .video_io import VideoReader, ffmpeg_exe
 from .voxen import VoxEn
 from .zoo import WEIGHTS_DIR, load_pretrained
 

@@ -12,7 +12,7 @@ from .metrics import psnr
 from .mmdvae import decode
 from .plots import enlarge, image_grid
 from .stats import principal_axes
-from .video import read_frame_at
+from .video_io import read_frame_at
 
 
 def png_bytes(image: np.ndarray, scale: int = 1) -> bytes:
@@ -35,7 +35,7 @@ def nearest_boundary(t: float, boundaries) -> str:
 
 
 def frame_scrubber(frameset, boundaries=None, movie: str | None = None, scale: int = 4, full_res: bool = True):
-    """A frame scrubber over a :class:`~vaelib.video.FrameSet`.
+    """A frame scrubber over a :class:`~vaelib.framestore.FrameSet`.
 
     A slider over the frame index of one movie (a dropdown picks the movie) shows the stored small
     frame, enlarged ``scale`` times, beside the full-resolution frame decoded from the source video,
