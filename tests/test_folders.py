@@ -1,8 +1,9 @@
 """Searching a folder of videos says what it skipped: symlinked folders are followed (a loop searched once),
 a folder or file that cannot be read is named as such (permission), not blamed on its contents.
 
-The tests run as root here, and root reads anything: a permission failure is simulated where the code asks
-(``os.access``, ``os.scandir``); where the tests run as another user, real permissions are tried as well."""
+Root reads anything: a permission failure is simulated where the code asks (``os.access``, ``os.scandir``),
+and real permissions are tried as well, in a child process that under root drops the capabilities that
+override file permissions."""
 from __future__ import annotations
 
 import os
@@ -10,6 +11,7 @@ import shutil
 
 import pytest
 
+from vaelib.paths import PROJECT_ROOT
 from vaelib.preprocess import find_videos, list_videos, preprocess
 from vaelib.video_io import VideoError, VideoWarning, probe
 
@@ -98,15 +100,36 @@ def test_an_unreadable_video_is_named_as_unreadable(tree, monkeypatch):
     assert report.loc["a/synth01", "status"] == "failed" and "permission denied" in report.loc["a/synth01", "error"]
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file: the simulated tests above cover this user")
+_REAL_PERMISSIONS = """
+import sys
+from pathlib import Path
+from vaelib.preprocess import find_videos
+from vaelib.video_io import VideoError, probe
+tree = Path(sys.argv[1])
+videos, skipped = find_videos(tree)
+assert videos == [tree / "a" / "synth01.mp4"] and "permission denied" in skipped[0][1], (videos, skipped)
+try:
+    probe(tree / "a" / "synth01.mp4")
+except VideoError as e:
+    assert "cannot be read (permission denied)" in str(e), e
+else:
+    raise AssertionError("an unreadable video was probed")
+"""
+
+
 def test_real_permissions(tree):
+    """The same checks with the file system's own refusals, in a child process: as this user, or under root
+    (which reads any file) as root without the capabilities that override file permissions (``setpriv``)."""
+    import subprocess
+    import sys
+
+    drop = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search"] if os.geteuid() == 0 else []
     (tree / "a" / "synth01.mp4").chmod(0)
     (tree.parent / "elsewhere").chmod(0)
     try:
-        videos, skipped = find_videos(tree)
-        assert videos == [tree / "a" / "synth01.mp4"] and "permission denied" in skipped[0][1]
-        with pytest.raises(VideoError, match="cannot be read \\(permission denied\\)"):
-            probe(tree / "a" / "synth01.mp4")
+        run = subprocess.run([*drop, sys.executable, "-c", _REAL_PERMISSIONS, str(tree)], capture_output=True,
+                             text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)})
+        assert run.returncode == 0, run.stderr[-2000:]
     finally:
         (tree / "a" / "synth01.mp4").chmod(0o644)
         (tree.parent / "elsewhere").chmod(0o755)
