@@ -134,7 +134,7 @@ print(f"{len(fs)} frames of {fs.frames.shape[1]}x{fs.frames.shape[2]}; "
 #
 # The reference models need not share one shape. At the highest rates a 96-channel latent capped the
 # quality whatever the rate weight, so those models were grown to more latent channels after training
-# and trained on (`voxen_train.widen_latent` and `voxen_train.deepen` grow a model without changing what
+# and trained on (`voxen_growth.widen_latent` and `voxen_growth.deepen` grow a model without changing what
 # it decodes). The cell below lists each model's latent width and residual blocks when they differ.
 
 # %%

@@ -235,7 +235,8 @@ def test_widening_the_latent_keeps_every_reconstruction(tmp_path):
     """A trained model widened to more latent channels decodes every clip exactly as before (the new
     channels start silent), trains from there, and a model of another shape is refused by name."""
     from vaelib.train import TrainConfig
-    from vaelib.voxen_train import _initial_weights, train_voxen, widen_latent
+    from vaelib.voxen_growth import widen_latent
+    from vaelib.voxen_train import _initial_weights, train_voxen
 
     fs, cfg = FakeFrameSet([30, 30], random=True), VoxEnConfig(**SMALL)
     tc = TrainConfig(steps=3, batch_size=2, device="cpu", log_every=1, val_every=3, checkpoint_every=3)
@@ -271,7 +272,8 @@ def test_deepening_keeps_every_reconstruction(tmp_path):
     """A trained model given residual blocks (also together with a wider latent) decodes every clip exactly
     as before, trains from there, and keeps the caller's random state; fewer blocks are refused."""
     from vaelib.train import TrainConfig
-    from vaelib.voxen_train import _initial_weights, deepen, train_voxen
+    from vaelib.voxen_growth import deepen
+    from vaelib.voxen_train import _initial_weights, train_voxen
 
     fs, cfg = FakeFrameSet([30, 30], random=True), VoxEnConfig(**SMALL)
     tc = TrainConfig(steps=3, batch_size=2, device="cpu", log_every=1, val_every=3, checkpoint_every=3)

@@ -22,6 +22,7 @@ One module per concern; imports point one way, from the top of this list down
   logistic regression, Pearson r, PCA
 - ``mmdvae_train`` the MMD-VAE trained on a frame store from the command line (one process or torchrun)
 - ``voxen_train`` training VoxEn reference models (`python -m vaelib.voxen_train`), its RD evaluation
+- ``voxen_growth`` a trained VoxEn grown wider or deeper, decoding exactly as before
 - ``vxn``         VoxEn video files (``.vxn``): any video in at its own size, clip by clip, and back out
   (`python -m vaelib.vxn encode|decode`)
 - ``zoo``         trained models loaded back for use, apart from training: VoxEn's reference models, chapter 2's
