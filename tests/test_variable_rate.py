@@ -8,6 +8,7 @@ import torch
 
 from vaelib.data import clips_to_tensor, tensor_to_clips
 from vaelib.voxen import VoxEn, VoxEnConfig, rd_loss
+from vaelib.vxn import choose_model, decode_array, encode_array
 
 torch.set_num_threads(1)
 SMALL = dict(clip_len=8, image_size=16, channels=[8, 4], strides=[[4, 2, 2], [2, 2, 2]], hyper_channels=3)
@@ -124,3 +125,21 @@ def test_a_single_rate_stream_written_before_gain_units_still_decodes():
     assert np.array_equal(model.decompress(stream), saved["decoded"].numpy())
     data, q = model.compress(saved["clip"].numpy())
     assert data == stream and np.array_equal(q, saved["latent"].numpy())   # and is written byte for byte as then
+
+
+def test_a_vxn_file_codes_at_any_rate_of_one_variable_rate_model():
+    base, model = _pair()
+    _set_gains(model)
+    frames = np.concatenate([_clip(3), _clip(4)[:5]])      # 13 frames of 16 x 16: a padded last clip
+    models = {RATES[1]: model, 0.1: base}                  # beside a single-rate model at another lambda
+    assert choose_model(models, 2.5e-3) == (RATES[1], 2.5e-3) and choose_model(models, 0.05) == (0.1, 0.05)
+    sizes = []
+    for lam in (RATES[0], 2.5e-3, RATES[-1]):
+        data = encode_array(frames, models, lmbda=lam)
+        out, header = decode_array(data, {RATES[1]: model})
+        assert header.lmbda == lam and out.shape == frames.shape
+        expected = [model.decompress(model.compress(c, lam)[0]) for c in (frames[:8], np.concatenate(
+            [frames[8:], np.repeat(frames[-1:], 3, axis=0)]))]
+        assert np.array_equal(out, np.concatenate(expected)[:13])
+        sizes.append(len(data))
+    assert sizes[0] < sizes[1] < sizes[2]
