@@ -15,7 +15,8 @@ at a time, so memory is bounded by a clip, not by the video.
 **Models.** By default the reference models in ``weights/voxen`` (one per lambda, ``vaelib.zoo``).
 ``--quality Q`` picks the Q-th of them by rising lambda (1: the smallest files); ``--lambda L`` (within their
 lambdas, else an error) the one nearest in log lambda, and refines (``--refine-steps``) and plans scene cuts for L
-itself. Without either, the middle one. ``decode`` finds the model whose identity the file names; a file of a model
+itself; a variable-rate model (``VoxEnConfig.rates``) codes at any L within its rates. Without either, the middle
+one. ``decode`` finds the model whose identity the file names; a file of a model
 that is not there is refused, never decoded by another.
 
 **Any size.** Each frame is padded to a multiple of the model's strides (``VoxEnConfig.multiple``, 16 for the
