@@ -88,6 +88,8 @@ def test_variable_rate_streams_round_trip_bit_exactly(rate):
         expected = tensor_to_clips(model.decode(torch.round(y), coded))[0]
     assert np.array_equal(model.decompress(data), expected)
     assert abs(model.estimated_bits(clip, rate) / 8 - len(data)) < 0.03 * len(data) + 4  # it counts the header
+    refined, q = model.compress(clip, rate, refine_steps=3)       # a latent refined for the rate codes alike
+    assert model.stream_rate(refined) == coded and np.array_equal(model.decode_bitstream(refined), q)
 
 
 def test_rate_rises_with_lambda_through_trained_and_interpolated_rates():
