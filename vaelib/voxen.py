@@ -15,6 +15,13 @@ of logistics); the hyper-decoder ``h_s`` turns z back into one Gaussian scale fo
 y, which is coded under that Gaussian. ``entropy="factorized"`` drops the hyperprior and codes y
 under the per-channel prior (the ablation). While training, uniform noise stands in for rounding.
 
+**Variable rate.** A model with ``config.rates`` (the lambdas it trained for) is one model for every rate in their
+range (gain units, Cui et al. 2021): per trained rate a gain per channel scales y before quantization and an inverse
+gain rescales it after (likewise z); a rate between two trained ones takes g_i^(1-t) * g_(i+1)^t (t: the position in
+log lambda). ``forward``, ``compress`` and ``rd_loss`` take the rate (lambda); its stream begins with it (32 bits), so
+``decompress`` needs nothing more. Without ``rates`` (the default) the model, its weights and its streams are the
+single-rate VoxEn's.
+
 ``compress``/``decompress`` write and read real bytes with ``vaelib.bitstream`` (range coder, framed
 by length + CRC32); ``compress`` can first optimize the latent for the one clip (``refine``), which
 only the encoder does, and codes a clip that holds a scene cut as two clips when that pays
@@ -71,8 +78,14 @@ class VoxEnConfig(JSONConfig):
     latent_init_gain: float = 4.0  # scales the last g_a layer's initial weights (see VoxEn)
     # residual 3D blocks at the innermost hidden resolution: before g_a's last layer, after g_s's first
     res_blocks: int = 0
+    # a variable-rate model (gain units): the lambdas it trained for, rising; empty: one model, one rate
+    rates: list[float] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        self.rates = [float(r) for r in self.rates]
+        if any(not (math.isfinite(r) and r > 0) for r in self.rates) or any(
+                b <= a for a, b in zip(self.rates, self.rates[1:])):
+            raise ValueError(f"rates must be positive, finite and strictly rising lambdas, got {self.rates}")
         self.channels = [int(c) for c in self.channels]
         self.strides = [[int(s) for s in st] for st in self.strides]
         self.hyper_stride = [int(s) for s in self.hyper_stride]
@@ -99,6 +112,12 @@ class VoxEnConfig(JSONConfig):
                 raise ValueError(f"{name}={size} is not divisible by the total stride {st} along that axis")
         if self.entropy == "hyperprior" and any(n % h for n, h in zip(self.latent_shape[1:], self.hyper_stride)):
             raise ValueError(f"latent {self.latent_shape[1:]} is not divisible by hyper_stride {self.hyper_stride}")
+
+    def to_dict(self) -> dict:
+        d = super().to_dict()
+        if not self.rates:  # a single-rate model's config (and so its identity, vaelib.vxn.model_id) is as before
+            del d["rates"]
+        return d
 
     @property
     def total_stride(self) -> tuple[int, tuple[int, int]]:
@@ -289,13 +308,46 @@ class VoxEn(nn.Module):
             self.prior = EntropyModel(hz, c.mixture)     # the side latent z's factorized prior
         else:
             self.prior = EntropyModel(m, c.mixture)      # the ablation: y under a per-channel prior
+        if c.rates:
+            # Gain units (Cui et al. 2021): per trained rate, a gain per latent channel before quantization and an
+            # inverse gain after it, on y and on z; kept as logs (0: a gain of 1, the single-rate model).
+            n = len(c.rates)
+            self.log_gain = nn.Parameter(torch.zeros(n, m))
+            self.log_inverse_gain = nn.Parameter(torch.zeros(n, m))
+            if c.entropy == "hyperprior":
+                self.log_side_gain = nn.Parameter(torch.zeros(n, hz))
+                self.log_side_inverse_gain = nn.Parameter(torch.zeros(n, hz))
 
-    def encode(self, x: Tensor) -> Tensor:
+    def gain(self, log_gains: Tensor, rate: float | None) -> Tensor | None:
+        """The gain vector (1, C, 1, 1, 1) of ``log_gains`` (one row per trained rate) at ``rate``, a lambda within
+        ``config.rates``: between two trained rates g_i^(1-t) * g_(i+1)^t, t the position in log lambda. None for a
+        single-rate model (which has one rate and ignores ``rate``)."""
+        rates = self.config.rates
+        if not rates:
+            return None
+        if rate is None or not (math.isfinite(rate) and rates[0] * (1 - 1e-6) <= rate <= rates[-1] * (1 + 1e-6)):
+            raise ValueError(f"this variable-rate VoxEn codes at a lambda from {rates[0]:g} to {rates[-1]:g} "
+                             f"(its trained rates {rates}); got rate {rate}")
+        i = max(0, min(int(np.searchsorted(rates, rate, side="right")) - 1, len(rates) - 2))
+        if len(rates) == 1:
+            return log_gains[0].exp().view(1, -1, 1, 1, 1)
+        t = math.log(rate / rates[i]) / math.log(rates[i + 1] / rates[i])
+        t = 0.0 if t < 1e-6 else 1.0 if t > 1 - 1e-6 else t  # a trained rate (as float32): its own gains exactly
+        log_g = log_gains[i] if t == 0 else log_gains[i + 1] if t == 1 else \
+            (1 - t) * log_gains[i] + t * log_gains[i + 1]
+        return log_g.exp().view(1, -1, 1, 1, 1)
+
+    def _scaled(self, v: Tensor, name: str, rate: float | None) -> Tensor:
+        g = self.gain(getattr(self, name), rate) if self.config.rates else None
+        return v if g is None else v * g
+
+    def encode(self, x: Tensor, rate: float | None = None) -> Tensor:
         """Clips (B, 3, T, H, W) in [0, 1] -> continuous latent y (B, C, t, h, w); T, H, W multiples of
-        ``config.multiple`` (the training clips' T = clip_len, H = W = image_size are)."""
+        ``config.multiple`` (the training clips' T = clip_len, H = W = image_size are). ``rate``: the lambda of a
+        variable-rate model (its gain is applied here)."""
         self._check_sides(tuple(x.shape[2:]) if x.dim() == 5 and x.shape[1] == 3 else None, tuple(x.shape),
                           "(B, 3, T, H, W)")
-        return self.g_a(x)
+        return self._scaled(self.g_a(x), "log_gain", rate)
 
     def _check_sides(self, sides: tuple[int, ...] | None, shape: tuple[int, ...], layout: str) -> None:
         m = self.config.multiple
@@ -305,9 +357,9 @@ class VoxEn(nn.Module):
                              f"{self.config.image_size}), got {shape}: pad them (vaelib.vxn codes videos of any "
                              f"length and size)")
 
-    def decode(self, y: Tensor) -> Tensor:
-        """Latent (B, C, t, h, w) -> reconstructed clips (B, 3, T, S, S), unclamped."""
-        return self.g_s(y)
+    def decode(self, y: Tensor, rate: float | None = None) -> Tensor:
+        """Latent (B, C, t, h, w) -> reconstructed clips (B, 3, T, S, S), unclamped (``rate``: as in ``encode``)."""
+        return self.g_s(self._scaled(y, "log_inverse_gain", rate))
 
     def quantize(self, y: Tensor, mode: Quantizer = None) -> Tensor:
         """"noise": y + U(-1/2, 1/2); "ste": round(y) forward, identity gradient; "round": plain rounding; a function
@@ -323,28 +375,35 @@ class VoxEn(nn.Module):
             return torch.round(y)
         raise ValueError(f"unknown quantization mode {mode!r}")
 
-    def scales(self, z_hat: Tensor) -> Tensor:
-        """The Gaussian scale of every latent element, from the quantized side latent."""
-        return self.h_s(z_hat)
+    def side_latent(self, y: Tensor, rate: float | None = None) -> Tensor:
+        """The continuous side latent z of the latent ``y`` (``rate``: as in ``encode``)."""
+        return self._scaled(self.h_a(y.abs()), "log_side_gain", rate)
 
-    def forward(self, x: Tensor, y: Tensor | None = None, mode: Quantizer = None) -> dict[str, Tensor]:
+    def scales(self, z_hat: Tensor, rate: float | None = None) -> Tensor:
+        """The Gaussian scale of every latent element, from the quantized side latent (``rate``: as in ``encode``)."""
+        return self.h_s(self._scaled(z_hat, "log_side_inverse_gain", rate))
+
+    def forward(self, x: Tensor, y: Tensor | None = None, mode: Quantizer = None,
+                rate: float | None = None) -> dict[str, Tensor]:
         """Reconstruction, quantized latent, and the rate in bits per pixel (latent + side) from the entropy models.
 
-        ``y`` replaces the encoder's latent (``refine``); ``mode`` the quantization (see ``quantize``)."""
-        y = self.encode(x) if y is None else y
-        y_hat, bits, side = self.code_length(y, mode)
+        ``y`` replaces the encoder's latent (``refine``); ``mode`` the quantization (see ``quantize``); ``rate`` the
+        lambda a variable-rate model codes at (``config.rates``; a single-rate model ignores it)."""
+        y = self.encode(x, rate) if y is None else y
+        y_hat, bits, side = self.code_length(y, mode, rate)
         n_pixels = x.shape[0] * x.shape[2] * x.shape[3] * x.shape[4]
-        return {"x_hat": self.decode(y_hat), "y_hat": y_hat, "bpp": (bits + side) / n_pixels,
+        return {"x_hat": self.decode(y_hat, rate), "y_hat": y_hat, "bpp": (bits + side) / n_pixels,
                 "side_bpp": side / n_pixels}
 
-    def code_length(self, y: Tensor, mode: Quantizer = None) -> tuple[Tensor, Tensor, Tensor]:
+    def code_length(self, y: Tensor, mode: Quantizer = None,
+                    rate: float | None = None) -> tuple[Tensor, Tensor, Tensor]:
         """(quantized latent, bits of the latent, bits of the side latent) under the entropy models, summed over
-        the batch: sums of -log2 p."""
+        the batch: sums of -log2 p. The bits of a variable-rate stream's rate header are not included."""
         y_hat = self.quantize(y, mode)
         if self.config.entropy == "hyperprior":
-            z_hat = self.quantize(self.h_a(y.abs()), mode)
+            z_hat = self.quantize(self.side_latent(y, rate), mode)
             side = -torch.log2(self.prior.likelihood(z_hat)).sum()
-            bits = -torch.log2(gaussian_likelihood(y_hat, self.scales(z_hat))).sum()
+            bits = -torch.log2(gaussian_likelihood(y_hat, self.scales(z_hat, rate))).sum()
         else:
             side = y.new_zeros(())
             bits = -torch.log2(self.prior.likelihood(y_hat)).sum()
@@ -359,7 +418,7 @@ class VoxEn(nn.Module):
         clip (Campos et al. 2019, Yang et al. 2020). The decoder and the bitstream format are unchanged:
         a refined latent is decoded like any other. ``steps=0`` returns the encoder's latent."""
         with torch.no_grad():
-            y0 = self.encode(x)
+            y0 = self.encode(x, lmbda)
         if steps <= 0:
             return y0
         y = y0.clone().requires_grad_(True)
@@ -383,21 +442,41 @@ class VoxEn(nn.Module):
         ``refine_steps`` > 0 (with the model's ``lmbda``) optimizes the latent for this clip first (``refine``).
         Given ``lmbda``, a clip holding a scene cut (``scene_cut``) is coded as two clips split there when that
         lowers the rate-distortion loss (``split_at_cut``). The latent is (C, t, h, w), or (C, 2t, h, w) for
-        the two parts of a split clip, one after the other in time."""
+        the two parts of a split clip, one after the other in time.
+
+        A variable-rate model (``config.rates``) codes at ``lmbda``, which it needs, rounded to float32; its bytes
+        begin with that rate (32 bits), so ``decompress`` needs no more than a single-rate model's."""
         b = self.config.bound
+        enc = bitstream.new_encoder()
+        if self.config.rates:
+            lmbda = self._write_rate(enc, lmbda)
         cut, y = self._plan(clip, lmbda, refine_steps)
         y_q = torch.round(y).clamp(-b, b)
-        enc = bitstream.new_encoder()
         bitstream.write_symbol(enc, cut, self._cut_probs(len(clip)))
         for part in range(len(y)):
             if self.config.entropy == "hyperprior":
-                z_q = torch.round(self.h_a(y[part:part + 1].abs())).clamp(-b, b)
+                z_q = torch.round(self.side_latent(y[part:part + 1], lmbda)).clamp(-b, b)
                 bitstream.write_factorized(enc, z_q[0].cpu().numpy().astype(np.int32), self.prior.pmf, b)
                 bitstream.write_gaussian(enc, y_q[part].cpu().numpy().astype(np.int32),
-                                      self.scales(z_q)[0].cpu().numpy(), b)
+                                      self.scales(z_q, lmbda)[0].cpu().numpy(), b)
             else:
                 bitstream.write_factorized(enc, y_q[part].cpu().numpy().astype(np.int32), self.prior.pmf, b)
         return bitstream.finish_bitstream(enc), torch.cat(list(y_q), dim=1).cpu().numpy().astype(np.int32)
+
+    def _write_rate(self, enc, lmbda: float | None) -> float:
+        """Write a variable-rate stream's header, the rate as the 32 bits of a float32 (two uniform 16-bit symbols);
+        return the rate as written, the one to code with."""
+        self.gain(self.log_gain, lmbda)  # refuses a rate outside the trained range, naming it
+        bits = int(np.array(lmbda, dtype="<f4").view("<u4"))
+        for half in (bits >> 16, bits & 0xFFFF):
+            bitstream.write_symbol(enc, half, RATE_PROBS)
+        return float(np.array(bits, dtype="<u4").view("<f4"))
+
+    def _read_rate(self, dec) -> float:
+        bits = (bitstream.read_symbol(dec, RATE_PROBS) << 16) | bitstream.read_symbol(dec, RATE_PROBS)
+        rate = float(np.array(bits, dtype="<u4").view("<f4"))
+        self.gain(self.log_gain, rate)  # a rate outside the trained range: not this model's stream
+        return rate
 
     def _cut_probs(self, frames: int) -> np.ndarray:
         # the header symbol: 0 = one shot (costs 0.02 bits), else the first frame of the second shot
@@ -410,7 +489,7 @@ class VoxEn(nn.Module):
     def _latent(self, clips: np.ndarray, lmbda: float | None, refine_steps: int) -> Tensor:
         x = clips_to_tensor(np.asarray(clips), device=self.device)
         if refine_steps <= 0:
-            return self.encode(x)
+            return self.encode(x, lmbda)
         if lmbda is None:
             raise ValueError("refine_steps > 0 needs the model's lmbda, the rate-distortion trade-off to refine for")
         return self.refine(x, lmbda, refine_steps)
@@ -430,23 +509,25 @@ class VoxEn(nn.Module):
         n_pixels = clip.shape[0] * clip.shape[1] * clip.shape[2]
 
         def cost(c: int, y: Tensor) -> float:  # rd_loss in bits per pixel, rounded as coded
-            x_hat = self._reconstruct(c, torch.round(y))
-            return self._bits(c, y) / n_pixels + lmbda * 255 ** 2 * float(F.mse_loss(x_hat, x))
+            x_hat = self._reconstruct(c, torch.round(y), lmbda)
+            return self._bits(c, y, lmbda) / n_pixels + lmbda * 255 ** 2 * float(F.mse_loss(x_hat, x))
         return (cut, parts) if cost(cut, parts) < cost(0, whole) else (0, whole)
 
-    def _reconstruct(self, cut: int, y_hat: Tensor) -> Tensor:
+    def _reconstruct(self, cut: int, y_hat: Tensor, rate: float | None = None) -> Tensor:
         """The clip (1, 3, T, S, S) decoded from the latents of its parts (see ``compress``), unclamped."""
-        x_hat = self.decode(y_hat)
+        x_hat = self.decode(y_hat, rate)
         if not cut:
             return x_hat
         return torch.cat([x_hat[:1, :, :cut], x_hat[1:, :, cut:]], dim=2)
 
-    def _bits(self, cut: int, y: Tensor) -> float:
-        """The entropy models' code length in bits of the latents ``y`` after rounding, with the header symbol."""
-        _, bits, side = self.code_length(y, "round")
-        return float(bits + side) - math.log2(self._cut_probs(y.shape[2] * self.config.total_stride[0])[cut])
+    def _bits(self, cut: int, y: Tensor, rate: float | None = None) -> float:
+        """The entropy models' code length in bits of the latents ``y`` after rounding, with the header symbols."""
+        _, bits, side = self.code_length(y, "round", rate)
+        cut_p = self._cut_probs(y.shape[2] * self.config.total_stride[0])[cut]
+        header = 32 * bool(self.config.rates) - math.log2(cut_p)
+        return float(bits + side) + header
 
-    def _read(self, data: bytes, name: str, shape: Sequence[int] | None) -> tuple[int, np.ndarray]:
+    def _read(self, data: bytes, name: str, shape: Sequence[int] | None) -> tuple[int, np.ndarray, float | None]:
         b, c = self.config.bound, self.config
         shape = tuple(shape) if shape is not None else (c.clip_len, c.image_size, c.image_size)
         self._check_sides(shape if len(shape) == 3 else None, shape, "(T, H, W)")
@@ -455,12 +536,14 @@ class VoxEn(nn.Module):
                  f"of {shape[0]} frames of {shape[2]}x{shape[1]}: was it written by another model, for another size, "
                  f"or forged with a valid frame?")
         try:
+            rate = self._read_rate(dec) if c.rates else None
             cut = bitstream.read_symbol(dec, self._cut_probs(shape[0]))
             parts = []
             for _ in range(2 if cut else 1):
                 if c.entropy == "hyperprior":
                     z_q = bitstream.read_factorized(dec, c.side_shape_of(*shape), self.prior.pmf, b)
-                    scales = self.scales(torch.from_numpy(z_q).float()[None].to(self.device))[0].cpu().numpy()
+                    z_hat = torch.from_numpy(z_q).float()[None].to(self.device)
+                    scales = self.scales(z_hat, rate)[0].cpu().numpy()
                     parts.append(bitstream.read_gaussian(dec, scales, b))
                 else:
                     parts.append(bitstream.read_factorized(dec, c.latent_shape_of(*shape), self.prior.pmf, b))
@@ -468,7 +551,7 @@ class VoxEn(nn.Module):
             raise ValueError(f"{other} ({e})") from e
         if not dec.maybe_exhausted():  # a stream of this model ends with its last symbol
             raise ValueError(f"{other} (words are left after the last symbol)")
-        return cut, np.concatenate(parts, axis=1)
+        return cut, np.concatenate(parts, axis=1), rate
 
     @torch.no_grad()
     def decode_bitstream(self, data: bytes, name: str = "bitstream", shape: Sequence[int] | None = None) -> np.ndarray:
@@ -480,17 +563,25 @@ class VoxEn(nn.Module):
     def decompress(self, data: bytes, name: str = "bitstream", shape: Sequence[int] | None = None) -> np.ndarray:
         """Decode bytes of ``compress`` to a uint8 clip (T, H, W, 3) of ``shape`` (T, H, W), by default the training
         clip's (clip_len, image_size, image_size)."""
-        cut, q = self._read(data, name, shape)
+        cut, q, rate = self._read(data, name, shape)
         y_hat = torch.from_numpy(q).float().to(self.device)
         y_hat = torch.stack(y_hat.chunk(2 if cut else 1, dim=1))
-        return tensor_to_clips(self._reconstruct(cut, y_hat))[0]
+        return tensor_to_clips(self._reconstruct(cut, y_hat, rate))[0]
+
+    def stream_rate(self, data: bytes, name: str = "bitstream") -> float | None:
+        """The lambda a variable-rate model's bytes of ``compress`` were coded at (their header); None for a
+        single-rate model."""
+        return self._read_rate(bitstream.open_bitstream(data, name)) if self.config.rates else None
 
     @torch.no_grad()
     def estimated_bits(self, clip: np.ndarray, lmbda: float | None = None, refine_steps: int = 0) -> float:
         """The size in bits of the bytes ``compress`` writes with the same arguments, from the entropy models: the
         code length (sum of -log2 p: the latent, the side latent and the header symbol) of the rounded latent, plus
         the fixed frame around it (``bitstream.FRAME``: 96 bits)."""
-        return self._bits(*self._plan(clip, lmbda, refine_steps)) + 8 * bitstream.FRAME.size
+        if self.config.rates:
+            self.gain(self.log_gain, lmbda)
+            lmbda = float(np.float32(lmbda))
+        return self._bits(*self._plan(clip, lmbda, refine_steps), lmbda) + 8 * bitstream.FRAME.size
 
     @property
     def device(self) -> torch.device:
@@ -522,6 +613,8 @@ class VoxEn(nn.Module):
         return rows
 
 
+RATE_PROBS = np.full(1 << 16, 1.0 / (1 << 16))
+"""A variable-rate stream's header: the float32 bits of its rate, as two 16-bit symbols of equal probability."""
 CUT_PROBABILITY = 1 / 64
 """The header's prior probability that a clip holds a scene cut: a clip without one pays 0.02 bits for saying so."""
 
@@ -541,8 +634,9 @@ def rd_loss(model: VoxEn, batch: Tensor, lmbda: float, y: Tensor | None = None,
             mode: Quantizer = None) -> dict[str, Tensor]:
     """Rate + lambda * distortion, CompressAI's convention: ``bpp + lmbda * 255^2 * MSE`` on [0, 1] pixels.
 
-    ``y`` and ``mode`` go to ``VoxEn.forward`` (a latent other than the encoder's; the quantization)."""
-    out = model(batch, y=y, mode=mode)
+    ``y`` and ``mode`` go to ``VoxEn.forward`` (a latent other than the encoder's; the quantization), and ``lmbda``
+    as the rate a variable-rate model codes at."""
+    out = model(batch, y=y, mode=mode, rate=lmbda)
     mse = F.mse_loss(out["x_hat"], batch)
     psnr = 10 * torch.log10(1.0 / mse.detach().clamp_min(1e-10))
     return {"loss": out["bpp"] + lmbda * 255 ** 2 * mse, "bpp": out["bpp"].detach(), "mse": mse.detach(),

@@ -15,7 +15,8 @@ at a time, so memory is bounded by a clip, not by the video.
 **Models.** By default the reference models in ``weights/voxen`` (one per lambda, ``vaelib.zoo``).
 ``--quality Q`` picks the Q-th of them by rising lambda (1: the smallest files); ``--lambda L`` (within their
 lambdas, else an error) the one nearest in log lambda, and refines (``--refine-steps``) and plans scene cuts for L
-itself. Without either, the middle one. ``decode`` finds the model whose identity the file names; a file of a model
+itself; a variable-rate model (``VoxEnConfig.rates``) codes at any L within its rates. Without either, the middle
+one. ``decode`` finds the model whose identity the file names; a file of a model
 that is not there is refused, never decoded by another.
 
 **Any size.** Each frame is padded to a multiple of the model's strides (``VoxEnConfig.multiple``, 16 for the
@@ -156,8 +157,9 @@ def choose_model(models: Mapping[float, VoxEn], lmbda: float | None = None,
                  quality: int | None = None) -> tuple[float, float]:
     """(the lambda of the model to code with, the lambda to code for) among ``models`` (keyed by lambda).
 
-    ``quality`` Q: the Q-th model by rising lambda (1..len(models)); ``lmbda``: the model nearest in log lambda,
-    coding for ``lmbda`` itself (it must lie within the models' lambdas); neither: the middle model."""
+    ``quality`` Q: the Q-th model by rising lambda (1..len(models)); ``lmbda``: a variable-rate model whose rates
+    (``VoxEnConfig.rates``) hold it, else the model nearest in log lambda, coding for ``lmbda`` itself (it must lie
+    within the models' lambdas and rates); neither: the middle model."""
     if not models:
         raise VxnError("no VoxEn model to code with")
     lams = sorted(models)
@@ -171,10 +173,18 @@ def choose_model(models: Mapping[float, VoxEn], lmbda: float | None = None,
         mid = lams[(len(lams) - 1) // 2]
         return mid, mid
     lmbda = float(lmbda)
-    if not (math.isfinite(lmbda) and lams[0] * (1 - 1e-9) <= lmbda <= lams[-1] * (1 + 1e-9)):
-        raise VxnError(f"lambda {lmbda:g} is outside the models' range {lams[0]:g} to {lams[-1]:g} "
+    spans = {v: (models[v].config.rates[0], models[v].config.rates[-1]) if models[v].config.rates else (v, v)
+             for v in lams}    # a variable-rate model codes at any lambda within its rates
+
+    def holds(lo: float, hi: float) -> bool:
+        return math.isfinite(lmbda) and lo * (1 - 1e-9) <= lmbda <= hi * (1 + 1e-9)
+
+    lo, hi = min(a for a, _ in spans.values()), max(b for _, b in spans.values())
+    if not holds(lo, hi):
+        raise VxnError(f"lambda {lmbda:g} is outside the models' range {lo:g} to {hi:g} "
                        f"(models at {', '.join(f'{v:g}' for v in lams)})")
-    return min(lams, key=lambda v: abs(math.log(v / lmbda))), lmbda
+    variable = [v for v in lams if spans[v][0] < spans[v][1] and holds(*spans[v])]
+    return (variable or [min(lams, key=lambda v: abs(math.log(v / lmbda)))])[0], lmbda
 
 
 # ---------------------------------------------------------------------------------------------
