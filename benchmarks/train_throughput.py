@@ -31,11 +31,11 @@ from _common import embedding_speed, write_results
 
 from vaelib import distributed
 from vaelib.data import frame_sampler
-from vaelib.losses import MMDLossConfig, mmd_vae_loss_fn
+from vaelib.losses import MMDLossConfig, mmd_vae_loss_fn, rd_loss
 from vaelib.mmdvae import MMDVAE, MMDVAEConfig, n_parameters
 from vaelib.paths import PROJECT_ROOT, write_json
 from vaelib.train import TrainConfig, pick_device, reproducibility, seed_everything, train
-from vaelib.voxen import VoxEn, VoxEnConfig, rd_loss
+from vaelib.voxen import VoxEn, VoxEnConfig
 from vaelib.voxen_train import training_sampler
 
 MODELS = ("mmdvae", "voxen")

@@ -37,9 +37,10 @@ from _common import frames_or_synthetic, write_results
 
 from vaelib import rd
 from vaelib.data import eval_clips, load_real_clips, real_clip_fps, split_movies
+from vaelib.losses import rd_loss
 from vaelib.paths import PROJECT_ROOT, atomic_dir, claim_output, mark_output, resolve
 from vaelib.train import TrainConfig, load_checkpoint, save_torch, train
-from vaelib.voxen import VoxEn, VoxEnConfig, rd_loss
+from vaelib.voxen import VoxEn, VoxEnConfig
 from vaelib.voxen_train import EXPORT_FILES, EXPORT_KIND, evaluate_voxen, reference_frames, training_sampler
 from vaelib.zoo import WEIGHTS_DIR, load_pretrained, pretrained_records, sha256
 

@@ -153,7 +153,7 @@ if len(set(zip(latent_channels.values(), res_blocks.values()))) > 1:  # models g
 # ## 2 · Training for rate and distortion
 #
 # The loss is CompressAI's: `bpp + lambda * 255^2 * MSE`, the rate being what the entropy models say the
-# latent costs (`vaelib.voxen.rd_loss`). A small lambda makes bits expensive (a small file, a blurry
+# latent costs (`vaelib.losses.rd_loss`). A small lambda makes bits expensive (a small file, a blurry
 # clip); a large one makes errors expensive. Half of every batch is clips of the training movies, half
 # is photographs of scikit-image seen by a simulated camera, so the codec sees natural texture. The
 # reference models were trained this way on synthetic movies of another generator seed, so no movie

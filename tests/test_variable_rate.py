@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from vaelib.data import clips_to_tensor, tensor_to_clips
-from vaelib.voxen import VoxEn, VoxEnConfig, rd_loss
+from vaelib.losses import rd_loss
+from vaelib.voxen import VoxEn, VoxEnConfig
 from vaelib.vxn import choose_model, decode_array, encode_array
 
 torch.set_num_threads(1)

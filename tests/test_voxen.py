@@ -15,7 +15,8 @@ from vaelib.data import (
     split_movies,
     tensor_to_clips,
 )
-from vaelib.voxen import GDN, EntropyModel, VoxEn, VoxEnConfig, gaussian_likelihood, rd_loss, sga_round
+from vaelib.losses import rd_loss
+from vaelib.voxen import GDN, EntropyModel, VoxEn, VoxEnConfig, gaussian_likelihood, sga_round
 
 torch.set_num_threads(1)
 SMALL = dict(clip_len=8, image_size=16, channels=[8, 4], strides=[[4, 2, 2], [2, 2, 2]], hyper_channels=3)

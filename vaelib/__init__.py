@@ -32,9 +32,9 @@ One module per concern; imports point one way, from the top of this list down
 - ``classic``     classic codecs (x264, x265, VP9, AV1, MJPEG) through ffmpeg, their RD records
 - ``rd``          rate-distortion (RD) records, the book's one RD schema; BD-rate and its interval over clips
 - ``mmdvae``      the MMD-VAE model, embedding and reconstruction helpers
-- ``voxen``       VoxEn, the 3D-convolution video codec (GDN, scale hyperprior), and its rate-distortion loss
+- ``voxen``       VoxEn, the 3D-convolution video codec (GDN, scale hyperprior), coded to bytes and back
 - ``train``       the generic training loop: run folders, checkpoints, exact resume, metrics
-- ``losses``      MMD kernels and estimators, the MMD-VAE loss
+- ``losses``      the training losses: MMD kernels and estimators, the MMD-VAE loss, VoxEn's rate-distortion loss
 - ``distributed`` several processes under torchrun: the process group, ranks, sharded batches, collectives
 - ``metrics``     PSNR, SSIM, MS-SSIM
 - ``bitstream``   entropy coding of integer latents (range coder), framed and checked bytes

@@ -1,4 +1,5 @@
-"""Maximum mean discrepancy (MMD), and the MMD-VAE loss built on it.
+"""The training losses: maximum mean discrepancy (MMD) and the MMD-VAE loss built on it; VoxEn's rate-distortion
+loss (``rd_loss``).
 
 MMD^2(P, Q) = E k(x, x') + E k(y, y') - 2 E k(x, y) for x, x' ~ P and y, y' ~ Q. With a
 characteristic kernel it is zero exactly when P = Q, and it grows as the two distributions
@@ -137,3 +138,17 @@ def mmd_vae_loss_fn(cfg: MMDLossConfig) -> Callable[[torch.nn.Module, torch.Tens
         div = mmd(z_all, prior, cfg.kernel, cfg.scales, cfg.unbiased)
         return {"loss": recon + cfg.mmd_weight * div, "recon": recon, "mmd": div}
     return loss_fn
+
+
+def rd_loss(model: torch.nn.Module, batch: torch.Tensor, lmbda: float, y: torch.Tensor | None = None,
+            mode: str | Callable[[torch.Tensor], torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+    """VoxEn's training loss (``vaelib.voxen.VoxEn``): rate + lambda * distortion, CompressAI's convention
+    ``bpp + lmbda * 255^2 * MSE`` on [0, 1] pixels.
+
+    ``y`` and ``mode`` go to ``VoxEn.forward`` (a latent other than the encoder's; the quantization), and ``lmbda``
+    as the rate a variable-rate model codes at."""
+    out = model(batch, y=y, mode=mode, rate=lmbda)
+    mse = F.mse_loss(out["x_hat"], batch)
+    psnr = 10 * torch.log10(1.0 / mse.detach().clamp_min(1e-10))
+    return {"loss": out["bpp"] + lmbda * 255 ** 2 * mse, "bpp": out["bpp"].detach(), "mse": mse.detach(),
+            "psnr": psnr, "side_bpp": out["side_bpp"].detach()}

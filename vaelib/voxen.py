@@ -44,6 +44,7 @@ from torch import Tensor, nn
 from . import bitstream
 from .config import JSONConfig
 from .data import clips_to_tensor, scene_cut, split_at_cut, tensor_to_clips
+from .losses import rd_loss
 
 Quantizer = str | Callable[[Tensor], Tensor] | None
 """How a latent is quantized: a mode of ``VoxEn.quantize`` ("noise", "ste", "round"), a function, or None (the
@@ -628,16 +629,3 @@ def sga_round(y: Tensor, tau: float) -> Tensor:
     logit_ceil = -torch.atanh((1 - frac).clamp(max=1 - 1e-5)) / tau
     gumbel = -torch.log(-torch.log(torch.rand((2, *y.shape), device=y.device).clamp(1e-9, 1 - 1e-9)))
     return floor + torch.sigmoid(logit_ceil + gumbel[1] - logit_floor - gumbel[0])
-
-
-def rd_loss(model: VoxEn, batch: Tensor, lmbda: float, y: Tensor | None = None,
-            mode: Quantizer = None) -> dict[str, Tensor]:
-    """Rate + lambda * distortion, CompressAI's convention: ``bpp + lmbda * 255^2 * MSE`` on [0, 1] pixels.
-
-    ``y`` and ``mode`` go to ``VoxEn.forward`` (a latent other than the encoder's; the quantization), and ``lmbda``
-    as the rate a variable-rate model codes at."""
-    out = model(batch, y=y, mode=mode, rate=lmbda)
-    mse = F.mse_loss(out["x_hat"], batch)
-    psnr = 10 * torch.log10(1.0 / mse.detach().clamp_min(1e-10))
-    return {"loss": out["bpp"] + lmbda * 255 ** 2 * mse, "bpp": out["bpp"].detach(), "mse": mse.detach(),
-            "psnr": psnr, "side_bpp": out["side_bpp"].detach()}

@@ -33,13 +33,14 @@ from .camera import CameraClipSampler, MixedClipSampler
 from .classic import CLASSIC_CODECS, classic_rd
 from .data import ClipSampler, clips_to_tensor, load_real_clips
 from .framestore import FrameSet, load_frames
+from .losses import rd_loss
 from .metrics import psnr
 from .paths import atomic_dir, claim_output, folder_lock, mark_output, resolve
 from .preprocess import preprocess
 from .rd import RDPoint, clip_rates, rd_point
 from .synthetic import make_synthetic_dataset
 from .train import TrainConfig, load_checkpoint, save_torch, seed_everything, train
-from .voxen import VoxEn, VoxEnConfig, rd_loss
+from .voxen import VoxEn, VoxEnConfig
 from .voxen_growth import deepen, widen_latent
 from .voxen_report import FAST
 from .zoo import WEIGHTS_DIR, load_voxen_weights, sha256
