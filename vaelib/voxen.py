@@ -19,8 +19,8 @@ under the per-channel prior (the ablation). While training, uniform noise stands
 range (gain units, Cui et al. 2021): per trained rate a gain per channel scales y before quantization and an inverse
 gain rescales it after (likewise z); a rate between two trained ones takes g_i^(1-t) * g_(i+1)^t (t: the position in
 log lambda). ``forward``, ``compress`` and ``vaelib.losses.rd_loss`` take the rate (lambda); its stream begins
-with it (32 bits), so ``decompress`` needs nothing more. Without ``rates`` (the default) the model, its weights and its streams are the
-single-rate VoxEn's.
+with it (32 bits), so ``decompress`` needs nothing more. Without ``rates`` (the default) the model, its weights
+and its streams are the single-rate VoxEn's.
 
 ``compress``/``decompress`` write and read real bytes with ``vaelib.bitstream`` (range coder, framed
 by length + CRC32); ``compress`` can first optimize the latent for the one clip (``refine``), which
