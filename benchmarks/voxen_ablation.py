@@ -164,6 +164,8 @@ def summarize(points: Sequence[RDPoint], arms: Sequence[str], lambdas: Sequence[
                              "decode_s": float(np.mean([p.decode_s for p in pts])),
                              "split_clips": int(sum(len(p.split_clips) for p in pts)), "seeds": list(by_seed)})
             rd[arm] = rows
+        orders = {arm: all(a["bpp"] > b["bpp"] and a["psnr"] > b["psnr"] for a, b in zip(rows, rows[1:]))
+                  for arm, rows in rd.items()}  # rows go from the highest lambda down
         bd = {}
         if ANCHOR in curves and len(lambdas) >= 2:
             anchor = curves[ANCHOR]
@@ -173,7 +175,7 @@ def summarize(points: Sequence[RDPoint], arms: Sequence[str], lambdas: Sequence[
                          for sa, st in itertools.product(anchor, by_seed) if arm != ANCHOR or sa < st}
                 finite = [v for v in pairs.values() if np.isfinite(v)]
                 row = {"seed_pairs_range_%": [min(finite), max(finite)] if finite else None,
-                       "seed_pairs": len(pairs)}
+                       "seed_pairs": len(pairs), "seed_pairs_undefined": len(pairs) - len(finite)}
                 if arm != ANCHOR:
                     mean = [mean_over_seeds(list(pts)) for pts in zip(*by_seed.values())]
                     common = codecs.common_range(anchor_mean, mean)
@@ -182,41 +184,82 @@ def summarize(points: Sequence[RDPoint], arms: Sequence[str], lambdas: Sequence[
                            "ci95_over_clips_%": [_num(lo), _num(hi)],
                            "by_seed_%": {str(s): _num(pairs[(s, s)]) for s in by_seed if (s, s) in pairs},
                            **row, "common_psnr_db": list(common) if common else None,
-                           "bd_rate_ms_ssim_%": _num(codecs.bd_rate_points(anchor_mean, mean, "ms_ssim"))}
+                           "bd_rate_ms_ssim_%": _num(codecs.bd_rate_points(anchor_mean, mean, "ms_ssim")),
+                           **compare_points(rd[ANCHOR], rd[arm])}
                 bd[arm] = row
         out[dataset] = {"n_clips": points[0].n_clips if points else 0, "rd": rd, "bd_rate_vs_t1": bd,
-                        "verdict": verdict(dataset, bd)}
+                        "lambda_orders_points": orders,
+                        "verdict": verdict(dataset, bd, orders)}
     return out
 
 
-def verdict(dataset: str, bd: dict) -> str:
+def compare_points(anchor: Sequence[dict], test: Sequence[dict]) -> dict:
+    """Lambda by lambda (seed means): ``test``'s rate over the anchor's and its PSNR minus the anchor's; and whether
+    every anchor point has a ``test`` point with no more bits and no lower PSNR (``dominates_t1``), or the reverse.
+    These hold where a BD-rate is undefined (curves that share no PSNR range, or a point that beats the other)."""
+    def covers(a: Sequence[dict], b: Sequence[dict]) -> bool:
+        return all(any(p["bpp"] <= q["bpp"] and p["psnr"] >= q["psnr"] for p in a) for q in b)
+    return {"rate_vs_t1_by_lambda": {f"{a['lambda']:g}": t["bpp"] / a["bpp"] for a, t in zip(anchor, test)},
+            "psnr_vs_t1_db_by_lambda": {f"{a['lambda']:g}": t["psnr"] - a["psnr"] for a, t in zip(anchor, test)},
+            "dominates_t1": covers(test, anchor), "dominated_by_t1": covers(anchor, test)}
+
+
+def verdict(dataset: str, bd: dict, orders: dict[str, bool]) -> str:
     """Which arm needs the fewest bits at equal PSNR on ``dataset``, and how firmly, in words from the numbers."""
-    rows = {a: r for a, r in bd.items() if a != ANCHOR and r.get("bd_rate_%") is not None}
+    rows = {a: r for a, r in bd.items() if a != ANCHOR}
     if not rows:
-        return f"{dataset}: no BD-rate against {ANCHOR} (too few finished runs, or curves that share no PSNR)."
+        return f"{dataset}: nothing to compare with {ANCHOR} yet (too few finished runs)."
     parts = []
     for arm, r in rows.items():
         ci, sp = r["ci95_over_clips_%"], r["seed_pairs_range_%"]
-        text = f"{arm} {r['bd_rate_%']:+.1f}%"
+        text = f"{arm} " + ("undefined" if r["bd_rate_%"] is None else f"{r['bd_rate_%']:+.1f}%")
+        inner = ([f"95% over clips {ci[0]:+.1f} to {ci[1]:+.1f}"] if ci[0] is not None else []) + \
+            ([f"seed pairings {sp[0]:+.1f} to {sp[1]:+.1f}"] if sp else []) + \
+            ([f"{r['seed_pairs_undefined']} of {r['seed_pairs']} pairings undefined"] if r["seed_pairs_undefined"]
+             else [])
+        parts.append(text + (f" ({'; '.join(inner)})" if inner else ""))
+    lines = [f"{dataset}: BD-rate against time stride 1 (negative: fewer bits at equal PSNR; undefined where the "
+             f"curves share no PSNR range or one point beats the other): " + ", ".join(parts) + "."]
+    lines.append("Lambda by lambda, rate against t1's and PSNR difference: " + "; ".join(
+        f"{arm} " + ", ".join(f"{x:.2f}x at {d:+.1f} dB" for x, d in zip(r["rate_vs_t1_by_lambda"].values(),
+                                                                     r["psnr_vs_t1_db_by_lambda"].values()))
+        for arm, r in rows.items()) + ".")
+    defined = {a: r for a, r in rows.items() if r["bd_rate_%"] is not None}
+    dominating = [a for a, r in rows.items() if r["dominates_t1"]]
+    dominated = [a for a, r in rows.items() if r["dominated_by_t1"]]
+    beats = [a for a, r in rows.items() if (r["bd_rate_%"] is not None and r["bd_rate_%"] < 0) or r["dominates_t1"]]
+    loses = [a for a, r in rows.items() if (r["bd_rate_%"] is not None and r["bd_rate_%"] > 0) or r["dominated_by_t1"]]
+    if len(beats) == len(rows) and not loses:
+        lines.append("A longer time stride pays: every arm with a time stride above 1 needs fewer bits than time "
+                     "stride 1 for the same PSNR (by BD-rate where defined, else at every point).")
+    elif len(loses) == len(rows) and not beats:
+        lines.append("Time stride 1 wins: every longer time stride needs more bits for the same PSNR.")
+    if defined:
+        best = min(defined, key=lambda a: defined[a]["bd_rate_%"])
+        b = defined[best]
+        if b["bd_rate_%"] >= 0:
+            lines.append(f"On BD-rate time stride 1 wins: every arm with a BD-rate needs more bits for the same PSNR "
+                         f"(the closest, {best}, {b['bd_rate_%']:+.1f}%).")
+        else:
+            lines.append(f"Of the arms with a BD-rate, {best} wins: {abs(b['bd_rate_%']):.1f}% fewer bits than time "
+                         f"stride 1 for the same PSNR.")
+        ci, sp = b["ci95_over_clips_%"], b["seed_pairs_range_%"]
         if ci[0] is not None:
-            text += f" (95% over clips {ci[0]:+.1f} to {ci[1]:+.1f}"
-            text += f"; seed pairings {sp[0]:+.1f} to {sp[1]:+.1f})" if sp else ")"
-        parts.append(text)
-    best = min(rows, key=lambda a: rows[a]["bd_rate_%"])
-    b = rows[best]
-    lines = [f"{dataset}: BD-rate against time stride 1 (negative: fewer bits at equal PSNR): " + ", ".join(parts)
-             + "."]
-    if b["bd_rate_%"] >= 0:
-        lines.append(f"Time stride 1 wins: every longer time stride needs more bits for the same PSNR "
-                     f"(the closest, {best}, {b['bd_rate_%']:+.1f}%).")
-    else:
-        lines.append(f"{best} wins: {abs(b['bd_rate_%']):.1f}% fewer bits than time stride 1 for the same PSNR.")
-    ci, sp = b["ci95_over_clips_%"], b["seed_pairs_range_%"]
-    if ci[0] is not None:
-        firm = ci[1] < 0 or ci[0] > 0
-        lines.append(f"Its interval over clips {'excludes' if firm else 'includes'} zero"
-                     + (f", and {'every' if (sp[1] < 0 or sp[0] > 0) else 'not every'} pairing of training seeds "
-                        f"gives the same sign." if sp else "."))
+            firm = ci[1] < 0 or ci[0] > 0
+            lines.append(f"Its interval over clips {'excludes' if firm else 'includes'} zero"
+                         + (f", and {'every' if (sp[1] < 0 or sp[0] > 0) else 'not every'} pairing of training seeds "
+                            f"with a BD-rate gives the same sign." if sp else "."))
+    if dominating:
+        lines.append(f"{', '.join(dominating)} {'needs' if len(dominating) == 1 else 'need'} no more bits than time "
+                     f"stride 1 at no lower PSNR at every point of its curve (seed means).")
+    if dominated:
+        lines.append(f"Time stride 1 does as well or better on both rate and PSNR than {', '.join(dominated)} at "
+                     f"every point.")
+    if not defined and not dominating and not dominated:
+        lines.append("No BD-rate is defined and neither curve beats the other everywhere: no winner can be named.")
+    if not all(orders.values()):
+        lines.append(f"At this training budget lambda does not yet order every arm's points (a higher lambda giving "
+                     f"more bits and a higher PSNR): not in {', '.join(a for a, o in orders.items() if not o)}.")
     noise = bd.get(ANCHOR, {}).get("seed_pairs_range_%")
     if noise:
         lines.append(f"Time stride 1 against itself with another seed: {noise[0]:+.1f} to {noise[1]:+.1f}% "
@@ -275,7 +318,9 @@ def run_ablation(frames, eval_sets: dict[str, tuple[np.ndarray, float | Sequence
                        "eval_sets": {k: int(len(v[0])) for k, v in eval_sets.items()}, "bootstrap_draws": draws},
             "results": summarize(points, arms, lambdas, draws if final else min(draws, 200)),
             "points": [{k: v for k, v in p.to_dict().items() if k != "settings"} for p in points],
-            "wall_s": round(time.perf_counter() - t_start, 1), "threads": torch.get_num_threads(),
+            "train_s_total": round(sum(p.train_s for p in points) / max(len(eval_sets), 1), 1),
+            "wall_s": round(time.perf_counter() - t_start, 1),  # this invocation's: runs read back cost nothing
+            "threads": torch.get_num_threads(),
             "torch": torch.__version__, "cpu": cpu_model(), "platform": platform.platform(),
         }
 

@@ -78,7 +78,10 @@ def test_summary_finds_the_arm_that_halves_the_rate(ablation):
     assert res["bd_rate_vs_t1"]["t1"]["seed_pairs"] == 1  # t1 seed 0 against t1 seed 1: training noise
     assert [r["lambda"] for r in res["rd"]["t2"]] == [0.0018, 0.0004, 0.0001]
     assert res["rd"]["t2"][0]["bpp_seed_range"][0] < res["rd"]["t2"][0]["bpp_seed_range"][1]
-    assert "t2 wins" in res["verdict"]
+    assert "A longer time stride pays" in res["verdict"] and "t2 wins" in res["verdict"]
+    assert res["lambda_orders_points"] == {"t1": True, "t2": True} and bd["dominates_t1"] and not bd["dominated_by_t1"]
+    assert bd["rate_vs_t1_by_lambda"]["0.0018"] == pytest.approx(0.51 / 1.01)
+    assert bd["psnr_vs_t1_db_by_lambda"]["0.0018"] == pytest.approx(0.0)
     # a seed missing one lambda does not count; an arm with none left has no curve
     partial = ablation.summarize(points[:-1], ["t1", "t2"], [0.0018, 0.0004, 0.0001], draws=20)["real"]
     assert partial["rd"]["t2"][0]["seeds"] == [0]
