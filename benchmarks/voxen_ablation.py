@@ -34,7 +34,9 @@ in log-rate against PSNR (``bd_rate`` fits a polynomial of degree points - 1).
 
 Writes ``benchmarks/results/voxen_ablation.json`` after every finished run (``partial: true`` until all are
 done) and prints the table at the end. The committed JSON came from the defaults:
-``PYTHONPATH=. OMP_NUM_THREADS=1 python benchmarks/voxen_ablation.py``.
+``PYTHONPATH=. OMP_NUM_THREADS=1 python benchmarks/voxen_ablation.py``. ``voxen_ablation_long.json`` asks whether
+its verdict holds with three times the training: ``--steps 1800 --seeds 0,1 --arms t1,t16,t16_matched --work
+data/voxen_ablation_long --out benchmarks/results/voxen_ablation_long.json`` (about 35 minutes).
 """
 from __future__ import annotations
 
