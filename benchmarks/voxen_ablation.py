@@ -21,7 +21,7 @@ changed and codes the same held-out clips with each, so the book can say what th
   clips, each coded to real bytes by ``VoxEn.compress`` in one encoder pass (no per-clip refinement, to keep it
   cheap) and decoded by ``VoxEn.decompress``: per arm and lambda the rate (bpp from the bytes) and PSNR, mean
   and spread over seeds; the BD-rate of every arm against ``t1`` on the seed-averaged curves, with a bootstrap
-  interval over clips (``vaelib.codecs.bd_rate_interval``), the BD-rate seed by seed and its range over all
+  interval over clips (``vaelib.rd.bd_rate_interval``), the BD-rate seed by seed and its range over all
   pairings of seeds, and the same range between ``t1``'s own seeds (what training noise alone gives).
 
 Scaled down to run on one CPU thread: by default a model of channels 16, 16, 32 on 16-frame clips of 64 x 64,
@@ -53,13 +53,13 @@ import numpy as np
 import torch
 from _common import write_results
 
-from vaelib import codecs
-from vaelib.codecs import RDPoint
+from vaelib import rd
 from vaelib.data import eval_clips, load_real_clips, real_clip_fps
 from vaelib.paths import PROJECT_ROOT
+from vaelib.preprocess import preprocess
+from vaelib.rd import RDPoint
 from vaelib.synthetic import make_synthetic_dataset
 from vaelib.train import TrainConfig, cpu_model, load_checkpoint
-from vaelib.video import preprocess
 from vaelib.voxen import VoxEn, VoxEnConfig
 from vaelib.voxen_train import REFERENCE_SEED, evaluate_voxen, reference_frames, train_voxen
 
@@ -153,7 +153,7 @@ def summarize(points: Sequence[RDPoint], arms: Sequence[str], lambdas: Sequence[
                     if {p.setting for p in v} == set(lambdas)}
             if full:
                 curves[arm] = dict(sorted(full.items()))
-        rd = {}
+        mean_rd = {}
         for arm, by_seed in curves.items():
             rows = []
             for i, lmbda in enumerate(sorted(lambdas, reverse=True)):
@@ -165,31 +165,31 @@ def summarize(points: Sequence[RDPoint], arms: Sequence[str], lambdas: Sequence[
                              "encode_s": float(np.mean([p.encode_s for p in pts])),
                              "decode_s": float(np.mean([p.decode_s for p in pts])),
                              "split_clips": int(sum(len(p.split_clips) for p in pts)), "seeds": list(by_seed)})
-            rd[arm] = rows
+            mean_rd[arm] = rows
         orders = {arm: all(a["bpp"] > b["bpp"] and a["psnr"] > b["psnr"] for a, b in zip(rows, rows[1:]))
-                  for arm, rows in rd.items()}  # rows go from the highest lambda down
+                  for arm, rows in mean_rd.items()}  # rows go from the highest lambda down
         bd = {}
         if ANCHOR in curves and len(lambdas) >= 2:
             anchor = curves[ANCHOR]
             anchor_mean = [mean_over_seeds(list(pts)) for pts in zip(*anchor.values())]
             for arm, by_seed in curves.items():
-                pairs = {(sa, st): codecs.bd_rate_points(anchor[sa], by_seed[st])
+                pairs = {(sa, st): rd.bd_rate_points(anchor[sa], by_seed[st])
                          for sa, st in itertools.product(anchor, by_seed) if arm != ANCHOR or sa < st}
                 finite = [v for v in pairs.values() if np.isfinite(v)]
                 row = {"seed_pairs_range_%": [min(finite), max(finite)] if finite else None,
                        "seed_pairs": len(pairs), "seed_pairs_undefined": len(pairs) - len(finite)}
                 if arm != ANCHOR:
                     mean = [mean_over_seeds(list(pts)) for pts in zip(*by_seed.values())]
-                    common = codecs.common_range(anchor_mean, mean)
-                    lo, hi = codecs.bd_rate_interval(anchor_mean, mean, draws=draws)
-                    row = {"bd_rate_%": _num(codecs.bd_rate_points(anchor_mean, mean)),
+                    common = rd.common_range(anchor_mean, mean)
+                    lo, hi = rd.bd_rate_interval(anchor_mean, mean, draws=draws)
+                    row = {"bd_rate_%": _num(rd.bd_rate_points(anchor_mean, mean)),
                            "ci95_over_clips_%": [_num(lo), _num(hi)],
                            "by_seed_%": {str(s): _num(pairs[(s, s)]) for s in by_seed if (s, s) in pairs},
                            **row, "common_psnr_db": list(common) if common else None,
-                           "bd_rate_ms_ssim_%": _num(codecs.bd_rate_points(anchor_mean, mean, "ms_ssim")),
-                           **compare_points(rd[ANCHOR], rd[arm])}
+                           "bd_rate_ms_ssim_%": _num(rd.bd_rate_points(anchor_mean, mean, "ms_ssim")),
+                           **compare_points(mean_rd[ANCHOR], mean_rd[arm])}
                 bd[arm] = row
-        out[dataset] = {"n_clips": points[0].n_clips if points else 0, "rd": rd, "bd_rate_vs_t1": bd,
+        out[dataset] = {"n_clips": points[0].n_clips if points else 0, "rd": mean_rd, "bd_rate_vs_t1": bd,
                         "lambda_orders_points": orders,
                         "verdict": verdict(dataset, bd, orders)}
     return out
@@ -345,7 +345,7 @@ def run_ablation(frames, eval_sets: dict[str, tuple[np.ndarray, float | Sequence
                 point, _ = evaluate_voxen(model, clips, lmbda, dataset=dataset, fps=fps, refine_steps=0, codec=arm,
                                           seed=seed, train_steps=steps, train_s=train_s)
                 got.append(point)
-            codecs.save_rd(got, cache)
+            rd.save_rd(got, cache)
         step_s[arm].append(got[0].train_s / steps)
         points += got
         print(f"[{done}/{len(plan)}] {name}: " + ", ".join(f"{p.dataset} {p.bpp:.3f} bpp {p.psnr:.2f} dB"
@@ -360,7 +360,7 @@ def _cached(path: Path, config: VoxEnConfig, steps: int, eval_sets: dict) -> lis
     """The RD points saved for a run, if they came from this config, this many steps and these eval sets."""
     if not path.exists():
         return None
-    pts = codecs.load_rd(path)
+    pts = rd.load_rd(path)
     ok = len(pts) == len(eval_sets) and all(
         p.dataset == name and p.n_clips == len(clips) and p.train_steps == steps
         and p.clip_len == config.clip_len and p.image_size == config.image_size

@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from vaelib.codecs import RDPoint
 from vaelib.data import eval_clips, load_real_clips
 from vaelib.paths import PROJECT_ROOT
-from vaelib.video import preprocess
+from vaelib.preprocess import preprocess
+from vaelib.rd import RDPoint
 from vaelib.voxen import VoxEnConfig
 
 
