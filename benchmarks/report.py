@@ -103,6 +103,80 @@ def rd_section() -> tuple[list[str], dict[str, str]]:
     return lines, quoted
 
 
+# --- chapter 4: the ablation, one model for every rate, files at their own size -----------------------------------
+
+def pct(x: float | None, digits: int = 1) -> str:
+    """A percentage with its sign, or 'undefined' (curves that share no PSNR range)."""
+    return "undefined" if x is None else num(x, digits, True) + "%"
+
+
+def span(pair: list | None, digits: int = 1) -> str:
+    return "-" if not pair else f"{num(pair[0], digits, True)}% to {num(pair[1], digits, True)}%"
+
+
+def ablation_section() -> tuple[list[str], str]:
+    """``voxen_ablation.json``: does a longer time stride pay at an equal training budget?"""
+    d = load("voxen_ablation.json")
+    lines = ["## Does the third dimension pay? The time-stride ablation", "",
+             "`benchmarks/voxen_ablation.py`, `benchmarks/results/voxen_ablation.json`"
+             + (" (**partial**)" if d["partial"] else "") + f": {d['question']} The same VoxEn with only its time "
+             f"strides changed, trained alike ({d['scaled_down']}), BD-rate against time stride 1 with an interval "
+             "over clips and the range over pairings of training seeds.", ""]
+    for dataset, res in d["results"].items():
+        lines += [f"### {dataset} ({res['n_clips']} clips)", ""]
+        lines += table(["arm", "time stride", "parameters", "BD-rate vs stride 1", "95% over clips",
+                        "seed pairings", "rate / stride 1's, by lambda"],
+                       [[arm, str(d["arms"][arm]["total_time_stride"]), f"{d['arms'][arm]['params']:,}",
+                         pct(r.get("bd_rate_%")), span(r.get("ci95_over_clips_%")), span(r.get("seed_pairs_range_%")),
+                         ", ".join(f"{num(v, 2)}x (lambda {k})" for k, v in r.get("rate_vs_t1_by_lambda", {}).items())]
+                        for arm, r in res["bd_rate_vs_t1"].items()])
+        lines += ["", res["verdict"], ""]
+    real = d["results"]["real"]["bd_rate_vs_t1"]["t16_matched"]
+    saved = "an undefined share of" if real.get("bd_rate_%") is None else f"{num(-real['bd_rate_%'], 0)}%"
+    quoted = (f"time stride 16 at stride 1's parameter count needs {saved} fewer bits than stride 1 on real clips "
+              f"(95% over clips: {span(real['ci95_over_clips_%'], 0)}), small models briefly trained")
+    return lines, quoted
+
+
+def variable_rate_section() -> tuple[list[str], str]:
+    """``voxen_variable_rate.json``: one VoxEn with gain units against the five per-lambda models."""
+    d = load("voxen_variable_rate.json")
+    t = d["training"]
+    lines = ["## One model for every rate", "",
+             "`benchmarks/voxen_variable_rate.py`, `benchmarks/results/voxen_variable_rate.json`"
+             + (" (**partial**)" if d["partial"] else "") + f": {d['what']}. Warm start: {d['warm_start']}; "
+             f"{t['variable_rate']['steps']:,} steps in {num(t['variable_rate']['seconds'] / 60, 0)} min against the "
+             f"five models' {t['references_total']['steps']:,} steps in "
+             f"{num(t['references_total']['seconds'] / 3600, 1)} h; weights "
+             f"{num(d['weights_bytes']['variable_rate_half'] / 1e6, 2)} MB against "
+             f"{num(d['weights_bytes']['references_total'] / 1e6, 2)} MB. BD-rate of the one model against the five "
+             "over their common PSNR range (positive: it needs more bits).", ""]
+    lines += table(["clips", "BD-rate vs the five", "95% over clips", "common PSNR (dB)", "top PSNR: one / five (dB)"],
+                   [[name, pct(v["bd_rate_%"]), span(v["bd_rate_ci95_%"]),
+                     f"{num(v['common_psnr_db'][0], 1)}-{num(v['common_psnr_db'][1], 1)}",
+                     f"{num(v['psnr_span_db']['variable_rate'][1], 1)} / {num(v['psnr_span_db']['references'][1], 1)}"]
+                    for name, v in d["summary"].items()]) + [""]
+    first = next(iter(d["summary"].values()))
+    share = num(100 * t["variable_rate"]["steps"] / t["references_total"]["steps"], 0)
+    more = f"{num(abs(first['bd_rate_%']), 0)}% {'more' if first['bd_rate_%'] >= 0 else 'fewer'}"
+    quoted = (f"one model with gain units, trained for {share}% of the five models' steps, needs {more} bits "
+              f"than they do on held-out synthetic clips (95% over clips: {span(first['bd_rate_ci95_%'], 0)})")
+    return lines, quoted
+
+
+def codec_file_section() -> list[str]:
+    """``voxen_codec.json``: the file codec's speed, and VoxEn at a clip's own size."""
+    d = load("voxen_codec.json")
+    lines = ["## VoxEn files at their own size", "",
+             "`benchmarks/voxen_codec.py`, `benchmarks/results/voxen_codec.json` "
+             f"({d['meta']['threads']} threads; refinement {d['meta']['refine_steps']} steps): frames per second of "
+             "`python -m vaelib.vxn`, and VoxEn against the classic codecs at a clip's own size.", ""]
+    lines += table(["clip", "encode (frames/s)", "encode refined", "decode"],
+                   [[s["setting"], num(s["one_pass"]["encode_fps"], 1), num(s["refined"]["encode_fps"], 2),
+                     num(s["one_pass"]["decode_fps"], 1)] for s in d["speed"]])
+    return lines + ["", d["summary"], ""]
+
+
 # --- chapter 3: event boundaries -------------------------------------------------------------------------------------
 
 def verdict_words(verdict: str) -> str:
@@ -244,18 +318,23 @@ def figures_section() -> list[str]:
 def page() -> tuple[str, str]:
     """The results page and the README's results block, as text."""
     rd, rd_quoted = rd_section()
+    ablation, ablation_quoted = ablation_section()
+    variable, variable_quoted = variable_rate_section()
     pre, pre_quoted = preregistered_section()
     lines = ["# Results", "",
              "Written by `python benchmarks/report.py` from the committed files it names; do not edit it by hand "
              "(`tests/test_docs.py` fails when it differs from what they give). Training is not bitwise "
              "reproducible across machines, so every number here belongs to the file and run it names.", "",
-             *rd, *pre, *exploratory_section(), *speed_section(), *figures_section()]
+             *rd, *ablation, *variable, *codec_file_section(), *pre, *exploratory_section(), *speed_section(),
+             *figures_section()]
     text = "\n".join(lines).rstrip() + "\n"
     held = [k for k, v in pre_quoted.items() if v[1] == "holds"]
     block = "\n".join([
         README_START,
         "- **VoxEn against x264** (`benchmarks/results/voxen_rd.json`): BD-rate on held-out synthetic clips",
         f"  {rd_quoted['synthetic']}; on real clips it never trained on {rd_quoted['real']}.",
+        f"- **Does the third dimension pay?** (`benchmarks/results/voxen_ablation.json`): {ablation_quoted}.",
+        f"- **One model for every rate** (`benchmarks/results/voxen_variable_rate.json`): {variable_quoted}.",
         f"- **Event boundaries** (`benchmarks/results/boundaries_prereg*.json`): of {len(pre_quoted)} hypotheses "
         f"declared before their data were drawn,",
         f"  {len(held)} held in every training seed"
