@@ -283,23 +283,19 @@ def read_preregistration(path: str | os.PathLike) -> dict:
                    if k not in h]
         if missing:
             raise ValueError(f"{where} lacks {missing}")
+        if h["metric"] not in METRICS:
+            raise ValueError(f"{where}: metric {h['metric']!r} is not one of {METRICS}")
+        if not 0 < float(h["alpha"]) < 1:
+            raise ValueError(f"{where}: alpha {h['alpha']!r} must lie in (0, 1)")
         if lead:
             if h["claim"] not in CLAIMS:
                 raise ValueError(f"{where}: claim {h['claim']!r} is not one of {CLAIMS}")
-            if h["metric"] not in METRICS:
-                raise ValueError(f"{where}: metric {h['metric']!r} is not one of {METRICS}")
-            if not 0 < float(h["alpha"]) < 1:
-                raise ValueError(f"{where}: alpha {h['alpha']!r} must lie in (0, 1)")
             continue
         if SIGNALS.get(h["latent"], ("",))[0] != "latent":
             raise ValueError(f"{where}: {h['latent']!r} is not a latent signal "
                              f"({[n for n, (k, _) in SIGNALS.items() if k == 'latent']})")
-        if h["metric"] not in METRICS:
-            raise ValueError(f"{where}: metric {h['metric']!r} is not one of {METRICS}")
         if h["direction"] not in DIRECTIONS:
             raise ValueError(f"{where}: direction {h['direction']!r} is not one of {DIRECTIONS}")
-        if not 0 < float(h["alpha"]) < 1:
-            raise ValueError(f"{where}: alpha {h['alpha']!r} must lie in (0, 1)")
         if h["latent"].endswith(VOXEN_SUFFIX) and decl["analysis"].get("voxen_lambda") is None:
             raise ValueError(f"{where}: {h['latent']!r} needs the VoxEn trajectory: declare analysis.voxen_lambda")
     if len({h["id"] for h in hyps}) != len(hyps):
