@@ -85,6 +85,8 @@ class SmokeBook:
         self.errors: dict[str, BaseException] = {}
         self.notebooks: dict = {}
         self.new_figures: dict[str, set] = {}
+        # each chapter's own metrics.json as its run left it (later tests, the browser's, run chapters again there)
+        self.metrics: dict[str, dict[str, str]] = {}
 
     def run(self):
         from vaelib.book import CHAPTERS, run_book
@@ -98,6 +100,9 @@ class SmokeBook:
                 self.errors[chapter] = e
             self.new_figures[chapter] = {p for p in self.figures.glob("*")  # files: not the metrics/ folder
                                          if p.is_file() and p.stat().st_size > 0} - before
+            found = [self.data / "metrics.json", *self.data.glob("*/metrics.json")]
+            self.metrics[chapter] = {("" if p.parent == self.data else p.parent.name): p.read_text()
+                                     for p in found if p.exists()}
         return self
 
 

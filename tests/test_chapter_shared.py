@@ -77,4 +77,4 @@ def test_the_book_writes_each_chapters_metrics_beside_its_figures(chapter, smoke
     own = {"01_preprocess": "", "02_mmd_vae": "mmd_vae", "03_event_boundaries": "event_boundaries",
            "04_voxen": "voxen"}[chapter]
     beside = smoke_book.figures / "metrics" / f"{chapter}.json"
-    assert json.loads(beside.read_text()) == json.loads((smoke_book.data / own / "metrics.json").read_text())
+    assert json.loads(beside.read_text()) == json.loads(smoke_book.metrics[chapter][own])
