@@ -18,6 +18,7 @@ if not os.environ.get("DISPLAY") and "ipykernel" not in matplotlib.get_backend()
         matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
+import matplotlib.ticker
 import numpy as np
 import pandas as pd
 
@@ -284,6 +285,7 @@ def ablation_rd(record: dict, names: dict[str, str] | None = None):
             ax.errorbar(bpp, q, xerr=xerr, yerr=yerr, fmt="o--" if info.get("control") else "o-", ms=3, lw=1.2,
                         capsize=2, color=f"C{i}", label=label)
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())   # minor labels of a short decade collide
         ax.set_xlabel("bits per pixel (log scale)")
         ax.set_ylabel("PSNR (RGB, dB)")
         ax.set_title(f"{(names or {}).get(dataset, dataset)} ({res.get('n_clips', '?')} clips)", fontsize=10)
