@@ -22,26 +22,11 @@
 # trajectory change more at event boundaries than elsewhere**, and does it do better than cheap
 # pixel measures?
 #
-# 1. the human side: observers' button presses, the group **boundary frequency** (the fraction of
-#    observers who pressed in each time bin, each counted once per bin), and how well each observer
-#    agrees with the others, on the real Zacks et al. (2006) data and on this book's observers;
-# 2. the latent trajectory in 2-D, coloured by event;
-# 3. boundary **signals**: latent speed $\lVert z_t - z_{t-1}\rVert$; the error of a small model that
-#    predicts $z_t$ from the recent past (cross-fitted, so it never scores frames it was fitted on);
-#    change points of $z$ (`ruptures`); two **event models** that infer which event is running (a
-#    Structured-Event-Memory-like model and Bayesian online change-point detection), with their
-#    surprise and boundaries; the same latent signals on codes that **know time** (filtered with a
-#    memory, and VoxEn's latent of 32-frame clips); and pixel baselines (frame difference,
-#    PySceneDetect's content score, optical-flow magnitude);
-# 4. the comparison: Pearson r with the boundary frequency for bins of 0.2 to 8 s, against a null of
-#    phase-randomized surrogates (which keep each signal's own smoothness), and precision / recall /
-#    F1 against the coarse and the fine true boundaries within ±1 s; every figure with a 95% interval
-#    over events, the best latent signal against the best pixel baseline in a paired test, the
-#    observers' response lag (chosen on other movies), and a detector that combines all signals and
-#    asks whether the latents add anything to the pixels;
-# 5. a scrubber to watch it all at once, and a take-away computed from this run's numbers; on the book's
-#    synthetic movies also what the committed benchmark says: how much retraining the MMD-VAE moves them, and
-#    which claims, declared in advance, held on new synthetic draws (details in the appendix).
+# The chapter, in five steps: (1) the **observers** (their presses, the group boundary frequency, how well each
+# agrees with the others, on the real Zacks et al. 2006 data and on this book's observers); (2) the **latent
+# trajectory** in 2-D, coloured by event; (3) boundary **signals** from the codes, from event models over them and
+# from the pixels; (4) the **comparison**, every figure with a 95% interval over events; (5) a **take-away**
+# computed from this run's numbers, with a scrubber to watch it all at once.
 #
 # **On the default data the observers are simulated** by the synthetic generator (chapter 1), not
 # people: they tell us whether the pipeline works, not how humans segment. Point the parameters at
@@ -176,40 +161,17 @@ _ = plots.save_figure(fig, figures_dir, "03_trajectory.png")
 # %% [markdown]
 # ## 4 · Boundary signals
 #
-# Every signal is one number per frame. The predictor of $z_t$ is a ridge regression on
-# $z_{t-\ell}, \dots, z_{t-k\ell}$: each movie is cut into blocks, and a block's errors come from a
-# model fitted on the other blocks (of all movies) only, so it cannot memorize what it scores.
-# Change points come from `ruptures` (kernel change-point detection), asked for as many as there are
-# true boundaries (or as an average observer marks).
+# Every signal is one number per frame, from three families:
 #
-# **Event models** (`vaelib.events`) go one step further and ask *which event is running*. The
-# Structured Event Memory model (Franklin et al. 2020) keeps a set of events, each with its own linear
-# dynamics $z_{t+1} \approx A z_t + b$ learned online (Bayesian linear regression), and a sticky
-# Chinese-restaurant-process prior: the running event is likely to go on, an old event can come back,
-# a new one can start. Each step goes to the event that best predicts it, prior included; `sem_surprise`
-# is how badly the running event predicted the step ($-\log$ predictive density), `sem_boundaries`
-# marks where the inferred event changes. Its simpler rival, Bayesian online change-point detection
-# (Adams & MacKay 2007), only asks how long the current stretch of similar codes has run
-# (`bocpd_*`). Both see the codes averaged to at most `event_rate_hz` samples per second, expect an
-# event to last about 5 s, and give an event shorter than 1 s to the next one (in a transition the SEM
-# model flickers between events; the boundary is where the flicker begins). The colour bands of the
-# scrubber below show the events they inferred.
+# - **the codes**: latent speed $\lVert z_t - z_{t-1}\rVert$; the error of a ridge regression that predicts
+#   $z_t$ from the recent past (cross-fitted: a block's errors come from a model fitted on the other blocks);
+#   change points of $z$ (`ruptures`);
+# - **event models** that infer *which event is running* (`vaelib.events`): a Structured-Event-Memory-like model
+#   (Franklin et al. 2020) and Bayesian online change-point detection (Adams & MacKay 2007), each giving a
+#   surprise and boundaries; signals marked `_memory` use codes filtered with a memory of `memory_s` seconds, and
+#   `_voxen` ones VoxEn's latent of 32-frame clips (chapter 4's codec; one step per 16 frames, printed below);
+# - **pixels**: frame difference, PySceneDetect's content score, optical-flow magnitude.
 #
-# **A trajectory that knows time.** The MMD-VAE codes every frame on its own. With `temporal`, the
-# latent signals marked `_memory` are computed again on codes filtered causally with a memory of
-# `memory_s` seconds (an exponential filter, $m_t = m_{t-1} + k\,(z_t - m_{t-1})$). With `memory_s = None`
-# the gain is fitted per movie and dimension as the Kalman gain of a local-level model (a slow random
-# walk seen through frame noise); on smooth movies the codes carry little frame noise and the fitted
-# filter remembers almost nothing, so a fixed memory is the default.
-#
-# **VoxEn's latent** (chapter 4's codec; the committed reference models were trained on other synthetic
-# movies and photos, never on these) sees time by construction: it codes 32 frames at once with 3D
-# convolutions. Its latent $y$ (the one the hyperprior codes), averaged over space per channel, gives one
-# vector per latent time step of 16 frames; each step's vector less the mean of its position in the clip,
-# projected on `voxen_dims` principal components and interpolated between step centres, becomes a
-# per-frame trajectory. Its **time resolution is one step, 16 frames** (printed below in seconds).
-# The signals marked `_voxen` are the same latent signals on that trajectory; its event models see one
-# sample per step (sampled faster, the interpolated trajectory would show them a kink at every step).
 # Does temporal context help? The table after the comparison says.
 
 # %%
