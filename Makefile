@@ -27,9 +27,10 @@ book: setup
 html: setup
 	$(PY) -m vaelib.website
 
-## Lint (ruff), then unit tests, papermill smoke runs of every chapter, the browser test.
+## Lint (ruff), then unit tests, papermill smoke runs of every chapter, the browser test; on two workers
+## (pytest-xdist; tests/conftest.py keeps each file, and the files reading the smoke book, on one worker).
 test: setup chromium lint
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,6 +24,24 @@ def pytest_collection_modifyitems(config, items):
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+
+
+# The test files that read the smoke book (the ``smoke_book`` fixture): under pytest-xdist they run on one worker.
+SMOKE_BOOK_FILES = {f"tests/{p.name}" for p in Path(__file__).parent.glob("test_*.py") if "smoke_book" in p.read_text()}
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """Under pytest-xdist (``make test`` runs ``pytest -n 2``): every test file is one unit of work, as with
+    ``--dist loadfile``, sharing its module fixtures on one worker, and the files that read the smoke book are one
+    unit together, so the book (a minute) runs once. (xdist's ``loadgroup`` marks do not reach pytest 9's node ids.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FileScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            file = nodeid.split("::", 1)[0]
+            return "smoke_book" if file in SMOKE_BOOK_FILES else file
+
+    return FileScheduling(config, log)
 
 
 def skip_or_fail_under_ci(reason: str) -> None:
