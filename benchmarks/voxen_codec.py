@@ -91,9 +91,9 @@ def speed(models: dict, lmbda: float, frames: np.ndarray, fps: Fraction, refine_
     return row
 
 
-def rd(models: dict, frames: np.ndarray, fps: Fraction, label: str, classic: list[str]) -> dict:
-    """VoxEn (every model, one pass) and the ``classic`` codecs (``classic.DEFAULT_SETTINGS``) on the same frames:
-    (bpp, PSNR) points, and VoxEn's BD-rate against each codec with the PSNR range it covers."""
+def rd(models: dict, frames: np.ndarray, fps: Fraction, label: str, rivals: list[str]) -> dict:
+    """VoxEn (every model, one pass) and the classic codecs ``rivals`` (``classic.DEFAULT_SETTINGS``) on the same
+    frames: (bpp, PSNR) points, and VoxEn's BD-rate against each codec with the PSNR range it covers."""
     voxen = []
     for lmbda in models:
         data = vxn.encode_array(frames, models, fps, lmbda=lmbda)
@@ -102,7 +102,7 @@ def rd(models: dict, frames: np.ndarray, fps: Fraction, label: str, classic: lis
                       "psnr": psnr(frames, out)})
     row = {"setting": label, "frames": len(frames), "height": frames.shape[1], "width": frames.shape[2],
            "fps": float(fps), "voxen": voxen}
-    for codec in classic:
+    for codec in rivals:
         points = []
         for setting in classic.DEFAULT_SETTINGS[codec]:
             coded = classic.run_codec(frames, codec, setting, fps=float(fps))
@@ -162,8 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=PROJECT_ROOT / "benchmarks" / "results" / "voxen_codec.json")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    classic = ["x264"] + [c for c in args.codecs.split(",") if c and c != "x264"]
-    unknown = [c for c in classic if c not in classic.DEFAULT_SETTINGS]
+    rivals = ["x264"] + [c for c in args.codecs.split(",") if c and c != "x264"]
+    unknown = [c for c in rivals if c not in classic.DEFAULT_SETTINGS]
     if unknown:
         ap.error(f"--codecs: unknown {unknown}; choose from {list(classic.DEFAULT_SETTINGS)}")
     t_start, load_start = time.perf_counter(), os.getloadavg()[0]
@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     speed_rows = [speed(models, args.lmbda, squash(car[:32]), car_fps, args.refine_steps, "carphone 64x64",
                         args.repeats),
                   speed(models, args.lmbda, hd, hd_fps, args.refine_steps, "bigbuckbunny 1280x720", args.repeats)]
-    rd_rows = [rd(models, frames, fps, label, classic) for frames, fps, label in (
+    rd_rows = [rd(models, frames, fps, label, rivals) for frames, fps, label in (
         (car, car_fps, "carphone 176x144"), (squash(car), car_fps, "carphone 64x64"),
         (hd, hd_fps, "bigbuckbunny 1280x720"), (squash(hd), hd_fps, "bigbuckbunny 64x64"))]
     text = summary(rd_rows)
@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     record = {"meta": {"threads": args.threads, "refine_steps": args.refine_steps, "repeats": args.repeats,
                        "speed_lambda": args.lmbda,
                        "models": sorted(models), "weights": str(WEIGHTS_DIR.relative_to(PROJECT_ROOT)),
-                       "classic": {c: classic.DEFAULT_SETTINGS[c] for c in classic},
+                       "classic": {c: classic.DEFAULT_SETTINGS[c] for c in rivals},
                        "ffmpeg": classic.ffmpeg_version(), "torch": torch.__version__,
                        "cpu": cpu_model(), "seconds": time.perf_counter() - t_start,
                        "load_average_1min": [load_start, os.getloadavg()[0]],
