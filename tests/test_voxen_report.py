@@ -15,6 +15,7 @@ from vaelib.voxen_report import (
     ablation_answer,
     ablation_for,
     ablation_table,
+    bd_by_group,
     by_lambda_table,
     rd_summary,
     read_ablation,
@@ -160,3 +161,20 @@ def test_the_stage_table_says_how_far_validation_moved():
     fig = plots.validation_curves({"lambda=0.01": df}, {"bpp": "rate", "psnr": "PSNR"}, title="t")
     assert [len(ax.lines) for ax in fig.axes] == [1, 1] and list(fig.axes[1].lines[0].get_ydata()) == [20.0, 20.5, 20.6]
     assert fig.axes[0].get_yscale() == "log"
+
+
+def test_bd_rate_by_video_averages_each_videos_clips_alone():
+    """Clips 0 and 1 are video a (VoxEn at half x264's rate for the same PSNR), clip 2 video b (twice the rate): each
+    video's BD-rate is its own, -50% and +100%, not the pooled curve's."""
+    def point(codec, setting, bpps, psnr):
+        return RDPoint(codec=codec, setting=setting, bpp=float(np.mean(bpps)), psnr=psnr, ms_ssim=0.9, encode_s=1,
+                       decode_s=1, n_clips=3, n_bytes=1, clip_bpp=tuple(bpps), clip_psnr=(psnr,) * 3)
+    curve = ((1, 0.1, 25.0), (2, 0.2, 28.0), (3, 0.4, 31.0))
+    x264 = [point("x264", s, [r, r, r], q) for s, r, q in curve]
+    voxen = [point("voxen", s, [r / 2, r / 2, 2 * r], q) for s, r, q in curve]
+    table = bd_by_group(x264 + voxen, ["a", "a", "b"], {"a": "176x144", "b": "1280x720"})
+    assert list(table["video"]) == ["a", "b"] and list(table["clips"]) == [2, 1]
+    assert table["voxen vs x264 %"].tolist() == pytest.approx([-50.0, 100.0])
+    assert list(table["size"]) == ["176x144", "1280x720"] and list(table["common_psnr"]) == ["25.0-31.0"] * 2
+    with pytest.raises(ValueError, match="per-clip values for the 2 clips"):
+        bd_by_group(x264 + voxen, ["a", "b"])

@@ -267,3 +267,22 @@ def test_frames_are_coded_and_decoded_one_clip_at_a_time(monkeypatch):
     first = next(clips)
     assert len(first) == 8 and buf.tell() < len(buf.getvalue())   # the later clips' bytes are still unread
     assert sum(len(c) for c in clips) == 13
+
+
+def test_the_rd_evaluation_codes_any_size_as_the_file_codec_does():
+    """Chapter 4 scores real clips at their own size (MS-SSIM needs sides over 32): ``evaluate_voxen`` pads and
+    crops as ``vxn`` does, so its decoded clips are the .vxn file's frames bit for bit, and its bytes are the file's
+    payload (no header)."""
+    from vaelib.voxen_train import evaluate_voxen
+
+    model = _model()
+    rng = np.random.default_rng(3)
+    clips = [(rng.random((8, h, w, 3)) * 255).astype(np.uint8) for h, w in ((34, 50), (40, 40), (33, 70))]
+    point, decoded = evaluate_voxen(model, clips, 0.01, fps=[30.0, 25.0, 30.0])
+    for clip, out in zip(clips, decoded):
+        data = encode_array(clip, {0.01: model}, fps=30, lmbda=0.01)
+        assert np.array_equal(out, decode_array(data, {0.01: model})[0])
+    assert point.clip_sizes == ("50x34", "40x40", "70x33") and point.n_clips == 3
+    sizes = [len(encode_array(c, {0.01: model}, fps=30, lmbda=0.01)) - vxn.HEADER_SIZE for c in clips]
+    assert point.n_bytes == sum(sizes)
+    assert point.clip_bpp == pytest.approx([8 * b / c[..., 0].size for b, c in zip(sizes, clips)])

@@ -258,6 +258,7 @@ PARAMETER_RULES: dict[str, dict[str, Expect]] = {
         "photo_fraction": between(0, 1), "lr": positive(), "refine_steps": at_least(0, integer=True),
         "n_heldout": positive(integer=True), "n_eval_clips": positive(integer=True),
         "real_clips_per_video": positive(integer=True), "threads": at_least(0, integer=True),
+        "real_size": at_least(0, integer=True), "real_refine_steps": at_least(0, integer=True),
     },
 }
 

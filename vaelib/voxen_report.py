@@ -6,6 +6,7 @@
 - ``takeaway_table`` / ``takeaway``: the chapter's take-away, one row per data set and a few sentences;
   ``by_lambda_table``: the per-lambda details behind it; ``stage_table``: how far each model's validation
   numbers still moved over the training it shows.
+- ``bd_by_group``: VoxEn's BD-rate against x264 on each source's clips alone (chapter 4's real clips).
 - ``read_ablation`` / ``ablation_for`` / ``ablation_table`` / ``ablation_answer``: the time-stride ablation
   (``benchmarks/voxen_ablation.py``) as a table and the answer to "does the third dimension pay?".
 """
@@ -20,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from .paths import resolve
-from .rd import RDPoint, bd_rate_interval, bd_rate_points, common_range, rate_at_quality
+from .rd import RDPoint, bd_rate, bd_rate_interval, bd_rate_points, common_range, rate_at_quality
 
 FAST = "voxen-fast"  # beside refined "voxen" points: the same models without refinement (one encoder pass)
 
@@ -39,6 +40,40 @@ def training_spread(points: Sequence[RDPoint], dataset: str) -> dict | None:
     ps, bs = [p.psnr for p in runs], [p.bpp for p in runs]
     return {"lambda": lmbda, "seeds": [p.seed for p in runs], "psnr_range_db": max(ps) - min(ps),
             "bpp_range_%": 100 * (max(bs) / min(bs) - 1), "train_steps": runs[0].train_steps}
+
+
+def bd_by_group(points: Sequence[RDPoint], groups: Sequence[str], sizes: dict[str, str] | None = None,
+                anchor: str = "x264", codec: str = "voxen") -> pd.DataFrame:
+    """BD-rate (PSNR, percent; negative = fewer bits) of ``codec`` and of every other codec against ``anchor`` on
+    each group's clips alone: ``groups[i]`` names clip i's group (its source video), the points' per-clip rates
+    and PSNRs are averaged over the group's clips. One row per group, one column per codec, with the PSNR range
+    ``codec`` and ``anchor`` share there; ``sizes`` adds each group's frame size. No interval: a group holds one
+    or two clips."""
+    by_codec: dict[str, list[RDPoint]] = {}
+    for p in points:
+        if p.clip_bpp is None or len(p.clip_bpp) != len(groups):
+            raise ValueError(f"{p.codec} at {p.setting:g} has no per-clip values for the {len(groups)} clips")
+        by_codec.setdefault(p.codec, []).append(p)
+    if anchor not in by_codec or codec not in by_codec:
+        raise ValueError(f"need points of {anchor!r} and {codec!r}, got {sorted(by_codec)}")
+    rows = []
+    for group in dict.fromkeys(groups):
+        pick = [i for i, g in enumerate(groups) if g == group]
+
+        def curve(pts: list[RDPoint], pick: list[int] = pick) -> tuple[list[float], list[float]]:
+            return ([float(np.mean([p.clip_bpp[i] for i in pick])) for p in pts],
+                    [float(np.mean([p.clip_psnr[i] for i in pick])) for p in pts])
+        ref = curve(by_codec[anchor])
+        row = {"video": group, **({"size": sizes.get(group, "")} if sizes else {}), "clips": len(pick)}
+        for name, pts in by_codec.items():
+            if name != anchor:
+                row[f"{name} vs {anchor} %"] = bd_rate(*ref, *curve(pts)) if min(len(pts), len(ref[0])) > 1 \
+                    else float("nan")
+        mine = curve(by_codec[codec])
+        lo, hi = max(min(mine[1]), min(ref[1])), min(max(mine[1]), max(ref[1]))
+        row["common_psnr"] = f"{lo:.1f}-{hi:.1f}" if hi > lo else "none"
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def rd_summary(points: Sequence[RDPoint], dataset: str) -> dict:

@@ -40,7 +40,7 @@ from .preprocess import preprocess
 from .rd import RDPoint, clip_rates, rd_point
 from .synthetic import make_synthetic_dataset
 from .train import TrainConfig, load_checkpoint, save_torch, seed_everything, train
-from .voxen import VoxEn, VoxEnConfig
+from .voxen import VoxEn, VoxEnConfig, pad_clip
 from .voxen_growth import deepen, widen_latent
 from .voxen_report import FAST
 from .zoo import WEIGHTS_DIR, load_voxen_weights, sha256
@@ -157,37 +157,42 @@ def _initial_weights(folder: Path, config: VoxEnConfig) -> tuple[VoxEn, dict]:
 REFINE_STEPS = 100  # the encoder's per-clip latent refinement (VoxEn.refine) in the RD evaluation
 
 
-def evaluate_voxen(model: VoxEn, clips: np.ndarray, setting: float, dataset: str = "",
+def evaluate_voxen(model: VoxEn, clips: Sequence[np.ndarray], setting: float, dataset: str = "",
                    fps: float | Sequence[float] = 25.0, refine_steps: int = 0, codec: str = "voxen",
-                   **fields) -> tuple[RDPoint, np.ndarray]:
+                   **fields) -> tuple[RDPoint, list[np.ndarray]]:
     """Compress every clip to real bytes, decode them, and score: an ``RDPoint`` and the decoded clips.
 
+    Clips (T, H, W, 3) may be of any size, each its own: a clip whose sides are not multiples of the model's
+    strides is padded to them (``pad_clip``) and decoded back to its own size, the padding paid for in its bytes.
     ``setting`` is the model's lambda; with ``refine_steps`` > 0 the encoder first optimizes each clip's latent
     for it (``VoxEn.refine``). ``fields`` (e.g. ``train_steps``, ``train_s``, ``seed``) go into the record."""
     model = model.cpu().eval()
     decoded, n_bytes, enc_s, dec_s, parts = [], [], [], [], []
     for clip in clips:
+        t, h, w = clip.shape[:3]
+        shape = model.config.padded_shape(t, h, w)
         t0 = time.perf_counter()
-        data, q = model.compress(clip, setting, refine_steps)
+        data, q = model.compress(pad_clip(clip, shape), setting, refine_steps)
         t1 = time.perf_counter()
-        decoded.append(model.decompress(data))
+        decoded.append(model.decompress(data, shape=shape)[:t, :h, :w])
         dec_s.append(time.perf_counter() - t1)
         enc_s.append(t1 - t0)
         n_bytes.append(len(data))
-        parts.append(q.shape[1] // model.config.latent_shape[1])  # 2: split at a scene cut
+        parts.append(q.shape[1] // model.config.latent_shape_of(*shape)[1])  # 2: split at a scene cut
     settings = f"lambda={setting} refine_steps={refine_steps} " + json.dumps(model.config.to_dict(),
                                                                             separators=(",", ":"))
     point = rd_point(codec, setting, list(clips), decoded, n_bytes, enc_s, dec_s,
                      dataset=dataset, settings=settings, fps=float(np.mean(clip_rates(fps, len(clips)))),
                      clip_parts=tuple(parts), **fields)
-    return point, np.stack(decoded)
+    return point, decoded
 
 
-def rd_comparison(models: dict[float, VoxEn], clips: np.ndarray, dataset: str,
+def rd_comparison(models: dict[float, VoxEn], clips: Sequence[np.ndarray], dataset: str,
                   codec_settings: dict[str, Sequence[int]] | None = None, fps: float | Sequence[float] = 25.0,
                   progress: bool = True, voxen_fields: dict[float, dict] | None = None,
                   refine_steps: int = REFINE_STEPS) -> list[RDPoint]:
-    """RD points of every VoxEn in ``models`` (keyed by lambda) and of the classic codecs, on the same clips.
+    """RD points of every VoxEn in ``models`` (keyed by lambda) and of the classic codecs, on the same clips (each
+    at its own size, see ``evaluate_voxen``).
 
     Codec ``"voxen"`` codes each clip's latent refined for ``refine_steps`` steps (``VoxEn.refine``); with
     ``refine_steps`` > 0 the same models also give ``FAST`` points, the encoder's latent as it is, so the

@@ -74,7 +74,7 @@ from tqdm.auto import tqdm
 from . import bitstream
 from .paths import atomic_path, resolve
 from .video_io import VideoReader, ffmpeg_exe
-from .voxen import VoxEn
+from .voxen import VoxEn, pad_clip
 from .zoo import WEIGHTS_DIR, load_pretrained
 
 MAGIC = b"VXNF"
@@ -191,22 +191,11 @@ def choose_model(models: Mapping[float, VoxEn], lmbda: float | None = None,
 # Writing
 
 
-def _pad(frames: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
-    """``frames`` (T, H, W, 3) grown to ``shape`` (T', H', W') by repeating the last frame, row and column."""
-    t, h, w = (a - b for a, b in zip(shape, frames.shape[:3]))
-    return np.pad(frames, ((0, t), (0, h), (0, w), (0, 0)), mode="edge") if t or h or w else frames
-
-
-def _padded(n: int, multiple: int) -> int:
-    return -(-n // multiple) * multiple
-
-
 def _write(out: BinaryIO, frames: Iterable[np.ndarray], model: VoxEn, header: VxnHeader, name: str,
            fps_after=None, progress: bool = False, total: int | None = None) -> VxnHeader:
     """Code ``frames`` clip by clip into ``out`` (at its start), then write the header with the count (and the rate,
     ``fps_after()`` when the frame times are known only at the end); return the header."""
     cfg = model.config
-    mt, mh, mw = cfg.multiple
     out.write(b"\0" * HEADER_SIZE)            # the header, once the frames are counted
     clip: list[np.ndarray] = []
     n, size = 0, None
@@ -215,7 +204,7 @@ def _write(out: BinaryIO, frames: Iterable[np.ndarray], model: VoxEn, header: Vx
     def flush() -> None:
         x = np.stack(clip)
         t = len(x)
-        x = _pad(x, (_padded(t, mt), _padded(size[0], mh), _padded(size[1], mw)))
+        x = pad_clip(x, cfg.padded_shape(t, *size))
         data, _ = model.compress(x, header.lmbda, header.refine_steps)
         out.write(data)
         bar.update(t)
@@ -351,8 +340,6 @@ def _find_model(header: VxnHeader, models: Mapping[float, VoxEn], name: str) -> 
 
 def _clips(f: BinaryIO, header: VxnHeader, model: VoxEn, name: str) -> Iterator[np.ndarray]:
     """The decoded clips of an open .vxn file (after its header), cropped to the source's size, one at a time."""
-    mt, mh, mw = model.config.multiple
-    hp, wp = _padded(header.height, mh), _padded(header.width, mw)
     offset = HEADER_SIZE
     for k in range(header.n_clips):
         t = header.clip_len if k < header.n_clips - 1 else header.last_clip_frames
@@ -368,7 +355,7 @@ def _clips(f: BinaryIO, header: VxnHeader, model: VoxEn, name: str) -> Iterator[
             raise VxnError(f"{where} is cut short or corrupted: its payload announces {length} bytes, "
                            f"{len(body)} are there")
         try:
-            clip = model.decompress(head + body, where, shape=(_padded(t, mt), hp, wp))
+            clip = model.decompress(head + body, where, shape=model.config.padded_shape(t, header.height, header.width))
         except ValueError as e:
             raise VxnError(str(e)) from e
         offset += len(head) + length
