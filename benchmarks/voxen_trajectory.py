@@ -22,7 +22,7 @@ from _common import frames_or_synthetic, write_results
 
 from vaelib import boundary_data
 from vaelib import signals as sg
-from vaelib.book import declared_parameters
+from vaelib.parameters import declared_parameters
 from vaelib.paths import PROJECT_ROOT
 from vaelib.train import cpu_model
 

@@ -58,7 +58,7 @@ annotations = ""
 boundaries_csv = ""
 
 # %%
-from vaelib.book import check_chapter_parameters
+from vaelib.parameters import check_chapter_parameters
 
 check_chapter_parameters("01_preprocess", globals())   # every parameter above: its name, type and values
 

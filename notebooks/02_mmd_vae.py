@@ -58,7 +58,7 @@ resume = True                 # continue a run found in run_dir/run with the sam
 threads = 0                   # CPU threads for torch and OpenCV (0: the cores other jobs leave idle)
 
 # %%
-from vaelib.book import check_chapter_parameters
+from vaelib.parameters import check_chapter_parameters
 
 check_chapter_parameters("02_mmd_vae", globals())   # every parameter above: its name, type and values
 

@@ -69,7 +69,7 @@ show_movie = ""                # movie for the figures and the scrubber; empty: 
 seed = 0
 
 # %%
-from vaelib.book import check_chapter_parameters
+from vaelib.parameters import check_chapter_parameters
 
 check_chapter_parameters("03_event_boundaries", globals())   # every parameter above: its name, type and values
 

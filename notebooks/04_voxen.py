@@ -73,7 +73,7 @@ spread_path = "benchmarks/results/voxen_rd.json"   # the training-run spread (se
 ablation_path = "benchmarks/results/voxen_ablation.json"   # the time-stride ablation (benchmarks/voxen_ablation.py)
 
 # %%
-from vaelib.book import check_chapter_parameters
+from vaelib.parameters import check_chapter_parameters
 
 check_chapter_parameters("04_voxen", globals())   # every parameter above: its name, type and values
 

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 from vaelib import annotations as ann
-from vaelib.book import check_parameters, run_chapter
+from vaelib.book import run_chapter
 from vaelib.framestore import load_frames
+from vaelib.parameters import check_parameters
 from vaelib.paths import NoSpaceError, atomic_dir, atomic_path, write_json
 from vaelib.preprocess import preprocess, store_lock
 from vaelib.video_io import VideoWarning

@@ -64,7 +64,7 @@ def test_set_on_the_command_line_is_checked_before_anything_runs(tmp_path, capsy
 
 
 def test_values_inside_parameters_are_checked_in_one_place():
-    from vaelib.book import check_parameters
+    from vaelib.parameters import check_parameters
 
     bad = {("02_mmd_vae", "mmd_weight"): float("nan"), ("02_mmd_vae", "lr"): float("inf"),
            ("02_mmd_vae", "steps"): 0, ("03_event_boundaries", "lag_range_s"): [2.0, -1.0],
@@ -82,7 +82,8 @@ def test_a_plain_papermill_run_is_checked_by_the_chapter(tmp_path):
     chapter does not declare (papermill only warns), stops the run there with the parameter named."""
     import papermill as pm
 
-    from vaelib.book import check_chapter_parameters, declared_parameters, notebook_to_ipynb
+    from vaelib.book import notebook_to_ipynb
+    from vaelib.parameters import check_chapter_parameters, declared_parameters
 
     for name in CHAPTERS:
         source = (PROJECT_ROOT / "notebooks" / f"{name}.py").read_text()

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from vaelib import provenance
-from vaelib.book import declared_parameters
+from vaelib.parameters import declared_parameters
 from vaelib.paths import PROJECT_ROOT
 
 RECIPE = re.compile(r"<!-- own-data recipe start -->\s*```bash\n(.*?)```\s*<!-- own-data recipe end -->", re.S)

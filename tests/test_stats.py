@@ -276,7 +276,7 @@ def test_conclusion_says_plainly_who_wins_and_what_retraining_allows():
 def test_default_data_holds_enough_coarse_boundaries():
     """Chapter 1's default synthetic movies hold >= 60 true coarse boundaries (planned, not rendered), so chapter 3's
     F1 moves in steps of < 0.02 and its intervals over events have enough events to resample."""
-    from vaelib.book import declared_parameters
+    from vaelib.parameters import declared_parameters
     from vaelib.synthetic import SyntheticConfig, plan_movie
 
     p = declared_parameters("01_preprocess")

@@ -11,24 +11,24 @@ from pathlib import Path
 import cv2
 import pytest
 
-from vaelib import book, sweep
+from vaelib import parameters, sweep
 from vaelib.paths import mark_output
 
 FIXTURE = Path(__file__).parent / "fixtures" / "sweep_notebook.py"
 
 
 def test_parse_values_and_grid():
-    assert book.parse_value("4") == 4
-    assert book.parse_value("1e-3") == pytest.approx(0.001)
-    assert book.parse_value("True") is True
-    assert book.parse_value("rbf") == "rbf"
-    assert book.parse_value("data/frames") == "data/frames"
-    assert book.parse_assignment("z_dim=4,8,16", many=True) == ("z_dim", [4, 8, 16])
-    assert book.parse_assignment("data_dir=a,b", many=False) == ("data_dir", "a,b")
+    assert parameters.parse_value("4") == 4
+    assert parameters.parse_value("1e-3") == pytest.approx(0.001)
+    assert parameters.parse_value("True") is True
+    assert parameters.parse_value("rbf") == "rbf"
+    assert parameters.parse_value("data/frames") == "data/frames"
+    assert parameters.parse_assignment("z_dim=4,8,16", many=True) == ("z_dim", [4, 8, 16])
+    assert parameters.parse_assignment("data_dir=a,b", many=False) == ("data_dir", "a,b")
     with pytest.raises(ValueError, match="name=value"):
-        book.parse_assignment("z_dim", many=True)
+        parameters.parse_assignment("z_dim", many=True)
     with pytest.raises(ValueError, match="no values"):
-        book.parse_assignment("z_dim=", many=True)
+        parameters.parse_assignment("z_dim=", many=True)
     runs = sweep.grid_runs({"z_dim": [4, 8], "kernel": ["rbf", "imq"]})
     assert runs == [{"z_dim": 4, "kernel": "rbf"}, {"z_dim": 4, "kernel": "imq"},
                     {"z_dim": 8, "kernel": "rbf"}, {"z_dim": 8, "kernel": "imq"}]

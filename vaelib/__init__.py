@@ -5,6 +5,8 @@ One module per concern; imports point one way, from the top of this list down
 
 - ``book``        runs the chapters in order through papermill; ``sweep``: one chapter over a parameter grid;
   ``website``: the executed chapters as a static website
+- ``parameters``  a chapter's parameters: declared in its parameters cell, read from the command line, checked by
+  type and rule before a kernel starts and in each chapter's first cell
 - ``chapter``     what every chapter shares: its threads, output folder and metrics JSON
 - ``widgets``     latent sliders, frame scrubbers, clip comparisons (ipywidgets)
 - ``plots``       figures shared by chapters, written to ``figures/``

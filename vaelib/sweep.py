@@ -62,7 +62,8 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from .book import check_parameters, declared_parameters, notebook_source, parse_assignment, run_chapter
+from .book import run_chapter
+from .parameters import check_parameters, declared_parameters, notebook_source, parse_assignment
 from .paths import BUILD_DIR, PROJECT_ROOT, atomic_path, claim_output, mark_output, resolve, write_json
 from .plots import plt, save_figure
 

@@ -34,7 +34,8 @@ from pathlib import Path
 
 import nbformat
 
-from .book import CHAPTERS, declared_parameters
+from .book import CHAPTERS
+from .parameters import declared_parameters
 from .paths import BUILD_DIR, FIGURES_DIR, PROJECT_ROOT, atomic_dir, claim_output, mark_output, resolve
 from .provenance import data_name, describe, presses_label, read_record
 
