@@ -129,3 +129,23 @@ def test_metrics_are_the_same_in_chunks():
     assert ms_ssim(a, b, batch=3) == pytest.approx(ms_ssim(a, b, batch=10), abs=1e-7)
     with pytest.raises(ValueError, match="chunk"):
         psnr(a, b, chunk=0)
+
+
+def test_large_frames_are_converted_a_few_at_a_time(monkeypatch):
+    """Chapter 4 scores 1280 x 720 clips: a metric converts at most ``CHUNK_VALUES`` values to float64 at once, so
+    a clip whose float64 copy would take 6 MB is measured in well under that, with the same result."""
+    import tracemalloc
+
+    from vaelib import metrics
+
+    a, b = random_pair(128, n=16)                      # 786,432 values: 6.3 MB per float64 copy
+    whole = (psnr(a, b), psnr_yuv(a, b))
+    monkeypatch.setattr(metrics, "CHUNK_VALUES", 128 * 128 * 3)   # one frame at a time
+    tracemalloc.start()
+    try:
+        chunked = (psnr(a, b), psnr_yuv(a, b))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert chunked == pytest.approx(whole, rel=1e-12)
+    assert peak < 2_000_000, f"peak {peak / 1e6:.1f} MB: whole clips were converted"

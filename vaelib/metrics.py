@@ -17,19 +17,25 @@ def _as_frames(video: np.ndarray) -> np.ndarray:
     return video
 
 
-def _chunks(reference: np.ndarray, distorted: np.ndarray, chunk: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Both videos, refused unless their shapes agree, as float64 pieces of at most ``chunk`` frames.
+CHUNK_VALUES = 1 << 22
+"""The most values (frames x height x width x 3) a metric converts at once: 32 MB of float64 per video."""
 
-    Only one piece of each is ever converted: a clip-wide metric of 30,000 frames of 64 x 64 needs a few
-    MB, not the 3 GB per copy that converting whole videos to float64 would take.
+
+def _chunks(reference: np.ndarray, distorted: np.ndarray, chunk: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Both videos, refused unless their shapes agree, as float64 pieces of at most ``chunk`` frames and at most
+    ``CHUNK_VALUES`` values (fewer frames when they are large).
+
+    Only one piece of each is ever converted: a clip-wide metric of 30,000 frames of 64 x 64, or of 32 frames of
+    1280 x 720, needs tens of MB, not the GBs that converting whole videos to float64 would take.
     """
     a, b = _as_frames(reference), _as_frames(distorted)
     if a.shape != b.shape:
         raise ValueError(f"shapes differ: {a.shape} vs {b.shape}")
     if not isinstance(chunk, int) or chunk < 1:
         raise ValueError(f"chunk must be a whole number of frames >= 1, got {chunk!r}")
-    for i in range(0, len(a), chunk):
-        yield a[i:i + chunk].astype(np.float64), b[i:i + chunk].astype(np.float64)
+    step = max(1, min(chunk, CHUNK_VALUES // (a[0].size or 1)))
+    for i in range(0, len(a), step):
+        yield a[i:i + step].astype(np.float64), b[i:i + step].astype(np.float64)
 
 
 def psnr(reference: np.ndarray, distorted: np.ndarray, data_range: float = 255.0, chunk: int = 256) -> float:
