@@ -33,8 +33,8 @@
 # 3. a **real bitstream**, decoded back bit for bit, its rate the byte count;
 # 4. ground truth beside reconstruction at a low, a middle and a high rate;
 # 5. **rate-distortion curves** against x264, x265, VP9, AV1 and MJPEG on held-out clips of chapter 1's
-#    movies and on real footage never trained on, summed up by the **BD-rate**: how many more or fewer
-#    bits VoxEn needs than x264 for the same quality;
+#    movies and on real footage never trained on, coded at the size it was recorded, summed up by the
+#    **BD-rate**: how many more or fewer bits VoxEn needs than x264 for the same quality;
 # 6. the take-away in one table, and the seed's own question: **does the third dimension pay?**
 
 # %% tags=["parameters"]
