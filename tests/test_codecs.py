@@ -237,3 +237,21 @@ def test_one_rd_schema_for_chapter_and_benchmark(tmp_path):
     (tmp_path / "extra.json").write_text('[{"codec": "x264", "bogus": 1}]')
     with pytest.raises(ValueError, match=r"extra.json.*bogus"):
         rd.load_rd(tmp_path / "extra.json")
+
+
+def test_ms_ssim_of_a_large_clip_is_measured_on_frames_spread_over_it(monkeypatch):
+    """MS-SSIM, the costliest metric at 1280 x 720, takes at most ``MS_SSIM_PIXELS`` pixels of a clip: every frame of
+    a small clip, evenly spread frames of a large one; PSNR always takes every frame."""
+    rng = np.random.default_rng(5)
+    clip = rng.integers(0, 256, (9, 40, 40, 3), dtype=np.uint8)
+    noisy = np.clip(clip + rng.normal(0, 20, clip.shape) * np.arange(1, 10)[:, None, None, None], 0, 255
+                    ).astype(np.uint8)                        # later frames noisier: which frames are kept matters
+    assert rd.spread_frames(clip, noisy)[0] is clip            # 9 x 40 x 40 is far below the budget
+    a, b = rd.spread_frames(clip, noisy, pixels=3 * 40 * 40)
+    assert np.array_equal(a, clip[[0, 4, 8]]) and np.array_equal(b, noisy[[0, 4, 8]])
+    point = rd.rd_point("x", 1, [clip], [noisy], [100], [1.0], [1.0])
+    assert point.ms_ssim == pytest.approx(ms_ssim(clip, noisy)) and point.psnr == pytest.approx(psnr(clip, noisy))
+    monkeypatch.setattr(rd, "MS_SSIM_PIXELS", 3 * 40 * 40)
+    small = rd.rd_point("x", 1, [clip], [noisy], [100], [1.0], [1.0])
+    assert small.ms_ssim == pytest.approx(ms_ssim(clip[[0, 4, 8]], noisy[[0, 4, 8]]))
+    assert small.ms_ssim != pytest.approx(point.ms_ssim) and small.psnr == point.psnr

@@ -38,7 +38,8 @@ class RDPoint(JSONConfig):
     over clips (``bd_rate_interval``); records written before they existed have none. ``clip_parts`` is how
     many clips a learned codec coded each clip as (2 where it split a scene cut; None for classic codecs).
     ``clip_sizes`` is each clip's width x height (``"176x144"``), where clips may differ; ``image_size`` is the
-    first clip's height.
+    first clip's height. ``ms_ssim`` is measured on every frame of a clip up to ``MS_SSIM_PIXELS`` pixels, and on
+    that many pixels' worth of frames spread evenly over a larger clip (8 of 32 frames at 1280 x 720).
     """
     codec: str
     setting: float
@@ -93,11 +94,28 @@ def rd_point(codec: str, setting: float, clips: Sequence[np.ndarray], decoded: S
     return RDPoint(codec=codec, setting=float(setting), bpp=float(np.mean(bpps)), psnr=float(np.mean(psnrs)),
                    clip_bpp=tuple(bpps), clip_psnr=tuple(psnrs),
                    clip_sizes=tuple(f"{c.shape[2]}x{c.shape[1]}" for c in clips),
-                   ms_ssim=float(np.mean([ms_ssim(c, d) for c, d in zip(clips, decoded)])),
+                   ms_ssim=float(np.mean([ms_ssim(*spread_frames(c, d)) for c, d in zip(clips, decoded)])),
                    psnr_yuv=float(np.mean([psnr_yuv(c, d) for c, d in zip(clips, decoded)])),
                    encode_s=float(np.mean(encode_s)), decode_s=float(np.mean(decode_s)),
                    n_clips=len(clips), n_bytes=int(np.sum(n_bytes)), dataset=dataset, settings=settings,
                    clip_len=int(clips[0].shape[0]), image_size=int(clips[0].shape[1]), **fields)
+
+
+MS_SSIM_PIXELS = 8 * 1280 * 720
+"""The most pixels of a clip an RD point measures MS-SSIM on (``spread_frames``): every frame of 32 frames up to
+640 x 360; MS-SSIM is the costliest metric at large sizes, and PSNR is always measured on every frame."""
+
+
+def spread_frames(clip: np.ndarray, decoded: np.ndarray, pixels: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Both clips, or the same frames of each spread evenly over them where the clip holds more than ``pixels``
+    (default ``MS_SSIM_PIXELS``)."""
+    pixels = MS_SSIM_PIXELS if pixels is None else pixels
+    n, h, w = clip.shape[:3]
+    keep = max(1, min(n, pixels // (h * w)))
+    if keep == n:
+        return clip, decoded
+    idx = np.linspace(0, n - 1, keep).round().astype(int)
+    return clip[idx], decoded[idx]
 
 
 def clip_rates(fps: float | Sequence[float], n_clips: int) -> list[float]:
