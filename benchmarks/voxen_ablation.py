@@ -37,6 +37,12 @@ done) and prints the table at the end. The committed JSON came from the defaults
 ``PYTHONPATH=. OMP_NUM_THREADS=1 python benchmarks/voxen_ablation.py``. ``voxen_ablation_long.json`` asks whether
 its verdict holds with three times the training: ``--steps 1800 --seeds 0,1 --arms t1,t16,t16_matched --work
 data/voxen_ablation_long --out benchmarks/results/voxen_ablation_long.json`` (about 35 minutes).
+``voxen_ablation_3lambdas.json`` adds a higher lambda to see whether a third point mends the undefined BD-rates:
+``--lambdas 0.016,0.004,0.0005 --work data/voxen_ablation_3l --out benchmarks/results/voxen_ablation_3lambdas.json``
+(45 runs, about 50 minutes on one thread). It does not: at 600 steps the strided arms' PSNR stays flat over
+lambda (t16 18.7-18.8 dB on the real clips at 0.075-0.10 bpp), so their curves collapse to one or two efficient
+points, BD-rates stay undefined or rest on a parabola through a sliver of PSNR (t2 -97% on the synthetic clips,
+interval -100% to -47%), and the lambda-by-lambda ratios (t16 at 0.12-0.24x t1's rate, -0.9 to +3.0 dB) say more.
 """
 from __future__ import annotations
 
